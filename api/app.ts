@@ -1,0 +1,131 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { routePath } from 'hono/route';
+import { requestId } from 'hono/request-id';
+import { sql } from 'kysely';
+import { KeyCache } from './auth.js';
+import type { AppEnv, Deps } from './context.js';
+import { docsApp } from './docs.js';
+import { ApiError, errorBody, sendError, toApiError } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { routeFactory, type DefineRoute } from './route.js';
+import { keysApp, rolesApp } from './routes/access.js';
+import { productTypesApp } from './routes/productTypes.js';
+import { tenantsApp } from './routes/tenants.js';
+
+export interface App {
+  app: OpenAPIHono<AppEnv>;
+  keys: KeyCache;
+  defineRoute: DefineRoute;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export function createApp(deps: Deps): App {
+  const keys = new KeyCache(deps);
+  const defineRoute = routeFactory(deps, keys);
+  const metrics = createMetrics();
+
+  const app = new OpenAPIHono<AppEnv>({
+    // zod failures become the §7 envelope, naming each field at fault
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const details = result.error.issues.map((i) => ({
+        field: i.path.join('.') || '(body)',
+        message: i.message,
+      }));
+      return sendError(c, new ApiError('VALIDATION_FAILED', 'invalid request', details));
+    },
+  });
+
+  app.use(requestId({ headerName: 'x-request-id' }));
+  app.use(async (c, next) => {
+    const started = process.hrtime.bigint();
+    await next();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const route = routePath(c, -1) || 'unmatched';
+    metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    metrics.latency.observe({ method: c.req.method, route }, seconds);
+    if (c.res.status >= 500 || deps.logger.isLevelEnabled('debug')) {
+      deps.logger.info({ requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request');
+    }
+  });
+
+  app.onError((err, c) => {
+    const apiErr = toApiError(err);
+    if (apiErr.code === 'INTERNAL') {
+      deps.logger.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
+    }
+    return sendError(c, apiErr);
+  });
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, c.get('requestId') ?? ''), 404));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key: `Authorization: Bearer ffk_…`',
+  });
+
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/health',
+      tags: ['operations'],
+      summary: 'Liveness and database reachability',
+      access: { scope: 'public' },
+      responses: {
+        200: { description: 'Up', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), db: z.literal('ok') }) } } },
+        503: {
+          description: 'Database unreachable',
+          content: { 'application/json': { schema: z.object({ status: z.literal('degraded'), db: z.literal('unreachable') }) } },
+        },
+      },
+    }),
+    async (c) => {
+      try {
+        await Promise.race([
+          sql`select 1`.execute(deps.db),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
+        ]);
+        return c.json({ status: 'ok' as const, db: 'ok' as const }, 200);
+      } catch {
+        return c.json({ status: 'degraded' as const, db: 'unreachable' as const }, 503);
+      }
+    },
+  );
+
+  app.get('/metrics', async (c) => {
+    if (!deps.config.metricsPublic) {
+      let address: string | undefined;
+      try {
+        address = getConnInfo(c).remote.address;
+      } catch {
+        address = '127.0.0.1'; // in-process request (app.request), no socket
+      }
+      if (!isLoopback(address)) throw new ApiError('FORBIDDEN', '/metrics is served to loopback only (FORFAIT_METRICS_PUBLIC=1 to open it)');
+    }
+    return c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+  });
+
+  app.route('/v1/tenants', tenantsApp(deps, defineRoute));
+  app.route('/v1/product-types', productTypesApp(deps, defineRoute));
+  app.route('/v1/roles', rolesApp(deps, defineRoute, keys));
+  app.route('/v1/keys', keysApp(deps, defineRoute, keys));
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Forfait API',
+      version: '1.0.0',
+      description:
+        'Prepaid call rating and billing: PBX authorization, CDR rating, ledger, invoices. Errors: `{ error: { code, message, details?, requestId } }`.',
+    },
+    servers: [{ url: '/' }],
+  });
+  app.route('/docs', docsApp());
+
+  return { app, keys, defineRoute };
+}

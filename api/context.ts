@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { Db } from '../db/connection.js';
+import type { Principal } from '../services/access.js';
+import type postgres from 'postgres';
+
+export interface Config {
+  /** Default request body limit in bytes (per route overrides exist). */
+  bodyLimit: number;
+  /** Body limit of CSV imports (users, CDRs, tariffs). */
+  importBodyLimit: number;
+  /** Serve /metrics to non-loopback clients too. */
+  metricsPublic: boolean;
+}
+
+export const defaultConfig: Config = {
+  bodyLimit: 1024 * 1024,
+  importBodyLimit: 50 * 1024 * 1024,
+  metricsPublic: false,
+};
+
+export interface Deps {
+  db: Db;
+  sql: postgres.Sql;
+  logger: Logger;
+  config: Config;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    principal: Principal;
+  };
+}

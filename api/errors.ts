@@ -1,0 +1,80 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import {
+  BusyError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+  type FieldError,
+} from '../services/errors.js';
+
+/** The closed set of error codes and the one place that maps them to HTTP. */
+export const errorStatus = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  REQUEST_TIMEOUT: 408,
+  CONFLICT: 409,
+  LICENCE_LIMIT: 409,
+  PRODUCT_TYPE_LOCKED: 409,
+  IDEMPOTENCY_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_REQUESTS: 429,
+  INTERNAL: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function errorBody(code: ErrorCode, message: string, requestId: string, details?: FieldError[]) {
+  return { error: { code, message, ...(details && details.length ? { details } : {}), requestId } };
+}
+
+/** Maps domain errors to the envelope; a 500 never shows internals. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof ValidationError) return new ApiError('VALIDATION_FAILED', err.message, err.details);
+  if (err instanceof NotFoundError) return new ApiError('NOT_FOUND', err.message);
+  if (err instanceof ConflictError) return new ApiError(err.code, err.message, err.details);
+  if (err instanceof ForbiddenError) return new ApiError('FORBIDDEN', err.message);
+  if (err instanceof BusyError) {
+    return new ApiError(
+      err.code,
+      err.message,
+      undefined,
+      err.retryAfterSeconds ? { 'Retry-After': String(err.retryAfterSeconds) } : undefined,
+    );
+  }
+  if (err instanceof HTTPException) {
+    const s = err.status;
+    if (s === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
+    if (s === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', err.message || 'unsupported media type');
+    if (s === 401) return new ApiError('UNAUTHORIZED', err.message || 'missing or invalid API key');
+    if (s === 404) return new ApiError('NOT_FOUND', err.message || 'not found');
+    if (s >= 400 && s < 500) return new ApiError('BAD_REQUEST', err.message || 'bad request');
+  }
+  return new ApiError('INTERNAL', 'internal error');
+}
+
+export function sendError(c: Context, err: ApiError) {
+  const requestId = (c.get('requestId') as string | undefined) ?? '';
+  if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+  return c.json(errorBody(err.code, err.message, requestId, err.details), errorStatus[err.code]);
+}

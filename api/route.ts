@@ -1,0 +1,96 @@
+import { createRoute, z, type RouteConfig } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError } from './errors.js';
+import { authorize, type Access, type KeyCache } from './auth.js';
+import type { Deps } from './context.js';
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'NOT_FOUND' }),
+      message: z.string(),
+      details: z
+        .array(
+          z.object({
+            field: z.string().optional(),
+            line: z.number().int().optional(),
+            value: z.string().optional(),
+            message: z.string(),
+          }),
+        )
+        .optional(),
+      requestId: z.string(),
+    }),
+  })
+  .openapi('Error');
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+});
+
+const standardErrors = {
+  400: errorResponse('Malformed request or invalid values; details name each field or line'),
+  401: errorResponse('Missing, invalid or revoked API key'),
+  403: errorResponse('The key lacks the permission'),
+  404: errorResponse('Not found, or another tenant’s'),
+  413: errorResponse('Request body too large'),
+  500: errorResponse('Internal error (no internals shown)'),
+};
+
+type Def<R extends Omit<RouteConfig, 'middleware'>> = R & { access: Access; bodyLimit?: number };
+
+/**
+ * createRoute plus the project's conventions: every route declares who may call
+ * it, gets the auth and body-limit middleware, the standard error responses
+ * and its access published as x-forfait-access.
+ */
+export function routeFactory(deps: Deps, keys: KeyCache) {
+  return function defineRoute<R extends Omit<RouteConfig, 'middleware'>>(def: Def<R>) {
+    const { access, bodyLimit: limit, ...route } = def;
+    const maxSize = limit ?? deps.config.bodyLimit;
+    const secured = access.scope !== 'public';
+    return createRoute({
+      ...route,
+      ...(secured ? { security: [{ bearer: [] }] } : {}),
+      'x-forfait-access': access,
+      responses: { ...(secured ? standardErrors : { 500: standardErrors[500] }), ...route.responses },
+      middleware: [
+        authorize(keys, access),
+        bodyLimit({
+          maxSize,
+          onError: () => {
+            throw new ApiError('PAYLOAD_TOO_LARGE', `request body over ${maxSize} bytes`);
+          },
+        }),
+      ],
+    } as unknown as R);
+  };
+}
+
+export type DefineRoute = ReturnType<typeof routeFactory>;
+
+// ---- shared schemas ------------------------------------------------------
+
+export const Uuid = z.string().uuid();
+export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ example: 100 }),
+  cursor: z.string().max(200).optional(),
+});
+
+/** Money in: a decimal string (or a JSON number, taken by its text), at most 4 decimals. */
+export const MoneyIn = z
+  .union([z.string(), z.number()])
+  .transform((v) => String(v).trim())
+  .pipe(z.string().regex(/^-?\d{1,15}(\.\d{1,4})?$/, 'a decimal with at most 4 decimals'))
+  .openapi({ type: 'string', example: '10.00' });
+
+export function page<T>(items: T[], nextCursor: string | null) {
+  return { items, nextCursor };
+}
+
+export function listOf<T extends z.ZodTypeAny>(item: T) {
+  return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { dataDirFromEnv } from '../db/open.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { connect } from '../db/connection.js';
+import { startEmbedded } from '../db/embedded.js';
+import { insertKey, isDefaultRole } from '../services/access.js';
+import { defaultReseller } from '../services/bootstrap.js';
+import { createTenant, listTenants } from '../services/tenants.js';
+import { configFromEnv, serveUntilSignal } from './serve.js';
+import { fail, withDatabase } from './context.js';
+
+const program = new Command()
+  .name('forfait')
+  .description('Forfait: prepaid call rating and billing. Uses DATABASE_URL, or the embedded PostgreSQL under FORFAIT_DATA_DIR (default ./var).')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('start the HTTP API and the jobs (what `npm start` runs)')
+  .addOption(new Option('-p, --port <port>', 'port to listen on').env('PORT').default('8080'))
+  .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('0.0.0.0'))
+  .option('--no-jobs', 'do not run the scheduled jobs')
+  .action(async (opts: { port: string; host: string; jobs: boolean }) => {
+    await serveUntilSignal({
+      port: Number(opts.port),
+      host: opts.host,
+      dataDir: dataDirFromEnv(),
+      databaseUrl: process.env.DATABASE_URL,
+      bootstrapKey: process.env.FORFAIT_BOOTSTRAP_KEY,
+      jobs: opts.jobs,
+      config: configFromEnv(),
+    });
+  });
+
+program
+  .command('migrate')
+  .description('bring the database schema to the latest version and exit')
+  .action(async () => {
+    let url = process.env.DATABASE_URL;
+    const embedded = url ? undefined : await startEmbedded({ dataDir: dataDirFromEnv() });
+    url ??= embedded!.url;
+    const handle = connect(url, { max: 1 });
+    try {
+      const result = await migrateToLatest(handle.db);
+      const applied = (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema already up to date\n');
+    } catch (err) {
+      process.stderr.write(`forfait migrate: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    } finally {
+      await handle.close();
+      await embedded?.stop();
+    }
+  });
+
+const keys = program.command('keys').description('API keys');
+keys
+  .command('create')
+  .description('create an API key and print it (shown once)')
+  .option('--reseller', 'a reseller key (manages tenants, product types, tariffs)')
+  .option('--tenant <id>', 'a key of this tenant')
+  .option('--roles <roles>', 'comma-separated roles for a tenant key', 'administrateur')
+  .option('--pbx', 'a pbx key of the tenant (pbx:authorize and cdrs:write only)')
+  .option('--name <name>', 'a label for the key', 'cli')
+  .action(async (opts: { reseller?: boolean; tenant?: string; roles: string; pbx?: boolean; name: string }) => {
+    if (!opts.reseller === !opts.tenant) fail('give either --reseller or --tenant <id>');
+    const key = await withDatabase(async ({ db }) => {
+      if (opts.reseller) {
+        return insertKey(db, { principal: 'reseller', name: opts.name, resellerId: await defaultReseller(db), createdBy: 'cli' });
+      }
+      const tenant = await db.selectFrom('tenants').select('id').where('id', '=', opts.tenant!).executeTakeFirst().catch(() => undefined);
+      if (!tenant) fail(`no tenant ${opts.tenant}`);
+      if (opts.pbx) return insertKey(db, { principal: 'pbx', name: opts.name, tenantId: tenant.id, createdBy: 'cli' });
+      const roles = opts.roles.split(',').map((r) => r.trim()).filter(Boolean);
+      const custom = roles.filter((r) => !isDefaultRole(r));
+      const known = custom.length ? await db.selectFrom('roles').select('name').where('tenantId', '=', tenant.id).where('name', 'in', custom).execute() : [];
+      const unknown = custom.filter((r) => !known.some((k) => k.name === r));
+      if (unknown.length) fail(`unknown role(s): ${unknown.join(', ')}`);
+      return insertKey(db, { principal: 'user', name: opts.name, roles, tenantId: tenant.id, createdBy: 'cli' });
+    });
+    process.stdout.write(`${key.key}\n`);
+  });
+
+const tenants = program.command('tenants').description('tenants (client companies)');
+tenants
+  .command('list')
+  .description('list tenants as JSON lines')
+  .action(async () => {
+    await withDatabase(async ({ db }) => {
+      const resellerId = await defaultReseller(db);
+      let cursor: string | undefined;
+      do {
+        const page = await listTenants(db, resellerId, 500, cursor);
+        for (const t of page.items) process.stdout.write(JSON.stringify(t) + '\n');
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    });
+  });
+tenants
+  .command('create')
+  .description('provision a tenant and print its first administrateur key')
+  .requiredOption('--name <name>', 'company name (unique)')
+  .option('--product-type <code>', 'essentiel | pro | entreprise | …', 'essentiel')
+  .option('--country <cc>', 'ISO 3166-1 alpha-2', 'FR')
+  .option('--reference <ref>', 'reference printed on invoices')
+  .option('--tariff <id>', 'tariff id')
+  .option('--timezone <zone>', 'IANA zone (default: the country’s)')
+  .action(async (opts: { name: string; productType: string; country: string; reference?: string; tariff?: string; timezone?: string }) => {
+    await withDatabase(async ({ db }) => {
+      const resellerId = await defaultReseller(db);
+      const result = await createTenant(
+        db,
+        resellerId,
+        { name: opts.name, productType: opts.productType, country: opts.country, reference: opts.reference ?? null, tariffId: opts.tariff ?? null, timezone: opts.timezone },
+        'cli',
+      ).catch((err: unknown) => fail(err instanceof Error ? `${err.message}${'details' in err ? ' ' + JSON.stringify((err as { details: unknown }).details) : ''}` : String(err)));
+      process.stdout.write(JSON.stringify(result.tenant) + '\n');
+      process.stdout.write(`administrateur key (shown once): ${result.adminKey}\n`);
+    });
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,41 @@
+import { CamelCasePlugin, Kysely, type Transaction } from 'kysely';
+import { PostgresJSDialect } from 'kysely-postgres-js';
+import postgres from 'postgres';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+
+export interface DbHandle {
+  db: Db;
+  /** The raw postgres.js client, for COPY and other things Kysely does not do. */
+  sql: postgres.Sql;
+  close(): Promise<void>;
+}
+
+export function connect(url: string, options: { max?: number } = {}): DbHandle {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => undefined,
+    // int8 ids and counters come back as strings, numeric (money) as strings:
+    // neither is ever turned into a JS float.
+    connection: { application_name: 'forfait' },
+  });
+  const db = new Kysely<Database>({
+    dialect: new PostgresJSDialect({ postgres: sql }),
+    plugins: [new CamelCasePlugin()],
+  });
+  return {
+    db,
+    sql,
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** Runs fn in a transaction, or inside the caller's when it already is one. */
+export async function withTransaction<T>(db: Db | Trx, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return fn(db as Trx);
+  return db.transaction().execute(fn);
+}

@@ -1,0 +1,255 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+// One interface per table, camelCase (CamelCasePlugin maps to snake_case).
+// numeric columns come back from postgres.js as strings: money stays a string.
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Numeric = ColumnType<string, string | undefined, string>;
+type BigintId = ColumnType<string, never, never>;
+
+export interface ResellerTable {
+  id: Generated<string>;
+  name: string;
+  createdAt: Timestamp;
+}
+
+export interface ProductTypeTable {
+  code: string;
+  name: string;
+  maxUsers: number;
+  monthlyFeePerUser: Numeric;
+  locked: Generated<boolean>;
+  createdAt: Timestamp;
+}
+
+export interface TariffTable {
+  resellerId: string;
+  id: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type RateClass = 'fixed' | 'mobile' | 'special' | 'international' | 'free';
+
+export interface RateTable {
+  resellerId: string;
+  tariffId: string;
+  id: BigintId;
+  prefix: string;
+  destination: string;
+  class: RateClass;
+  pricePerMinute: string;
+  nextPricePerMinute: string;
+  connectionFee: string;
+  firstIncrement: number;
+  nextIncrement: number;
+  forfaitEligible: boolean;
+  validFrom: Timestamp;
+}
+
+export interface TenantTable {
+  id: Generated<string>;
+  resellerId: string;
+  name: string;
+  productType: string;
+  tariffId: string | null;
+  reference: string | null;
+  country: Generated<string>;
+  currency: Generated<string>;
+  timezone: string;
+  locale: Generated<'fr' | 'en'>;
+  numberDisplay: Generated<'international' | 'national'>;
+  notes: string | null;
+  trialEndsAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  internal: Generated<boolean>;
+  status: Generated<'active' | 'suspended'>;
+  vatRate: Numeric;
+  defaultForfaitMinutes: Generated<number>;
+  maxCallSeconds: Generated<number>;
+  lowBalanceThreshold: Numeric;
+  freeNumbers: string[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface RoleTable {
+  tenantId: string;
+  id: Generated<string>;
+  name: string;
+  inherits: string;
+  addPermissions: string[];
+  removePermissions: string[];
+  createdAt: Timestamp;
+}
+
+export type PrincipalKind = 'reseller' | 'user' | 'pbx';
+
+export interface ApiKeyTable {
+  id: string;
+  secretHash: Buffer;
+  principal: PrincipalKind;
+  resellerId: string | null;
+  tenantId: string | null;
+  name: string;
+  roles: string[];
+  createdBy: string | null;
+  createdAt: Timestamp;
+  revokedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface UserTable {
+  tenantId: string;
+  id: Generated<string>;
+  fullName: string;
+  matricule: string;
+  identifiant: string;
+  generalState: string | null;
+  accountStatus: Generated<'enabled' | 'disabled'>;
+  forfaitMinutes: number;
+  forfaitPeriod: string | null;
+  usedSeconds: Generated<number>;
+  totalCallSeconds: ColumnType<string, string | number | undefined, string | number>;
+  balance: Numeric;
+  billingEnabled: Generated<boolean>;
+  authorizedNumbers: ColumnType<(string | null)[], (string | null)[] | undefined, (string | null)[]>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type LedgerKind = 'topup' | 'adjustment' | 'call' | 'refund' | 'rerate';
+
+export interface LedgerEntryTable {
+  tenantId: string;
+  id: BigintId;
+  userId: string;
+  kind: LedgerKind;
+  amount: string;
+  balanceAfter: string;
+  reason: string | null;
+  idempotencyKey: string | null;
+  cdrId: string | null;
+  createdBy: string | null;
+  createdAt: Timestamp;
+}
+
+export interface ReservationTable {
+  tenantId: string;
+  id: string;
+  userId: string;
+  callId: string;
+  callee: string;
+  rateId: string | null;
+  maxSeconds: number;
+  holdForfaitSeconds: number;
+  holdMoney: Numeric;
+  status: Generated<'open' | 'ended' | 'rated' | 'expired'>;
+  createdAt: Timestamp;
+  expiresAt: Timestamp;
+  releasedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface CdrTable {
+  tenantId: string;
+  id: BigintId;
+  callId: string;
+  userId: string | null;
+  identifiant: string | null;
+  caller: string | null;
+  callee: string;
+  direction: 'out' | 'in';
+  startedAt: Timestamp;
+  answeredAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  durationSeconds: number;
+  disposition: 'answered' | 'no_answer' | 'busy' | 'failed';
+  site: string | null;
+  line: string | null;
+  rateId: string | null;
+  destination: string | null;
+  class: string | null;
+  billableSeconds: Generated<number>;
+  forfaitSeconds: Generated<number>;
+  chargedSeconds: Generated<number>;
+  cost: Numeric;
+  reservationId: string | null;
+  ratedAt: Timestamp;
+}
+
+export interface RejectedCdrTable {
+  tenantId: string;
+  id: BigintId;
+  callId: string | null;
+  reason: string;
+  source: string;
+  raw: string;
+  createdAt: Timestamp;
+  reprocessedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface ImportSnapshotTable {
+  tenantId: string;
+  id: Generated<string>;
+  mode: 'append' | 'upsert' | 'sync';
+  summary: ColumnType<unknown, string, string>;
+  snapshot: ColumnType<unknown, string, string>;
+  createdBy: string | null;
+  createdAt: Timestamp;
+  restoredAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface InvoiceSequenceTable {
+  year: number;
+  lastNumber: number;
+}
+
+export interface InvoiceTable {
+  tenantId: string;
+  id: Generated<string>;
+  number: string;
+  period: string;
+  reference: string;
+  status: 'issued' | 'not_billed';
+  currency: string;
+  locale: string;
+  vatRate: string;
+  totalExclVat: string;
+  vat: string;
+  total: string;
+  issuedAt: Timestamp;
+}
+
+export interface InvoiceLineTable {
+  tenantId: string;
+  invoiceId: string;
+  lineNo: number;
+  kind: string;
+  label: string;
+  quantity: string;
+  unitPrice: string;
+  amount: string;
+}
+
+export interface Database {
+  resellers: ResellerTable;
+  productTypes: ProductTypeTable;
+  tariffs: TariffTable;
+  rates: RateTable;
+  tenants: TenantTable;
+  roles: RoleTable;
+  apiKeys: ApiKeyTable;
+  users: UserTable;
+  ledgerEntries: LedgerEntryTable;
+  reservations: ReservationTable;
+  cdrs: CdrTable;
+  rejectedCdrs: RejectedCdrTable;
+  importSnapshots: ImportSnapshotTable;
+  invoiceSequences: InvoiceSequenceTable;
+  invoices: InvoiceTable;
+  invoiceLines: InvoiceLineTable;
+}
+
+export type Tenant = Selectable<TenantTable>;
+export type NewTenant = Insertable<TenantTable>;
+export type TenantUpdate = Updateable<TenantTable>;
+export type ProductType = Selectable<ProductTypeTable>;
+export type ApiKey = Selectable<ApiKeyTable>;
+export type Role = Selectable<RoleTable>;
+export type User = Selectable<UserTable>;
