@@ -9,6 +9,7 @@ import { docsApp } from './docs.js';
 import { ApiError, errorBody, sendError, toApiError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { routeFactory, type DefineRoute } from './route.js';
+import { ExportQueue } from '../services/exportQueue.js';
 import { keysApp, rolesApp } from './routes/access.js';
 import { productTypesApp } from './routes/productTypes.js';
 import { tenantsApp } from './routes/tenants.js';
@@ -17,6 +18,8 @@ export interface App {
   app: OpenAPIHono<AppEnv>;
   keys: KeyCache;
   defineRoute: DefineRoute;
+  /** One queue for every CSV export of the server (SPEC §7 limits). */
+  exports: ExportQueue;
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -28,6 +31,7 @@ export function createApp(deps: Deps): App {
   const keys = new KeyCache(deps);
   const defineRoute = routeFactory(deps, keys);
   const metrics = createMetrics();
+  const exports = new ExportQueue(deps.config.exportLimits);
 
   const app = new OpenAPIHono<AppEnv>({
     // zod failures become the §7 envelope, naming each field at fault
@@ -127,5 +131,5 @@ export function createApp(deps: Deps): App {
   });
   app.route('/docs', docsApp());
 
-  return { app, keys, defineRoute };
+  return { app, keys, defineRoute, exports };
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import type { Principal } from '../services/access.js';
 import type postgres from 'postgres';
+import { specExportLimits, type ExportQueueOptions } from '../services/exportQueue.js';
 
 export interface Config {
   /** Default request body limit in bytes (per route overrides exist). */
@@ -10,12 +11,15 @@ export interface Config {
   importBodyLimit: number;
   /** Serve /metrics to non-loopback clients too. */
   metricsPublic: boolean;
+  /** CSV exports: running at once, waiting, max wait (SPEC §7). */
+  exportLimits: ExportQueueOptions;
 }
 
 export const defaultConfig: Config = {
   bodyLimit: 1024 * 1024,
   importBodyLimit: 50 * 1024 * 1024,
   metricsPublic: false,
+  exportLimits: specExportLimits,
 };
 
 export interface Deps {

@@ -73,6 +73,24 @@ async function liveOwner(dataDir: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) ? pid : undefined;
 }
 
+/**
+ * As root, the server runs as the `postgres` user, which must be able to walk
+ * down to the data directory. A folder under /root or made by mkdtemp is not
+ * walkable: give "others" the execute bit (enter, not list) on the way.
+ */
+async function letPostgresReach(dir: string, log: (l: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const { stat } = await import('node:fs/promises');
+  for (let d = dir; ; d = path.dirname(d)) {
+    const mode = (await stat(d)).mode;
+    if ((mode & 0o001) === 0) {
+      await chmod(d, (mode & 0o7777) | 0o001);
+      log(`gave o+x to ${d} so PostgreSQL (user postgres) can reach its data`);
+    }
+    if (d === path.dirname(d)) break;
+  }
+}
+
 function postgresIds(): { uid?: number; gid?: number } {
   if (process.getuid?.() !== 0) return {};
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
@@ -127,6 +145,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const passwordFile = path.join(dataDir, 'pg-password');
   const log = options.log ?? (() => undefined);
   await mkdir(dataDir, { recursive: true });
+  await letPostgresReach(dataDir, log);
   const fresh = !existsSync(path.join(pgDir, 'PG_VERSION'));
   let password: string;
   if (!fresh && existsSync(passwordFile)) {

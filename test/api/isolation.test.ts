@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import type { Access } from '../../api/auth.js';
+import { call, testApp } from '../support/app.js';
+import { keyWithRoles, newTenant, powerlessKey, resellerKey, type TenantFixture } from '../support/factory.js';
+
+/**
+ * Walks every route the app registers. For each one it proves: no key → 401;
+ * a key without the permission (or of the wrong scope) → 403; a key of another
+ * tenant (or reseller) with every permission → 404 on the first one's objects,
+ * and lists that never show them. A new route without an isolation fixture
+ * below fails this test, so isolation cannot be forgotten.
+ */
+
+const app = testApp();
+
+// Routes outside the API contract: no key, no tenant data.
+const infrastructure = new Set(['GET /openapi.json', 'GET /docs', 'GET /docs/assets/swagger-ui-init.js', 'GET /docs/assets/:file', 'GET /metrics']);
+
+interface Owned {
+  a: TenantFixture;
+  aKeyId: string;
+}
+
+/** For each route with a path parameter: the object of tenant A to aim at, and a valid body. */
+const fixtures: Record<string, (o: Owned) => { params: Record<string, string>; body?: unknown }> = {
+  'GET /v1/tenants/{id}': (o) => ({ params: { id: o.a.id } }),
+  'PATCH /v1/tenants/{id}': (o) => ({ params: { id: o.a.id }, body: { notes: 'changed by someone else' } }),
+  'DELETE /v1/keys/{id}': (o) => ({ params: { id: o.aKeyId } }),
+};
+
+/** Valid bodies for routes without path parameters, so 403 is not hidden behind 400. */
+const bodies: Record<string, unknown> = {
+  'POST /v1/tenants': { name: 'isolation-probe', productType: 'pro' },
+  'POST /v1/product-types': { code: 'probe', name: 'Probe', maxUsers: 1, monthlyFeePerUser: '1.00' },
+  'POST /v1/roles': { name: 'probe', inherits: 'acheteur' },
+  'POST /v1/keys': { name: 'probe', roles: ['acheteur'] },
+};
+
+interface Operation {
+  method: string;
+  path: string;
+  access: Access;
+}
+
+async function operations(): Promise<Operation[]> {
+  const doc = (await call(app, 'GET', '/openapi.json')).json as {
+    paths: Record<string, Record<string, { 'x-forfait-access'?: Access }>>;
+  };
+  const ops: Operation[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      ops.push({ method: method.toUpperCase(), path, access: op['x-forfait-access']! });
+    }
+  }
+  return ops;
+}
+
+function fill(path: string, params: Record<string, string>): string {
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+}
+
+describe('tenant isolation and access on every route', () => {
+  it('every registered route is documented with its access rule', async () => {
+    const documented = new Set((await operations()).map((o) => `${o.method} ${o.path.replace(/\{(\w+)\}/g, ':$1')}`));
+    const registered = app.app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => `${r.method} ${r.path}`)
+      .filter((r) => !infrastructure.has(r));
+    expect(registered.length).toBeGreaterThan(5);
+    for (const r of registered) expect(documented, `route ${r} is not in /openapi.json`).toContain(r);
+    for (const o of await operations()) expect(o.access, `${o.method} ${o.path} declares no access`).toBeDefined();
+  });
+
+  it('401 without a key, 403 without the permission or scope, 404 across tenants', async () => {
+    const a = await newTenant(app);
+    const b = await newTenant(app);
+    const aKey = await keyWithRoles(app, a, ['comptable']);
+    const owned: Owned = { a, aKeyId: aKey.id };
+    const bPowerless = await powerlessKey(app, b);
+    const otherReseller = await resellerKey({ newReseller: true });
+    const ops = await operations();
+    const checked: string[] = [];
+
+    for (const op of ops) {
+      const name = `${op.method} ${op.path}`;
+      const hasParams = /\{\w+\}/.test(op.path);
+      const fixture = fixtures[name]?.(owned);
+      if (hasParams) expect(fixture, `no isolation fixture for ${name}: add one to test/api/isolation.test.ts`).toBeDefined();
+      const path = fill(op.path, fixture?.params ?? {});
+      const json = fixture?.body ?? bodies[name];
+      if (op.access.scope === 'public') continue;
+
+      const anon = await call(app, op.method, path, { json });
+      expect(anon.status, `${name} without a key`).toBe(401);
+
+      if (op.access.scope === 'reseller') {
+        const tenantKey = await call(app, op.method, path, { key: b.adminKey, json });
+        expect(tenantKey.status, `${name} with a tenant key`).toBe(403);
+        if (hasParams) {
+          const other = await call(app, op.method, path, { key: otherReseller.key, json });
+          expect(other.status, `${name} by another reseller`).toBe(404);
+        }
+      } else {
+        const denied = await call(app, op.method, path, { key: bPowerless, json });
+        expect(denied.status, `${name} without ${op.access.permission}`).toBe(403);
+        if (!op.access.reseller) {
+          const reseller = await call(app, op.method, path, { key: b.resellerKey, json });
+          expect(reseller.status, `${name} with a reseller key`).toBe(403);
+        }
+        if (hasParams) {
+          const cross = await call(app, op.method, path, { key: b.adminKey, json });
+          expect(cross.status, `${name} with tenant B's administrateur key on A's object`).toBe(404);
+        }
+      }
+      checked.push(name);
+    }
+
+    // lists of B never show A's objects
+    const secretIds = [a.id, aKey.id];
+    for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public')) {
+      const key = op.access.scope === 'reseller' ? otherReseller.key : b.adminKey;
+      const res = await call(app, 'GET', op.path, { key });
+      expect(res.status, `GET ${op.path}`).toBe(200);
+      for (const id of secretIds) expect(res.text, `GET ${op.path} shows A's ${id}`).not.toContain(id);
+    }
+
+    // and nothing of A was changed by the attempts
+    const aTenant = await call(app, 'GET', `/v1/tenants/${a.id}`, { key: a.resellerKey });
+    expect(aTenant.json.notes).toBeNull();
+    const aKeys = await call(app, 'GET', '/v1/keys', { key: a.adminKey });
+    expect(aKeys.json.items.find((k: { id: string }) => k.id === aKey.id).revokedAt).toBeNull();
+    expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
+  });
+});
