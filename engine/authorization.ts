@@ -1,0 +1,111 @@
+/**
+ * Authorization maths (SPEC §5.7): how long may a call last?
+ *
+ * For a rate and what the user has available, the cost and the charged seconds
+ * of an answered call never decrease as its duration d grows (billable seconds
+ * grow by whole increments, the forfait share is capped, and c1 — the charged
+ * part of the first increment — is the same for every d ≥ 1). So "the call fits"
+ * is true up to some d and false after it, and a binary search over
+ * [0, maxCallSeconds] finds that d in about log2(maxCallSeconds) ratings
+ * (14 for the default 14 400 s cap).
+ */
+import type { Money4 } from './money.js';
+import type { CompiledRate } from './rate.js';
+import { billableSeconds, chargedCost } from './rating.js';
+
+/** Every §5 deny reason, in the order the checks run. */
+export const DENY_REASONS = [
+  'UNKNOWN_USER',
+  'TENANT_SUSPENDED',
+  'ACCOUNT_DISABLED',
+  'EMPTY_KEY',
+  'NUMBER_NOT_AUTHORIZED',
+  'NO_RATE',
+  'DESTINATION_NOT_COVERED',
+  'FORFAIT_EXHAUSTED',
+  'INSUFFICIENT_BALANCE',
+] as const;
+export type DenyReason = (typeof DENY_REASONS)[number];
+/** The reasons §5.7 can give. */
+export type AllowanceDenyReason = 'DESTINATION_NOT_COVERED' | 'FORFAIT_EXHAUSTED' | 'INSUFFICIENT_BALANCE';
+
+export interface MaxCallSecondsInput {
+  rate: CompiledRate;
+  /** forfaitMinutes × 60 − usedSeconds − held forfait seconds; negative counts as 0. */
+  availableForfaitSeconds: number;
+  /** balance − held money; may be negative. */
+  availableMoney: Money4;
+  billingEnabled: boolean;
+  /** The tenant's cap on a single authorization. */
+  maxCallSeconds: number;
+  /** The callee is a free number: nothing is ever charged (§5.3 normally answers before this). */
+  freeNumber?: boolean;
+}
+
+export interface CallAllowance {
+  maxSeconds: number;
+  /** forfaitSeconds of a maxSeconds call, to reserve. */
+  holdForfaitSeconds: number;
+  /** cost of a maxSeconds call, to reserve. */
+  holdMoney: Money4;
+  /** Present exactly when maxSeconds is 0. */
+  reason?: AllowanceDenyReason;
+}
+
+/**
+ * The largest d ≤ maxCallSeconds such that an answered call of d seconds rated by
+ * §4 against the available forfait costs at most the available money — or, with
+ * billing disabled, charges no second at all. maxSeconds is about the talk time d,
+ * not billable time: with 60/60 increments a 61 s call bills 120 s.
+ */
+export function maxCallSeconds(input: MaxCallSecondsInput): CallAllowance {
+  const { rate, availableMoney, billingEnabled } = input;
+  if (!Number.isSafeInteger(input.maxCallSeconds) || !Number.isSafeInteger(input.availableForfaitSeconds)) {
+    throw new RangeError('maxCallSeconds and availableForfaitSeconds must be whole numbers of seconds');
+  }
+  if (!Number.isSafeInteger(availableMoney)) throw new RangeError('availableMoney must be a Money4 integer');
+  const cap = input.maxCallSeconds > 0 ? input.maxCallSeconds : 0;
+  const forfait = input.availableForfaitSeconds > 0 ? input.availableForfaitSeconds : 0;
+  const free = rate.free || input.freeNumber === true;
+  // A call that takes no money (forfait-covered, or zero-priced) fits even when the
+  // available money is negative: "costs at most the available money" is read as
+  // cost ≤ max(available money, 0), so a negative balance only stops paid calls.
+  const moneyCeiling = availableMoney > 0 ? availableMoney : 0;
+
+  const forfaitShare = (billable: number): number =>
+    rate.forfaitEligible && !free ? (billable < forfait ? billable : forfait) : 0;
+  const fits = (d: number): boolean => {
+    if (free || d === 0) return true;
+    const billable = billableSeconds(d, rate.firstIncrement, rate.nextIncrement);
+    const share = forfaitShare(billable);
+    if (!billingEnabled) return billable === share;
+    return chargedCost(rate, billable, share) <= moneyCeiling;
+  };
+
+  let maxSeconds: number;
+  if (fits(cap)) {
+    maxSeconds = cap;
+  } else {
+    let lo = 0; // fits
+    let hi = cap; // does not fit
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (fits(mid)) lo = mid;
+      else hi = mid;
+    }
+    maxSeconds = lo;
+  }
+
+  if (maxSeconds === 0) {
+    const reason: AllowanceDenyReason = billingEnabled
+      ? 'INSUFFICIENT_BALANCE'
+      : rate.forfaitEligible
+        ? 'FORFAIT_EXHAUSTED'
+        : 'DESTINATION_NOT_COVERED';
+    return { maxSeconds: 0, holdForfaitSeconds: 0, holdMoney: 0 as Money4, reason };
+  }
+  const billable = billableSeconds(maxSeconds, rate.firstIncrement, rate.nextIncrement);
+  const share = forfaitShare(billable);
+  const holdMoney = billingEnabled && !free ? chargedCost(rate, billable, share) : (0 as Money4);
+  return { maxSeconds, holdForfaitSeconds: share, holdMoney };
+}
