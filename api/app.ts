@@ -13,6 +13,8 @@ import { ExportQueue } from '../services/exportQueue.js';
 import { keysApp, rolesApp } from './routes/access.js';
 import { productTypesApp } from './routes/productTypes.js';
 import { tenantsApp } from './routes/tenants.js';
+import { tariffsApp } from './routes/tariffs.js';
+import { TariffIndexCache } from '../services/tariffs.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -20,6 +22,8 @@ export interface App {
   defineRoute: DefineRoute;
   /** One queue for every CSV export of the server (SPEC §7 limits). */
   exports: ExportQueue;
+  /** Compiled tariffs for authorization and rating. */
+  tariffs: TariffIndexCache;
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -32,6 +36,7 @@ export function createApp(deps: Deps): App {
   const defineRoute = routeFactory(deps, keys);
   const metrics = createMetrics();
   const exports = new ExportQueue(deps.config.exportLimits);
+  const tariffs = new TariffIndexCache(deps.db);
 
   const app = new OpenAPIHono<AppEnv>({
     // zod failures become the §7 envelope, naming each field at fault
@@ -116,6 +121,7 @@ export function createApp(deps: Deps): App {
 
   app.route('/v1/tenants', tenantsApp(deps, defineRoute));
   app.route('/v1/product-types', productTypesApp(deps, defineRoute));
+  app.route('/v1/tariffs', tariffsApp(deps, defineRoute, tariffs));
   app.route('/v1/roles', rolesApp(deps, defineRoute, keys));
   app.route('/v1/keys', keysApp(deps, defineRoute, keys));
 
@@ -131,5 +137,5 @@ export function createApp(deps: Deps): App {
   });
   app.route('/docs', docsApp());
 
-  return { app, keys, defineRoute, exports };
+  return { app, keys, defineRoute, exports, tariffs };
 }

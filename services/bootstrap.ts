@@ -4,7 +4,7 @@ import type { Db } from '../db/connection.js';
 import { insertKey, splitKey } from './access.js';
 
 export async function defaultReseller(db: Db): Promise<string> {
-  const existing = await db.selectFrom('resellers').select('id').orderBy('createdAt').executeTakeFirst();
+  const existing = await db.selectFrom('resellers').select('id').where('name', '=', 'default').executeTakeFirst();
   if (existing) return existing.id;
   const row = await db
     .insertInto('resellers')

@@ -42,6 +42,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('tariffs_pk', ['reseller_id', 'id'])
+    // ids are chosen by resellers ("standard-2026") and unique across them
+    .addUniqueConstraint('tariffs_id_uq', ['id'])
     .execute();
 
   await db.schema

@@ -19,13 +19,25 @@ const infrastructure = new Set(['GET /openapi.json', 'GET /docs', 'GET /docs/ass
 interface Owned {
   a: TenantFixture;
   aKeyId: string;
+  aTariffId: string;
 }
 
+interface Probe {
+  params: Record<string, string>;
+  body?: unknown;
+  /** A non-JSON body (CSV uploads). */
+  raw?: { body: string; contentType: string };
+}
+
+const tariffCsv = 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible\n33,France,fixed,0.02,0,60,60,true\n';
+
 /** For each route with a path parameter: the object of tenant A to aim at, and a valid body. */
-const fixtures: Record<string, (o: Owned) => { params: Record<string, string>; body?: unknown }> = {
+const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/tenants/{id}': (o) => ({ params: { id: o.a.id } }),
   'PATCH /v1/tenants/{id}': (o) => ({ params: { id: o.a.id }, body: { notes: 'changed by someone else' } }),
   'DELETE /v1/keys/{id}': (o) => ({ params: { id: o.aKeyId } }),
+  'GET /v1/tariffs/{id}': (o) => ({ params: { id: o.aTariffId } }),
+  'PUT /v1/tariffs/{id}': (o) => ({ params: { id: o.aTariffId }, raw: { body: tariffCsv, contentType: 'text/csv' } }),
 };
 
 /** Valid bodies for routes without path parameters, so 403 is not hidden behind 400. */
@@ -72,12 +84,16 @@ describe('tenant isolation and access on every route', () => {
   });
 
   it('401 without a key, 403 without the permission or scope, 404 across tenants', async () => {
-    const a = await newTenant(app);
+    const otherReseller = await resellerKey({ newReseller: true });
+    const reseller = await resellerKey();
+    const aTariffId = `iso-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const put = await call(app, 'PUT', `/v1/tariffs/${aTariffId}`, { key: reseller.key, body: tariffCsv, headers: { 'content-type': 'text/csv' } });
+    expect(put.status).toBe(200);
+    const a = await newTenant(app, { tariffId: aTariffId });
     const b = await newTenant(app);
     const aKey = await keyWithRoles(app, a, ['comptable']);
-    const owned: Owned = { a, aKeyId: aKey.id };
+    const owned: Owned = { a, aKeyId: aKey.id, aTariffId };
     const bPowerless = await powerlessKey(app, b);
-    const otherReseller = await resellerKey({ newReseller: true });
     const ops = await operations();
     const checked: string[] = [];
 
@@ -87,28 +103,32 @@ describe('tenant isolation and access on every route', () => {
       const fixture = fixtures[name]?.(owned);
       if (hasParams) expect(fixture, `no isolation fixture for ${name}: add one to test/api/isolation.test.ts`).toBeDefined();
       const path = fill(op.path, fixture?.params ?? {});
-      const json = fixture?.body ?? bodies[name];
+      const send = (key?: string) =>
+        call(app, op.method, path, {
+          key,
+          ...(fixture?.raw ? { body: fixture.raw.body, headers: { 'content-type': fixture.raw.contentType } } : { json: fixture?.body ?? bodies[name] }),
+        });
       if (op.access.scope === 'public') continue;
 
-      const anon = await call(app, op.method, path, { json });
+      const anon = await send();
       expect(anon.status, `${name} without a key`).toBe(401);
 
       if (op.access.scope === 'reseller') {
-        const tenantKey = await call(app, op.method, path, { key: b.adminKey, json });
+        const tenantKey = await send(b.adminKey);
         expect(tenantKey.status, `${name} with a tenant key`).toBe(403);
         if (hasParams) {
-          const other = await call(app, op.method, path, { key: otherReseller.key, json });
+          const other = await send(otherReseller.key);
           expect(other.status, `${name} by another reseller`).toBe(404);
         }
       } else {
-        const denied = await call(app, op.method, path, { key: bPowerless, json });
+        const denied = await send(bPowerless);
         expect(denied.status, `${name} without ${op.access.permission}`).toBe(403);
         if (!op.access.reseller) {
-          const reseller = await call(app, op.method, path, { key: b.resellerKey, json });
-          expect(reseller.status, `${name} with a reseller key`).toBe(403);
+          const asReseller = await send(b.resellerKey);
+          expect(asReseller.status, `${name} with a reseller key`).toBe(403);
         }
         if (hasParams) {
-          const cross = await call(app, op.method, path, { key: b.adminKey, json });
+          const cross = await send(b.adminKey);
           expect(cross.status, `${name} with tenant B's administrateur key on A's object`).toBe(404);
         }
       }
@@ -129,6 +149,8 @@ describe('tenant isolation and access on every route', () => {
     expect(aTenant.json.notes).toBeNull();
     const aKeys = await call(app, 'GET', '/v1/keys', { key: a.adminKey });
     expect(aKeys.json.items.find((k: { id: string }) => k.id === aKey.id).revokedAt).toBeNull();
+    const tariff = await call(app, 'GET', `/v1/tariffs/${aTariffId}`, { key: reseller.key });
+    expect(tariff.json.rates).toHaveLength(1);
     expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
   });
 });

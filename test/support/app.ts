@@ -14,7 +14,7 @@ export function testDb(): DbHandle {
 
 export function testApp(config: Partial<Config> = {}): App {
   const { db, sql } = testDb();
-  return createApp({ db, sql, logger: pino({ level: 'silent' }), config: { ...defaultConfig, ...config } });
+  return createApp({ db, sql, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), config: { ...defaultConfig, ...config } });
 }
 
 export interface Call {
