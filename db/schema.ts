@@ -113,6 +113,8 @@ export interface UserTable {
   authorizedNumbers: ColumnType<(string | null)[], (string | null)[] | undefined, (string | null)[]>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
+  /** Grows with every change of the row (trigger): lets a server tell newer from older. */
+  rev: ColumnType<string, never, never>;
 }
 
 export type LedgerKind = 'topup' | 'adjustment' | 'call' | 'refund' | 'rerate';
@@ -145,6 +147,7 @@ export interface ReservationTable {
   createdAt: Timestamp;
   expiresAt: Timestamp;
   releasedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  answer: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 export interface CdrTable {
