@@ -1,0 +1,211 @@
+// What the directory's verbs share: the tenant settings they depend on, the
+// field rules of SPEC §2 (User) and the user's outside view.
+import { sql, type RawBuilder } from 'kysely';
+import type { Db, Trx } from '../db/connection.js';
+import type { User } from '../db/schema.js';
+import { formatNumber, isCountryCode, parseNumber, type CountryCode, type NumberDisplay, type ParsedNumber } from '../engine/numbers.js';
+import { NotFoundError } from './errors.js';
+
+export const slotCount = 10;
+export const matriculeRe = /^[0-9]{14}$/;
+export const identifiantRe = /^[0-9]{7}$/;
+export const maxNameLength = 200;
+export const maxForfaitMinutes = 1_000_000;
+// Control characters have no place in a name and would break CSV and PDF output.
+// eslint-disable-next-line no-control-regex
+const controlRe = /[\u0000-\u001f\u007f]/;
+
+export type AccountStatus = 'enabled' | 'disabled';
+
+/** The tenant settings the directory needs. */
+export interface DirectoryTenant {
+  id: string;
+  name: string;
+  country: CountryCode;
+  numberDisplay: NumberDisplay;
+  timezone: string;
+  locale: 'fr' | 'en';
+  currency: string;
+  defaultForfaitMinutes: number;
+  maxUsers: number;
+  productType: string;
+}
+
+function toDirectoryTenant(row: {
+  id: string;
+  name: string;
+  country: string;
+  numberDisplay: NumberDisplay;
+  timezone: string;
+  locale: 'fr' | 'en';
+  currency: string;
+  defaultForfaitMinutes: number;
+  maxUsers: number;
+  productType: string;
+}): DirectoryTenant {
+  // tenants.country is an ISO alpha-2 code (database check); the rare code that
+  // libphonenumber has no metadata for would make it throw, so such a tenant's
+  // national numbers are read with FR rules (international ones are unaffected).
+  const country: CountryCode = isCountryCode(row.country) ? row.country : 'FR';
+  return { ...row, country };
+}
+
+const tenantColumns = [
+  'tenants.id',
+  'tenants.name',
+  'tenants.country',
+  'tenants.numberDisplay',
+  'tenants.timezone',
+  'tenants.locale',
+  'tenants.currency',
+  'tenants.defaultForfaitMinutes',
+  'tenants.productType',
+  'productTypes.maxUsers',
+] as const;
+
+export async function directoryTenant(db: Db | Trx, tenantId: string): Promise<DirectoryTenant> {
+  const row = await db
+    .selectFrom('tenants')
+    .innerJoin('productTypes', 'productTypes.code', 'tenants.productType')
+    .select(tenantColumns)
+    .where('tenants.id', '=', tenantId)
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('tenant');
+  return toDirectoryTenant(row);
+}
+
+/**
+ * Serialises changes to a tenant's directory (licence count, uniqueness checks
+ * made before writing). FOR NO KEY UPDATE, not FOR UPDATE: rows referencing the
+ * tenant (CDRs, ledger entries, reservations) take KEY SHARE on it, and call
+ * rating must not wait behind a directory import.
+ */
+export async function lockDirectory(trx: Trx, tenantId: string): Promise<DirectoryTenant> {
+  const row = await trx
+    .selectFrom('tenants')
+    .innerJoin('productTypes', 'productTypes.code', 'tenants.productType')
+    .select(tenantColumns)
+    .where('tenants.id', '=', tenantId)
+    .forNoKeyUpdate('tenants')
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('tenant');
+  return toDirectoryTenant(row);
+}
+
+/**
+ * Parses numbers in the tenant's country, remembering answers: a directory file
+ * repeats the same switchboard and mobile numbers on many lines. Numbers already
+ * stored in the directory were validated when they went in; when a cell is
+ * exactly such an E.164 string (what an export in international display
+ * writes) it is taken as is.
+ */
+export class NumberParser {
+  private memo = new Map<string, ParsedNumber>();
+  constructor(
+    readonly country: CountryCode,
+    private readonly known: ReadonlySet<string> = new Set(),
+  ) {}
+
+  parse(input: string): ParsedNumber {
+    const text = input.trim();
+    if (this.known.has(text)) return { ok: true, e164: text };
+    let hit = this.memo.get(text);
+    if (hit === undefined) {
+      hit = parseNumber(text, this.country);
+      if (this.memo.size < 1_000_000) this.memo.set(text, hit);
+    }
+    return hit;
+  }
+}
+
+export function nameProblem(name: string): string | undefined {
+  if (name === '') return 'full name is required';
+  if (name.length > maxNameLength) return `full name is longer than ${maxNameLength} characters`;
+  if (controlRe.test(name)) return 'full name contains control characters (tab, line break…)';
+  return undefined;
+}
+
+export function matriculeProblem(value: string): string | undefined {
+  return matriculeRe.test(value) ? undefined : `matricule must be exactly 14 digits (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+}
+
+export function identifiantProblem(value: string): string | undefined {
+  return identifiantRe.test(value) ? undefined : `identifiant must be exactly 7 digits (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+}
+
+export interface UserView {
+  id: string;
+  tenantId: string;
+  fullName: string;
+  matricule: string;
+  identifiant: string;
+  generalState: string | null;
+  accountStatus: AccountStatus;
+  forfaitMinutes: number;
+  forfaitPeriod: string | null;
+  usedSeconds: number;
+  totalCallSeconds: number;
+  balance: string;
+  billingEnabled: boolean;
+  authorizedNumbers: (string | null)[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * The 10 slots as read from the database. postgres.js 3.4 parses a NULL element
+ * of a text[] as the string "NULL" (its array parser has no NULL case); a
+ * stored number is never that string, so it is read back as an empty slot.
+ */
+export function slotsFromDb(numbers: readonly (string | null)[]): (string | null)[] {
+  const out: (string | null)[] = [];
+  for (let i = 0; i < slotCount; i++) {
+    const n = numbers[i] ?? null;
+    out.push(n === null || n === 'NULL' ? null : n);
+  }
+  return out;
+}
+
+/** Display form of the 10 slots in the tenant's numberDisplay. */
+export function displayNumbers(numbers: readonly (string | null)[], tenant: Pick<DirectoryTenant, 'numberDisplay' | 'country'>): (string | null)[] {
+  return slotsFromDb(numbers).map((n) => (n === null ? null : formatNumber(n, tenant.numberDisplay, tenant.country)));
+}
+
+/** balance as a 4-decimal string ("10.0000"): numeric(20,4) comes back as text already. */
+export function userView(u: User, tenant: Pick<DirectoryTenant, 'numberDisplay' | 'country'>): UserView {
+  return {
+    id: u.id,
+    tenantId: u.tenantId,
+    fullName: u.fullName,
+    matricule: u.matricule,
+    identifiant: u.identifiant,
+    generalState: u.generalState,
+    accountStatus: u.accountStatus,
+    forfaitMinutes: u.forfaitMinutes,
+    forfaitPeriod: u.forfaitPeriod,
+    usedSeconds: u.usedSeconds,
+    totalCallSeconds: Number(u.totalCallSeconds),
+    balance: u.balance,
+    billingEnabled: u.billingEnabled,
+    authorizedNumbers: displayNumbers(u.authorizedNumbers, tenant),
+    createdAt: u.createdAt.toISOString(),
+    updatedAt: u.updatedAt.toISOString(),
+  };
+}
+
+export function isUniqueViolation(err: unknown): err is { code: string; constraint_name?: string; detail?: string } {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
+}
+
+/**
+ * The 10 slots as a text[] parameter. postgres.js would send a JS null inside
+ * an array as the string "NULL"; an explicit array literal keeps it a NULL.
+ */
+export function numbersParam(numbers: readonly (string | null)[]): RawBuilder<(string | null)[]> {
+  const items: string[] = [];
+  for (let i = 0; i < slotCount; i++) {
+    const n = numbers[i] ?? null;
+    items.push(n === null ? 'NULL' : `"${n.replace(/["\\]/g, (ch) => `\\${ch}`)}"`);
+  }
+  return sql<(string | null)[]>`${`{${items.join(',')}}`}::text[]`;
+}
