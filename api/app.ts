@@ -13,6 +13,7 @@ import { ExportQueue } from '../services/exportQueue.js';
 import { keysApp, rolesApp } from './routes/access.js';
 import { productTypesApp } from './routes/productTypes.js';
 import { tenantsApp } from './routes/tenants.js';
+import { usersApp } from './routes/users.js';
 import { tariffsApp } from './routes/tariffs.js';
 import { TariffIndexCache } from '../services/tariffs.js';
 
@@ -124,6 +125,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/tariffs', tariffsApp(deps, defineRoute, tariffs));
   app.route('/v1/roles', rolesApp(deps, defineRoute, keys));
   app.route('/v1/keys', keysApp(deps, defineRoute, keys));
+  app.route('/v1/users', usersApp(deps, defineRoute));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
