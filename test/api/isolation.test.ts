@@ -20,6 +20,8 @@ interface Owned {
   a: TenantFixture;
   aKeyId: string;
   aTariffId: string;
+  aUserId: string;
+  aImportId: string;
 }
 
 interface Probe {
@@ -38,6 +40,13 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'DELETE /v1/keys/{id}': (o) => ({ params: { id: o.aKeyId } }),
   'GET /v1/tariffs/{id}': (o) => ({ params: { id: o.aTariffId } }),
   'PUT /v1/tariffs/{id}': (o) => ({ params: { id: o.aTariffId }, raw: { body: tariffCsv, contentType: 'text/csv' } }),
+  'GET /v1/users/{id}': (o) => ({ params: { id: o.aUserId } }),
+  'GET /v1/users/{id}.pdf': (o) => ({ params: { id: o.aUserId } }),
+  'PATCH /v1/users/{id}': (o) => ({ params: { id: o.aUserId }, body: { generalState: 'changed by someone else' } }),
+  'DELETE /v1/users/{id}': (o) => ({ params: { id: o.aUserId } }),
+  'POST /v1/users/{id}/ledger': (o) => ({ params: { id: o.aUserId }, body: { kind: 'topup', amount: '100', idempotencyKey: 'isolation' } }),
+  'GET /v1/users/{id}/ledger': (o) => ({ params: { id: o.aUserId } }),
+  'POST /v1/users/imports/{importId}/restore': (o) => ({ params: { importId: o.aImportId } }),
 };
 
 /** Valid bodies for routes without path parameters, so 403 is not hidden behind 400. */
@@ -46,6 +55,7 @@ const bodies: Record<string, unknown> = {
   'POST /v1/product-types': { code: 'probe', name: 'Probe', maxUsers: 1, monthlyFeePerUser: '1.00' },
   'POST /v1/roles': { name: 'probe', inherits: 'acheteur' },
   'POST /v1/keys': { name: 'probe', roles: ['acheteur'] },
+  'POST /v1/users': { fullName: 'Probe', matricule: '99999999999999', identifiant: '9999999' },
 };
 
 interface Operation {
@@ -92,7 +102,16 @@ describe('tenant isolation and access on every route', () => {
     const a = await newTenant(app, { tariffId: aTariffId });
     const b = await newTenant(app);
     const aKey = await keyWithRoles(app, a, ['comptable']);
-    const owned: Owned = { a, aKeyId: aKey.id, aTariffId };
+    const aImport = await call(app, 'POST', '/v1/users/import?mode=append', {
+      key: a.adminKey,
+      body: 'Alice Secret,12312312312312,7654321,0612345678,,,,,,,,,\r\n',
+      headers: { 'content-type': 'text/csv' },
+    });
+    expect(aImport.status).toBe(200);
+    const aUser = (await call(app, 'GET', '/v1/users', { key: a.adminKey })).json.items[0];
+    await call(app, 'POST', `/v1/users/${aUser.id}/ledger`, { key: a.adminKey, json: { kind: 'topup', amount: '7', idempotencyKey: 'a-own' } });
+    const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
+    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId };
     const bPowerless = await powerlessKey(app, b);
     const ops = await operations();
     const checked: string[] = [];
@@ -136,7 +155,7 @@ describe('tenant isolation and access on every route', () => {
     }
 
     // lists of B never show A's objects
-    const secretIds = [a.id, aKey.id];
+    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret'];
     for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public')) {
       const key = op.access.scope === 'reseller' ? otherReseller.key : b.adminKey;
       const res = await call(app, 'GET', op.path, { key });
@@ -151,6 +170,12 @@ describe('tenant isolation and access on every route', () => {
     expect(aKeys.json.items.find((k: { id: string }) => k.id === aKey.id).revokedAt).toBeNull();
     const tariff = await call(app, 'GET', `/v1/tariffs/${aTariffId}`, { key: reseller.key });
     expect(tariff.json.rates).toHaveLength(1);
+    const aUserAfter = await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey });
+    expect(aUserAfter.json).toEqual(aUserBefore);
+    const aLedger = await call(app, 'GET', `/v1/users/${aUser.id}/ledger`, { key: a.adminKey });
+    expect(aLedger.json.items.map((e: { idempotencyKey: string }) => e.idempotencyKey)).toEqual(['a-own']);
+    const aImports = await call(app, 'GET', '/v1/users/imports', { key: a.adminKey });
+    expect(aImports.json.items.find((i: { id: string }) => i.id === aImport.json.importId).restoredAt).toBeNull();
     expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
   });
 });
