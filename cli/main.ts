@@ -9,6 +9,7 @@ import { defaultReseller } from '../services/bootstrap.js';
 import { createTenant, listTenants } from '../services/tenants.js';
 import { configFromEnv, serveUntilSignal } from './serve.js';
 import { fail, withDatabase } from './context.js';
+import { usersCommand } from './users.js';
 
 const program = new Command()
   .name('forfait')
@@ -119,5 +120,7 @@ tenants
       process.stdout.write(`administrateur key (shown once): ${result.adminKey}\n`);
     });
   });
+
+program.addCommand(usersCommand());
 
 await program.parseAsync(process.argv);

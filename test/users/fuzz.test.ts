@@ -53,7 +53,9 @@ function cell(value: string, sep: string): string {
   return value.includes(sep) || value.includes('"') || /[\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-function render(f: fc.Infer<typeof file>): string {
+type FileSpec = typeof file extends fc.Arbitrary<infer T> ? T : never;
+
+function render(f: FileSpec): string {
   const lines = f.rows.map((r) => {
     if (r === null) return '';
     let cells = [r.fullName, r.matricule, r.identifiant, ...r.numbers, ...r.optional].map((c) => cell(c, f.sep));
