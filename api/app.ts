@@ -15,6 +15,8 @@ import { productTypesApp } from './routes/productTypes.js';
 import { tenantsApp } from './routes/tenants.js';
 import { usersApp } from './routes/users.js';
 import { tariffsApp } from './routes/tariffs.js';
+import { cdrsApp } from './routes/cdrs.js';
+import { rerateApp } from './routes/rerate.js';
 import { TariffIndexCache } from '../services/tariffs.js';
 
 export interface App {
@@ -125,6 +127,8 @@ export function createApp(deps: Deps): App {
   app.route('/v1/tariffs', tariffsApp(deps, defineRoute, tariffs));
   app.route('/v1/roles', rolesApp(deps, defineRoute, keys));
   app.route('/v1/keys', keysApp(deps, defineRoute, keys));
+  app.route('/v1/cdrs', cdrsApp(deps, defineRoute, tariffs));
+  app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute));
 
   app.doc31('/openapi.json', {

@@ -9,6 +9,10 @@ export interface Config {
   bodyLimit: number;
   /** Body limit of CSV imports (users, CDRs, tariffs). */
   importBodyLimit: number;
+  /** POST /v1/cdrs: a JSON array of up to 100,000 CDRs is read whole (NDJSON with a length is streamed). */
+  cdrBodyLimit: number;
+  /** POST /v1/cdrs/import: streamed and rated in batches, so far larger than other imports. */
+  cdrImportBodyLimit: number;
   /** Serve /metrics to non-loopback clients too. */
   metricsPublic: boolean;
   /** CSV exports: running at once, waiting, max wait (SPEC §7). */
@@ -18,6 +22,8 @@ export interface Config {
 export const defaultConfig: Config = {
   bodyLimit: 1024 * 1024,
   importBodyLimit: 50 * 1024 * 1024,
+  cdrBodyLimit: 200 * 1024 * 1024,
+  cdrImportBodyLimit: 4 * 1024 * 1024 * 1024,
   metricsPublic: false,
   exportLimits: specExportLimits,
 };

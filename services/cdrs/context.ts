@@ -1,0 +1,45 @@
+/** What rating a tenant's CDRs needs to know of the tenant, loaded once per ingestion. */
+import type postgres from 'postgres';
+import type { Db } from '../../db/connection.js';
+import type { TariffIndex } from '../../engine/index.js';
+import { NotFoundError } from '../errors.js';
+import type { TariffIndexCache } from '../tariffs.js';
+import { NumberCache, tenantCountry, type TenantNumbers } from './normalize.js';
+
+export interface CdrDeps {
+  db: Db;
+  sql: postgres.Sql;
+  tariffs: TariffIndexCache;
+}
+
+export interface TenantContext extends TenantNumbers {
+  id: string;
+  tariffId: string | null;
+  numberDisplay: 'international' | 'national';
+  /** The tenant's free numbers, normalized like callees (E.164 or short digits). */
+  freeNumbers: ReadonlySet<string>;
+  /** undefined when the tenant has no tariff: every paid outgoing call is NO_RATE. */
+  tariff: TariffIndex | undefined;
+  numbers: NumberCache;
+}
+
+/**
+ * Loads the tenant (404 when absent). `freshTariff` drops the cached tariff
+ * index first: rerating and reprocessing must use the rates valid now even if
+ * another server process uploaded them.
+ */
+export async function loadTenantContext(deps: CdrDeps, tenantId: string, options: { freshTariff?: boolean } = {}): Promise<TenantContext> {
+  const t = await deps.db
+    .selectFrom('tenants')
+    .select(['id', 'country', 'timezone', 'tariffId', 'numberDisplay', 'freeNumbers'])
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
+  if (!t) throw new NotFoundError('tenant');
+  const country = tenantCountry(t.country);
+  const numbers = new NumberCache(country);
+  const freeNumbers = new Set<string>();
+  for (const n of t.freeNumbers) freeNumbers.add(numbers.parse(n) ?? n.replace(/\D/g, ''));
+  if (t.tariffId && options.freshTariff) deps.tariffs.invalidate(t.tariffId);
+  const tariff = t.tariffId ? await deps.tariffs.get(t.tariffId) : undefined;
+  return { id: t.id, country, timezone: t.timezone, tariffId: t.tariffId, numberDisplay: t.numberDisplay, freeNumbers, tariff, numbers };
+}

@@ -1,0 +1,151 @@
+/**
+ * From a received record to a valid CDR, or a MALFORMED rejection naming the
+ * field. Numbers are parsed in the tenant's country (SPEC §3) through a cache:
+ * PBX files repeat the same callers and callees over and over, and
+ * libphonenumber costs microseconds per call.
+ */
+import { isCountryCode, parseNumber, type CountryCode } from '../../engine/index.js';
+import { parseCdrInstant } from './time.js';
+import { DISPOSITIONS, type CdrInput, type Direction, type Disposition, type IncomingCdr, type NormalizedCdr, type Rejection } from './types.js';
+
+/** What normalizing needs to know of the tenant. */
+export interface TenantNumbers {
+  country: CountryCode;
+  timezone: string;
+}
+
+const MAX_TEXT = 200;
+/** 31 days: longer than any real call, far below the int column's range. */
+const MAX_DURATION_SECONDS = 31 * 86_400;
+const DIGITS_RE = /^\d{1,9}$/;
+
+export class NumberCache {
+  private readonly map = new Map<string, string | null>();
+  constructor(private readonly country: CountryCode) {}
+
+  /** E.164 (or a short number's digits), or null when not a phone number. */
+  parse(text: string): string | null {
+    const hit = this.map.get(text);
+    if (hit !== undefined) return hit;
+    const parsed = parseNumber(text, this.country);
+    const value = parsed.ok ? parsed.e164 : null;
+    if (this.map.size >= 500_000) this.map.clear();
+    this.map.set(text, value);
+    return value;
+  }
+}
+
+export function tenantCountry(country: string): CountryCode {
+  return isCountryCode(country) ? country : ('FR' as CountryCode);
+}
+
+class Malformed {
+  constructor(
+    readonly field: string,
+    readonly message: string,
+  ) {}
+}
+
+function text(input: CdrInput, field: keyof CdrInput, required: boolean): string | null {
+  const v = input[field];
+  if (v === undefined || v === null) {
+    if (required) throw new Malformed(field, `${field} is required`);
+    return null;
+  }
+  if (typeof v !== 'string' && typeof v !== 'number') throw new Malformed(field, `${field} must be a string`);
+  const s = String(v).trim();
+  if (s === '') {
+    if (required) throw new Malformed(field, `${field} is required`);
+    return null;
+  }
+  if (s.length > MAX_TEXT) throw new Malformed(field, `${field} is longer than ${MAX_TEXT} characters`);
+  return s;
+}
+
+function seconds(input: CdrInput): number {
+  const v = input.durationSeconds;
+  if (v === undefined || v === null || v === '') return 0;
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && DIGITS_RE.test(v.trim())) n = Number(v.trim());
+  else throw new Malformed('durationSeconds', 'durationSeconds must be a whole number of seconds ≥ 0');
+  if (!Number.isSafeInteger(n) || n < 0) throw new Malformed('durationSeconds', 'durationSeconds must be a whole number of seconds ≥ 0');
+  if (n > MAX_DURATION_SECONDS) throw new Malformed('durationSeconds', `durationSeconds over ${MAX_DURATION_SECONDS}`);
+  return n;
+}
+
+function instant(input: CdrInput, field: 'startedAt' | 'answeredAt', zone: string, required: boolean): number | null {
+  const s = text(input, field, required);
+  if (s === null) return null;
+  const ms = parseCdrInstant(s, zone);
+  if (ms === undefined) throw new Malformed(field, `${field} "${s}" is not an ISO 8601 date-time`);
+  return ms;
+}
+
+function normalizeOne(rec: IncomingCdr, tenant: TenantNumbers, numbers: NumberCache): NormalizedCdr {
+  const input = rec.input;
+  const callId = text(input, 'callId', true)!;
+  const dirText = text(input, 'direction', false);
+  if (dirText !== null && dirText !== 'out' && dirText !== 'in') throw new Malformed('direction', 'direction must be "out" or "in"');
+  const direction: Direction = dirText === 'in' ? 'in' : 'out';
+  const identifiant = text(input, 'identifiant', direction === 'out');
+  const calleeText = text(input, 'callee', true)!;
+  const parsedCallee = numbers.parse(calleeText);
+  // an incoming call's callee may be an extension: kept as received then
+  if (parsedCallee === null && direction === 'out') throw new Malformed('callee', `callee "${calleeText}" is not a valid phone number`);
+  const callerText = text(input, 'caller', false);
+  // the caller is a label (often an extension): E.164 when it is a number, else as received
+  const caller = callerText === null ? null : (numbers.parse(callerText) ?? callerText);
+  const startedAtMs = instant(input, 'startedAt', tenant.timezone, true)!;
+  const answeredAtMs = instant(input, 'answeredAt', tenant.timezone, false);
+  const durationSeconds = seconds(input);
+  const dispText = text(input, 'disposition', false);
+  let disposition: Disposition;
+  if (dispText === null) disposition = durationSeconds > 0 ? 'answered' : 'no_answer';
+  else if ((DISPOSITIONS as readonly string[]).includes(dispText)) disposition = dispText as Disposition;
+  else throw new Malformed('disposition', `disposition must be one of ${DISPOSITIONS.join(', ')}`);
+  return {
+    position: rec.position,
+    raw: rec.raw,
+    ...(rec.rejectId !== undefined ? { rejectId: rec.rejectId } : {}),
+    callId,
+    identifiant,
+    caller,
+    callee: parsedCallee ?? calleeText,
+    direction,
+    startedAtMs,
+    answeredAtMs,
+    durationSeconds,
+    disposition,
+    site: text(input, 'site', false),
+    line: text(input, 'line', false),
+  };
+}
+
+/** A valid CDR, or a MALFORMED rejection naming the field at fault. */
+export function normalizeCdr(rec: IncomingCdr, tenant: TenantNumbers, numbers: NumberCache): NormalizedCdr | Rejection {
+  const callIdGuess = (): string | null => {
+    const v = rec.input.callId;
+    return typeof v === 'string' && v.trim() !== '' && v.length <= MAX_TEXT ? v.trim() : null;
+  };
+  const reject = (field: string | undefined, message: string): Rejection => ({
+    position: rec.position,
+    callId: callIdGuess(),
+    reason: 'MALFORMED',
+    ...(field !== undefined ? { field } : {}),
+    message,
+    raw: rec.raw,
+    ...(rec.rejectId !== undefined ? { rejectId: rec.rejectId } : {}),
+  });
+  if (rec.error) return reject(rec.error.field, rec.error.message);
+  try {
+    return normalizeOne(rec, tenant, numbers);
+  } catch (err) {
+    if (err instanceof Malformed) return reject(err.field, err.message);
+    throw err;
+  }
+}
+
+export function isRejection(x: NormalizedCdr | Rejection): x is Rejection {
+  return 'reason' in x;
+}

@@ -1,0 +1,158 @@
+/**
+ * Rerating (SPEC §7 POST /v1/rerate): the outgoing CDRs of a period are rated
+ * again with the rates valid now. History is never edited: for each CDR whose
+ * cost changes, a `rerate` ledger entry of the difference is appended and the
+ * CDR's current rating is updated, its first cost kept in original_cost.
+ * Idempotent by construction: the difference is always taken against the cost
+ * already accounted for (cdrs.cost = first cost + every adjustment so far), so a
+ * second run finds nothing to change — the double debit CGRateS users meet when
+ * a rerate re-applies the full cost instead of the difference cannot happen.
+ *
+ * Forfait: a rerated call keeps at most the forfait seconds it was given (it
+ * cannot take forfait that later calls already used); it gives seconds back when
+ * its new rate is not forfait-eligible or bills fewer seconds. usedSeconds moves
+ * only for calls of the user's current forfait period.
+ */
+import { DateTime } from 'luxon';
+import type postgres from 'postgres';
+import { digitsForLookup, rateCall, type RatedCall } from '../../engine/index.js';
+import { ValidationError } from '../errors.js';
+import { loadTenantContext, type CdrDeps } from './context.js';
+import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
+import { fromUnits4, intArray, textArray, toUnits4 } from './pgArrays.js';
+import { periodBound } from './view.js';
+
+const CHUNK = 5_000;
+
+export interface RerateResult {
+  examined: number;
+  changed: number;
+  /** CDRs whose cost changed and got a `rerate` entry. */
+  adjusted: number;
+  /** Sum of the `rerate` entries appended (negative: users paid more). */
+  amount: string;
+  /** No rate matches the callee now, or the user was deleted: left as they were. */
+  skipped: number;
+}
+
+interface CdrRatingRow {
+  id: string;
+  userId: string;
+  callee: string;
+  startedAt: Date;
+  durationSeconds: number;
+  disposition: string;
+  rateId: string | null;
+  destination: string | null;
+  class: string | null;
+  billableSeconds: number;
+  forfaitSeconds: number;
+  chargedSeconds: number;
+  cost: string;
+}
+
+interface UserRow {
+  id: string;
+  balance: string;
+  billingEnabled: boolean;
+  forfaitPeriod: string | null;
+}
+
+export async function rerate(deps: CdrDeps, tenantId: string, period: { from: string; to: string }, createdBy: string): Promise<RerateResult> {
+  const ctx = await loadTenantContext(deps, tenantId, { freshTariff: true });
+  const from = periodBound(period.from, 'from', ctx.timezone);
+  const to = periodBound(period.to, 'to', ctx.timezone);
+  if (!(from < to)) throw new ValidationError('empty period', [{ field: 'to', value: period.to, message: '`to` must be after `from`' }]);
+  const reason = `rerate ${period.from} .. ${period.to}`;
+  const currentPeriod = DateTime.now().setZone(ctx.timezone).toFormat('yyyy-MM');
+  const total = { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
+  let after = '0';
+  for (;;) {
+    const ids = await deps.sql<{ id: string }[]>`
+      SELECT id FROM cdrs WHERE tenant_id = ${tenantId} AND direction = 'out' AND user_id IS NOT NULL
+         AND started_at >= ${from} AND started_at < ${to} AND id > ${after}::bigint
+       ORDER BY id LIMIT ${CHUNK}`;
+    if (ids.length === 0) break;
+    after = ids[ids.length - 1]!.id;
+    const r = (await deps.sql.begin((tx) => rerateChunk(tx, ids.map((x) => x.id)))) as typeof total;
+    total.examined += r.examined;
+    total.changed += r.changed;
+    total.adjusted += r.adjusted;
+    total.amount += r.amount;
+    total.skipped += r.skipped;
+  }
+  return { ...total, amount: fromUnits4(total.amount) };
+
+  async function rerateChunk(tx: postgres.TransactionSql, cdrIds: string[]) {
+    const out = { examined: cdrIds.length, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
+    // users first (the order every writer of balances uses), then the CDRs, re-read under the locks
+    const users = await tx<UserRow[]>`
+      SELECT id, balance, billing_enabled AS "billingEnabled", forfait_period AS "forfaitPeriod" FROM users
+       WHERE tenant_id = ${tenantId} AND id IN (SELECT DISTINCT user_id FROM cdrs WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(cdrIds)}::bigint[]))
+       ORDER BY id FOR UPDATE`;
+    const userById = new Map(users.map((u) => [u.id, u]));
+    const rows = await tx<CdrRatingRow[]>`
+      SELECT id, user_id AS "userId", callee, started_at AS "startedAt", duration_seconds AS "durationSeconds", disposition,
+             rate_id AS "rateId", destination, class, billable_seconds AS "billableSeconds", forfait_seconds AS "forfaitSeconds",
+             charged_seconds AS "chargedSeconds", cost
+        FROM cdrs WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(cdrIds)}::bigint[]) ORDER BY id FOR UPDATE`;
+    const accounts = new Map<string, LockedAccount>();
+    const counters = new Map<string, CounterDelta>();
+    const lines: LedgerLine[] = [];
+    const updates: { row: CdrRatingRow; rated: RatedCall; rateId: string | null; destination: string | null; class: string | null; costChanged: boolean }[] = [];
+    for (const row of rows) {
+      const user = userById.get(row.userId);
+      const free = ctx.freeNumbers.has(row.callee);
+      const rate = ctx.tariff?.lookup(digitsForLookup(row.callee), row.startedAt.getTime());
+      if (user === undefined || (rate === undefined && !free)) {
+        out.skipped++;
+        continue;
+      }
+      const answered = row.disposition === 'answered';
+      const rated: RatedCall =
+        rate === undefined
+          ? { billableSeconds: answered ? row.durationSeconds : 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as RatedCall['cost'] }
+          : rateCall({ durationSeconds: row.durationSeconds, answered, rate, remainingForfaitSeconds: row.forfaitSeconds, billingEnabled: user.billingEnabled, freeNumber: free });
+      const rateId = rate?.rate.id ?? null;
+      const destination = rate?.rate.destination ?? null;
+      const klass = rate?.rate.class ?? 'free';
+      const oldCost = toUnits4(row.cost);
+      const newCost = BigInt(rated.cost);
+      const same =
+        newCost === oldCost && rated.billableSeconds === row.billableSeconds && rated.forfaitSeconds === row.forfaitSeconds &&
+        rated.chargedSeconds === row.chargedSeconds && rateId === (row.rateId === null ? null : String(row.rateId)) &&
+        destination === row.destination && klass === row.class;
+      if (same) continue;
+      out.changed++;
+      updates.push({ row, rated, rateId, destination, class: klass, costChanged: newCost !== oldCost });
+      accounts.set(user.id, { id: user.id, balance: toUnits4(user.balance) });
+      const delta = counters.get(user.id) ?? { usedSeconds: 0, totalCallSeconds: 0 };
+      const callPeriod = DateTime.fromJSDate(row.startedAt, { zone: ctx.timezone }).toFormat('yyyy-MM');
+      if (callPeriod === (user.forfaitPeriod ?? currentPeriod)) delta.usedSeconds += rated.forfaitSeconds - row.forfaitSeconds;
+      delta.totalCallSeconds += rated.billableSeconds - row.billableSeconds;
+      counters.set(user.id, delta);
+      if (newCost !== oldCost) {
+        out.adjusted++;
+        out.amount += oldCost - newCost;
+        lines.push({ userId: user.id, kind: 'rerate', amount: oldCost - newCost, cdrId: row.id, reason });
+      }
+    }
+    if (updates.length === 0) return out;
+    await tx`
+      UPDATE cdrs c SET
+        rate_id = v.rate_id, destination = v.destination, class = v.class,
+        billable_seconds = v.billable, forfait_seconds = v.forfait, charged_seconds = v.charged,
+        original_cost = CASE WHEN v.cost_changed THEN COALESCE(c.original_cost, c.cost) ELSE c.original_cost END,
+        cost = v.cost,
+        rerated_at = now()
+      FROM unnest(${textArray(updates.map((u) => u.row.id))}::bigint[], ${textArray(updates.map((u) => u.rateId))}::bigint[],
+                  ${textArray(updates.map((u) => u.destination))}::text[], ${textArray(updates.map((u) => u.class))}::text[],
+                  ${intArray(updates.map((u) => u.rated.billableSeconds))}::int[], ${intArray(updates.map((u) => u.rated.forfaitSeconds))}::int[],
+                  ${intArray(updates.map((u) => u.rated.chargedSeconds))}::int[], ${textArray(updates.map((u) => fromUnits4(BigInt(u.rated.cost))))}::numeric[],
+                  ${textArray(updates.map((u) => String(u.costChanged)))}::boolean[])
+           AS v(id, rate_id, destination, class, billable, forfait, charged, cost, cost_changed)
+      WHERE c.tenant_id = ${tenantId} AND c.id = v.id`;
+    await applyAccountChanges(tx, tenantId, accounts, lines, counters, createdBy);
+    return out;
+  }
+}
