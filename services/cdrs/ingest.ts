@@ -9,7 +9,7 @@ import { loadTenantContext, type CdrDeps, type TenantContext } from './context.j
 import { isRejection, normalizeCdr } from './normalize.js';
 import type { CdrInput, CdrRow, IncomingCdr, IngestSummary, NormalizedCdr, Rejection, RejectedItem } from './types.js';
 
-export const DEFAULT_BATCH_SIZE = 20_000;
+export const DEFAULT_BATCH_SIZE = 50_000;
 /** An answer lists at most this many rejects (all are stored; `rejectedCount` counts them all). */
 export const MAX_LISTED_REJECTS = 10_000;
 
@@ -23,12 +23,32 @@ export interface IngestorOptions {
   keepRows?: boolean;
   /** Called after each committed batch with the records read so far. */
   onProgress?: (done: number) => void;
+  /** Batches written at once (default 2); 1 keeps a whole input in one transaction. */
+  lanes?: number;
+}
+
+/**
+ * Lanes: a caller's CDRs always go to the same lane, and each lane writes its
+ * batches one after the other, so a user's calls are rated in order and two
+ * lanes never wait on each other's row locks. Lanes write concurrently on
+ * separate connections: the database, not this process, is what limits an import.
+ */
+interface Lane {
+  cdrs: NormalizedCdr[];
+  malformed: Rejection[];
+  inFlight: Promise<void> | undefined;
+}
+
+export const DEFAULT_LANES = 2;
+
+function laneOf(key: string, lanes: number): number {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
+  return (h >>> 0) % lanes;
 }
 
 export class Ingestor {
-  private cdrs: NormalizedCdr[] = [];
-  private malformed: Rejection[] = [];
-  private inFlight: Promise<void> | undefined;
+  private readonly lanes: Lane[];
   private failure: unknown;
   private readonly batchSize: number;
   readonly rows: CdrRow[] = [];
@@ -44,43 +64,55 @@ export class Ingestor {
     private readonly options: IngestorOptions,
   ) {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    const lanes = Math.max(1, options.lanes ?? DEFAULT_LANES);
+    this.lanes = Array.from({ length: lanes }, () => ({ cdrs: [], malformed: [], inFlight: undefined }));
   }
 
-  /** Adds one record; resolves when it may take more (at most one batch waits for the database). */
+  /** Adds one record; resolves when it may take more (at most one batch per lane waits for the database). */
   async push(rec: IncomingCdr): Promise<void> {
     this.read++;
     const n = normalizeCdr(rec, this.ctx, this.ctx.numbers);
-    if (isRejection(n)) this.malformed.push(n);
-    else this.cdrs.push(n);
-    if (this.cdrs.length + this.malformed.length >= this.batchSize) await this.flush();
+    let lane: Lane;
+    if (isRejection(n)) {
+      lane = this.lanes[0]!;
+      lane.malformed.push(n);
+    } else {
+      lane = this.lanes.length === 1 ? this.lanes[0]! : this.lanes[laneOf(n.identifiant ?? n.callId, this.lanes.length)]!;
+      lane.cdrs.push(n);
+    }
+    if (lane.cdrs.length + lane.malformed.length >= this.batchSize) await this.flush(lane);
   }
 
   /** Writes what is buffered and waits for every batch; the summary of the whole ingestion. */
   async finish(): Promise<IngestSummary> {
-    await this.flush();
-    await this.inFlight;
+    for (const lane of this.lanes) await this.flush(lane);
+    await Promise.all(this.lanes.map((l) => l.inFlight));
     if (this.failure !== undefined) throw this.failure;
+    // lanes finish in any order: list the rejects in input order
+    this.rejected.sort((a, b) => (a.line ?? a.index ?? 0) - (b.line ?? b.index ?? 0));
     return { accepted: this.accepted, duplicates: this.duplicates, rejected: this.rejected, rejectedCount: this.rejectedCount };
   }
 
-  /** Stops waiting on the database after a failure of the input (the committed batches stay). */
+  /** Stops after a failure of the input (the batches already committed stay: they are whole). */
   async abandon(): Promise<void> {
-    this.cdrs = [];
-    this.malformed = [];
-    await this.inFlight?.catch(() => undefined);
+    for (const lane of this.lanes) {
+      lane.cdrs = [];
+      lane.malformed = [];
+    }
+    await Promise.all(this.lanes.map((l) => l.inFlight?.catch(() => undefined)));
   }
 
-  private async flush(): Promise<void> {
-    // pipeline depth 1: wait for the previous batch before sending this one
-    await this.inFlight;
+  private async flush(lane: Lane): Promise<void> {
+    // each lane: wait for its previous batch before sending the next
+    await lane.inFlight;
     if (this.failure !== undefined) throw this.failure;
-    if (this.cdrs.length === 0 && this.malformed.length === 0) return;
-    const cdrs = this.cdrs;
-    const malformed = this.malformed;
-    this.cdrs = [];
-    this.malformed = [];
+    if (lane.cdrs.length === 0 && lane.malformed.length === 0) return;
+    const cdrs = lane.cdrs;
+    const malformed = lane.malformed;
+    lane.cdrs = [];
+    lane.malformed = [];
     const readSoFar = this.read;
-    this.inFlight = writeBatch(this.deps.sql, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows }).then(
+    lane.inFlight = writeBatch(this.deps.sql, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows }).then(
       (r) => {
         this.accepted += r.accepted;
         this.duplicates += r.duplicates;
@@ -93,7 +125,7 @@ export class Ingestor {
         this.options.onProgress?.(readSoFar);
       },
       (err: unknown) => {
-        this.failure = err;
+        this.failure ??= err;
       },
     );
   }
@@ -120,7 +152,7 @@ export interface IngestResult extends IngestSummary {
  */
 export async function ingestCdrs(deps: CdrDeps, tenantId: string, cdrs: readonly CdrInput[], source: string): Promise<IngestResult> {
   const ctx = await loadTenantContext(deps, tenantId);
-  const ingestor = new Ingestor(deps, ctx, { source, positionKind: 'index', batchSize: Math.max(1, cdrs.length), keepRows: true });
+  const ingestor = new Ingestor(deps, ctx, { source, positionKind: 'index', batchSize: Math.max(1, cdrs.length), keepRows: true, lanes: 1 });
   for (let i = 0; i < cdrs.length; i++) {
     const input = cdrs[i]!;
     await ingestor.push({ position: i, raw: JSON.stringify(input), input });

@@ -1,0 +1,107 @@
+/**
+ * Ingest benchmark (issue 6): 1,000,000 native CDRs in one CSV file through
+ * POST /v1/cdrs/import over real HTTP into a tenant of 10,000 users — parsing,
+ * validation, rating, CDR rows, ledger entries and balances — against a raw
+ * COPY of the same file into an unindexed table of the same database, in the
+ * same run.
+ *
+ *   npm run bench -- ingest        (CDRS=200000 for a shorter run)
+ *
+ * Last line: BENCH ingest value=<rows/s> unit=rows/s anchor=<COPY rows/s> ratio=<value/anchor>
+ * Exits non-zero if the result is not exact (a CDR missing or twice, a balance ≠ its ledger).
+ */
+import { serve } from '@hono/node-server';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { createApp } from '../api/app.js';
+import { defaultConfig } from '../api/context.js';
+import { freePort } from '../db/embedded.js';
+import { insertKey } from '../services/access.js';
+import { defaultReseller } from '../services/bootstrap.js';
+import { putTariff } from '../services/tariffs.js';
+import { createTenant } from '../services/tenants.js';
+import { SYNTHETIC_TARIFF, writeSyntheticCdrs } from '../test/fixtures/cdrs/generate.js';
+import { benchLine, freshDatabase } from './support.js';
+
+const ROWS = Number(process.env.CDRS ?? 1_000_000);
+const USERS = 10_000;
+
+export async function main(): Promise<void> {
+  const db = await freshDatabase();
+  const file = path.join(db.dataDir, 'cdrs.csv');
+  try {
+    const identifiants = Array.from({ length: USERS }, (_, i) => String(2_000_000 + i));
+    await writeSyntheticCdrs(file, ROWS, identifiants, { seed: 7, prefix: 'bench' });
+    const bytes = (await stat(file)).size;
+    process.stdout.write(`file: ${ROWS} CDRs, ${(bytes / 1e6).toFixed(1)} MB\n`);
+
+    // tenant, tariff, 10,000 users with 120 forfait minutes and 50.00 each (given through the ledger)
+    const resellerId = await defaultReseller(db.db);
+    await putTariff(db.db, db.sql, resellerId, 'bench', SYNTHETIC_TARIFF);
+    const { tenant } = await createTenant(db.db, resellerId, { name: 'Bench SA', productType: 'entreprise', tariffId: 'bench', country: 'FR' }, 'bench');
+    await db.sql`
+      INSERT INTO users (tenant_id, full_name, matricule, identifiant, forfait_minutes, balance)
+      SELECT ${tenant.id}, 'User ' || g, lpad(g::text, 14, '0'), (2000000 + g)::text, 120, 50
+        FROM generate_series(0, ${USERS - 1}) g`;
+    await db.sql`
+      INSERT INTO ledger_entries (tenant_id, user_id, kind, amount, balance_after, reason)
+      SELECT tenant_id, id, 'topup', 50, 50, 'bench' FROM users WHERE tenant_id = ${tenant.id}`;
+    const { key } = await insertKey(db.db, { principal: 'pbx', name: 'bench', tenantId: tenant.id });
+    await db.sql`VACUUM ANALYZE`;
+
+    // anchor: the same file, raw COPY into an unindexed table with the same column types
+    await db.sql`CREATE TABLE copy_anchor (call_id text, identifiant text, caller text, callee text, direction text,
+      started_at timestamptz, answered_at timestamptz, duration_seconds integer, disposition text, site text, line text)`;
+    const copyStarted = performance.now();
+    const copy = await db.sql`COPY copy_anchor FROM STDIN WITH (FORMAT csv, HEADER true)`.writable();
+    await pipeline(createReadStream(file), copy);
+    const copySeconds = (performance.now() - copyStarted) / 1000;
+    const anchor = ROWS / copySeconds;
+    process.stdout.write(`anchor: raw COPY ${copySeconds.toFixed(2)} s, ${Math.round(anchor)} rows/s\n`);
+    await db.sql`DROP TABLE copy_anchor`;
+    await db.sql`CHECKPOINT`;
+
+    // the real thing, over HTTP
+    const { app } = createApp({ db: db.db, sql: db.sql, logger: pino({ level: 'warn' }), config: defaultConfig });
+    const port = await freePort();
+    const server = await new Promise<Server>((resolve) => {
+      const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s as Server));
+    });
+    const started = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/v1/cdrs/import?format=native`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv', 'content-length': String(bytes) },
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+      duplex: 'half',
+    } as RequestInit);
+    const answer = (await res.json()) as { accepted: number; duplicates: number; rejectedCount: number };
+    const seconds = (performance.now() - started) / 1000;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (res.status !== 200) throw new Error(`import failed: ${res.status} ${JSON.stringify(answer)}`);
+    const value = ROWS / seconds;
+    process.stdout.write(`import: ${seconds.toFixed(2)} s, ${JSON.stringify(answer)}\n`);
+
+    // exact, or no figure
+    const [check] = await db.sql<{ cdrs: string; calls: string; bad: string; ledger: string }[]>`
+      SELECT (SELECT count(*) FROM cdrs WHERE tenant_id = ${tenant.id})::text AS cdrs,
+             (SELECT count(*) FROM ledger_entries WHERE tenant_id = ${tenant.id} AND kind = 'call')::text AS calls,
+             (SELECT count(*) FROM users u WHERE tenant_id = ${tenant.id}
+                AND balance <> (SELECT sum(amount) FROM ledger_entries l WHERE l.tenant_id = u.tenant_id AND l.user_id = u.id))::text AS bad,
+             (SELECT count(*) FROM cdrs WHERE tenant_id = ${tenant.id} AND cost > 0)::text AS ledger`;
+    process.stdout.write(`check: ${check!.cdrs} CDRs, ${check!.calls} call entries (${check!.ledger} CDRs with a cost), ${check!.bad} balances off their ledger\n`);
+    if (answer.accepted !== ROWS || Number(check!.cdrs) !== ROWS || check!.calls !== check!.ledger || check!.bad !== '0') {
+      throw new Error('the ingestion is not exact');
+    }
+    process.stdout.write(benchLine('ingest', Math.round(value), 'rows/s', Math.round(anchor)) + '\n');
+  } finally {
+    await db.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
