@@ -10,6 +10,7 @@ import { createTenant, listTenants } from '../services/tenants.js';
 import { configFromEnv, serveUntilSignal } from './serve.js';
 import { fail, withDatabase } from './context.js';
 import { usersCommand } from './users.js';
+import { cdrsCommand } from './cdrs.js';
 
 const program = new Command()
   .name('forfait')
@@ -122,5 +123,6 @@ tenants
   });
 
 program.addCommand(usersCommand());
+program.addCommand(cdrsCommand());
 
 await program.parseAsync(process.argv);

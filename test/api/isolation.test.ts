@@ -33,6 +33,8 @@ interface Probe {
 
 const tariffCsv = 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible\n33,France,fixed,0.02,0,60,60,true\n';
 
+const cdrCsvHeader = 'call_id,identifiant,caller,callee,direction,started_at,answered_at,duration_seconds,disposition,site,line\n';
+
 /** For each route with a path parameter: the object of tenant A to aim at, and a valid body. */
 const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/tenants/{id}': (o) => ({ params: { id: o.a.id } }),
@@ -47,6 +49,7 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'POST /v1/users/{id}/ledger': (o) => ({ params: { id: o.aUserId }, body: { kind: 'topup', amount: '100', idempotencyKey: 'isolation' } }),
   'GET /v1/users/{id}/ledger': (o) => ({ params: { id: o.aUserId } }),
   'POST /v1/users/imports/{importId}/restore': (o) => ({ params: { importId: o.aImportId } }),
+  'POST /v1/cdrs/import': () => ({ params: {}, raw: { body: cdrCsvHeader, contentType: 'text/csv' } }),
 };
 
 /** Valid bodies for routes without path parameters, so 403 is not hidden behind 400. */
@@ -56,6 +59,8 @@ const bodies: Record<string, unknown> = {
   'POST /v1/roles': { name: 'probe', inherits: 'acheteur' },
   'POST /v1/keys': { name: 'probe', roles: ['acheteur'] },
   'POST /v1/users': { fullName: 'Probe', matricule: '99999999999999', identifiant: '9999999' },
+  'POST /v1/cdrs': [],
+  'POST /v1/rerate': { from: '2026-11-01', to: '2026-12-01' },
 };
 
 interface Operation {
@@ -110,6 +115,11 @@ describe('tenant isolation and access on every route', () => {
     expect(aImport.status).toBe(200);
     const aUser = (await call(app, 'GET', '/v1/users', { key: a.adminKey })).json.items[0];
     await call(app, 'POST', `/v1/users/${aUser.id}/ledger`, { key: a.adminKey, json: { kind: 'topup', amount: '7', idempotencyKey: 'a-own' } });
+    const aCall = await call(app, 'POST', '/v1/cdrs', {
+      key: a.adminKey,
+      json: [{ callId: 'iso-secret-call-A', identifiant: '7654321', callee: '0142000000', startedAt: '2026-11-03T10:00:00+01:00', durationSeconds: 0 }],
+    });
+    expect(aCall.json.accepted).toBe(1);
     const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
     const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId };
     const bPowerless = await powerlessKey(app, b);
@@ -155,7 +165,7 @@ describe('tenant isolation and access on every route', () => {
     }
 
     // lists of B never show A's objects
-    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret'];
+    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A'];
     for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public')) {
       const key = op.access.scope === 'reseller' ? otherReseller.key : b.adminKey;
       const res = await call(app, 'GET', op.path, { key });
