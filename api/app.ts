@@ -18,6 +18,10 @@ import { tariffsApp } from './routes/tariffs.js';
 import { cdrsApp } from './routes/cdrs.js';
 import { rerateApp } from './routes/rerate.js';
 import { TariffIndexCache } from '../services/tariffs.js';
+import { AccountBook } from '../services/authorization/book.js';
+import { ReservationWriter } from '../services/authorization/writer.js';
+import type { AuthorizationService } from '../services/authorization/authorize.js';
+import { authorizeApp } from './routes/authorize.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -27,6 +31,10 @@ export interface App {
   exports: ExportQueue;
   /** Compiled tariffs for authorization and rating. */
   tariffs: TariffIndexCache;
+  /** The in-memory accounts and reservation holds of the tenants this process serves. */
+  authorization: AuthorizationService;
+  /** Stops listening, drains pending reservations, releases the tenants' locks. */
+  close(): Promise<void>;
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -40,6 +48,10 @@ export function createApp(deps: Deps): App {
   const metrics = createMetrics();
   const exports = new ExportQueue(deps.config.exportLimits);
   const tariffs = new TariffIndexCache(deps.db);
+  const book = new AccountBook(deps.sql, deps.logger, (id) => tariffs.invalidate(id));
+  const writer = new ReservationWriter(deps.sql);
+  const authorization: AuthorizationService = { book, writer, tariffs };
+  const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
 
   const app = new OpenAPIHono<AppEnv>({
     // zod failures become the §7 envelope, naming each field at fault
@@ -64,6 +76,15 @@ export function createApp(deps: Deps): App {
     if (c.res.status >= 500 || deps.logger.isLevelEnabled('debug')) {
       deps.logger.info({ requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request');
     }
+  });
+
+  // A change made through this API is visible to the next authorization at once:
+  // the answer waits until the account books have applied it (a NOTIFY barrier).
+  app.use('/v1/*', async (c, next) => {
+    await next();
+    if (c.req.method === 'GET' || c.res.status >= 400 || c.req.path.startsWith('/v1/authorize') || c.req.path.startsWith('/v1/calls/')) return;
+    if (!c.get('principal')) return;
+    await book.barrier();
   });
 
   app.onError((err, c) => {
@@ -130,6 +151,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/cdrs', cdrsApp(deps, defineRoute, tariffs));
   app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute));
+  app.route('/v1/authorize', authorizeApp(deps, defineRoute, authorization, metrics));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -143,5 +165,17 @@ export function createApp(deps: Deps): App {
   });
   app.route('/docs', docsApp());
 
-  return { app, keys, defineRoute, exports, tariffs };
+  return {
+    app,
+    keys,
+    defineRoute,
+    exports,
+    tariffs,
+    authorization,
+    async close() {
+      await listening;
+      await writer.drain();
+      await book.stop();
+    },
+  };
 }

@@ -6,6 +6,7 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  UnavailableError,
   ValidationError,
   type FieldError,
 } from '../services/errors.js';
@@ -54,6 +55,7 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof NotFoundError) return new ApiError('NOT_FOUND', err.message);
   if (err instanceof ConflictError) return new ApiError(err.code, err.message, err.details);
   if (err instanceof ForbiddenError) return new ApiError('FORBIDDEN', err.message);
+  if (err instanceof UnavailableError) return new ApiError('SERVICE_UNAVAILABLE', err.message, undefined, { 'Retry-After': '5' });
   if (err instanceof BusyError) {
     return new ApiError(
       err.code,

@@ -17,7 +17,20 @@ export function createMetrics() {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  return { registry, requests, latency };
+  const authorizations = new Counter({
+    name: 'forfait_authorizations_total',
+    help: 'PBX authorizations by decision and deny reason',
+    labelNames: ['decision', 'reason'] as const,
+    registers: [registry],
+  });
+  const authorizationLatency = new Histogram({
+    name: 'forfait_authorization_duration_seconds',
+    help: 'Time to decide an authorization, including the commit of its reservation',
+    labelNames: ['decision'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [registry],
+  });
+  return { registry, requests, latency, authorizations, authorizationLatency };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,4 +1,5 @@
 import { createRoute, z, type RouteConfig } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { ApiError } from './errors.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
@@ -38,6 +39,30 @@ const standardErrors = {
   500: errorResponse('Internal error (no internals shown)'),
 };
 
+/**
+ * Refuses bodies over maxSize with 413. A declared Content-Length is checked
+ * from the header alone; hono's bodyLimit, which counts a streamed body, runs
+ * only for chunked requests: reaching for the body at all makes the Node
+ * adapter build a full web Request, which costs more than the PBX hot path.
+ */
+function limitBody(maxSize: number): MiddlewareHandler {
+  const streamed = bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError('PAYLOAD_TOO_LARGE', `request body over ${maxSize} bytes`);
+    },
+  });
+  return async (c, next) => {
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      if (Number(length) > maxSize) throw new ApiError('PAYLOAD_TOO_LARGE', `request body over ${maxSize} bytes`);
+      return next();
+    }
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    return streamed(c, next);
+  };
+}
+
 type Def<R extends Omit<RouteConfig, 'middleware'>> = R & { access: Access; bodyLimit?: number };
 
 /**
@@ -55,15 +80,7 @@ export function routeFactory(deps: Deps, keys: KeyCache) {
       ...(secured ? { security: [{ bearer: [] }] } : {}),
       'x-forfait-access': access,
       responses: { ...(secured ? standardErrors : { 500: standardErrors[500] }), ...route.responses },
-      middleware: [
-        authorize(keys, access),
-        bodyLimit({
-          maxSize,
-          onError: () => {
-            throw new ApiError('PAYLOAD_TOO_LARGE', `request body over ${maxSize} bytes`);
-          },
-        }),
-      ],
+      middleware: [authorize(keys, access), limitBody(maxSize)],
     } as unknown as R);
   };
 }

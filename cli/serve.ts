@@ -45,10 +45,10 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     // printed once, on purpose outside the JSON log so a person sees it
     process.stdout.write(`\nForfait bootstrap reseller key (shown once, also in ${boot.file}):\n  ${boot.key}\n\n`);
   }
-  const { app } = createApp({ db: db.db, sql: db.sql, logger, config: { ...defaultConfig, ...options.config } });
-  const jobs = options.jobs === false ? undefined : startJobs(db.db, logger);
+  const created = createApp({ db: db.db, sql: db.sql, logger, config: { ...defaultConfig, ...options.config } });
+  const jobs = options.jobs === false ? undefined : startJobs({ db: db.db, expireReservations: () => created.authorization.book.expire() }, logger);
   const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () => resolve(s as Server));
+    const s = serve({ fetch: created.app.fetch, port: options.port, hostname: options.host }, () => resolve(s as Server));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -67,6 +67,7 @@ export async function startServer(options: ServeOptions): Promise<Running> {
           server.closeIdleConnections();
         });
         await jobs?.stop();
+        await created.close();
         await db.close();
         logger.info('forfait stopped');
       })();

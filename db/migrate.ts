@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './migrations/2026_11_21_0001_initial.js';
 import * as directory from './migrations/2026_11_22_0002_directory.js';
+import * as accounts from './migrations/2026_11_22_0003_accounts.js';
 import * as cdrs from './migrations/2026_11_22_0004_cdrs.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
@@ -8,6 +9,7 @@ import * as cdrs from './migrations/2026_11_22_0004_cdrs.js';
 const migrations: Record<string, Migration> = {
   '2026_11_21_0001_initial': initial,
   '2026_11_22_0002_directory': directory,
+  '2026_11_22_0003_accounts': accounts,
   '2026_11_22_0004_cdrs': cdrs,
 };
 

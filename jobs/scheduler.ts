@@ -3,27 +3,36 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import { renewForfaits } from './renewForfaits.js';
 
+/** What a job may use: the database, and the running app's in-memory services. */
+export interface JobContext {
+  db: Db;
+  /** Closes the reservations of this process's tenants whose call outlived maxSeconds + 60 s. */
+  expireReservations(): Promise<number>;
+}
+
 export interface Job {
   name: string;
-  /** node-cron expression, evaluated in UTC: each job is idempotent and works per tenant zone itself. */
+  /** node-cron expression (seconds field allowed), in UTC: each job is idempotent and works per tenant zone itself. */
   schedule: string;
-  run(db: Db): Promise<unknown>;
+  run(ctx: JobContext): Promise<unknown>;
 }
 
 export const jobs: Job[] = [
   // every 5 minutes: a tenant whose month started since the last run is renewed
-  { name: 'renew-forfaits', schedule: '*/5 * * * *', run: (db) => renewForfaits(db) },
+  { name: 'renew-forfaits', schedule: '*/5 * * * *', run: (ctx) => renewForfaits(ctx.db) },
+  // every 10 seconds: reservations past maxSeconds + 60 s give their credit back
+  { name: 'expire-reservations', schedule: '*/10 * * * * *', run: (ctx) => ctx.expireReservations() },
 ];
 
-export function startJobs(db: Db, logger: Logger): { stop(): Promise<void> } {
+export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<void> } {
   const running = new Set<Promise<unknown>>();
   const tasks = jobs.map((job) =>
     cron.schedule(
       job.schedule,
       () => {
         const p = job
-          .run(db)
-          .then((result) => logger.info({ job: job.name, result }, 'job done'))
+          .run(ctx)
+          .then((result) => logger.debug({ job: job.name, result }, 'job done'))
           .catch((err: unknown) => logger.error({ job: job.name, err }, 'job failed'))
           .finally(() => running.delete(p));
         running.add(p);
@@ -33,7 +42,7 @@ export function startJobs(db: Db, logger: Logger): { stop(): Promise<void> } {
   );
   // catch up at start (after downtime over a month boundary)
   for (const job of jobs) {
-    const p = job.run(db).catch((err: unknown) => logger.error({ job: job.name, err }, 'job failed'));
+    const p = job.run(ctx).catch((err: unknown) => logger.error({ job: job.name, err }, 'job failed'));
     running.add(p);
     void p.finally(() => running.delete(p));
   }

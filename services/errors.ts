@@ -57,3 +57,11 @@ export class BusyError extends Error {
     this.name = 'BusyError';
   }
 }
+
+/** A dependency is not available to this process right now (503). */
+export class UnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}

@@ -1,0 +1,73 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { authorize, type AuthorizationService } from '../../services/authorization/authorize.js';
+import { tenantOf } from '../auth.js';
+import type { AppEnv, Deps } from '../context.js';
+import type { Metrics } from '../metrics.js';
+import type { DefineRoute } from '../route.js';
+
+const AuthorizeRequest = z
+  .object({
+    identifiant: z.string().regex(/^\d{7}$/, 'exactly 7 digits').openapi({ example: '1234567' }),
+    callee: z.string().min(1).max(40).optional().openapi({ example: '0612345678' }),
+    key: z.number().int().min(1).max(10).optional().openapi({ description: 'speed-dial key: the authorized number in that slot' }),
+    callId: z.string().min(1).max(200).optional().openapi({ description: 'the PBX call id; a retry with the same callId gets the same answer' }),
+  })
+  .strict()
+  .refine((r) => (r.callee === undefined) !== (r.key === undefined), { message: 'give either callee or key', path: ['callee'] })
+  .openapi('AuthorizeRequest');
+
+export const AuthorizationAnswerSchema = z
+  .object({
+    decision: z.enum(['allow', 'deny']),
+    reason: z
+      .enum([
+        'UNKNOWN_USER',
+        'TENANT_SUSPENDED',
+        'ACCOUNT_DISABLED',
+        'EMPTY_KEY',
+        'NUMBER_NOT_AUTHORIZED',
+        'NO_RATE',
+        'DESTINATION_NOT_COVERED',
+        'FORFAIT_EXHAUSTED',
+        'INSUFFICIENT_BALANCE',
+      ])
+      .optional(),
+    maxSeconds: z.number().int(),
+    reservationId: z.string().uuid().optional(),
+    callee: z.string().nullable().openapi({ description: 'E.164 (or a short number’s digits)' }),
+    destination: z.string().optional(),
+    class: z.string().optional(),
+    pricePerMinute: z.string().optional(),
+    lowBalance: z.boolean().optional(),
+  })
+  .openapi('AuthorizationAnswer');
+
+export function authorizeApp(deps: Deps, defineRoute: DefineRoute, svc: AuthorizationService, metrics: Metrics) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    defineRoute({
+      method: 'post',
+      path: '/',
+      tags: ['pbx'],
+      summary: 'May this user call this number, and for how long? (SPEC §5)',
+      description:
+        'Always 200 with a decision for a well-formed request. An allow holds the credit of a maxSeconds call; it is answered only after that reservation is committed.',
+      access: { scope: 'tenant', permission: 'pbx:authorize' },
+      request: { body: { required: true, content: { 'application/json': { schema: AuthorizeRequest } } } },
+      responses: {
+        200: { description: 'The decision', content: { 'application/json': { schema: AuthorizationAnswerSchema } } },
+        409: { description: 'callId already used by an earlier call' },
+        503: { description: 'This tenant’s accounts are owned by another server' },
+      },
+    }),
+    async (c) => {
+      const started = process.hrtime.bigint();
+      const answer = await authorize(svc, tenantOf(c.get('principal')), c.req.valid('json'));
+      metrics.authorizations.inc({ decision: answer.decision, reason: answer.reason ?? '' });
+      metrics.authorizationLatency.observe({ decision: answer.decision }, Number(process.hrtime.bigint() - started) / 1e9);
+      return c.json(answer, 200);
+    },
+  );
+  void deps;
+  return app;
+}

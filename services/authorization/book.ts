@@ -1,0 +1,469 @@
+import { randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
+import type { Logger } from 'pino';
+import { isCountryCode, parseMoney4, parseNumber, type CountryCode, type Money4 } from '../../engine/index.js';
+import { UnavailableError } from '../errors.js';
+
+/**
+ * The account book: each tenant's accounts and reservation holds, in memory, in
+ * the one process that owns the tenant.
+ *
+ * Why: an authorization must be answered in a millisecond or two, and a database
+ * round trip with a row lock per call set-up does not get there. So decisions
+ * are made here, against memory, and only the reservation they create is
+ * written (group commit, see writer.ts) before the answer goes out.
+ *
+ * Single writer: a process owns a tenant's holds once it holds the PostgreSQL
+ * advisory lock (LOCK_CLASS, hashtext(tenant id)) on a connection of its own;
+ * another process asking for that tenant gets 503 until the owner stops. Only
+ * the owner creates and releases reservations in memory, so two servers cannot
+ * both spend the same credit.
+ *
+ * Everything else may change accounts from any process (a top-up, an import, a
+ * CDR batch that debits a balance and closes a reservation): triggers NOTIFY
+ * `forfait_accounts` with the tenant, and the owner re-reads that tenant's users
+ * and open reservations in one snapshot (reconcile). A hold is released only
+ * when the snapshot that shows its reservation closed is the one whose balance
+ * is applied, so memory never shows a released hold with a balance from before
+ * its debit: the book errs on the side of holding too much, never too little.
+ * User rows carry a revision (users.rev), so an older snapshot never overwrites
+ * a newer row this process already applied.
+ */
+
+export const LOCK_CLASS = 0x466f7266; // "Forf"
+
+export interface Account {
+  readonly userId: string;
+  identifiant: string;
+  enabled: boolean;
+  billingEnabled: boolean;
+  forfaitSeconds: number;
+  usedSeconds: number;
+  balance: Money4;
+  /** Slots 1–10 (index 0–9): E.164 or a short number, or null. */
+  authorized: (string | null)[];
+  heldForfait: number;
+  heldMoney: Money4;
+  rev: number;
+}
+
+export interface AuthorizationAnswer {
+  decision: 'allow' | 'deny';
+  reason?: string;
+  maxSeconds: number;
+  reservationId?: string;
+  callee: string | null;
+  destination?: string;
+  class?: string;
+  pricePerMinute?: string;
+  lowBalance?: boolean;
+}
+
+export interface Hold {
+  readonly id: string;
+  readonly callId: string;
+  readonly account: Account;
+  readonly forfait: number;
+  readonly money: Money4;
+  readonly expiresAt: number;
+  readonly answer: AuthorizationAnswer;
+  /** Commit sequence number once the reservation is durable; undefined while pending. */
+  committed: number | undefined;
+  /** Settles when the reservation is committed (or failed). */
+  durable: Promise<void>;
+  released: boolean;
+}
+
+export interface TenantSettings {
+  id: string;
+  status: 'active' | 'suspended';
+  country: CountryCode;
+  tariffId: string | null;
+  maxCallSeconds: number;
+  lowBalanceThreshold: Money4;
+  freeNumbers: ReadonlySet<string>;
+}
+
+export class TenantBook {
+  settings: TenantSettings;
+  readonly byIdentifiant = new Map<string, Account>();
+  readonly byUserId = new Map<string, Account>();
+  readonly holds = new Map<string, Hold>();
+  readonly byCallId = new Map<string, Hold>();
+  reconciling: Promise<void> | undefined;
+  /** What notifications asked to re-read, not read yet. */
+  pending = { full: false, settings: false, users: new Set<string>(), reservations: new Set<string>() };
+
+  hasPending(): boolean {
+    const p = this.pending;
+    return p.full || p.settings || p.users.size > 0 || p.reservations.size > 0;
+  }
+
+  takePending() {
+    const p = this.pending;
+    this.pending = { full: false, settings: false, users: new Set(), reservations: new Set() };
+    return p;
+  }
+
+  constructor(settings: TenantSettings) {
+    this.settings = settings;
+  }
+
+  hold(h: Hold): void {
+    this.holds.set(h.id, h);
+    this.byCallId.set(h.callId, h);
+    h.account.heldForfait += h.forfait;
+    h.account.heldMoney = (h.account.heldMoney + h.money) as Money4;
+  }
+
+  release(h: Hold): void {
+    if (h.released) return;
+    h.released = true;
+    this.holds.delete(h.id);
+    if (this.byCallId.get(h.callId) === h) this.byCallId.delete(h.callId);
+    h.account.heldForfait -= h.forfait;
+    h.account.heldMoney = (h.account.heldMoney - h.money) as Money4;
+  }
+}
+
+interface UserRow {
+  id: string;
+  identifiant: string;
+  account_status: string;
+  billing_enabled: boolean;
+  forfait_minutes: number;
+  used_seconds: number;
+  balance: string;
+  authorized_numbers: (string | null)[];
+  rev: string;
+}
+
+interface ReservationRow {
+  id: string;
+  user_id: string;
+  call_id: string;
+  hold_forfait_seconds: number;
+  hold_money: string;
+  expires_at: Date;
+  answer: AuthorizationAnswer | null;
+  max_seconds: number;
+  callee: string;
+}
+
+interface TenantRow {
+  id: string;
+  status: 'active' | 'suspended';
+  country: string;
+  tariff_id: string | null;
+  max_call_seconds: number;
+  low_balance_threshold: string;
+  free_numbers: string[];
+}
+
+function settingsOf(t: TenantRow): TenantSettings {
+  const country: CountryCode = isCountryCode(t.country) ? t.country : 'FR';
+  const free = new Set<string>();
+  for (const n of t.free_numbers) {
+    const p = parseNumber(n, country);
+    free.add(p.ok ? p.e164 : n.replace(/\D/g, ''));
+  }
+  return {
+    id: t.id,
+    status: t.status,
+    country,
+    tariffId: t.tariff_id,
+    maxCallSeconds: t.max_call_seconds,
+    lowBalanceThreshold: parseMoney4(t.low_balance_threshold),
+    freeNumbers: free,
+  };
+}
+
+function fill(a: Account, u: UserRow): void {
+  a.identifiant = u.identifiant;
+  a.enabled = u.account_status === 'enabled';
+  a.billingEnabled = u.billing_enabled;
+  a.forfaitSeconds = u.forfait_minutes * 60;
+  a.usedSeconds = u.used_seconds;
+  a.balance = parseMoney4(u.balance);
+  a.authorized = u.authorized_numbers;
+  a.rev = Number(u.rev);
+}
+
+export class AccountBook {
+  private tenants = new Map<string, Promise<TenantBook>>();
+  private lockConn: Promise<postgres.ReservedSql> | undefined;
+  private listening: postgres.ListenMeta | undefined;
+  private stopped = false;
+  /** Incremented at each reservation commit; orders commits against snapshots. */
+  seq = 0;
+
+  constructor(
+    private readonly sql: postgres.Sql,
+    private readonly logger: Logger,
+    private readonly onTariffChange: (tariffId: string) => void = () => undefined,
+  ) {}
+
+  /** Subscribes to account changes made by other transactions and processes. */
+  async start(): Promise<void> {
+    this.listening = await this.sql.listen('forfait_accounts', (payload) => this.notified(payload));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.listening?.unlisten().catch(() => undefined);
+    for (const tb of this.tenants.values()) await tb.then((b) => b.reconciling).catch(() => undefined);
+    if (this.lockConn) {
+      const conn = await this.lockConn.catch(() => undefined);
+      if (conn) {
+        await conn`select pg_advisory_unlock_all()`.catch(() => undefined);
+        conn.release();
+      }
+    }
+    this.tenants.clear();
+  }
+
+  async loadedBooks(): Promise<TenantBook[]> {
+    const settled = await Promise.allSettled([...this.tenants.values()]);
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
+  /** The tenant's book if this process has loaded it (settled or loading). */
+  async tenantIfLoaded(tenantId: string): Promise<TenantBook | undefined> {
+    const p = this.tenants.get(tenantId);
+    return p ? p.catch(() => undefined) : undefined;
+  }
+
+  /** The tenant's book, loaded (and locked to this process) on first use. */
+  tenant(tenantId: string): Promise<TenantBook> {
+    let p = this.tenants.get(tenantId);
+    if (!p) {
+      p = this.load(tenantId);
+      this.tenants.set(tenantId, p);
+      p.catch(() => this.tenants.delete(tenantId));
+    }
+    return p;
+  }
+
+  private lock(): Promise<postgres.ReservedSql> {
+    this.lockConn ??= this.sql.reserve();
+    return this.lockConn;
+  }
+
+  private async load(tenantId: string): Promise<TenantBook> {
+    if (this.stopped) throw new UnavailableError('the server is stopping');
+    const conn = await this.lock();
+    const [got] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${tenantId})) as ok`;
+    if (!got?.ok) {
+      throw new UnavailableError('this tenant’s accounts are owned by another Forfait server: send its PBX traffic there');
+    }
+    // reservations whose call outlived its grace while nobody owned the tenant
+    await this.sql`update reservations set status = 'expired', released_at = now()
+                   where tenant_id = ${tenantId} and status = 'open' and expires_at < now()`;
+    const snap = await this.snapshot(tenantId);
+    if (!snap.tenant) throw new UnavailableError('tenant not found');
+    const tb = new TenantBook(settingsOf(snap.tenant));
+    this.applyUsers(tb, snap.users);
+    for (const r of snap.reservations) {
+      const account = tb.byUserId.get(r.user_id);
+      if (!account) continue; // user deleted: nothing left to spend from
+      const answer: AuthorizationAnswer = r.answer ?? { decision: 'allow', maxSeconds: r.max_seconds, reservationId: r.id, callee: r.callee };
+      tb.hold({
+        id: r.id,
+        callId: r.call_id,
+        account,
+        forfait: r.hold_forfait_seconds,
+        money: parseMoney4(r.hold_money),
+        expiresAt: r.expires_at.getTime(),
+        answer,
+        committed: 0,
+        durable: Promise.resolve(),
+        released: false,
+      });
+    }
+    this.logger.debug({ tenantId, users: tb.byUserId.size, holds: tb.holds.size }, 'account book loaded');
+    return tb;
+  }
+
+  private async snapshot(tenantId: string) {
+    return (await this.sql.begin('isolation level repeatable read read only', async (tx) => {
+      const [tenant] = await tx<TenantRow[]>`
+        select id, status, country, tariff_id, max_call_seconds, low_balance_threshold::text, free_numbers
+        from tenants where id = ${tenantId}`;
+      // to_json: postgres.js reads a NULL element of text[] as the string "NULL"
+      const users = await tx<UserRow[]>`
+        select id, identifiant, account_status, billing_enabled, forfait_minutes, used_seconds,
+               balance::text, to_json(authorized_numbers) as authorized_numbers, rev::text
+        from users where tenant_id = ${tenantId}`;
+      const reservations = await tx<ReservationRow[]>`
+        select id, user_id, call_id, hold_forfait_seconds, hold_money::text, expires_at, answer, max_seconds, callee
+        from reservations where tenant_id = ${tenantId} and status = 'open'`;
+      return { tenant, users, reservations };
+    })) as { tenant: TenantRow | undefined; users: UserRow[]; reservations: ReservationRow[] };
+  }
+
+  /** Applies user rows newer than memory; users of `scope` (all when absent) missing from rows were deleted. */
+  private applyUsers(tb: TenantBook, users: UserRow[], scope?: ReadonlySet<string>): void {
+    const seen = new Set<string>();
+    for (const u of users) {
+      seen.add(u.id);
+      const existing = tb.byUserId.get(u.id);
+      if (existing) {
+        if (Number(u.rev) <= existing.rev) continue;
+        if (existing.identifiant !== u.identifiant && tb.byIdentifiant.get(existing.identifiant) === existing) {
+          tb.byIdentifiant.delete(existing.identifiant);
+        }
+        fill(existing, u);
+        tb.byIdentifiant.set(existing.identifiant, existing);
+      } else {
+        const a: Account = {
+          userId: u.id,
+          identifiant: '',
+          enabled: false,
+          billingEnabled: true,
+          forfaitSeconds: 0,
+          usedSeconds: 0,
+          balance: 0 as Money4,
+          authorized: [],
+          heldForfait: 0,
+          heldMoney: 0 as Money4,
+          rev: 0,
+        };
+        fill(a, u);
+        tb.byUserId.set(a.userId, a);
+        tb.byIdentifiant.set(a.identifiant, a);
+      }
+    }
+    for (const [id, a] of tb.byUserId) {
+      if (seen.has(id) || (scope && !scope.has(id))) continue;
+      tb.byUserId.delete(id);
+      if (tb.byIdentifiant.get(a.identifiant) === a) tb.byIdentifiant.delete(a.identifiant);
+    }
+  }
+
+  /** Applies a user row this process has just committed (end of call), if newer. */
+  applyUserRow(tb: TenantBook, row: { id: string; usedSeconds: number; balance: string; rev: string }): void {
+    const a = tb.byUserId.get(row.id);
+    if (!a || Number(row.rev) <= a.rev) return;
+    a.usedSeconds = row.usedSeconds;
+    a.balance = parseMoney4(row.balance);
+    a.rev = Number(row.rev);
+  }
+
+  private barriers = new Map<string, () => void>();
+
+  /**
+   * Resolves once every change committed before this call has been applied to
+   * the books: a NOTIFY sent now arrives after those of earlier commits.
+   */
+  async barrier(): Promise<void> {
+    if (this.tenants.size === 0) return;
+    const token = randomUUID();
+    const reached = new Promise<void>((resolve) => this.barriers.set(token, resolve));
+    await this.sql`select pg_notify('forfait_accounts', ${'s:' + token})`;
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 2000).unref());
+    if ((await Promise.race([reached, timeout])) === 'timeout') {
+      // the LISTEN connection is down: read everything again instead
+      this.barriers.delete(token);
+      for (const tb of await this.loadedBooks()) tb.pending.full = true;
+    }
+    await Promise.all((await this.loadedBooks()).map((tb) => this.reconcile(tb)));
+  }
+
+  private notified(payload: string): void {
+    const [kind, id, list] = payload.split(':', 3) as [string, string | undefined, string | undefined];
+    if (!id) return;
+    if (kind === 's') {
+      const done = this.barriers.get(id);
+      this.barriers.delete(id);
+      done?.();
+      return;
+    }
+    if (kind === 'p') {
+      this.onTariffChange(id);
+      return;
+    }
+    if (!this.tenants.has(id)) return;
+    void this.tenant(id)
+      .then((tb) => {
+        const ids = list ? list.split(',') : undefined;
+        if (kind === 't') tb.pending.settings = true;
+        else if (!ids) tb.pending.full = true;
+        else for (const x of ids) (kind === 'u' ? tb.pending.users : tb.pending.reservations).add(x);
+        return this.reconcile(tb);
+      })
+      .catch((err: unknown) => this.logger.error({ err, tenantId: id }, 'account book reconcile failed'));
+  }
+
+  /** Applies what notifications asked for, one read at a time per tenant. */
+  reconcile(tb: TenantBook): Promise<void> {
+    if (!tb.reconciling) {
+      tb.reconciling = (async () => {
+        while (tb.hasPending() && !this.stopped) await this.apply(tb, tb.takePending());
+      })().finally(() => {
+        tb.reconciling = undefined;
+      });
+    }
+    return tb.reconciling;
+  }
+
+  private async apply(tb: TenantBook, work: ReturnType<TenantBook['takePending']>): Promise<void> {
+    const startSeq = this.seq;
+    if (work.full) {
+      const snap = await this.snapshot(tb.settings.id);
+      if (snap.tenant) tb.settings = settingsOf(snap.tenant);
+      this.applyUsers(tb, snap.users);
+      const open = new Set(snap.reservations.map((r) => r.id));
+      for (const h of [...tb.holds.values()]) {
+        if (h.committed !== undefined && h.committed <= startSeq && !open.has(h.id)) tb.release(h);
+      }
+      return;
+    }
+    // targeted: the users named, and the owners of the reservations named (a
+    // hold is released together with its owner's balance from the same snapshot)
+    const userIds = new Set(work.users);
+    for (const r of work.reservations) {
+      const h = tb.holds.get(r);
+      if (h) userIds.add(h.account.userId);
+    }
+    const tenantId = tb.settings.id;
+    const snap = (await this.sql.begin('isolation level repeatable read read only', async (tx) => {
+      const [tenant] = work.settings
+        ? await tx<TenantRow[]>`
+            select id, status, country, tariff_id, max_call_seconds, low_balance_threshold::text, free_numbers
+            from tenants where id = ${tenantId}`
+        : [];
+      const users = userIds.size
+        ? await tx<UserRow[]>`
+            select id, identifiant, account_status, billing_enabled, forfait_minutes, used_seconds,
+                   balance::text, to_json(authorized_numbers) as authorized_numbers, rev::text
+            from users where tenant_id = ${tenantId} and id = any(${[...userIds]}::uuid[])`
+        : [];
+      const closed = work.reservations.size
+        ? await tx<{ id: string }[]>`
+            select id from reservations
+            where tenant_id = ${tenantId} and id = any(${[...work.reservations]}::uuid[]) and status <> 'open'`
+        : [];
+      return { tenant, users, closed };
+    })) as { tenant: TenantRow | undefined; users: UserRow[]; closed: { id: string }[] };
+    if (snap.tenant) tb.settings = settingsOf(snap.tenant);
+    this.applyUsers(tb, snap.users, userIds);
+    for (const { id } of snap.closed) {
+      const h = tb.holds.get(id);
+      if (h && h.committed !== undefined && h.committed <= startSeq) tb.release(h);
+    }
+  }
+
+  /** Closes reservations whose call outlived maxSeconds + 60 s (the expiry job). */
+  async expire(now = Date.now()): Promise<number> {
+    let released = 0;
+    for (const tb of await this.loadedBooks()) {
+      const due = [...tb.holds.values()].filter((h) => h.committed !== undefined && h.expiresAt <= now);
+      if (!due.length) continue;
+      await this.sql`update reservations set status = 'expired', released_at = now()
+                     where tenant_id = ${tb.settings.id} and id = any(${due.map((h) => h.id)}::uuid[]) and status = 'open'`;
+      for (const h of due) tb.release(h);
+      released += due.length;
+    }
+    return released;
+  }
+}
