@@ -21,7 +21,7 @@ import { TariffIndexCache } from '../services/tariffs.js';
 import { AccountBook } from '../services/authorization/book.js';
 import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
-import { authorizeApp } from './routes/authorize.js';
+import { authorizeApp, callsApp } from './routes/authorize.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -152,6 +152,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute));
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, authorization, metrics));
+  app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -13,6 +13,20 @@ export function dataDirFromEnv(): string {
 }
 
 /**
+ * FORFAIT_PG_SETTINGS: settings for the embedded PostgreSQL, e.g.
+ * "shared_buffers=1GB,max_connections=300" (each passed as `-c name=value`).
+ */
+export function pgSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (env.FORFAIT_PG_SETTINGS ?? '').split(',')) {
+    const m = /^\s*([a-z_.]+)\s*=\s*(.+?)\s*$/.exec(pair);
+    if (m) out[m[1]!] = m[2]!;
+    else if (pair.trim()) throw new Error(`FORFAIT_PG_SETTINGS: "${pair}" is not name=value`);
+  }
+  return out;
+}
+
+/**
  * DATABASE_URL when set, else the embedded PostgreSQL under FORFAIT_DATA_DIR;
  * migrated to the latest schema either way.
  */
@@ -26,7 +40,7 @@ export async function openDatabase(options: {
   let embedded: EmbeddedServer | undefined;
   let url = options.databaseUrl;
   if (!url) {
-    embedded = await startEmbedded({ dataDir: options.dataDir, log: options.log });
+    embedded = await startEmbedded({ dataDir: options.dataDir, log: options.log, settings: pgSettingsFromEnv() });
     url = embedded.url;
   }
   const handle = connect(url, { max: options.pool ?? 20 });

@@ -1,5 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { authorize, type AuthorizationService } from '../../services/authorization/authorize.js';
+import { endCall } from '../../services/authorization/endCall.js';
+import type { CdrDeps } from '../../services/cdrs/context.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import type { Metrics } from '../metrics.js';
@@ -66,6 +68,70 @@ export function authorizeApp(deps: Deps, defineRoute: DefineRoute, svc: Authoriz
       metrics.authorizations.inc({ decision: answer.decision, reason: answer.reason ?? '' });
       metrics.authorizationLatency.observe({ decision: answer.decision }, Number(process.hrtime.bigint() - started) / 1e9);
       return c.json(answer, 200);
+    },
+  );
+  void deps;
+  return app;
+}
+
+const CallEndRequest = z
+  .object({
+    durationSeconds: z.number().int().min(0).max(7 * 86_400).openapi({ description: 'billable talk time ("billsec")' }),
+    disposition: z.enum(['answered', 'no_answer', 'busy', 'failed']),
+    answeredAt: z.string().datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .openapi('CallEnd');
+
+const RatedCdr = z
+  .object({
+    id: z.string(),
+    callId: z.string(),
+    identifiant: z.string().nullable(),
+    callee: z.string(),
+    direction: z.enum(['out', 'in']),
+    startedAt: z.string(),
+    answeredAt: z.string().nullable(),
+    durationSeconds: z.number().int(),
+    disposition: z.string(),
+    rateId: z.string().nullable(),
+    destination: z.string().nullable(),
+    class: z.string().nullable(),
+    billableSeconds: z.number().int(),
+    forfaitSeconds: z.number().int(),
+    chargedSeconds: z.number().int(),
+    cost: z.string(),
+  })
+  .passthrough()
+  .openapi('RatedCdr');
+
+export function callsApp(deps: Deps, defineRoute: DefineRoute, svc: AuthorizationService & { cdrs: CdrDeps }) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    defineRoute({
+      method: 'post',
+      path: '/{reservationId}/end',
+      tags: ['pbx'],
+      summary: 'The call is over: rate it now and release its reservation (SPEC §5)',
+      description: 'Answers the rated CDR; repeating it answers the same CDR. A CDR sent later with the same callId is a duplicate.',
+      access: { scope: 'tenant', permission: 'pbx:authorize' },
+      request: {
+        params: z.object({ reservationId: z.string().openapi({ param: { name: 'reservationId', in: 'path' } }) }),
+        body: { required: true, content: { 'application/json': { schema: CallEndRequest } } },
+      },
+      responses: {
+        200: { description: 'The rated call', content: { 'application/json': { schema: RatedCdr } } },
+        409: { description: 'The call could not be rated (its user or rate is gone); the reservation is released' },
+      },
+    }),
+    async (c) => {
+      const cdr = await endCall(
+        { ...svc.cdrs, book: svc.book },
+        tenantOf(c.get('principal')),
+        c.req.valid('param').reservationId,
+        c.req.valid('json'),
+      );
+      return c.json(cdr, 200);
     },
   );
   void deps;

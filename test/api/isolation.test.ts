@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Access } from '../../api/auth.js';
-import { call, testApp } from '../support/app.js';
+import { call, testApp, testDb } from '../support/app.js';
 import { keyWithRoles, newTenant, powerlessKey, resellerKey, type TenantFixture } from '../support/factory.js';
 
 /**
@@ -22,6 +22,7 @@ interface Owned {
   aTariffId: string;
   aUserId: string;
   aImportId: string;
+  aReservationId: string;
 }
 
 interface Probe {
@@ -50,6 +51,7 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/users/{id}/ledger': (o) => ({ params: { id: o.aUserId } }),
   'POST /v1/users/imports/{importId}/restore': (o) => ({ params: { importId: o.aImportId } }),
   'POST /v1/cdrs/import': () => ({ params: {}, raw: { body: cdrCsvHeader, contentType: 'text/csv' } }),
+  'POST /v1/calls/{reservationId}/end': (o) => ({ params: { reservationId: o.aReservationId }, body: { durationSeconds: 30, disposition: 'answered' } }),
 };
 
 /** Valid bodies for routes without path parameters, so 403 is not hidden behind 400. */
@@ -61,6 +63,7 @@ const bodies: Record<string, unknown> = {
   'POST /v1/users': { fullName: 'Probe', matricule: '99999999999999', identifiant: '9999999' },
   'POST /v1/cdrs': [],
   'POST /v1/rerate': { from: '2026-11-01', to: '2026-12-01' },
+  'POST /v1/authorize': { identifiant: '7654321', callee: '0142000000' },
 };
 
 interface Operation {
@@ -120,8 +123,11 @@ describe('tenant isolation and access on every route', () => {
       json: [{ callId: 'iso-secret-call-A', identifiant: '7654321', callee: '0142000000', startedAt: '2026-11-03T10:00:00+01:00', durationSeconds: 0 }],
     });
     expect(aCall.json.accepted).toBe(1);
+    const aPbx = (await call(app, 'POST', '/v1/keys', { key: a.adminKey, json: { name: 'pbx', principal: 'pbx' } })).json.key;
+    const aAuth = await call(app, 'POST', '/v1/authorize', { key: aPbx, json: { identifiant: '7654321', callee: '0612345678' } });
+    expect(aAuth.json.decision).toBe('allow');
     const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
-    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId };
+    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId };
     const bPowerless = await powerlessKey(app, b);
     const ops = await operations();
     const checked: string[] = [];
@@ -186,6 +192,9 @@ describe('tenant isolation and access on every route', () => {
     expect(aLedger.json.items.map((e: { idempotencyKey: string }) => e.idempotencyKey)).toEqual(['a-own']);
     const aImports = await call(app, 'GET', '/v1/users/imports', { key: a.adminKey });
     expect(aImports.json.items.find((i: { id: string }) => i.id === aImport.json.importId).restoredAt).toBeNull();
+    const { db } = testDb();
+    const aReservation = await db.selectFrom('reservations').select('status').where('tenantId', '=', a.id).where('id', '=', aAuth.json.reservationId).executeTakeFirstOrThrow();
+    expect(aReservation.status).toBe('open');
     expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
   });
 });
