@@ -46,7 +46,15 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     process.stdout.write(`\nForfait bootstrap reseller key (shown once, also in ${boot.file}):\n  ${boot.key}\n\n`);
   }
   const created = createApp({ db: db.db, sql: db.sql, logger, config: { ...defaultConfig, ...options.config } });
-  const jobs = options.jobs === false ? undefined : startJobs({ db: db.db, expireReservations: () => created.authorization.book.expire() }, logger);
+  const jobs = options.jobs === false ? undefined : startJobs(
+        {
+          db: db.db,
+          cdrs: { db: db.db, sql: db.sql, tariffs: created.tariffs },
+          dataDir: options.dataDir,
+          expireReservations: () => created.authorization.book.expire(),
+        },
+        logger,
+      );
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: created.app.fetch, port: options.port, hostname: options.host }, () => resolve(s as Server));
   });

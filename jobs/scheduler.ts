@@ -2,10 +2,16 @@ import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import { renewForfaits } from './renewForfaits.js';
+import { defaultSpoolRoot, ingestCdrSpool } from './ingestCdrSpool.js';
+import type { CdrDeps } from '../services/cdrs/context.js';
 
 /** What a job may use: the database, and the running app's in-memory services. */
 export interface JobContext {
   db: Db;
+  /** What CDR rating needs (the spool job). */
+  cdrs: CdrDeps;
+  /** The data folder; CDR files are dropped in <dataDir>/spool/cdr/<tenantId>/. */
+  dataDir: string;
   /** Closes the reservations of this process's tenants whose call outlived maxSeconds + 60 s. */
   expireReservations(): Promise<number>;
 }
@@ -22,6 +28,8 @@ export const jobs: Job[] = [
   { name: 'renew-forfaits', schedule: '*/5 * * * *', run: (ctx) => renewForfaits(ctx.db) },
   // every 10 seconds: reservations past maxSeconds + 60 s give their credit back
   { name: 'expire-reservations', schedule: '*/10 * * * * *', run: (ctx) => ctx.expireReservations() },
+  // every 30 seconds: CDR files dropped by PBXs are rated and moved to done/ or failed/
+  { name: 'cdr-spool', schedule: '*/30 * * * * *', run: (ctx) => ingestCdrSpool(ctx.cdrs, defaultSpoolRoot(ctx.dataDir)) },
 ];
 
 export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<void> } {

@@ -1,47 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded.js';
+import { api, healthy, spawnServer } from '../support/server.js';
 
 /**
  * The README's promise, as a user lives it: `forfait serve` on a fresh data
  * folder starts an embedded PostgreSQL, prints and stores the bootstrap key,
- * stops with exit code 0 on Ctrl-C (SIGINT) and keeps the data for the next start.
+ * stops with exit code 0 on Ctrl-C (SIGINT) and keeps the data for the next
+ * start, where the jobs run (here: a CDR file dropped in the spool folder).
  */
-const root = path.resolve(import.meta.dirname, '../..');
 let dataDir: string;
-
-function start(port: number): { child: ChildProcess; output: () => string } {
-  let out = '';
-  const child = spawn(process.execPath, [path.join(root, 'bin/forfait.js'), 'serve', '--port', String(port), '--host', '127.0.0.1'], {
-    cwd: root,
-    env: { ...process.env, FORFAIT_DATA_DIR: dataDir, DATABASE_URL: '', FORFAIT_BOOTSTRAP_KEY: '', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, output: () => out };
-}
-
-async function healthy(port: number, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('no 200 on /health');
-}
-
-function exitCode(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
 
 afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -51,7 +21,7 @@ describe('forfait serve', () => {
   it('starts on a fresh folder, writes the bootstrap key, exits 0 on SIGINT and keeps data', async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'forfait-serve-'));
     const port = await freePort();
-    const first = start(port);
+    const first = spawnServer(dataDir, port, { LOG_LEVEL: 'info' });
     await healthy(port);
     const keyFile = path.join(dataDir, 'bootstrap-key');
     const key = (await readFile(keyFile, 'utf8')).trim();
@@ -59,26 +29,39 @@ describe('forfait serve', () => {
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     expect(first.output()).toContain(key);
 
-    const created = await fetch(`http://127.0.0.1:${port}/v1/tenants`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Persisted SA', productType: 'pro' }),
-    });
+    const created = await api(port, key, 'POST', '/v1/tenants', { name: 'Persisted SA', productType: 'pro' });
     expect(created.status).toBe(201);
-
-    const exited = exitCode(first.child);
     first.child.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await first.exited).toBe(0);
 
-    const second = start(port);
+    // a PBX drops a CDR file while the server is down; the next start rates it
+    const spool = path.join(dataDir, 'spool', 'cdr', created.json.tenant.id);
+    await mkdir(spool, { recursive: true });
+    const file = path.join(spool, 'calls.csv');
+    await writeFile(
+      file,
+      'call_id,identifiant,caller,callee,direction,started_at,answered_at,duration_seconds,disposition,site,line\n' +
+        'spooled-1,,0612345678,0142000000,in,2026-11-20T10:00:00+01:00,2026-11-20T10:00:02+01:00,42,answered,Lyon,L1\n',
+    );
+    const past = new Date(Date.now() - 60_000);
+    await utimes(file, past, past);
+
+    const second = spawnServer(dataDir, port);
     await healthy(port);
     expect(second.output()).not.toContain(key); // shown once only
-    const list = await fetch(`http://127.0.0.1:${port}/v1/tenants`, { headers: { authorization: `Bearer ${key}` } });
-    const body = (await list.json()) as { items: { name: string }[] };
-    expect(body.items.map((t) => t.name)).toContain('Persisted SA');
-    const exited2 = exitCode(second.child);
+    const list = await api(port, key, 'GET', '/v1/tenants');
+    expect(list.json.items.map((t: { name: string }) => t.name)).toContain('Persisted SA');
+    let done: string[] = [];
+    for (let i = 0; i < 100 && !done.some((f) => f.endsWith('calls.csv')); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      done = await readdir(path.join(spool, 'done')).catch(() => []);
+    }
+    expect(done.some((f) => f.endsWith('calls.csv'))).toBe(true);
+    const cdrs = await api(port, created.json.adminKey, 'GET', '/v1/cdrs');
+    expect(cdrs.json.items.map((c: { callId: string }) => c.callId)).toEqual(['spooled-1']);
+
     second.child.kill('SIGTERM');
-    expect(await exited2).toBe(0);
+    expect(await second.exited).toBe(0);
     // the embedded server is gone with it: nothing holds the data folder
     await expect(stat(path.join(dataDir, 'pg', 'postmaster.pid'))).rejects.toThrow();
   }, 120_000);
