@@ -57,9 +57,11 @@ export async function authorize(
 
   let callee: string | null = null;
   if (req.callee !== undefined) {
-    const parsed = parseNumber(req.callee, s.country);
-    if (!parsed.ok) throw new ValidationError('invalid callee', [{ field: 'callee', value: req.callee, message: parsed.message }]);
-    callee = parsed.e164;
+    callee = tb.numbers.parse(req.callee);
+    if (callee === null) {
+      const parsed = parseNumber(req.callee, s.country);
+      throw new ValidationError('invalid callee', [{ field: 'callee', value: req.callee, message: parsed.ok ? 'not a phone number' : parsed.message }]);
+    }
   }
 
   const account = tb.byIdentifiant.get(req.identifiant);

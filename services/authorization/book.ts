@@ -3,6 +3,7 @@ import type postgres from 'postgres';
 import type { Logger } from 'pino';
 import { isCountryCode, parseMoney4, parseNumber, type CountryCode, type Money4 } from '../../engine/index.js';
 import { UnavailableError } from '../errors.js';
+import { NumberCache } from '../cdrs/normalize.js';
 
 /**
  * The account book: each tenant's accounts and reservation holds, in memory, in
@@ -86,6 +87,8 @@ export interface TenantSettings {
 
 export class TenantBook {
   settings: TenantSettings;
+  /** Callees as dialled → E.164: PBX traffic repeats the same few numbers (10 per user at most are allowed). */
+  numbers: NumberCache;
   readonly byIdentifiant = new Map<string, Account>();
   readonly byUserId = new Map<string, Account>();
   readonly holds = new Map<string, Hold>();
@@ -106,6 +109,13 @@ export class TenantBook {
   }
 
   constructor(settings: TenantSettings) {
+    this.settings = settings;
+    this.numbers = new NumberCache(settings.country);
+  }
+
+  /** New settings (a NOTIFY); the number cache follows the country. */
+  configure(settings: TenantSettings): void {
+    if (settings.country !== this.settings.country) this.numbers = new NumberCache(settings.country);
     this.settings = settings;
   }
 
@@ -410,7 +420,7 @@ export class AccountBook {
     const startSeq = this.seq;
     if (work.full) {
       const snap = await this.snapshot(tb.settings.id);
-      if (snap.tenant) tb.settings = settingsOf(snap.tenant);
+      if (snap.tenant) tb.configure(settingsOf(snap.tenant));
       this.applyUsers(tb, snap.users);
       const open = new Set(snap.reservations.map((r) => r.id));
       for (const h of [...tb.holds.values()]) {
@@ -445,7 +455,7 @@ export class AccountBook {
         : [];
       return { tenant, users, closed };
     })) as { tenant: TenantRow | undefined; users: UserRow[]; closed: { id: string }[] };
-    if (snap.tenant) tb.settings = settingsOf(snap.tenant);
+    if (snap.tenant) tb.configure(settingsOf(snap.tenant));
     this.applyUsers(tb, snap.users, userIds);
     for (const { id } of snap.closed) {
       const h = tb.holds.get(id);
