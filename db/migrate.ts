@@ -3,6 +3,7 @@ import * as initial from './migrations/2026_11_21_0001_initial.js';
 import * as directory from './migrations/2026_11_22_0002_directory.js';
 import * as accounts from './migrations/2026_11_22_0003_accounts.js';
 import * as cdrs from './migrations/2026_11_22_0004_cdrs.js';
+import * as indicators from './migrations/2026_11_22_0007_indicators.js';
 import * as reservations from './migrations/2026_11_22_0009_reservations.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0002_directory': directory,
   '2026_11_22_0003_accounts': accounts,
   '2026_11_22_0004_cdrs': cdrs,
+  '2026_11_22_0007_indicators': indicators,
   '2026_11_22_0009_reservations': reservations,
 };
 

@@ -20,6 +20,7 @@ import type { TenantContext } from './context.js';
 import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
 import { intArray, textArray, toUnits4 } from './pgArrays.js';
 import type { CdrRow, NormalizedCdr, Rejection } from './types.js';
+import { addCdrsToRollups } from '../indicators/rollups.js';
 
 export interface BatchResult {
   accepted: number;
@@ -278,6 +279,8 @@ async function attemptBatch(
     await tx`UPDATE rejected_cdrs SET reprocessed_at = now()
               WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(resolvedRejectIds)}::bigint[]) AND reprocessed_at IS NULL`;
   }
+
+  await addCdrsToRollups(tx, tenantId, inserted); // indicators (issue 8): rollups of the rows inserted, same transaction
 
   const rows: CdrRow[] = [];
   if (options.wantRows) {

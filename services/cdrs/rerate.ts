@@ -21,6 +21,7 @@ import { loadTenantContext, type CdrDeps } from './context.js';
 import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
 import { fromUnits4, intArray, textArray, toUnits4 } from './pgArrays.js';
 import { periodBound } from './view.js';
+import { moveCdrsInRollups } from '../indicators/rollups.js';
 
 const CHUNK = 5_000;
 
@@ -138,6 +139,8 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
       }
     }
     if (updates.length === 0) return out;
+    const changedIds = updates.map((u) => u.row.id);
+    await moveCdrsInRollups(tx, tenantId, changedIds, -1); // indicators (issue 8): out of the rollups with their old rating…
     await tx`
       UPDATE cdrs c SET
         rate_id = v.rate_id, destination = v.destination, class = v.class,
@@ -152,6 +155,7 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
                   ${textArray(updates.map((u) => String(u.costChanged)))}::boolean[])
            AS v(id, rate_id, destination, class, billable, forfait, charged, cost, cost_changed)
       WHERE c.tenant_id = ${tenantId} AND c.id = v.id`;
+    await moveCdrsInRollups(tx, tenantId, changedIds, 1); // …and back in with the new one
     await applyAccountChanges(tx, tenantId, accounts, lines, counters, createdBy);
     return out;
   }
