@@ -17,6 +17,8 @@ import { usersApp } from './routes/users.js';
 import { tariffsApp } from './routes/tariffs.js';
 import { cdrsApp } from './routes/cdrs.js';
 import { rerateApp } from './routes/rerate.js';
+import { indicatorsApp } from './routes/indicators.js';
+import { dashboardApp } from './routes/dashboard.js';
 import { TariffIndexCache } from '../services/tariffs.js';
 import { AccountBook } from '../services/authorization/book.js';
 import { ReservationWriter } from '../services/authorization/writer.js';
@@ -152,6 +154,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute));
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, authorization, metrics));
+  app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
@@ -165,6 +168,7 @@ export function createApp(deps: Deps): App {
     servers: [{ url: '/' }],
   });
   app.route('/docs', docsApp());
+  app.route('/dashboard', dashboardApp());
 
   return {
     app,

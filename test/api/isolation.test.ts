@@ -14,7 +14,7 @@ import { keyWithRoles, newTenant, powerlessKey, resellerKey, type TenantFixture 
 const app = testApp();
 
 // Routes outside the API contract: no key, no tenant data.
-const infrastructure = new Set(['GET /openapi.json', 'GET /docs', 'GET /docs/assets/swagger-ui-init.js', 'GET /docs/assets/:file', 'GET /metrics']);
+const infrastructure = new Set(['GET /openapi.json', 'GET /docs', 'GET /docs/assets/swagger-ui-init.js', 'GET /docs/assets/:file', 'GET /metrics', 'GET /dashboard', 'GET /dashboard/assets/:file']);
 
 interface Owned {
   a: TenantFixture;

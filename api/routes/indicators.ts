@@ -1,0 +1,86 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { GRANULARITIES, indicators } from '../../services/indicators/query.js';
+import { NotFoundError } from '../../services/errors.js';
+import { tenantOf } from '../auth.js';
+import type { AppEnv, Deps } from '../context.js';
+import type { DefineRoute } from '../route.js';
+
+const LineFigure = z.object({ line: z.string().nullable(), calls: z.number().int(), seconds: z.number().int() }).openapi('LineFigure');
+
+export const IndicatorsSchema = z
+  .object({
+    period: z.object({
+      from: z.string().openapi({ example: '2026-10-01T00:00:00+02:00' }),
+      to: z.string().openapi({ example: '2026-11-01T00:00:00+01:00' }),
+      timezone: z.string().openapi({ example: 'Europe/Paris' }),
+      granularity: z.enum(GRANULARITIES),
+    }),
+    currency: z.string().openapi({ example: 'EUR' }),
+    locale: z.string().openapi({ example: 'fr' }),
+    outgoing: z.object({
+      calls: z.number().int(),
+      answered: z.number().int(),
+      talkSeconds: z.number().int(),
+      cost: z.string().openapi({ example: '1234.5600' }),
+      byDestination: z.array(
+        z.object({
+          destination: z.string().nullable(),
+          class: z.string().nullable(),
+          calls: z.number().int(),
+          seconds: z.number().int(),
+          cost: z.string(),
+        }),
+      ),
+      topLines: z.array(LineFigure),
+    }),
+    incoming: z.object({ calls: z.number().int(), missed: z.number().int(), talkSeconds: z.number().int(), topLines: z.array(LineFigure) }),
+    series: z.array(
+      z.object({
+        start: z.string().openapi({ example: '2026-10-25T02:00:00+01:00' }),
+        outgoingCalls: z.number().int(),
+        outgoingAnswered: z.number().int(),
+        incomingCalls: z.number().int(),
+        incomingMissed: z.number().int(),
+        talkSeconds: z.number().int(),
+        cost: z.string(),
+      }),
+    ),
+  })
+  .openapi('Indicators');
+
+export function indicatorsApp(deps: Deps, defineRoute: DefineRoute) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/',
+      tags: ['indicators'],
+      summary: 'Activity indicators (SPEC §8): calls, talk time, cost, destinations, most active lines, and a series by hour, day or month',
+      description:
+        'Periods are in the tenant’s timezone: `from` inclusive, `to` exclusive, dates (midnight) or date-times; default the current month. ' +
+        'Series buckets start at local hours, days or months (a fall-back night has two 02:00 hours, told apart by their offset). ' +
+        '`talkSeconds` and `seconds` are answered durations; series `talkSeconds` counts both directions. `line` is the CDR’s line, or its caller number when it has none; ' +
+        'the `line` filter matches that value. Money in the tenant’s currency, 4 decimals.',
+      access: { scope: 'tenant', permission: 'indicators:read' },
+      request: {
+        query: z.object({
+          from: z.string().max(40).optional().openapi({ example: '2026-10-01' }),
+          to: z.string().max(40).optional().openapi({ example: '2026-11-01' }),
+          granularity: z.enum(GRANULARITIES).default('day'),
+          site: z.string().max(200).optional(),
+          line: z.string().max(200).optional(),
+          class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
+          top: z.coerce.number().int().min(1).max(100).default(10).openapi({ description: 'Lines in each topLines list' }),
+        }),
+      },
+      responses: { 200: { description: 'Indicators', content: { 'application/json': { schema: IndicatorsSchema } } } },
+    }),
+    async (c) => {
+      const tenantId = tenantOf(c.get('principal'));
+      const tenant = await deps.db.selectFrom('tenants').select(['id', 'timezone', 'currency', 'locale']).where('id', '=', tenantId).executeTakeFirst();
+      if (!tenant) throw new NotFoundError('tenant');
+      return c.json(await indicators(deps.sql, tenant, c.req.valid('query')), 200);
+    },
+  );
+  return app;
+}
