@@ -73,8 +73,7 @@ export function createApp(deps: Deps): App {
     await next();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const route = routePath(c, -1) || 'unmatched';
-    metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
-    metrics.latency.observe({ method: c.req.method, route }, seconds);
+    metrics.request(c.req.method, route, c.res.status, seconds);
     if (c.res.status >= 500 || deps.logger.isLevelEnabled('debug')) {
       deps.logger.info({ requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request');
     }

@@ -30,7 +30,34 @@ export function createMetrics() {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [registry],
   });
-  return { registry, requests, latency, authorizations, authorizationLatency };
+  // prom-client hashes a label object on every call; the hot paths keep the
+  // child of each label combination instead (a handful of routes and reasons)
+  const children = new Map<string, { count(): void; observe(seconds: number): void }>();
+  function request(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let child = children.get(key);
+    if (!child) {
+      const counter = requests.labels(method, route, String(status));
+      const histogram = latency.labels(method, route);
+      child = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      children.set(key, child);
+    }
+    child.count();
+    child.observe(seconds);
+  }
+  function authorization(decision: string, reason: string, seconds: number): void {
+    const key = `authorize ${decision} ${reason}`;
+    let child = children.get(key);
+    if (!child) {
+      const counter = authorizations.labels(decision, reason);
+      const histogram = authorizationLatency.labels(decision);
+      child = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      children.set(key, child);
+    }
+    child.count();
+    child.observe(seconds);
+  }
+  return { registry, request, authorization };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

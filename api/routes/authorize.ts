@@ -65,8 +65,7 @@ export function authorizeApp(deps: Deps, defineRoute: DefineRoute, svc: Authoriz
     async (c) => {
       const started = process.hrtime.bigint();
       const answer = await authorize(svc, tenantOf(c.get('principal')), c.req.valid('json'));
-      metrics.authorizations.inc({ decision: answer.decision, reason: answer.reason ?? '' });
-      metrics.authorizationLatency.observe({ decision: answer.decision }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.authorization(answer.decision, answer.reason ?? '', Number(process.hrtime.bigint() - started) / 1e9);
       return c.json(answer, 200);
     },
   );
