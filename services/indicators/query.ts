@@ -226,37 +226,37 @@ function destinationQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters) {
 }
 
 interface LineRow {
-  direction: 'in' | 'out';
   line: string | null;
   calls: string;
   seconds: string;
 }
 
-function topLinesQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters, top: number) {
+/** The most active lines of one direction: a top-N sort of the per-line sums. */
+function topLinesQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters, top: number, direction: 'in' | 'out') {
   const parts: Fragment[] = [];
   const m = sql.unsafe(ROLLUP_MEASURES);
   const days = (a: string, b: string) =>
-    parts.push(sql`SELECT direction, line, ${m} FROM indicator_lines
-      WHERE tenant_id = ${tenantId} AND day >= ${a}::date AND day < ${b}::date ${rollupFilters(sql, f, true)}`);
+    parts.push(sql`SELECT line, ${m} FROM indicator_lines
+      WHERE tenant_id = ${tenantId} AND day >= ${a}::date AND day < ${b}::date AND direction = ${direction} ${rollupFilters(sql, f, true)}`);
   if (plan.days) {
     const { d0, d1 } = plan.days;
-    if (plan.months) {
+    // line months carry no class: with a class filter the whole interior is read by day
+    if (plan.months && f.class === undefined) {
       const { m0, m1 } = plan.months;
-      parts.push(sql`SELECT direction, line, ${m} FROM indicator_line_months
-        WHERE tenant_id = ${tenantId} AND month >= ${m0}::date AND month < ${m1}::date ${rollupFilters(sql, f, true)}`);
+      parts.push(sql`SELECT line, ${m} FROM indicator_line_months
+        WHERE tenant_id = ${tenantId} AND month >= ${m0}::date AND month < ${m1}::date AND direction = ${direction} ${rollupFilters(sql, f, true)}`);
       if (d0 < m0) days(d0, m0);
       if (m1 < d1) days(m1, d1);
     } else days(d0, d1);
   }
   for (const r of plan.raw) {
-    parts.push(sql`SELECT c.direction, COALESCE(c.line, c.caller) AS line, ${sql.unsafe(RAW_MEASURES)} FROM cdrs c WHERE ${rawWhere(sql, tenantId, r, f)}`);
+    parts.push(sql`SELECT COALESCE(c.line, c.caller) AS line, ${sql.unsafe(RAW_MEASURES)} FROM cdrs c
+      WHERE ${rawWhere(sql, tenantId, r, f)} AND c.direction = ${direction}`);
   }
   return sql<LineRow[]>`
-    SELECT direction, line, calls::text AS calls, talk::text AS seconds FROM (
-      SELECT direction, line, sum(calls) AS calls, sum(talk) AS talk,
-             row_number() OVER (PARTITION BY direction ORDER BY sum(calls) DESC, sum(talk) DESC, line COLLATE "C" NULLS LAST) AS rank
-        FROM (${unionAll(sql, parts)}) p GROUP BY direction, line HAVING sum(calls) > 0
-    ) x WHERE rank <= ${top} ORDER BY direction, rank`;
+    SELECT line, sum(calls)::text AS calls, sum(talk)::text AS seconds
+      FROM (${unionAll(sql, parts)}) p GROUP BY line HAVING sum(calls) > 0
+     ORDER BY sum(calls) DESC, sum(talk) DESC, line COLLATE "C" NULLS LAST LIMIT ${top}`;
 }
 
 /** The §8 indicators of a tenant. `source: 'raw'` answers from the CDRs alone (the reference). */
@@ -270,12 +270,13 @@ export async function indicators(sql: Sql, tenant: IndicatorTenant, q: Indicator
   const buckets = bucketStarts(from, to, zone, granularity);
   const plan = planPeriod(from, to, zone, options.source);
   const f: Filters = { site: q.site, line: q.line, class: q.class };
-  const [series, destinations, lines] = await Promise.all([
+  const [series, destinations, linesOut, linesIn] = await Promise.all([
     seriesQuery(sql, tenant.id, zone, plan, granularity, f),
     destinationQuery(sql, tenant.id, plan, f),
-    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10),
+    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10, 'out'),
+    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10, 'in'),
   ]);
-  return assemble(tenant, from, to, granularity, buckets, series, destinations, lines);
+  return assemble(tenant, from, to, granularity, buckets, series, destinations, linesOut, linesIn);
 }
 
 function assemble(
@@ -286,7 +287,8 @@ function assemble(
   buckets: DateTime[],
   seriesRows: SeriesRow[],
   destinations: DestinationRow[],
-  lines: LineRow[],
+  linesOut: LineRow[],
+  linesIn: LineRow[],
 ): Indicators {
   const zone = tenant.timezone;
   const iso = (d: DateTime) => d.toISO({ suppressMilliseconds: true })!;
@@ -351,13 +353,13 @@ function assemble(
         seconds: Number(d.seconds),
         cost: fromUnits4(toUnits4(d.cost)),
       })),
-      topLines: lines.filter((l) => l.direction === 'out').map(lineFigure),
+      topLines: linesOut.map(lineFigure),
     },
     incoming: {
       calls: total.inCalls,
       missed: total.inCalls - total.inAnswered,
       talkSeconds: total.inTalk,
-      topLines: lines.filter((l) => l.direction === 'in').map(lineFigure),
+      topLines: linesIn.map(lineFigure),
     },
     series: points.map((p) => ({
       start: iso(p.at),
