@@ -25,6 +25,7 @@
       failed: 'Le serveur n’a pas pu répondre ({status}).', exporting: 'Préparation de l’export…', exported: 'Export téléchargé : {name}',
       exportMissing: 'L’export CSV n’est pas encore disponible sur ce serveur.', exportBusy: 'Trop d’exports en cours, réessayez dans un instant.',
       noCdrRight: 'Cette clé n’a pas le droit d’exporter les appels.', unknownDest: '(sans tarif)', totalRow: 'Total',
+      freeNumbers: 'Numéros gratuits',
     },
     en: {
       title: 'Call activity', signout: 'Change key', loginTitle: 'Open the dashboard',
@@ -43,6 +44,7 @@
       failed: 'The server could not answer ({status}).', exporting: 'Preparing the export…', exported: 'Export downloaded: {name}',
       exportMissing: 'The CSV export is not available on this server yet.', exportBusy: 'Too many exports running, try again in a moment.',
       noCdrRight: 'This key may not export calls.', unknownDest: '(no rate)', totalRow: 'Total',
+      freeNumbers: 'Free numbers',
     },
   };
 
@@ -72,6 +74,12 @@
     var mm = m % 60;
     if (h === 0) return mm + ' min';
     return int(h) + ' h ' + String(mm).padStart(2, '0') + ' min';
+  }
+  /** "188 h 22" (fr) / "188h 22m" (en): the short form of the KPI sub-lines */
+  function durationShort(seconds) {
+    var m = Math.round(seconds / 60), h = Math.floor(m / 60), mm = String(m % 60).padStart(2, '0');
+    if (h === 0) return (m % 60) + ' min';
+    return lang === 'en' ? int(h) + 'h ' + mm + 'm' : int(h) + ' h ' + mm;
   }
   function minutes(seconds) { return int(Math.round(seconds / 60)); }
   /** "12.3456" / n, half-up to 4 decimals, as a decimal string: no binary floats on money. */
@@ -115,6 +123,7 @@
     document.querySelectorAll('[data-i18n-placeholder]').forEach(function (el) { el.placeholder = t(el.getAttribute('data-i18n-placeholder')); });
     document.querySelectorAll('[data-lang]').forEach(function (b) { b.classList.toggle('active', b.getAttribute('data-lang') === (lang || 'fr')); });
     if (data) render();
+    if (lastStatus) setStatus(lastStatus.key, lastStatus.key === 'updated' && data ? updatedVars() : lastStatus.vars, lastStatus.isError);
   }
 
   // ---- API ----
@@ -129,13 +138,20 @@
     ['site', 'line', 'class'].forEach(function (f) { var v = $(f).value.trim(); if (v) p.set(f, v); });
     return p;
   }
-  function setStatus(text, isError) {
-    $('status').textContent = text;
+  var lastStatus = null;
+  /** A status message by its key, so that a change of language re-words it. */
+  function setStatus(key, vars, isError) {
+    lastStatus = { key: key, vars: vars, isError: isError };
+    $('status').textContent = t(key, vars);
     $('status').classList.toggle('error', !!isError);
   }
+  function updatedVars() {
+    return { time: new Intl.DateTimeFormat(locale(), { timeStyle: 'short' }).format(loadedAt), zone: data.period.timezone };
+  }
+  var loadedAt = new Date();
 
   function load(first) {
-    setStatus(t('loading'));
+    setStatus('loading');
     var path = first && !$('from').value ? '/v1/indicators' : '/v1/indicators?' + query(false).toString();
     return api(path).then(function (res) {
       if (res.status === 401 || res.status === 403) {
@@ -143,7 +159,7 @@
         showLogin(t(res.status === 401 ? 'badKey' : 'noRight'));
         return;
       }
-      if (!res.ok) { setStatus(t('failed', { status: res.status }), true); return; }
+      if (!res.ok) { setStatus('failed', { status: res.status }, true); return; }
       return res.json().then(function (body) {
         data = body;
         if (!lang) { lang = body.locale === 'en' ? 'en' : 'fr'; applyLang(); }
@@ -155,22 +171,23 @@
         showDash();
         render();
         history.replaceState(null, '', '/dashboard?' + query(false).toString());
-        setStatus(t('updated', { time: new Intl.DateTimeFormat(locale(), { timeStyle: 'short' }).format(new Date()), zone: body.period.timezone }));
+        loadedAt = new Date();
+        setStatus('updated', updatedVars());
         document.body.setAttribute('data-loaded', String(Date.now()));
       });
-    }).catch(function (err) { setStatus(t('failed', { status: String(err) }), true); });
+    }).catch(function (err) { setStatus('failed', { status: String(err) }, true); });
   }
 
   function exportCsv() {
     var p = query(true);
     var name = 'cdrs_' + $('from').value + '_' + $('to').value + '.csv';
-    setStatus(t('exporting'));
+    setStatus('exporting');
     $('export').disabled = true;
     api('/v1/cdrs/export.csv?' + p.toString()).then(function (res) {
-      if (res.status === 404) { setStatus(t('exportMissing'), true); return; }
-      if (res.status === 403) { setStatus(t('noCdrRight'), true); return; }
-      if (res.status === 429 || res.status === 408) { setStatus(t('exportBusy'), true); return; }
-      if (!res.ok) { setStatus(t('failed', { status: res.status }), true); return; }
+      if (res.status === 404) { setStatus('exportMissing', null, true); return; }
+      if (res.status === 403) { setStatus('noCdrRight', null, true); return; }
+      if (res.status === 429 || res.status === 408) { setStatus('exportBusy', null, true); return; }
+      if (!res.ok) { setStatus('failed', { status: res.status }, true); return; }
       return res.blob().then(function (blob) {
         var a = document.createElement('a');
         a.href = URL.createObjectURL(blob);
@@ -178,9 +195,9 @@
         document.body.appendChild(a);
         a.click();
         setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-        setStatus(t('exported', { name: name }));
+        setStatus('exported', { name: name });
       });
-    }).catch(function (err) { setStatus(t('failed', { status: String(err) }), true); })
+    }).catch(function (err) { setStatus('failed', { status: String(err) }, true); })
       .finally(function () { $('export').disabled = false; });
   }
 
@@ -196,8 +213,8 @@
     kpi('incoming.missed', int(i.missed));
     kpi('incoming.rate', pct(i.missed, i.calls));
     kpi('talk.total', duration(o.talkSeconds + i.talkSeconds));
-    kpi('outgoing.talk', duration(o.talkSeconds));
-    kpi('incoming.talk', duration(i.talkSeconds));
+    kpi('outgoing.talk', durationShort(o.talkSeconds));
+    kpi('incoming.talk', durationShort(i.talkSeconds));
     kpi('outgoing.cost', money(o.cost));
     var avg = divideMoney(o.cost, o.answered);
     kpi('outgoing.avgCost', avg === null ? '—' : money(avg));
@@ -207,8 +224,8 @@
 
   var baseOptions = function (extra) {
     var o = {
-      responsive: true, maintainAspectRatio: false, animation: false,
-      plugins: { legend: { position: 'bottom', labels: { boxWidth: 12, usePointStyle: true } }, tooltip: { mode: 'index', intersect: false } },
+      responsive: true, maintainAspectRatio: false, animation: false, locale: locale(),
+      plugins: { legend: { position: 'bottom', labels: { boxWidth: 12, usePointStyle: true, sort: function (a, b) { return a.datasetIndex - b.datasetIndex; } } }, tooltip: { mode: 'index', intersect: false } },
       scales: { x: { grid: { display: false } }, y: { beginAtZero: true, grid: { color: '#eef2f7' }, ticks: { precision: 0 } } },
     };
     return Object.assign(o, extra || {});
@@ -271,9 +288,12 @@
       }),
     });
   }
+  function destLabel(d) {
+    if (d.destination === null && d.class === 'free') return t('freeNumbers');
+    return d.destination || t('unknownDest');
+  }
   function destName(d) {
-    var name = d.destination || t('unknownDest');
-    return d.class ? name + ' (' + t(d.class) + ')' : name;
+    return d.class && !(d.destination === null && d.class === 'free') ? destLabel(d) + ' (' + t(d.class) + ')' : destLabel(d);
   }
 
   function cell(text, tag) { var el = document.createElement(tag || 'td'); el.textContent = text; return el; }
@@ -294,7 +314,7 @@
     } else if (tab === 'destinations') {
       head.appendChild(row([t('destination'), t('class'), t('calls'), t('minutes'), t('cost')], 'th'));
       data.outgoing.byDestination.forEach(function (d) {
-        body.appendChild(row([d.destination || t('unknownDest'), d.class ? t(d.class) : '—', int(d.calls), minutes(d.seconds), money(d.cost)]));
+        body.appendChild(row([destLabel(d), d.class ? t(d.class) : '—', int(d.calls), minutes(d.seconds), money(d.cost)]));
       });
     } else {
       head.appendChild(row([t('line'), t('direction'), t('calls'), t('minutes')], 'th'));
