@@ -3,22 +3,27 @@
  *
  * 1. lock the users of the outgoing CDRs (FOR UPDATE, by id: batches that share
  *    users queue behind each other instead of deadlocking);
- * 2. rate in JS with the engine, per user in started_at order, against the
+ * 2. when this ingestion has met stored call ids already (`BatchState`), drop
+ *    the calls already stored, read under those locks;
+ * 3. rate in JS with the engine, per user in started_at order, against the
  *    forfait and balance read under the lock;
- * 3. insert the CDRs set-based with ON CONFLICT (tenant_id, call_id) DO NOTHING:
- *    the unique key is the exactly-once guarantee. If any row was not inserted,
- *    another batch stored that call first: the transaction is rolled back and
- *    the batch redone without those calls (their rating may have spent the
- *    forfait the others need, so nothing of the attempt is kept);
- * 4. update each user once (counters, balance), append the `call` ledger entries
- *    with running balance_after, release the matching reservations, store the
- *    rejects — and commit. A crash anywhere before the commit leaves nothing.
+ * 4. take ids for the new rows from the `cdrs` identity sequence, then COPY the
+ *    CDRs straight into `cdrs`, in call id order. The unique key (tenant_id,
+ *    call_id) is the exactly-once guarantee: a call id stored by another
+ *    transaction makes the COPY fail, the whole transaction rolls back and the
+ *    batch is redone with step 2 (their rating may have spent forfait the
+ *    others need, so nothing of the attempt is kept);
+ * 5. COPY the `call` ledger entries (running balance_after, cdr_id), update each
+ *    user once (counters, balance), release the matching reservations, store
+ *    the rejects, run the after-insert steps on the rows inserted — and commit.
+ *    A crash anywhere before the commit leaves nothing.
  */
 import type postgres from 'postgres';
 import { digitsForLookup, rateCall, type CompiledRate, type RatedCall } from '../../engine/index.js';
 import type { TenantContext } from './context.js';
+import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from './copy.js';
 import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
-import { intArray, textArray, toUnits4 } from './pgArrays.js';
+import { textArray, toUnits4 } from './pgArrays.js';
 import type { CdrRow, NormalizedCdr, Rejection } from './types.js';
 import { addCdrsToRollups } from '../indicators/rollups.js';
 
@@ -29,6 +34,22 @@ export interface BatchResult {
   rejections: Rejection[];
   /** The rows inserted, when asked for. */
   rows: CdrRow[];
+}
+
+/**
+ * Shared by the batches of one ingestion. New call ids are the common case, so
+ * a batch is first written without looking for stored ones; once a batch meets
+ * one (a file sent again, a call ended through the API), every later batch of
+ * the ingestion looks first, in one indexed read.
+ */
+export interface BatchState {
+  checkStored: boolean;
+}
+
+/** A row just inserted into `cdrs`, as the after-insert steps get it. */
+export interface InsertedCdr {
+  id: string;
+  callId: string;
 }
 
 interface UserRow {
@@ -46,12 +67,13 @@ interface Planned {
   rate: CompiledRate | undefined;
   rated: RatedCall;
   reservationId: string | null;
+  id: string;
 }
 
-/** Another transaction stored some of this batch's call ids first. */
-class Shortfall extends Error {
-  constructor(readonly callIds: string[]) {
-    super(`${callIds.length} call id(s) stored concurrently`);
+/** Another transaction stored one of this batch's call ids first: redo the batch, looking first. */
+class StoredConcurrently extends Error {
+  constructor(cause: unknown) {
+    super('a call id of the batch was stored concurrently', { cause });
   }
 }
 
@@ -59,8 +81,31 @@ const ZERO: RatedCall = { billableSeconds: 0, forfaitSeconds: 0, chargedSeconds:
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 10;
 
+function pgError(err: unknown): { code?: string; constraint_name?: string } {
+  return typeof err === 'object' && err !== null ? (err as { code?: string; constraint_name?: string }) : {};
+}
+
 function isRetryable(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && RETRYABLE.has(String((err as { code: unknown }).code));
+  const code = pgError(err).code;
+  return code !== undefined && RETRYABLE.has(String(code));
+}
+
+function isStoredCallId(err: unknown): boolean {
+  const e = pgError(err);
+  return e.code === '23505' && e.constraint_name === 'cdrs_call_id_uq';
+}
+
+const byCallId = (a: Planned, b: Planned) => (a.cdr.callId < b.cdr.callId ? -1 : a.cdr.callId > b.cdr.callId ? 1 : 0);
+const byStart = (a: Planned, b: Planned) => a.cdr.startedAtMs - b.cdr.startedAtMs || byCallId(a, b);
+
+/** Sorts in place unless already in order (PBX files are: time order, growing call ids). */
+function sortIfNeeded(list: Planned[], cmp: (a: Planned, b: Planned) => number): void {
+  for (let i = 1; i < list.length; i++) {
+    if (cmp(list[i - 1]!, list[i]!) > 0) {
+      list.sort(cmp);
+      return;
+    }
+  }
 }
 
 /**
@@ -72,8 +117,9 @@ export async function writeBatch(
   ctx: TenantContext,
   cdrs: readonly NormalizedCdr[],
   malformed: readonly Rejection[],
-  options: { source: string; wantRows?: boolean },
+  options: { source: string; wantRows?: boolean; state?: BatchState },
 ): Promise<BatchResult> {
+  const state = options.state ?? { checkStored: false };
   // duplicates inside the batch: the first occurrence wins
   const seen = new Set<string>();
   const unique: NormalizedCdr[] = [];
@@ -88,16 +134,13 @@ export async function writeBatch(
       unique.push(c);
     }
   }
-  const stored = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = (await sql.begin((tx) =>
-        attemptBatch(tx, ctx, unique.filter((c) => !stored.has(c.callId)), unique.filter((c) => stored.has(c.callId)), malformed, repeatedRejectIds, options),
-      )) as BatchResult;
+      const result = (await sql.begin((tx) => attemptBatch(tx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options))) as BatchResult;
       return { ...result, duplicates: result.duplicates + duplicatesInBatch };
     } catch (err) {
-      if (attempt >= MAX_ATTEMPTS) throw err;
-      if (err instanceof Shortfall) for (const id of err.callIds) stored.add(id);
+      if (attempt >= MAX_ATTEMPTS) throw err instanceof StoredConcurrently ? err.cause : err;
+      if (err instanceof StoredConcurrently) state.checkStored = true;
       else if (!isRetryable(err)) throw err;
     }
   }
@@ -106,10 +149,10 @@ export async function writeBatch(
 async function attemptBatch(
   tx: postgres.TransactionSql,
   ctx: TenantContext,
-  work: readonly NormalizedCdr[],
-  knownDuplicates: readonly NormalizedCdr[],
+  batch: readonly NormalizedCdr[],
   malformed: readonly Rejection[],
   repeatedRejectIds: readonly string[],
+  checkStored: boolean,
   options: { source: string; wantRows?: boolean },
 ): Promise<BatchResult> {
   const tenantId = ctx.id;
@@ -117,7 +160,7 @@ async function attemptBatch(
   // 1. lock the callers' accounts, in id order
   const outIdents = new Set<string>();
   const inIdents = new Set<string>();
-  for (const c of work) {
+  for (const c of batch) {
     if (c.identifiant === null) continue;
     if (c.direction === 'out') outIdents.add(c.identifiant);
     else inIdents.add(c.identifiant);
@@ -138,14 +181,27 @@ async function attemptBatch(
     for (const u of rows) incomingUsers.set(u.identifiant, u.id);
   }
 
-  // 2. classify and rate
+  // 2. calls stored already (only once this ingestion has met one): duplicates, not rated again
+  let work = batch;
+  const knownDuplicates: NormalizedCdr[] = [];
+  if (checkStored && batch.length > 0) {
+    const rows = await tx<{ callId: string }[]>`
+      SELECT call_id AS "callId" FROM cdrs WHERE tenant_id = ${tenantId} AND call_id = ANY(${textArray(batch.map((c) => c.callId))}::text[])`;
+    if (rows.length > 0) {
+      const stored = new Set(rows.map((r) => r.callId));
+      work = [];
+      for (const c of batch) (stored.has(c.callId) ? knownDuplicates : (work as NormalizedCdr[])).push(c);
+    }
+  }
+
+  // 3. classify and rate
   const rejections: Rejection[] = [...malformed];
   const planned: Planned[] = [];
   const byUser = new Map<string, Planned[]>();
   for (const c of work) {
     if (c.direction === 'in') {
       const userId = c.identifiant === null ? null : (users.get(c.identifiant)?.id ?? incomingUsers.get(c.identifiant) ?? null);
-      planned.push({ cdr: c, userId, rate: undefined, rated: ZERO, reservationId: null });
+      planned.push({ cdr: c, userId, rate: undefined, rated: ZERO, reservationId: null, id: '' });
       continue;
     }
     const user = c.identifiant === null ? undefined : users.get(c.identifiant);
@@ -159,7 +215,7 @@ async function attemptBatch(
       rejections.push(reject(c, 'NO_RATE', 'callee', `no rate for ${c.callee} at ${new Date(c.startedAtMs).toISOString()}`));
       continue;
     }
-    const p: Planned = { cdr: c, userId: user.id, rate, rated: ZERO, reservationId: null };
+    const p: Planned = { cdr: c, userId: user.id, rate, rated: ZERO, reservationId: null, id: '' };
     planned.push(p);
     const list = byUser.get(user.id);
     if (list === undefined) byUser.set(user.id, [p]);
@@ -172,7 +228,7 @@ async function attemptBatch(
   for (const [userId, list] of byUser) {
     const user = userById.get(userId)!;
     // the forfait pays the first seconds: earliest calls first
-    list.sort((a, b) => a.cdr.startedAtMs - b.cdr.startedAtMs || (a.cdr.callId < b.cdr.callId ? -1 : a.cdr.callId > b.cdr.callId ? 1 : 0));
+    sortIfNeeded(list, byStart);
     let remaining = user.forfaitMinutes * 60 - user.usedSeconds;
     let used = 0;
     let total = 0;
@@ -181,7 +237,7 @@ async function attemptBatch(
       if (p.rate === undefined) {
         // a free number without a rate: nothing to pay, the talk time still counts
         const billable = answered ? p.cdr.durationSeconds : 0;
-        p.rated = { ...ZERO, billableSeconds: billable };
+        p.rated = { billableSeconds: billable, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as RatedCall['cost'] };
       } else {
         p.rated = rateCall({
           durationSeconds: p.cdr.durationSeconds,
@@ -201,7 +257,8 @@ async function attemptBatch(
   }
 
   // reservations of these calls: linked on the CDR, released below
-  const outCallIds = planned.filter((p) => p.cdr.direction === 'out').map((p) => p.cdr.callId);
+  const outCallIds: string[] = [];
+  for (const p of planned) if (p.cdr.direction === 'out') outCallIds.push(p.cdr.callId);
   const openReservations: string[] = [];
   if (outCallIds.length > 0) {
     const rows = await tx<{ id: string; callId: string; status: string }[]>`
@@ -219,22 +276,35 @@ async function attemptBatch(
     }
   }
 
-  // 3. insert, in call id order (two overlapping batches meet their common keys in the same order)
-  planned.sort((a, b) => (a.cdr.callId < b.cdr.callId ? -1 : a.cdr.callId > b.cdr.callId ? 1 : 0));
-  const inserted = planned.length === 0 ? [] : await insertCdrs(tx, tenantId, planned);
-  if (inserted.length !== planned.length) {
-    const got = new Set(inserted.map((r) => r.callId));
-    throw new Shortfall(planned.filter((p) => !got.has(p.cdr.callId)).map((p) => p.cdr.callId));
+  // 4. ids, then the rows, in call id order (two overlapping batches meet their common keys in the same order)
+  sortIfNeeded(planned, byCallId);
+  let ratedAt = new Date();
+  const inserted: InsertedCdr[] = new Array(planned.length);
+  if (planned.length > 0) {
+    // one round trip for every id (the sequence hands each connection blocks of ids, migration 0006)
+    const [ids] = await tx<{ at: Date; ids: string }[]>`
+      WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('cdrs', 'id')::regclass AS seq)
+      SELECT now() AS at, string_agg(nextval(s.seq)::text, ',') AS ids FROM s, generate_series(1, ${planned.length})`;
+    ratedAt = ids!.at;
+    const list = ids!.ids.split(',');
+    for (let i = 0; i < planned.length; i++) {
+      const p = planned[i]!;
+      p.id = list[i]!;
+      inserted[i] = { id: p.id, callId: p.cdr.callId };
+    }
+    try {
+      await copyIn(tx, COPY_CDRS, cdrLines(tenantId, planned));
+    } catch (err) {
+      if (isStoredCallId(err)) throw new StoredConcurrently(err);
+      throw err;
+    }
   }
-  const idByCall = new Map(inserted.map((r) => [r.callId, r]));
 
-  // 4. money, counters, reservations
+  // 5. money, counters, reservations
   const lines: LedgerLine[] = [];
   for (const [userId, list] of byUser) {
     for (const p of list) {
-      if (p.rated.cost > 0) {
-        lines.push({ userId, kind: 'call', amount: -BigInt(p.rated.cost), cdrId: idByCall.get(p.cdr.callId)!.id, reason: null });
-      }
+      if (p.rated.cost > 0) lines.push({ userId, kind: 'call', amount: -BigInt(p.rated.cost), cdrId: p.id, reason: null });
     }
   }
   await applyAccountChanges(tx, tenantId, accounts, lines, counters, options.source);
@@ -280,14 +350,12 @@ async function attemptBatch(
               WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(resolvedRejectIds)}::bigint[]) AND reprocessed_at IS NULL`;
   }
 
+  // after-insert steps: what else follows from the rows inserted, in this same transaction
   await addCdrsToRollups(tx, tenantId, inserted); // indicators (issue 8): rollups of the rows inserted, same transaction
 
   const rows: CdrRow[] = [];
   if (options.wantRows) {
-    for (const p of planned) {
-      const ins = idByCall.get(p.cdr.callId)!;
-      rows.push(rowOf(p, ins.id, ins.ratedAt));
-    }
+    for (const p of planned) rows.push(rowOf(p, p.id, ratedAt));
   }
   return { accepted: planned.length, duplicates, rejections: kept, rows };
 }
@@ -296,47 +364,56 @@ function reject(c: NormalizedCdr, reason: Rejection['reason'], field: string, me
   return { position: c.position, callId: c.callId, reason, field, message, raw: c.raw, ...(c.rejectId !== undefined ? { rejectId: c.rejectId } : {}) };
 }
 
-function costText(cost: number): string {
-  const units = BigInt(cost);
-  const s = units.toString().padStart(5, '0');
-  return `${s.slice(0, -4)}.${s.slice(-4)}`;
+function classOf(p: Planned): string | null {
+  return p.rate?.rate.class ?? (p.cdr.direction === 'out' ? 'free' : null);
 }
 
-async function insertCdrs(tx: postgres.TransactionSql, tenantId: string, planned: readonly Planned[]) {
-  const n = planned.length;
-  const col = <T>(f: (p: Planned) => T): T[] => {
-    const out = new Array<T>(n);
-    for (let i = 0; i < n; i++) out[i] = f(planned[i]!);
-    return out;
-  };
-  return tx<{ id: string; callId: string; ratedAt: Date }[]>`
-    INSERT INTO cdrs (tenant_id, call_id, user_id, identifiant, caller, callee, direction, started_at, answered_at,
-                      duration_seconds, disposition, site, line, rate_id, destination, class,
-                      billable_seconds, forfait_seconds, charged_seconds, cost, reservation_id)
-    SELECT ${tenantId}, * FROM unnest(
-      ${textArray(col((p) => p.cdr.callId))}::text[],
-      ${textArray(col((p) => p.userId))}::uuid[],
-      ${textArray(col((p) => p.cdr.identifiant))}::text[],
-      ${textArray(col((p) => p.cdr.caller))}::text[],
-      ${textArray(col((p) => p.cdr.callee))}::text[],
-      ${textArray(col((p) => p.cdr.direction))}::text[],
-      ${textArray(col((p) => new Date(p.cdr.startedAtMs).toISOString()))}::timestamptz[],
-      ${textArray(col((p) => (p.cdr.answeredAtMs === null ? null : new Date(p.cdr.answeredAtMs).toISOString())))}::timestamptz[],
-      ${intArray(col((p) => p.cdr.durationSeconds))}::int[],
-      ${textArray(col((p) => p.cdr.disposition))}::text[],
-      ${textArray(col((p) => p.cdr.site))}::text[],
-      ${textArray(col((p) => p.cdr.line))}::text[],
-      ${textArray(col((p) => p.rate?.rate.id ?? null))}::bigint[],
-      ${textArray(col((p) => p.rate?.rate.destination ?? null))}::text[],
-      ${textArray(col((p) => p.rate?.rate.class ?? (p.cdr.direction === 'out' ? 'free' : null)))}::text[],
-      ${intArray(col((p) => p.rated.billableSeconds))}::int[],
-      ${intArray(col((p) => p.rated.forfaitSeconds))}::int[],
-      ${intArray(col((p) => p.rated.chargedSeconds))}::int[],
-      ${textArray(col((p) => costText(p.rated.cost)))}::numeric[],
-      ${textArray(col((p) => p.reservationId))}::uuid[]
-    )
-    ON CONFLICT (tenant_id, call_id) DO NOTHING
-    RETURNING id, call_id AS "callId", rated_at AS "ratedAt"`;
+const COPY_CDRS = `COPY cdrs (id, tenant_id, call_id, user_id, identifiant, caller, callee, direction, started_at, answered_at,
+  duration_seconds, disposition, site, line, rate_id, destination, class, billable_seconds, forfait_seconds, charged_seconds,
+  cost, reservation_id) FROM STDIN`;
+
+/** The COPY text lines of the planned rows, in chunks. */
+function* cdrLines(tenantId: string, planned: readonly Planned[]): Generator<Buffer> {
+  const tenant = '\t' + copyValue(tenantId) + '\t';
+  // a tariff has few destinations: each escaped once
+  const destinations = new Map<CompiledRate, string>();
+  const out = new CopyBuffer();
+  for (let i = 0; i < planned.length; i++) {
+    const p = planned[i]!;
+    const c = p.cdr;
+    const r = p.rated;
+    let rateCols: string;
+    if (p.rate === undefined) rateCols = '\\N\t\\N\t' + (c.direction === 'out' ? 'free' : '\\N');
+    else {
+      rateCols = destinations.get(p.rate) ?? '';
+      if (rateCols === '') {
+        rateCols = (p.rate.rate.id ?? '\\N') + '\t' + copyValue(p.rate.rate.destination) + '\t' + copyValue(p.rate.rate.class);
+        destinations.set(p.rate, rateCols);
+      }
+    }
+    const full = out.add(
+      p.id + tenant +
+      copyValue(c.callId) + '\t' +
+      (p.userId ?? '\\N') + '\t' +
+      copyValue(c.identifiant) + '\t' +
+      copyValue(c.caller) + '\t' +
+      copyValue(c.callee) + '\t' +
+      c.direction + '\t' +
+      instantText(c.startedAtMs) + '\t' +
+      (c.answeredAtMs === null ? '\\N' : instantText(c.answeredAtMs)) + '\t' +
+      c.durationSeconds + '\t' +
+      c.disposition + '\t' +
+      copyValue(c.site) + '\t' +
+      copyValue(c.line) + '\t' +
+      rateCols + '\t' +
+      r.billableSeconds + '\t' + r.forfaitSeconds + '\t' + r.chargedSeconds + '\t' +
+      units4Text(r.cost) + '\t' +
+      (p.reservationId ?? '\\N') + '\n',
+    );
+    if (full !== undefined) yield full;
+  }
+  const last = out.take();
+  if (last !== undefined) yield last;
 }
 
 function rowOf(p: Planned, id: string, ratedAt: Date): CdrRow {
@@ -357,11 +434,11 @@ function rowOf(p: Planned, id: string, ratedAt: Date): CdrRow {
     line: c.line,
     rateId: p.rate?.rate.id ?? null,
     destination: p.rate?.rate.destination ?? null,
-    class: p.rate?.rate.class ?? (c.direction === 'out' ? 'free' : null),
+    class: classOf(p),
     billableSeconds: p.rated.billableSeconds,
     forfaitSeconds: p.rated.forfaitSeconds,
     chargedSeconds: p.rated.chargedSeconds,
-    cost: costText(p.rated.cost),
+    cost: units4Text(p.rated.cost),
     originalCost: null,
     reservationId: p.reservationId,
     ratedAt,

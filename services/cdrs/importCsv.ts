@@ -46,7 +46,8 @@ export async function importCdrCsv(
         }
         continue;
       }
-      await ingestor.push(recordToIncoming(options.format, r));
+      const full = ingestor.push(recordToIncoming(options.format, r));
+      if (full !== undefined) await full;
     }
   };
 

@@ -1,12 +1,14 @@
 /**
  * The set-based twin of appendLedgerEntry (services/ledger.ts) for rating and
- * rerating: many entries for many users in three statements. The caller holds
+ * rerating: many entries for many users in two statements (one UPDATE of the
+ * users, one COPY of the entries). The caller holds
  * the users' row locks (SELECT … FOR UPDATE) and passes the balances it read
  * under them; entries get a running balance_after per user in the order given,
  * and each user's row is updated once with its new balance and counters, so
  * a balance always equals the sum of its ledger.
  */
 import type postgres from 'postgres';
+import { CopyBuffer, copyIn, copyValue } from './copy.js';
 import { fromUnits4, intArray, textArray } from './pgArrays.js';
 
 export interface LockedAccount {
@@ -86,13 +88,29 @@ export async function applyAccountChanges(
              AS v(id, used, total, balance)
        WHERE u.tenant_id = ${tenantId} AND u.id = v.id`;
   }
-  if (lines.length > 0) {
-    await tx`
-      INSERT INTO ledger_entries (tenant_id, user_id, kind, amount, balance_after, cdr_id, reason, created_by)
-      SELECT ${tenantId}, v.user_id, v.kind, v.amount, v.balance_after, v.cdr_id, v.reason, ${createdBy}
-        FROM unnest(${textArray(userIds)}::uuid[], ${textArray(kinds)}::text[], ${textArray(amounts)}::numeric[],
-                    ${textArray(after)}::numeric[], ${textArray(cdrIds)}::bigint[], ${textArray(reasons)}::text[])
-             AS v(user_id, kind, amount, balance_after, cdr_id, reason)`;
-  }
+  if (lines.length > 0) await copyIn(tx, COPY_LEDGER, ledgerLines(tenantId, userIds, kinds, amounts, after, cdrIds, reasons, createdBy));
   return balances;
+}
+
+const COPY_LEDGER = 'COPY ledger_entries (tenant_id, user_id, kind, amount, balance_after, cdr_id, reason, created_by) FROM STDIN';
+
+function* ledgerLines(
+  tenantId: string,
+  userIds: readonly string[],
+  kinds: readonly string[],
+  amounts: readonly string[],
+  after: readonly string[],
+  cdrIds: readonly string[],
+  reasons: readonly (string | null)[],
+  createdBy: string,
+): Generator<Buffer> {
+  const tenant = copyValue(tenantId) + '\t';
+  const by = '\t' + copyValue(createdBy) + '\n';
+  const out = new CopyBuffer();
+  for (let i = 0; i < userIds.length; i++) {
+    const full = out.add(tenant + userIds[i] + '\t' + kinds[i] + '\t' + amounts[i] + '\t' + after[i] + '\t' + cdrIds[i] + '\t' + copyValue(reasons[i] ?? null) + by);
+    if (full !== undefined) yield full;
+  }
+  const last = out.take();
+  if (last !== undefined) yield last;
 }

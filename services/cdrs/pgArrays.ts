@@ -3,6 +3,7 @@
  * with unnest() on the server. Building the literal here costs one pass per
  * value and lets PostgreSQL parse a whole batch column in one go.
  */
+import { units4Text } from './copy.js';
 
 const NEEDS_ESCAPE = /[\\"]/;
 const ESCAPE = /[\\"]/g;
@@ -34,8 +35,12 @@ export function toUnits4(s: string): bigint {
   return m[1] === '-' ? -units : units;
 }
 
+const SAFE_UNITS = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** bigint of 1/10000 units → "-12.3400". */
 export function fromUnits4(u: bigint): string {
+  // every real balance is a safe integer of units: number arithmetic, no bigint division
+  if (u <= SAFE_UNITS && u >= -SAFE_UNITS) return units4Text(Number(u));
   const negative = u < 0n;
   const digits = (negative ? -u : u).toString().padStart(5, '0');
   return `${negative ? '-' : ''}${digits.slice(0, -4)}.${digits.slice(-4)}`;

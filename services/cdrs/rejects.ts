@@ -56,7 +56,7 @@ export async function reprocessRejects(deps: CdrDeps, tenantId: string): Promise
          AND id > ${after}::bigint
        ORDER BY id LIMIT ${CHUNK}`;
     if (rows.length === 0) return total;
-    const ingestor = new Ingestor(deps, ctx, { source: 'reprocess', positionKind: 'index', batchSize: CHUNK });
+    const ingestor = new Ingestor(deps, ctx, { source: 'reprocess', positionKind: 'index', batchSize: CHUNK, checkStored: true });
     for (const r of rows) await ingestor.push(incomingFromRaw(r.id, r.source, r.raw, Number(r.id)));
     const s = await ingestor.finish();
     total.examined += rows.length;
