@@ -5,6 +5,7 @@ import * as accounts from './migrations/2026_11_22_0003_accounts.js';
 import * as cdrs from './migrations/2026_11_22_0004_cdrs.js';
 import * as ingestSpeed from './migrations/2026_11_22_0006_ingest_speed.js';
 import * as indicators from './migrations/2026_11_22_0007_indicators.js';
+import * as usersImport from './migrations/2026_11_22_0008_users_import.js';
 import * as reservations from './migrations/2026_11_22_0009_reservations.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0004_cdrs': cdrs,
   '2026_11_22_0006_ingest_speed': ingestSpeed,
   '2026_11_22_0007_indicators': indicators,
+  '2026_11_22_0008_users_import': usersImport,
   '2026_11_22_0009_reservations': reservations,
 };
 
