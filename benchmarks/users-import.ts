@@ -9,7 +9,8 @@
  * of every line (numbers included), the plan against the directory, the
  * snapshot for restore and the writes, in one transaction. The file is the
  * directory's own export with 10,000 lines edited, the usual workflow.
- * Each figure is the median of 3 runs (the directory is restored between runs).
+ * Each figure is the median of 3 runs (the directory is restored between runs);
+ * the median time of each step of the import is printed too (ImportOptions.onStep).
  *
  * Last line: BENCH users-import value=<rows/s> unit=rows/s anchor=<COPY rows/s> ratio=<value/anchor>
  */
@@ -125,10 +126,14 @@ export async function main(): Promise<void> {
     if (n !== USERS) throw new Error(`COPY loaded ${n} rows, expected ${USERS}`);
 
     const syncMs: number[] = [];
+    const steps = new Map<string, number[]>();
     let summary = '';
     for (let run = 0; run < RUNS; run++) {
       t = performance.now();
-      const r = await importUsers(sql, tenant.id, file, { mode: 'sync' });
+      const r = await importUsers(sql, tenant.id, file, {
+        mode: 'sync',
+        onStep: (step, ms) => steps.set(step, [...(steps.get(step) ?? []), ms]),
+      });
       syncMs.push(performance.now() - t);
       summary = `created ${r.created}, updated ${r.updated}, deleted ${r.deleted}, unchanged ${r.unchanged}`;
       if (r.updated !== CHANGED) throw new Error(`sync updated ${r.updated} users, expected ${CHANGED}`);
@@ -140,6 +145,7 @@ export async function main(): Promise<void> {
     const sync = median(syncMs);
     console.log(`raw COPY of the file into an empty table: ${copyMs.map((x) => x.toFixed(0)).join(' / ')} ms (median ${copy.toFixed(0)} ms)`);
     console.log(`sync import (${summary}): ${syncMs.map((x) => x.toFixed(0)).join(' / ')} ms (median ${sync.toFixed(0)} ms)`);
+    console.log(`steps of the sync import (median ms): ${[...steps].map(([step, ms]) => `${step} ${median(ms).toFixed(0)}`).join(', ')}`);
     console.log(`sync import takes ${(sync / copy).toFixed(2)}× the raw COPY (target: at most 5×)`);
     console.log(benchLine('users-import', Math.round((USERS * 1000) / sync), 'rows/s', Math.round((USERS * 1000) / copy)));
   } finally {

@@ -1,18 +1,32 @@
 // CSV import of the directory (SPEC §6): validate the whole file against the
-// directory, plan, snapshot what will change, then write set-based (one COPY
-// into a staging table and a handful of statements, whatever the file size).
+// directory, plan, snapshot what will change, then write set-based (a handful
+// of statements, whatever the file size).
+//
+// The file is compared with the directory in PostgreSQL, not in JS: every line
+// that passes the checks of its own (names, digits, duplicates in the file,
+// optional fields) is streamed into a temporary table while the file is still
+// being read, and one join on matricule returns only the lines that differ from
+// their user (plus the new and, for sync, the removed users). Numbers are
+// compared as the file writes them first: a cell equal to the stored E.164
+// number (what an export in international display writes) was validated when
+// it was stored, so only the numbers of differing lines are ever parsed. A
+// line that differs only in how it writes a number (national form) is parsed,
+// then found equal and counted unchanged.
 //
 // The directory is read and written under the tenant's directory lock, in one
 // transaction: a file is checked against exactly the state it is applied to.
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Writable } from 'node:stream';
 import type postgres from 'postgres';
 import { periodAt } from '../jobs/renewForfaits.js';
 import { ConflictError, ValidationError, type FieldError } from './errors.js';
-import { fullFieldCount, parseUsersCsv, portalFieldCount, unescapeFormula, type CsvRecord } from './userCsv.js';
+import { fullFieldCount, isTrimmedSpace, portalFieldCount, unescapeFormula, UsersCsvReader } from './userCsv.js';
 import {
   identifiantProblem,
   matriculeProblem,
   maxForfaitMinutes,
+  maxNameLength,
   nameProblem,
   NumberParser,
   slotCount,
@@ -35,7 +49,11 @@ export interface ImportOptions {
   dryRun?: boolean;
   createdBy?: string | null;
   onProgress?: (p: ImportProgress) => void;
+  /** Time spent in each step, in order (benchmarks). */
+  onStep?: (step: ImportStep, ms: number) => void;
 }
+
+export type ImportStep = 'lock' | 'read' | 'compare' | 'numbers' | 'plan' | 'snapshot' | 'stage' | 'write' | 'commit';
 
 export interface ImportPlan {
   created: string[];
@@ -59,55 +77,7 @@ export interface ImportResult {
 /** Most errors a 400 lists; a file of garbage must not build a response of gigabytes. */
 export const maxReportedErrors = 100_000;
 
-interface FileRow {
-  line: number;
-  fullName: string;
-  matricule: string;
-  identifiant: string;
-  numbers: (string | null)[];
-  forfaitMinutes: number | undefined;
-  accountStatus: AccountStatus | undefined;
-  billingEnabled: boolean | undefined;
-}
-
-/** A user of the directory as the import compares it. */
-interface Existing {
-  id: string;
-  matricule: string;
-  identifiant: string;
-  fullName: string;
-  numbers: (string | null)[];
-  forfaitMinutes: number;
-  accountStatus: AccountStatus;
-  billingEnabled: boolean;
-}
-
-// The directory is read as ONE text value (fields split by U+001F, users by
-// U+001E; names never hold control characters): turning 100,000 result rows
-// into JS objects costs more than the whole comparison.
-const unitSep = '\u001f';
-const recordSep = '\u001e';
-
-function readDirectory(text: string): Existing[] {
-  if (text === '') return [];
-  const out: Existing[] = [];
-  for (const rec of text.split(recordSep)) {
-    const f = rec.split(unitSep);
-    out.push({
-      id: f[0]!,
-      matricule: f[1]!,
-      identifiant: f[2]!,
-      fullName: f[3]!,
-      numbers: splitNumbers(f[4]!),
-      forfaitMinutes: Number(f[5]),
-      accountStatus: f[6] === 'disabled' ? 'disabled' : 'enabled',
-      billingEnabled: f[7] === '1',
-    });
-  }
-  return out;
-}
-
-/** One row as it will be in the directory: what the staging table receives. */
+/** One row as it will be in the directory: what the write staging table receives. */
 interface StagedUser {
   id: string;
   isNew: boolean;
@@ -130,7 +100,7 @@ const fieldOrder = (field: string | undefined): number => {
   return 20 + ['forfaitMinutes', 'accountStatus', 'billingEnabled'].indexOf(field);
 };
 
-class ErrorList {
+export class ErrorList {
   readonly items: FieldError[] = [];
   total = 0;
   add(e: FieldError): void {
@@ -145,54 +115,238 @@ class ErrorList {
   }
 }
 
-function parseOptional(
-  fields: string[],
-  index: number,
-  line: number,
-  errors: ErrorList,
-): { forfaitMinutes?: number; accountStatus?: AccountStatus; billingEnabled?: boolean } {
-  const out: { forfaitMinutes?: number; accountStatus?: AccountStatus; billingEnabled?: boolean } = {};
-  const cell = (k: number) => (fields[k] ?? '').trim();
-  const minutes = cell(index);
-  if (minutes !== '') {
-    if (/^[0-9]{1,7}$/.test(minutes) && Number(minutes) <= maxForfaitMinutes) out.forfaitMinutes = Number(minutes);
-    else errors.add({ line, field: 'forfaitMinutes', value: minutes, message: `forfait minutes must be a whole number from 0 to ${maxForfaitMinutes}` });
-  }
-  const status = cell(index + 1).toLowerCase();
-  if (status !== '') {
-    if (status === 'enabled' || status === 'disabled') out.accountStatus = status;
-    else errors.add({ line, field: 'accountStatus', value: cell(index + 1), message: 'account status must be enabled or disabled' });
-  }
-  const billing = cell(index + 2).toLowerCase();
-  if (billing !== '') {
-    if (billing === '1' || billing === 'true') out.billingEnabled = true;
-    else if (billing === '0' || billing === 'false') out.billingEnabled = false;
-    else errors.add({ line, field: 'billingEnabled', value: cell(index + 2), message: 'billing enabled must be 1 or 0' });
-  }
-  return out;
+// ---- COPY text format -------------------------------------------------------
+
+const copySpecial = /[\\\t\n\r]/;
+const copySpecialAll = /[\\\t\n\r]/g;
+const copyEscapes: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+function copyText(value: string): string {
+  return copySpecial.test(value) ? value.replace(copySpecialAll, (ch) => copyEscapes[ch]!) : value;
 }
 
-/** Every line checked on its own and against the others; a row is kept only when it has no error. */
-function validateRows(
-  records: readonly CsvRecord[],
-  byMatricule: ReadonlyMap<string, Existing>,
+function copyArray(numbers: readonly (string | null)[]): string {
+  // numbers are "+digits" or digits: no quoting needed inside the array literal
+  let s = '{';
+  for (let i = 0; i < slotCount; i++) s += (i ? ',' : '') + (numbers[i] ?? 'NULL');
+  return s + '}';
+}
+
+// ---- reading the file -------------------------------------------------------
+
+/** Resolves when the stream can take more, or has failed (its error surfaces where the COPY is awaited). */
+function drained(stream: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
+/**
+ * Lines of the file by a key made of digits only (a 14-digit matricule or a
+ * 7-digit identifiant, both exact as doubles): an open-addressing table on
+ * typed arrays. A Map of 100,000 strings costs more than reading the file.
+ */
+export class LineIndex {
+  /** entries in insertion order */
+  keys = new Float64Array(1024);
+  lines = new Int32Array(1024);
+  size = 0;
+  private slots = new Int32Array(4096); // entry index + 1; 0 = free
+  private mask = 4095;
+
+  private slot(key: number): number {
+    const lo = key % 4294967296;
+    const hi = (key - lo) / 4294967296;
+    let h = Math.imul((lo | 0) ^ Math.imul(hi | 0, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 15;
+    let k = h & this.mask;
+    for (;;) {
+      const e = this.slots[k]!;
+      if (e === 0 || this.keys[e - 1] === key) return k;
+      k = (k + 1) & this.mask;
+    }
+  }
+
+  /** The line of key, 0 when absent. */
+  get(key: number): number {
+    const e = this.slots[this.slot(key)]!;
+    return e === 0 ? 0 : this.lines[e - 1]!;
+  }
+
+  /** Adds key (known to be absent). */
+  add(key: number, line: number): void {
+    if (this.size === this.keys.length) {
+      const keys = new Float64Array(this.size * 2);
+      keys.set(this.keys);
+      this.keys = keys;
+      const lines = new Int32Array(this.size * 2);
+      lines.set(this.lines);
+      this.lines = lines;
+    }
+    if ((this.size + 1) * 2 > this.slots.length) {
+      this.slots = new Int32Array(this.slots.length * 2);
+      this.mask = this.slots.length - 1;
+      for (let e = 0; e < this.size; e++) this.slots[this.slot(this.keys[e]!)] = e + 1;
+    }
+    this.keys[this.size] = key;
+    this.lines[this.size] = line;
+    this.size++;
+    this.slots[this.slot(key)] = this.size;
+  }
+}
+
+/** Value of text[from, to) when it is exactly `digits` decimal digits, else -1. */
+function digitsAt(text: string, from: number, to: number, digits: number): number {
+  if (to - from !== digits) return -1;
+  let v = 0;
+  for (let k = from; k < to; k++) {
+    const d = text.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * Whether text[from, to) is a value that needs neither trimming nor COPY
+ * escaping nor a formula prefix removed, and has no control character: it can
+ * be copied as it is. `ascii` also refuses anything outside printable ASCII and
+ * a comma (number cells, joined with commas for the comparison).
+ */
+function verbatim(text: string, from: number, to: number, ascii: boolean): boolean {
+  if (to === from) return true;
+  const first = text.charCodeAt(from);
+  const last = text.charCodeAt(to - 1);
+  if (first <= 32 || last <= 32 || isTrimmedSpace(first) || isTrimmedSpace(last) || first === 39 /* ' */) return false;
+  for (let k = from; k < to; k++) {
+    const ch = text.charCodeAt(k);
+    if (ch < 32 || ch === 92 /* \ */ || ch === 127) return false;
+    if (ascii && (ch > 126 || ch === 44)) return false;
+  }
+  return true;
+}
+
+function equalsAt(text: string, from: number, to: number, word: string): boolean {
+  return to - from === word.length && text.startsWith(word, from);
+}
+
+/**
+ * Rows of the file table: the line, the 3 text fields, the 10 number cells
+ * joined by commas as the file writes them (empty cells empty; cells that had
+ * to be parsed already in E.164), and the 3 optional fields (NULL when absent).
+ */
+const fileTable = `CREATE TEMP TABLE user_import_file (
+  line integer NOT NULL, full_name text NOT NULL, matricule text NOT NULL, identifiant text NOT NULL,
+  numbers text NOT NULL, forfait_minutes integer, account_status text, billing_enabled boolean) ON COMMIT DROP`;
+
+interface FileScan {
+  /** matricule → first line it is on (lines with errors included: duplicates name that line). */
+  matricules: LineIndex;
+  /** lines written to user_import_file */
+  staged: number;
+}
+
+/**
+ * Reads the file once: every line checked on its own and against the others
+ * (duplicates), and every line without error written to user_import_file
+ * through the COPY stream as it goes (PostgreSQL stores it meanwhile). A line
+ * with an error is not staged; its numbers are all parsed, so that the answer
+ * lists every error of the file.
+ *
+ * Most lines (an export, edited or not) are checked on character codes and
+ * copied as they are written, without taking their fields apart; the others
+ * (quotes, spaces to trim, errors…) go through the general path below.
+ */
+export async function scanFile(
+  reader: UsersCsvReader,
+  copy: Writable,
   parser: NumberParser,
   errors: ErrorList,
   onProgress?: (p: ImportProgress) => void,
-): FileRow[] {
-  const rows: FileRow[] = [];
-  const matriculeLine = new Map<string, number>();
-  const identifiantLine = new Map<string, number>();
-  const total = records.length;
-  for (let r = 0; r < total; r++) {
-    const { line, fields } = records[r]!;
-    if (onProgress && r % 5000 === 0) onProgress({ phase: 'validate', done: r, total });
-    if (fields.length < portalFieldCount || fields.length > fullFieldCount) {
+): Promise<FileScan> {
+  const matricules = new LineIndex();
+  const identifiants = new LineIndex();
+  const total = onProgress ? reader.lineCount() : 0;
+  const numbers: string[] = new Array<string>(slotCount);
+  const text = reader.text;
+  const semicolons = reader.delimiter === ';';
+  let chunk = '';
+  let staged = 0;
+  let records = 0;
+  const flush = async () => {
+    if (chunk === '') return;
+    const ok = copy.write(chunk);
+    chunk = '';
+    if (!ok) await drained(copy);
+  };
+  while (reader.next()) {
+    const line = reader.line;
+    if (onProgress && records % 5000 === 0) onProgress({ phase: 'validate', done: records, total: Math.max(total, records) });
+    records++;
+    const count = reader.count;
+
+    // ---- the usual line: copied as written ----
+    if (!reader.quoted && count >= portalFieldCount && count <= fullFieldCount) {
+      const b = reader.bounds;
+      let ok = b[1]! - b[0]! <= maxNameLength && b[1]! > b[0]! && verbatim(text, b[0]!, b[1]!, false);
+      const mKey = ok ? digitsAt(text, b[2]!, b[3]!, 14) : -1;
+      const iKey = mKey >= 0 ? digitsAt(text, b[4]!, b[5]!, 7) : -1;
+      ok = iKey >= 0 && matricules.get(mKey) === 0 && identifiants.get(iKey) === 0;
+      for (let s = 3; ok && s < 13; s++) ok = verbatim(text, b[2 * s]!, b[2 * s + 1]!, true);
+      let optional = '';
+      if (ok && count > 13) {
+        const from = b[26]!;
+        const to = b[27]!;
+        if (from === to) optional = '\t\\N';
+        else {
+          const minutes = digitsAt(text, from, to, to - from);
+          ok = to - from <= 7 && minutes >= 0 && minutes <= maxForfaitMinutes;
+          optional = `\t${minutes}`;
+        }
+      } else optional = '\t\\N';
+      if (ok && count > 14) {
+        const from = b[28]!;
+        const to = b[29]!;
+        if (from === to) optional += '\t\\N';
+        else if (equalsAt(text, from, to, 'enabled')) optional += '\tenabled';
+        else if (equalsAt(text, from, to, 'disabled')) optional += '\tdisabled';
+        else ok = false;
+      } else optional += '\t\\N';
+      if (ok && count > 15) {
+        const from = b[30]!;
+        const to = b[31]!;
+        if (from === to) optional += '\t\\N';
+        else if (equalsAt(text, from, to, '1') || equalsAt(text, from, to, 'true')) optional += '\tt';
+        else if (equalsAt(text, from, to, '0') || equalsAt(text, from, to, 'false')) optional += '\tf';
+        else ok = false;
+      } else optional += '\t\\N';
+      if (ok) {
+        matricules.add(mKey, line);
+        identifiants.add(iKey, line);
+        const cells = text.slice(b[6]!, b[25]!);
+        chunk += `${line}\t${text.slice(b[0]!, b[1]!)}\t${text.slice(b[2]!, b[3]!)}\t${text.slice(b[4]!, b[5]!)}\t${semicolons ? cells.replaceAll(';', ',') : cells}${optional}\n`;
+        staged++;
+        if (chunk.length > 1 << 16) await flush();
+        continue;
+      }
+    }
+
+    // ---- any other line: field by field ----
+    const fields = reader.readFields();
+    if (count < portalFieldCount || count > fullFieldCount) {
       errors.add({
         line,
         field: 'fieldCount',
-        value: String(fields.length),
-        message: `a line has ${portalFieldCount} fields (name, matricule, identifiant, 10 numbers) and up to 3 optional ones; this one has ${fields.length}`,
+        value: String(count),
+        message: `a line has ${portalFieldCount} fields (name, matricule, identifiant, 10 numbers) and up to 3 optional ones; this one has ${count}`,
       });
       continue;
     }
@@ -204,55 +358,96 @@ function validateRows(
     const mError = matriculeProblem(matricule);
     if (mError) errors.add({ line, field: 'matricule', value: fields[1]!, message: mError });
     else {
-      const first = matriculeLine.get(matricule);
-      if (first !== undefined) errors.add({ line, field: 'matricule', value: matricule, message: `duplicate matricule: already on line ${first}` });
-      else matriculeLine.set(matricule, line);
+      const key = Number(matricule);
+      const first = matricules.get(key);
+      if (first !== 0) errors.add({ line, field: 'matricule', value: matricule, message: `duplicate matricule: already on line ${first}` });
+      else matricules.add(key, line);
     }
     const identifiant = fields[2]!.trim();
     const iError = identifiantProblem(identifiant);
     if (iError) errors.add({ line, field: 'identifiant', value: fields[2]!, message: iError });
     else {
-      const first = identifiantLine.get(identifiant);
-      if (first !== undefined) errors.add({ line, field: 'identifiant', value: identifiant, message: `duplicate identifiant: already on line ${first}` });
-      else identifiantLine.set(identifiant, line);
+      const key = Number(identifiant);
+      const first = identifiants.get(key);
+      if (first !== 0) errors.add({ line, field: 'identifiant', value: identifiant, message: `duplicate identifiant: already on line ${first}` });
+      else identifiants.add(key, line);
     }
-    // A number equal to the stored E.164 of that slot (an export in
-    // international display) was validated when it was stored: no parsing.
-    const stored = mError ? undefined : byMatricule.get(matricule)?.numbers;
-    const numbers: (string | null)[] = new Array<string | null>(slotCount);
+    // optional fields: forfait minutes, account status, billing enabled
+    let optional = '';
+    const minutes = count > 13 ? fields[13]!.trim() : '';
+    if (minutes === '') optional = '\\N';
+    else if (/^[0-9]{1,7}$/.test(minutes) && Number(minutes) <= maxForfaitMinutes) optional = String(Number(minutes));
+    else errors.add({ line, field: 'forfaitMinutes', value: minutes, message: `forfait minutes must be a whole number from 0 to ${maxForfaitMinutes}` });
+    const statusCell = count > 14 ? fields[14]!.trim() : '';
+    const status = statusCell.toLowerCase();
+    if (status === '') optional += '\t\\N';
+    else if (status === 'enabled' || status === 'disabled') optional += `\t${status}`;
+    else errors.add({ line, field: 'accountStatus', value: statusCell, message: 'account status must be enabled or disabled' });
+    const billingCell = count > 15 ? fields[15]!.trim() : '';
+    const billing = billingCell.toLowerCase();
+    if (billing === '') optional += '\t\\N';
+    else if (billing === '1' || billing === 'true') optional += '\tt';
+    else if (billing === '0' || billing === 'false') optional += '\tf';
+    else errors.add({ line, field: 'billingEnabled', value: billingCell, message: 'billing enabled must be 1 or 0' });
+    // numbers: staged as written when they can be (checked against the stored
+    // ones later); the others, and all of a line that has an error, parsed now
+    const clean = errors.total === before;
+    let asWritten = 0;
     for (let s = 0; s < slotCount; s++) {
-      const cell = fields[3 + s]!.trim();
-      if (cell === '') {
-        numbers[s] = null;
-        continue;
-      }
-      if (stored !== undefined && stored[s] === cell) {
-        numbers[s] = cell;
-        continue;
-      }
-      const n = parser.parse(cell);
-      if (n.ok) numbers[s] = n.e164;
-      else {
-        numbers[s] = null;
-        errors.add({ line, field: `authorizedNumber${s + 1}`, value: fields[3 + s]!, message: n.message });
+      const raw = fields[3 + s]!;
+      const cell = raw.trim();
+      if (cell === '') numbers[s] = '';
+      else if (clean && verbatim(raw, 0, raw.length, true)) {
+        numbers[s] = raw;
+        asWritten |= 1 << s;
+      } else {
+        const n = parser.parse(cell);
+        if (n.ok) numbers[s] = n.e164;
+        else errors.add({ line, field: `authorizedNumber${s + 1}`, value: raw, message: n.message });
       }
     }
-    const optional = parseOptional(fields, portalFieldCount, line, errors);
-    if (errors.total === before) {
-      rows.push({
-        line,
-        fullName,
-        matricule,
-        identifiant,
-        numbers,
-        forfaitMinutes: optional.forfaitMinutes,
-        accountStatus: optional.accountStatus,
-        billingEnabled: optional.billingEnabled,
-      });
+    if (errors.total !== before) {
+      // an unparsable number of a line that was clean until then: the numbers
+      // taken as written before it are checked too
+      for (let s = 0; s < slotCount; s++) {
+        if ((asWritten & (1 << s)) === 0) continue;
+        const raw = fields[3 + s]!;
+        const n = parser.parse(raw);
+        if (!n.ok) errors.add({ line, field: `authorizedNumber${s + 1}`, value: raw, message: n.message });
+      }
+      continue;
     }
+    chunk += `${line}\t${copyText(fullName)}\t${matricule}\t${identifiant}\t${numbers.join(',')}\t${optional}\n`;
+    staged++;
+    if (chunk.length > 1 << 16) await flush();
   }
-  onProgress?.({ phase: 'validate', done: total, total });
-  return rows;
+  await flush();
+  if (reader.error) errors.add({ line: reader.error.line, field: 'file', message: reader.error.message });
+  onProgress?.({ phase: 'validate', done: records, total: records });
+  return { matricules, staged };
+}
+
+// ---- comparing with the directory ---------------------------------------------
+
+/** A line that is not an unchanged user, or (sync) a user the file does not have. */
+interface Candidate {
+  /** null: a user of the directory that is not in the file */
+  line: number | null;
+  /** null: a matricule the directory does not have */
+  id: string | null;
+  dir_matricule: string | null;
+  full_name: string | null;
+  matricule: string | null;
+  identifiant: string | null;
+  /** the 10 cells as staged, joined by commas (empty cells empty) */
+  numbers: string | null;
+  /** the stored numbers joined by ',' (empty slots as '') */
+  stored: string | null;
+  forfait_minutes: number | null;
+  account_status: AccountStatus | null;
+  billing_enabled: boolean | null;
+  /** every field but the numbers equals the user's (optional fields absent keep the user's) */
+  same: boolean | null;
 }
 
 function splitNumbers(joined: string): (string | null)[] {
@@ -265,23 +460,54 @@ function splitNumbers(joined: string): (string | null)[] {
   return out;
 }
 
-function sameNumbers(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
-  for (let i = 0; i < slotCount; i++) if ((a[i] ?? null) !== (b[i] ?? null)) return false;
-  return true;
+/**
+ * The lines that differ from their user, the new ones and (sync) the users
+ * absent from the file; append also needs the known ones (they are errors).
+ * Unchanged lines, the bulk of a sync, never leave PostgreSQL.
+ */
+async function compareWithDirectory(tx: postgres.TransactionSql, tenantId: string, mode: ImportMode): Promise<Candidate[]> {
+  const join = mode === 'sync' ? tx`FULL JOIN` : tx`LEFT JOIN`;
+  const differs =
+    mode === 'append'
+      ? tx`true`
+      : tx`s.line IS NULL OR u.id IS NULL OR s.full_name <> u.full_name OR s.identifiant <> u.identifiant
+           OR array_to_string(u.authorized_numbers, ',', '') <> s.numbers
+           OR coalesce(s.forfait_minutes, u.forfait_minutes) <> u.forfait_minutes
+           OR coalesce(s.account_status, u.account_status) <> u.account_status
+           OR coalesce(s.billing_enabled, u.billing_enabled) <> u.billing_enabled`;
+  return tx<Candidate[]>`
+    SELECT s.line, u.id, u.matricule AS dir_matricule, s.full_name, s.matricule, s.identifiant,
+           s.numbers,
+           array_to_string(u.authorized_numbers, ',', '') AS stored,
+           coalesce(s.forfait_minutes, u.forfait_minutes) AS forfait_minutes,
+           coalesce(s.account_status, u.account_status) AS account_status,
+           coalesce(s.billing_enabled, u.billing_enabled) AS billing_enabled,
+           (s.full_name = u.full_name AND s.identifiant = u.identifiant
+            AND coalesce(s.forfait_minutes, u.forfait_minutes) = u.forfait_minutes
+            AND coalesce(s.account_status, u.account_status) = u.account_status
+            AND coalesce(s.billing_enabled, u.billing_enabled) = u.billing_enabled) AS same
+    FROM user_import_file s
+    ${join} (SELECT id, matricule, identifiant, full_name, authorized_numbers, forfait_minutes, account_status, billing_enabled
+             FROM users WHERE tenant_id = ${tenantId}) u ON u.matricule = s.matricule
+    WHERE ${differs}`;
 }
 
-// ---- COPY text format -------------------------------------------------------
-
-function copyText(value: string): string {
-  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (ch) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[ch]!) : value;
+/**
+ * append and upsert keep the users the file does not name: a line must not take
+ * the identifiant of one of them. (A line with an error does not count as
+ * naming its user.)
+ */
+async function identifiantsKept(tx: postgres.TransactionSql, tenantId: string, errorLines: number[]): Promise<Map<number, string>> {
+  const rows = await tx<{ line: number; holder: string }[]>`
+    SELECT s.line, u.matricule AS holder
+    FROM user_import_file s JOIN users u ON u.tenant_id = ${tenantId} AND u.identifiant = s.identifiant
+    WHERE u.matricule <> s.matricule
+      AND NOT EXISTS (SELECT 1 FROM user_import_file k
+                      WHERE k.matricule = u.matricule AND k.line NOT IN (SELECT unnest(${errorLines}::int[])))`;
+  return new Map(rows.map((r) => [r.line, r.holder]));
 }
 
-function copyArray(numbers: readonly (string | null)[]): string {
-  // numbers are "+digits" or digits: no quoting needed inside the array literal
-  let s = '{';
-  for (let i = 0; i < slotCount; i++) s += (i ? ',' : '') + (numbers[i] ?? 'NULL');
-  return s + '}';
-}
+// ---- writing ------------------------------------------------------------------
 
 async function copyStaging(tx: postgres.TransactionSql, staged: StagedUser[], onProgress?: (p: ImportProgress) => void): Promise<void> {
   await tx`CREATE TEMP TABLE user_import_rows (
@@ -306,6 +532,8 @@ async function copyStaging(tx: postgres.TransactionSql, staged: StagedUser[], on
   }
   writable.end();
   await done;
+  // 10,000 rows against 100,000 users: without statistics the planner hashes the users
+  await tx`ANALYZE user_import_rows`;
 }
 
 // ---- the verb ---------------------------------------------------------------
@@ -315,111 +543,159 @@ async function copyStaging(tx: postgres.TransactionSql, staged: StagedUser[], on
  * line error), ConflictError LICENCE_LIMIT, or writes everything.
  */
 export async function importUsers(sql: postgres.Sql, tenantId: string, csv: string, options: ImportOptions): Promise<ImportResult> {
+  let stepStart = performance.now();
+  const mark = (step: ImportStep) => {
+    if (!options.onStep) return;
+    const now = performance.now();
+    options.onStep(step, now - stepStart);
+    stepStart = now;
+  };
   const { mode, onProgress } = options;
   const dryRun = options.dryRun ?? false;
   try {
     return await sql.begin(async (tx) => {
       const tenant: DirectoryTenant = dryRun ? await readDirectoryTenantRaw(tx, tenantId) : await lockDirectoryRaw(tx, tenantId);
-      // PostgreSQL reads the directory while this process parses the file
-      const loading = tx<{ d: string }[]>`
-        SELECT coalesce(string_agg(concat_ws(${unitSep}, id, matricule, identifiant, full_name,
-                 array_to_string(authorized_numbers, ',', ''), forfait_minutes, account_status, billing_enabled::int),
-               ${recordSep}), '') AS d
-        FROM users WHERE tenant_id = ${tenantId}`.execute();
-      const parsed = parseUsersCsv(csv);
-      const existing = readDirectory((await loading)[0]?.d ?? '');
-      const byMatricule = new Map<string, Existing>();
-      for (const e of existing) byMatricule.set(e.matricule, e);
-
+      // the join of the file with the directory hashes 100,000 rows: in memory
+      mark('lock');
+      await tx`SET LOCAL work_mem = '64MB'`;
+      await tx.unsafe(fileTable);
+      const copy = await tx`COPY user_import_file FROM STDIN`.writable();
+      const copied = new Promise<void>((resolve, reject) => {
+        copy.on('finish', resolve);
+        copy.on('error', reject);
+      });
+      copied.catch(() => undefined); // awaited below; a failed scan must not leave it unhandled
+      const parser = new NumberParser(tenant.country);
       const errors = new ErrorList();
-      for (const e of parsed.errors) errors.add({ line: e.line, field: 'file', message: e.message });
-      const rows = validateRows(parsed.records, byMatricule, new NumberParser(tenant.country), errors, onProgress);
+      let scan: FileScan;
+      try {
+        scan = await scanFile(new UsersCsvReader(csv), copy, parser, errors, onProgress);
+      } finally {
+        copy.end();
+      }
+      await copied;
+      mark('read');
+      const candidates = await compareWithDirectory(tx, tenantId, mode);
+      mark('compare');
+      // file order (the plan lists matricules in it); removed users last
+      candidates.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 
-      // against the directory: append refuses known matricules; an identifiant
-      // must not stay with another user after the import
-      const inFile = new Set<string>();
-      for (const r of rows) inFile.add(r.matricule);
-      const keptIdentifiants = new Map<string, string>();
-      if (mode !== 'sync') for (const e of existing) if (!inFile.has(e.matricule)) keptIdentifiants.set(e.identifiant, e.matricule);
+      // the numbers of the differing lines that are not the stored ones
+      const numbersOf = new Map<number, (string | null)[]>();
+      const errorLines: number[] = [];
+      for (const c of candidates) {
+        if (c.line === null) continue;
+        const stored = c.stored === null ? undefined : splitNumbers(c.stored);
+        const raw = splitNumbers(c.numbers!);
+        const numbers: (string | null)[] = new Array<string | null>(slotCount);
+        let bad = false;
+        for (let s = 0; s < slotCount; s++) {
+          const cell = raw[s] ?? null;
+          if (cell === null || (stored !== undefined && stored[s] === cell)) {
+            numbers[s] = cell;
+            continue;
+          }
+          const n = parser.parse(cell);
+          if (n.ok) numbers[s] = n.e164;
+          else {
+            numbers[s] = null;
+            bad = true;
+            errors.add({ line: c.line, field: `authorizedNumber${s + 1}`, value: cell, message: n.message });
+          }
+        }
+        if (bad) errorLines.push(c.line);
+        else numbersOf.set(c.line, numbers);
+      }
+      mark('numbers');
+      const kept = mode === 'sync' || scan.staged === 0 ? new Map<number, string>() : await identifiantsKept(tx, tenantId, errorLines);
 
       const plan: ImportPlan = { created: [], updated: [], deleted: [], unchanged: [] };
       const staged: StagedUser[] = [];
       const period = periodAt(new Date(), tenant.timezone);
       const changedIds: string[] = [];
       const createdIds: string[] = [];
-      for (const r of rows) {
-        const holder = keptIdentifiants.get(r.identifiant);
-        if (holder !== undefined) {
-          errors.add({ line: r.line, field: 'identifiant', value: r.identifiant, message: `identifiant already belongs to the user with matricule ${holder}` });
+      const deletedIds: string[] = [];
+      const changedLines = new Set<number>();
+      for (const c of candidates) {
+        if (c.line === null) {
+          plan.deleted.push(c.dir_matricule!);
+          deletedIds.push(c.id!);
           continue;
         }
-        const e = byMatricule.get(r.matricule);
-        if (!e) {
+        const numbers = numbersOf.get(c.line);
+        if (numbers === undefined) continue; // a number error
+        const holder = kept.get(c.line);
+        if (holder !== undefined) {
+          errors.add({ line: c.line, field: 'identifiant', value: c.identifiant!, message: `identifiant already belongs to the user with matricule ${holder}` });
+          continue;
+        }
+        if (c.id === null) {
           const id = randomUUID();
-          plan.created.push(r.matricule);
+          plan.created.push(c.matricule!);
           createdIds.push(id);
+          changedLines.add(c.line);
           staged.push({
             id,
             isNew: true,
-            fullName: r.fullName,
-            matricule: r.matricule,
-            identifiant: r.identifiant,
-            numbers: r.numbers,
-            forfaitMinutes: r.forfaitMinutes ?? tenant.defaultForfaitMinutes,
-            accountStatus: r.accountStatus ?? 'enabled',
-            billingEnabled: r.billingEnabled ?? true,
+            fullName: c.full_name!,
+            matricule: c.matricule!,
+            identifiant: c.identifiant!,
+            numbers,
+            forfaitMinutes: c.forfait_minutes ?? tenant.defaultForfaitMinutes,
+            accountStatus: c.account_status ?? 'enabled',
+            billingEnabled: c.billing_enabled ?? true,
           });
           continue;
         }
         if (mode === 'append') {
-          errors.add({ line: r.line, field: 'matricule', value: r.matricule, message: 'matricule already in the directory (append only adds new users; use upsert or sync)' });
+          errors.add({ line: c.line, field: 'matricule', value: c.matricule!, message: 'matricule already in the directory (append only adds new users; use upsert or sync)' });
           continue;
         }
-        const next: StagedUser = {
-          id: e.id,
+        const stored = splitNumbers(c.stored!);
+        let sameNumbers = true;
+        for (let s = 0; s < slotCount; s++) if (numbers[s] !== stored[s]) sameNumbers = false;
+        if (c.same && sameNumbers) continue; // written differently, same values: unchanged
+        plan.updated.push(c.matricule!);
+        changedIds.push(c.id);
+        changedLines.add(c.line);
+        staged.push({
+          id: c.id,
           isNew: false,
-          fullName: r.fullName,
-          matricule: r.matricule,
-          identifiant: r.identifiant,
-          numbers: r.numbers,
-          forfaitMinutes: r.forfaitMinutes ?? e.forfaitMinutes,
-          accountStatus: r.accountStatus ?? e.accountStatus,
-          billingEnabled: r.billingEnabled ?? e.billingEnabled,
-        };
-        const same =
-          next.fullName === e.fullName &&
-          next.identifiant === e.identifiant &&
-          next.forfaitMinutes === e.forfaitMinutes &&
-          next.accountStatus === e.accountStatus &&
-          next.billingEnabled === e.billingEnabled &&
-          sameNumbers(next.numbers, e.numbers);
-        if (same) plan.unchanged.push(r.matricule);
-        else {
-          plan.updated.push(r.matricule);
-          changedIds.push(e.id);
-          staged.push(next);
-        }
-      }
-      const deletedIds: string[] = [];
-      if (mode === 'sync') {
-        for (const e of existing) {
-          if (!inFile.has(e.matricule)) {
-            plan.deleted.push(e.matricule);
-            deletedIds.push(e.id);
-          }
-        }
+          fullName: c.full_name!,
+          matricule: c.matricule!,
+          identifiant: c.identifiant!,
+          numbers,
+          forfaitMinutes: c.forfait_minutes!,
+          accountStatus: c.account_status!,
+          billingEnabled: c.billing_enabled!,
+        });
       }
       errors.throwIfAny();
+      mark('plan');
 
-      const finalCount = existing.length + plan.created.length - plan.deleted.length;
-      if (finalCount > tenant.maxUsers && plan.created.length > 0) {
-        throw new ConflictError(
-          'LICENCE_LIMIT',
-          `product type ${tenant.productType} allows ${tenant.maxUsers} users; after this import the directory would have ${finalCount}`,
-        );
+      const unchangedCount = scan.staged - plan.created.length - plan.updated.length;
+      if (plan.created.length > 0) {
+        // sync: every staged line is a created or a known user, and the others are deleted
+        const existing =
+          mode === 'sync'
+            ? scan.staged - plan.created.length + plan.deleted.length
+            : Number((await tx<{ n: string }[]>`SELECT count(*) AS n FROM users WHERE tenant_id = ${tenantId}`)[0]?.n ?? 0);
+        const finalCount = existing + plan.created.length - plan.deleted.length;
+        if (finalCount > tenant.maxUsers) {
+          throw new ConflictError(
+            'LICENCE_LIMIT',
+            `product type ${tenant.productType} allows ${tenant.maxUsers} users; after this import the directory would have ${finalCount}`,
+          );
+        }
       }
-      const counts = { created: plan.created.length, updated: plan.updated.length, deleted: plan.deleted.length, unchanged: plan.unchanged.length };
-      if (dryRun) return { importId: null, dryRun: true, ...counts, matricules: plan };
+      const counts = { created: plan.created.length, updated: plan.updated.length, deleted: plan.deleted.length, unchanged: unchangedCount };
+      if (dryRun) {
+        // no errors: every matricule of the map is a staged line
+        const { keys, lines, size } = scan.matricules;
+        for (let e = 0; e < size; e++) if (!changedLines.has(lines[e]!)) plan.unchanged.push(String(keys[e]).padStart(14, '0'));
+        plan.deleted.sort();
+        return { importId: null, dryRun: true, ...counts, matricules: plan };
+      }
 
       // the snapshot first: before-images of every row this import changes or
       // removes (import_snapshot_users), and the ids it creates (snapshot.created);
@@ -429,7 +705,7 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
       const touched = [...changedIds, ...deletedIds];
       await tx`
         INSERT INTO import_snapshots (tenant_id, id, mode, summary, snapshot, created_by)
-        VALUES (${tenantId}, ${importId}, ${mode}, ${JSON.stringify({ ...counts, rows: rows.length })}::text::jsonb,
+        VALUES (${tenantId}, ${importId}, ${mode}, ${JSON.stringify({ ...counts, rows: scan.staged })}::text::jsonb,
                 ${JSON.stringify({ version: 1, created: createdIds })}::text::jsonb, ${options.createdBy ?? null})`;
       if (touched.length) {
         await tx`
@@ -441,9 +717,11 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
                  authorized_numbers, created_at
           FROM users WHERE tenant_id = ${tenantId} AND id = ANY(${touched}::uuid[])`;
       }
+      mark('snapshot');
       if (deletedIds.length) await tx`DELETE FROM users WHERE tenant_id = ${tenantId} AND id = ANY(${deletedIds}::uuid[])`;
       if (staged.length) {
         await copyStaging(tx, staged, onProgress);
+        mark('stage');
         if (plan.updated.length) {
           await tx`
             UPDATE users u SET full_name = s.full_name, identifiant = s.identifiant, authorized_numbers = s.authorized_numbers,
@@ -461,8 +739,9 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
             FROM user_import_rows WHERE is_new`;
         }
       }
+      mark('write');
       return { importId, dryRun: false, ...counts };
-    });
+    }).finally(() => mark('commit'));
   } catch (err) {
     // deferred uniqueness is checked at commit: only a writer that bypassed the
     // directory lock can get here, and nothing was written
