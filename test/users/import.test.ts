@@ -209,6 +209,52 @@ describe('users import modes', () => {
   });
 });
 
+describe('comparison with the directory', () => {
+  it('a line that only writes the same values differently is unchanged; a real change is found whatever the form', async () => {
+    const t = await tenant();
+    const a = await createUser(app, t, { fullName: 'Zoë Martin', authorizedNumbers: ['0612345678', null, '112'], forfaitMinutes: 30 });
+    const b = await createUser(app, t, { fullName: 'Jean Roux', authorizedNumbers: ['+33612345679'], accountStatus: 'disabled' });
+    const c = await createUser(app, t, { fullName: 'Léa Nguyen' });
+    const before = await dumpDirectory(t.id);
+    const same = [
+      // national forms, spaces around cells, upper case, true/false: the same values
+      line(' Zoë Martin ', a.matricule, ` ${a.identifiant}`, ['06 12 34 56 78', '', ' 112 '], [' 30 ', 'ENABLED', 'true'], ';'),
+      line('Jean Roux', b.matricule, b.identifiant, ['0033612345679'], ['', 'Disabled'], ';'),
+      line('Léa Nguyen', c.matricule, c.identifiant, [], [], ';'),
+    ].join('\r\n');
+    const unchanged = await importCsv(app, t, same, 'mode=sync&dryRun=true');
+    expect(unchanged.json).toMatchObject({ created: 0, updated: 0, deleted: 0, unchanged: 3 });
+    expect([...unchanged.json.matricules.unchanged].sort()).toEqual([a.matricule, b.matricule, c.matricule].sort());
+    expect((await importCsv(app, t, same, 'mode=sync')).json).toMatchObject({ updated: 0, unchanged: 3 });
+    expect(await dumpDirectory(t.id)).toEqual(before);
+
+    const changed = [
+      line('Zoë Martin', a.matricule, a.identifiant, ['0612345678', '07 81 23 45 67', '112'], ['30']),
+      line('Jean Roux', b.matricule, b.identifiant, ['+33612345679'], ['', 'enabled']),
+      line('Léa Nguyen', c.matricule, c.identifiant, [], ['7']),
+    ].join('\n');
+    const res = await importCsv(app, t, changed, 'mode=upsert&dryRun=true');
+    expect(res.json).toMatchObject({ created: 0, updated: 3, unchanged: 0 });
+    expect((await importCsv(app, t, changed, 'mode=upsert')).status).toBe(200);
+    const after = await dumpDirectory(t.id);
+    expect(after.find((u) => u.id === a.id)!.authorizedNumbers.slice(0, 3)).toEqual(['+33612345678', '+33781234567', '112']);
+    expect(after.find((u) => u.id === b.id)!.accountStatus).toBe('enabled');
+    expect(after.find((u) => u.id === c.id)!.forfaitMinutes).toBe(7);
+  });
+
+  it('lists the matricules of a plan with their leading zeros, and a bad number of a known user as a line error', async () => {
+    const t = await tenant();
+    const kept = await createUser(app, t, { fullName: 'Kept', matricule: `0000${person().matricule.slice(4)}` });
+    const dry = await importCsv(app, t, line('Kept', kept.matricule, kept.identifiant), 'mode=sync&dryRun=true');
+    expect(dry.json.matricules.unchanged).toEqual([kept.matricule]);
+    const before = await dumpDirectory(t.id);
+    const bad = await importCsv(app, t, line('Kept', kept.matricule, kept.identifiant, ['+33612345678', '07 12 34 56 78']), 'mode=sync');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.details).toEqual([{ line: 1, field: 'authorizedNumber2', value: '07 12 34 56 78', message: expect.any(String) }]);
+    expect(await dumpDirectory(t.id)).toEqual(before);
+  });
+});
+
 describe('users export', () => {
   it('export → sync import of that file changes nothing (national display, formula-like and quoted names)', async () => {
     const t = await tenant({ numberDisplay: 'national' });
