@@ -91,7 +91,7 @@ export async function generate(sql: postgres.Sql, tenantId: string, n: number): 
                CASE WHEN dr < 7 AND ans < 70 THEN dur ELSE 0 END,
                CASE WHEN dr < 7 AND ans < 70 THEN dur ELSE 0 END,
                CASE WHEN dr < 7 AND ans < 70 THEN round(dur * (dn + 1) * 0.00037, 4) ELSE 0 END
-          FROM (SELECT g, (g * 7919) % 10000 AS ln, ((g * 2682000) / ${n}::bigint + (g * 7919) % 900) % 2682000 AS sec,
+          FROM (SELECT g, ((g / 10) * 7919) % 10000 AS ln, ((g * 2682000) / ${n}::bigint + (g * 7919) % 900) % 2682000 AS sec,
                        ((g / 7) * 13) % 40 AS dn, g % 10 AS dr, ((g / 10) * 37) % 100 AS ans, (g * 131) % 901 AS dur
                   FROM generate_series(${lo}::bigint, ${hi - 1}::bigint) g) s
         RETURNING id)
