@@ -189,8 +189,9 @@ async function attemptBatch(
       SELECT call_id AS "callId" FROM cdrs WHERE tenant_id = ${tenantId} AND call_id = ANY(${textArray(batch.map((c) => c.callId))}::text[])`;
     if (rows.length > 0) {
       const stored = new Set(rows.map((r) => r.callId));
-      work = [];
-      for (const c of batch) (stored.has(c.callId) ? knownDuplicates : (work as NormalizedCdr[])).push(c);
+      const fresh: NormalizedCdr[] = [];
+      for (const c of batch) (stored.has(c.callId) ? knownDuplicates : fresh).push(c);
+      work = fresh;
     }
   }
 
