@@ -100,7 +100,7 @@ const fieldOrder = (field: string | undefined): number => {
   return 20 + ['forfaitMinutes', 'accountStatus', 'billingEnabled'].indexOf(field);
 };
 
-export class ErrorList {
+class ErrorList {
   readonly items: FieldError[] = [];
   total = 0;
   add(e: FieldError): void {
@@ -154,7 +154,7 @@ function drained(stream: Writable): Promise<void> {
  * 7-digit identifiant, both exact as doubles): an open-addressing table on
  * typed arrays. A Map of 100,000 strings costs more than reading the file.
  */
-export class LineIndex {
+class LineIndex {
   /** entries in insertion order */
   keys = new Float64Array(1024);
   lines = new Int32Array(1024);
@@ -265,7 +265,7 @@ interface FileScan {
  * copied as they are written, without taking their fields apart; the others
  * (quotes, spaces to trim, errors…) go through the general path below.
  */
-export async function scanFile(
+async function scanFile(
   reader: UsersCsvReader,
   copy: Writable,
   parser: NumberParser,
