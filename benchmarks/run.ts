@@ -3,6 +3,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 // `npm run bench -- <name>` runs benchmarks/<name>.ts; `npm run bench` runs them all.
+// Ctrl-C or a timeout's SIGTERM still ends through process.exit, so the
+// benchmark databases (ephemeral) are stopped with it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 const dir = import.meta.dirname;
 const available = (await readdir(dir))
   .filter((f) => f.endsWith('.ts') && !['run.ts', 'support.ts'].includes(f))

@@ -11,7 +11,7 @@ import { migrateToLatest } from '../db/migrate.js';
  */
 export async function freshDatabase(): Promise<DbHandle & { url: string; dataDir: string }> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'forfait-bench-'));
-  const server = await startEmbedded({ dataDir });
+  const server = await startEmbedded({ dataDir, ephemeral: true });
   const handle = connect(server.url, { max: 20 });
   await migrateToLatest(handle.db);
   return {

@@ -20,6 +20,11 @@ export interface EmbeddedOptions {
   log?: (line: string) => void;
   /** Extra postgres settings, e.g. { fsync: 'off' } for throw-away test data. */
   settings?: Record<string, string>;
+  /**
+   * Throw-away data (tests, benchmarks): the server dies with this process,
+   * however it ends, instead of outliving it like a real deployment's does.
+   */
+  ephemeral?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -203,6 +208,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     await sql.end();
   }
   let stopped = false;
+  if (options.ephemeral) {
+    // 'exit' runs on a normal end and on process.exit(); SIGQUIT is an immediate shutdown
+    process.once('exit', () => {
+      if (!stopped && alive(pid)) process.kill(pid, 'SIGQUIT');
+    });
+  }
   return {
     url: `${admin}/forfait`,
     port,

@@ -37,7 +37,7 @@ export default async function setup(project: TestProject) {
   } else {
     dir = await mkdtemp(path.join(tmpdir(), 'forfait-test-'));
     // throw-away data: durability settings off make the suite faster
-    embedded = await startEmbedded({ dataDir: dir, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
+    embedded = await startEmbedded({ dataDir: dir, ephemeral: true, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
     url = embedded.url;
   }
   const handle = connect(url, { max: 1 });
