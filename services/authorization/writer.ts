@@ -38,7 +38,7 @@ export class ReservationWriter {
 
   constructor(
     private readonly sql: postgres.Sql,
-    private readonly parallel = 4,
+    private readonly parallel = 2,
     private readonly maxBatch = 2000,
   ) {}
 
@@ -78,18 +78,29 @@ export class ReservationWriter {
   }
 
   private async insert(rows: ReservationRow[]): Promise<Set<string>> {
-    const col = <T>(f: (r: ReservationRow) => T) => rows.map(f);
-    // arrays travel as text[] and are cast in SQL: postgres.js types an array by its first element
+    // one json parameter: JSON.stringify is native, and postgres.js would
+    // otherwise escape eleven arrays element by element
+    const json = JSON.stringify(
+      rows.map((r) => ({
+        t: r.tenantId,
+        i: r.id,
+        u: r.userId,
+        c: r.callId,
+        e: r.callee,
+        r: r.rateId,
+        m: r.maxSeconds,
+        f: r.holdForfait,
+        h: formatMoney4(r.holdMoney),
+        x: r.expiresAt.toISOString(),
+        a: r.answer,
+      })),
+    );
     const result = await this.sql<{ id: string }[]>`
       insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
                                 hold_forfait_seconds, hold_money, expires_at, answer)
-      select t::uuid, i::uuid, u::uuid, c, e, r::bigint, m::int, f::int, h::numeric, x::timestamptz, a::jsonb
-      from unnest(${col((r) => r.tenantId)}::text[], ${col((r) => r.id)}::text[], ${col((r) => r.userId)}::text[],
-                  ${col((r) => r.callId)}::text[], ${col((r) => r.callee)}::text[], ${col((r) => r.rateId)}::text[],
-                  ${col((r) => String(r.maxSeconds))}::text[], ${col((r) => String(r.holdForfait))}::text[],
-                  ${col((r) => formatMoney4(r.holdMoney))}::text[], ${col((r) => r.expiresAt.toISOString())}::text[],
-                  ${col((r) => JSON.stringify(r.answer))}::text[])
-           as v(t, i, u, c, e, r, m, f, h, x, a)
+      select t, i, u, c, e, r, m, f, h, x, a
+      from json_to_recordset(${json}::text::json)
+           as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x timestamptz, a jsonb)
       on conflict (tenant_id, call_id) do nothing
       returning id`;
     return new Set(result.map((r) => r.id));
