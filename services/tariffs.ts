@@ -29,19 +29,8 @@ export interface RateView {
 
 const price = (numeric: string) => formatPrice(parsePrice(numeric));
 
-interface RateRow {
-  id: string;
-  prefix: string;
-  destination: string;
-  class: Rate['class'];
-  pricePerMinute: string;
-  nextPricePerMinute: string;
-  connectionFee: string;
-  firstIncrement: number;
-  nextIncrement: number;
-  forfaitEligible: boolean;
-  validFrom: Date;
-}
+/** A rate as read from the database (validFrom a Date). */
+type RateRow = Omit<RateView, 'validFrom'> & { validFrom: Date };
 
 async function ratesOf(db: Db, tariffId: string): Promise<RateView[]> {
   const rows = await db

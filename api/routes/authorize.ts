@@ -2,6 +2,8 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { authorize, type AuthorizationService } from '../../services/authorization/authorize.js';
 import { endCall } from '../../services/authorization/endCall.js';
 import type { CdrDeps } from '../../services/cdrs/context.js';
+import { DENY_REASONS } from '../../engine/index.js';
+import { CdrSchema } from './cdrs.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import type { Metrics } from '../metrics.js';
@@ -21,19 +23,7 @@ const AuthorizeRequest = z
 export const AuthorizationAnswerSchema = z
   .object({
     decision: z.enum(['allow', 'deny']),
-    reason: z
-      .enum([
-        'UNKNOWN_USER',
-        'TENANT_SUSPENDED',
-        'ACCOUNT_DISABLED',
-        'EMPTY_KEY',
-        'NUMBER_NOT_AUTHORIZED',
-        'NO_RATE',
-        'DESTINATION_NOT_COVERED',
-        'FORFAIT_EXHAUSTED',
-        'INSUFFICIENT_BALANCE',
-      ])
-      .optional(),
+    reason: z.enum(DENY_REASONS).optional(),
     maxSeconds: z.number().int(),
     reservationId: z.string().uuid().optional(),
     callee: z.string().nullable().openapi({ description: 'E.164 (or a short number’s digits)' }),
@@ -76,33 +66,11 @@ export function authorizeApp(deps: Deps, defineRoute: DefineRoute, svc: Authoriz
 const CallEndRequest = z
   .object({
     durationSeconds: z.number().int().min(0).max(7 * 86_400).openapi({ description: 'billable talk time ("billsec")' }),
-    disposition: z.enum(['answered', 'no_answer', 'busy', 'failed']),
+    disposition: CdrSchema.shape.disposition,
     answeredAt: z.string().datetime({ offset: true }).optional(),
   })
   .strict()
   .openapi('CallEnd');
-
-const RatedCdr = z
-  .object({
-    id: z.string(),
-    callId: z.string(),
-    identifiant: z.string().nullable(),
-    callee: z.string(),
-    direction: z.enum(['out', 'in']),
-    startedAt: z.string(),
-    answeredAt: z.string().nullable(),
-    durationSeconds: z.number().int(),
-    disposition: z.string(),
-    rateId: z.string().nullable(),
-    destination: z.string().nullable(),
-    class: z.string().nullable(),
-    billableSeconds: z.number().int(),
-    forfaitSeconds: z.number().int(),
-    chargedSeconds: z.number().int(),
-    cost: z.string(),
-  })
-  .passthrough()
-  .openapi('RatedCdr');
 
 export function callsApp(deps: Deps, defineRoute: DefineRoute, svc: AuthorizationService & { cdrs: CdrDeps }) {
   const app = new OpenAPIHono<AppEnv>();
@@ -119,7 +87,7 @@ export function callsApp(deps: Deps, defineRoute: DefineRoute, svc: Authorizatio
         body: { required: true, content: { 'application/json': { schema: CallEndRequest } } },
       },
       responses: {
-        200: { description: 'The rated call', content: { 'application/json': { schema: RatedCdr } } },
+        200: { description: 'The rated call', content: { 'application/json': { schema: CdrSchema } } },
         409: { description: 'The call could not be rated (its user or rate is gone); the reservation is released' },
       },
     }),
