@@ -3,6 +3,7 @@ import * as initial from './migrations/2026_11_21_0001_initial.js';
 import * as directory from './migrations/2026_11_22_0002_directory.js';
 import * as accounts from './migrations/2026_11_22_0003_accounts.js';
 import * as cdrs from './migrations/2026_11_22_0004_cdrs.js';
+import * as invoices from './migrations/2026_11_22_0005_invoices.js';
 import * as ingestSpeed from './migrations/2026_11_22_0006_ingest_speed.js';
 import * as indicators from './migrations/2026_11_22_0007_indicators.js';
 import * as usersImport from './migrations/2026_11_22_0008_users_import.js';
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0002_directory': directory,
   '2026_11_22_0003_accounts': accounts,
   '2026_11_22_0004_cdrs': cdrs,
+  '2026_11_22_0005_invoices': invoices,
   '2026_11_22_0006_ingest_speed': ingestSpeed,
   '2026_11_22_0007_indicators': indicators,
   '2026_11_22_0008_users_import': usersImport,
