@@ -11,6 +11,7 @@ import { configFromEnv, serveUntilSignal } from './serve.js';
 import { fail, withDatabase } from './context.js';
 import { usersCommand } from './users.js';
 import { cdrsCommand } from './cdrs.js';
+import { invoicesCommand } from './invoices.js';
 
 const program = new Command()
   .name('forfait')
@@ -124,5 +125,6 @@ tenants
 
 program.addCommand(usersCommand());
 program.addCommand(cdrsCommand());
+program.addCommand(invoicesCommand());
 
 await program.parseAsync(process.argv);

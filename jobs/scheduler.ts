@@ -2,6 +2,7 @@ import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import { renewForfaits } from './renewForfaits.js';
+import { runMonthlyInvoices } from './runInvoices.js';
 import { defaultSpoolRoot, ingestCdrSpool } from './ingestCdrSpool.js';
 import type { CdrDeps } from '../services/cdrs/context.js';
 
@@ -28,6 +29,8 @@ export const jobs: Job[] = [
   { name: 'renew-forfaits', schedule: '*/5 * * * *', run: (ctx) => renewForfaits(ctx.db) },
   // every 10 seconds: reservations past maxSeconds + 60 s give their credit back
   { name: 'expire-reservations', schedule: '*/10 * * * * *', run: (ctx) => ctx.expireReservations() },
+  // hourly: each tenant's previous month is invoiced once its month has ended in its zone (plus a grace)
+  { name: 'monthly-invoices', schedule: '0 7 * * * *', run: (ctx) => runMonthlyInvoices(ctx.db) },
   // every 30 seconds: CDR files dropped by PBXs are rated and moved to done/ or failed/
   { name: 'cdr-spool', schedule: '*/30 * * * * *', run: (ctx) => ingestCdrSpool(ctx.cdrs, defaultSpoolRoot(ctx.dataDir)) },
 ];

@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { TariffIndexCache } from '../../services/tariffs.js';
 import { loadTenantContext, type CdrDeps } from '../../services/cdrs/context.js';
 import { CDR_FORMATS } from '../../services/cdrs/formats.js';
@@ -8,6 +9,9 @@ import { reprocessRejects } from '../../services/cdrs/rejects.js';
 import type { CdrInput, IncomingCdr } from '../../services/cdrs/types.js';
 import { listCdrs } from '../../services/cdrs/view.js';
 import { NotFoundError } from '../../services/errors.js';
+import type { ExportQueue } from '../../services/exportQueue.js';
+import { cdrExportQuery, openCdrExport, type CdrExportFilters, type ExportTenant } from '../../services/exports/cdrExport.js';
+import { exportWithSlot } from '../../services/exports/slot.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { ListQuery, listOf, type DefineRoute } from '../route.js';
@@ -84,6 +88,41 @@ export const CdrSchema = z
   })
   .openapi('Cdr');
 
+/** SPEC §7 filters of the CDR list and exports. */
+export const CdrFilterQuery = z.object({
+  from: z.string().max(40).optional().openapi({ example: '2026-11-01' }),
+  to: z.string().max(40).optional().openapi({ example: '2026-12-01' }),
+  identifiant: z.string().max(200).optional(),
+  site: z.string().max(200).optional(),
+  line: z.string().max(200).optional(),
+  class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
+  direction: Direction.optional(),
+});
+
+export const csvExportResponses = {
+  200: { description: 'CSV with a header (SPEC §6 CDR export), streamed', content: { 'text/csv': { schema: z.string() } } },
+  408: { description: 'REQUEST_TIMEOUT: waited 30 s for an export slot' },
+  429: { description: 'TOO_MANY_REQUESTS: 3 exports running and 10 waiting (Retry-After)' },
+};
+
+/** What an export needs of its tenant. */
+export async function exportTenant(deps: Deps, tenantId: string): Promise<ExportTenant> {
+  const tenant = await deps.db
+    .selectFrom('tenants')
+    .select(['id', 'reference', 'country', 'timezone', 'numberDisplay'])
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
+  if (!tenant) throw new NotFoundError('tenant');
+  return tenant;
+}
+
+/** The CSV answer of a CDR export, holding an export slot while it streams. */
+export async function cdrExportAnswer(c: Context<AppEnv>, deps: Deps, exports: ExportQueue, tenant: ExportTenant, filters: CdrExportFilters, filename: string) {
+  cdrExportQuery(tenant, filters); // a bad filter is a 400 before queueing
+  const body = await exportWithSlot(exports, () => openCdrExport(deps.sql, tenant, filters), c.req.raw.signal);
+  return c.body(body, 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${filename}"` });
+}
+
 const nativeExample = `call_id,identifiant,caller,callee,direction,started_at,answered_at,duration_seconds,disposition,site,line
 c-0001,1234567,+33123456789,0612345678,out,2026-11-03T10:15:00+01:00,2026-11-03T10:15:04+01:00,85,answered,Paris,L1`;
 
@@ -119,9 +158,27 @@ async function* ndjsonRecords(body: ReadableStream<Uint8Array> | null): AsyncGen
   if (last) yield last;
 }
 
-export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffIndexCache) {
+export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffIndexCache, exports: ExportQueue) {
   const app = new OpenAPIHono<AppEnv>();
   const cdrDeps: CdrDeps = { db: deps.db, sql: deps.sql, tariffs };
+
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/export.csv',
+      tags: ['cdrs'],
+      summary: 'The tenant’s CDRs as CSV, oldest first, with the filters of GET /v1/cdrs; streamed (an export: SPEC §7 limits)',
+      description:
+        'Columns: reference, call_id, identifiant, caller, callee, direction, started_at, answered_at, duration_seconds, disposition, site, line, destination, class, billable_seconds, forfait_seconds, charged_seconds, cost. Numbers in the tenant’s display, times in its zone with their offset (`2026-10-01 14:03:07+02`), cost with 4 decimals, text cells starting with = + - @ prefixed with \'. 429 with Retry-After when 3 exports run and 10 wait; 408 after 30 s of waiting.',
+      access: { scope: 'tenant', permission: 'cdrs:read' },
+      request: { query: CdrFilterQuery },
+      responses: csvExportResponses,
+    }),
+    async (c) => {
+      const tenant = await exportTenant(deps, tenantOf(c.get('principal')));
+      return cdrExportAnswer(c, deps, exports, tenant, c.req.valid('query'), 'cdrs.csv') as never;
+    },
+  );
 
   app.openapi(
     defineRoute({
@@ -217,15 +274,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
       summary: 'Rated CDRs, newest first; from/to are dates or date-times in the tenant’s timezone (from inclusive, to exclusive)',
       access: { scope: 'tenant', permission: 'cdrs:read' },
       request: {
-        query: ListQuery.extend({
-          from: z.string().max(40).optional().openapi({ example: '2026-11-01' }),
-          to: z.string().max(40).optional().openapi({ example: '2026-12-01' }),
-          identifiant: z.string().max(200).optional(),
-          site: z.string().max(200).optional(),
-          line: z.string().max(200).optional(),
-          class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
-          direction: Direction.optional(),
-        }),
+        query: ListQuery.extend(CdrFilterQuery.shape),
       },
       responses: { 200: { description: 'CDRs', content: { 'application/json': { schema: listOf(CdrSchema) } } } },
     }),

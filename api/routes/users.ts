@@ -7,7 +7,9 @@ import { exportUsersCsv } from '../../services/userExport.js';
 import { importModes, importUsers } from '../../services/userImport.js';
 import { listImports, restoreImport } from '../../services/userRestore.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users.js';
+import type { ExportQueue } from '../../services/exportQueue.js';
 import { tenantOf } from '../auth.js';
+import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
 import type { AppEnv, Deps } from '../context.js';
 import { ApiError } from '../errors.js';
 import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
@@ -146,7 +148,7 @@ const pdfOut = { 'application/pdf': { schema: z.string().openapi({ format: 'bina
 
 const notFound = () => new ApiError('NOT_FOUND', 'user not found');
 
-export function usersApp(deps: Deps, defineRoute: DefineRoute) {
+export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQueue) {
   const app = new OpenAPIHono<AppEnv>();
   const manage = { scope: 'tenant', permission: 'directory:manage' } as const;
   const importing = { scope: 'tenant', permission: 'directory:import' } as const;
@@ -281,6 +283,31 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute) {
   );
 
   // ---- one user ---------------------------------------------------------------
+
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/{id}/calls.csv',
+      tags: ['users'],
+      summary: 'The user’s call history as CSV (the CDR export restricted to this user; a deleted user’s calls stay readable)',
+      description: 'Same columns and filters as GET /v1/cdrs/export.csv; an export: 429 with Retry-After when 3 run and 10 wait, 408 after 30 s of waiting.',
+      access: { scope: 'tenant', permission: 'cdrs:read' },
+      request: { params: IdParam, query: CdrFilterQuery },
+      responses: csvExportResponses,
+    }),
+    async (c) => {
+      const tenantId = tenantOf(c.get('principal'));
+      const id = c.req.valid('param').id;
+      if (!uuidRe.test(id)) throw notFound();
+      const [known] = await deps.sql<{ identifiant: string | null }[]>`
+        SELECT (SELECT identifiant FROM users WHERE tenant_id = ${tenantId} AND id = ${id}) AS identifiant
+         WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = ${tenantId} AND id = ${id})
+            OR EXISTS (SELECT 1 FROM cdrs WHERE tenant_id = ${tenantId} AND user_id = ${id})`;
+      if (!known) throw notFound();
+      const tenant = await exportTenant(deps, tenantId);
+      return cdrExportAnswer(c, deps, exports, tenant, { ...c.req.valid('query'), userId: id }, `calls-${known.identifiant ?? id}.csv`) as never;
+    },
+  );
 
   // GET /{id} also serves /{id}.pdf: Hono reads "{id}.pdf" as one parameter
   // named "id.pdf", so the sheet route below is registered for the OpenAPI

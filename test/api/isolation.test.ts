@@ -51,6 +51,10 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/users/{id}/ledger': (o) => ({ params: { id: o.aUserId } }),
   'POST /v1/users/imports/{importId}/restore': (o) => ({ params: { importId: o.aImportId } }),
   'POST /v1/cdrs/import': () => ({ params: {}, raw: { body: cdrCsvHeader, contentType: 'text/csv' } }),
+  'GET /v1/users/{id}/calls.csv': (o) => ({ params: { id: o.aUserId } }),
+  'GET /v1/invoices/{id}': (o) => ({ params: { id: o.aInvoiceId } }),
+  'GET /v1/invoices/{id}.pdf': (o) => ({ params: { id: o.aInvoiceId } }),
+  'GET /v1/invoices/{id}/details.csv': (o) => ({ params: { id: o.aInvoiceId } }),
   'POST /v1/calls/{reservationId}/end': (o) => ({ params: { reservationId: o.aReservationId }, body: { durationSeconds: 30, disposition: 'answered' } }),
 };
 
@@ -63,6 +67,7 @@ const bodies: Record<string, unknown> = {
   'POST /v1/users': { fullName: 'Probe', matricule: '99999999999999', identifiant: '9999999' },
   'POST /v1/cdrs': [],
   'POST /v1/rerate': { from: '2026-11-01', to: '2026-12-01' },
+  'POST /v1/invoices/run': { period: '2026-10' },
   'POST /v1/authorize': { identifiant: '7654321', callee: '0142000000' },
 };
 
@@ -123,6 +128,15 @@ describe('tenant isolation and access on every route', () => {
       json: [{ callId: 'iso-secret-call-A', identifiant: '7654321', callee: '0142000000', startedAt: '2026-11-03T10:00:00+01:00', durationSeconds: 0 }],
     });
     expect(aCall.json.accepted).toBe(1);
+    // an invoice of A: one charged call in October, invoiced by A's own key
+    const aOctober = await call(app, 'POST', '/v1/cdrs', {
+      key: a.adminKey,
+      json: [{ callId: 'iso-secret-call-A-oct', identifiant: '7654321', callee: '0142000000', startedAt: '2026-10-13T10:00:00+02:00', durationSeconds: 61, disposition: 'answered' }],
+    });
+    expect(aOctober.json.accepted).toBe(1);
+    const aRun = await call(app, 'POST', '/v1/invoices/run', { key: a.adminKey, json: { period: '2026-10' } });
+    expect(aRun.status, aRun.text).toBe(200);
+    expect(aRun.json.created).toHaveLength(1);
     const aPbx = (await call(app, 'POST', '/v1/keys', { key: a.adminKey, json: { name: 'pbx', principal: 'pbx' } })).json.key;
     const aAuth = await call(app, 'POST', '/v1/authorize', { key: aPbx, json: { identifiant: '7654321', callee: '0612345678' } });
     expect(aAuth.json.decision).toBe('allow');
@@ -171,7 +185,7 @@ describe('tenant isolation and access on every route', () => {
     }
 
     // lists of B never show A's objects
-    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A'];
+    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A', aRun.json.created[0]];
     for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public')) {
       const key = op.access.scope === 'reseller' ? otherReseller.key : b.adminKey;
       const res = await call(app, 'GET', op.path, { key });
@@ -189,12 +203,16 @@ describe('tenant isolation and access on every route', () => {
     const aUserAfter = await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey });
     expect(aUserAfter.json).toEqual(aUserBefore);
     const aLedger = await call(app, 'GET', `/v1/users/${aUser.id}/ledger`, { key: a.adminKey });
-    expect(aLedger.json.items.map((e: { idempotencyKey: string }) => e.idempotencyKey)).toEqual(['a-own']);
+    // A's own October call is charged to its ledger; nothing else but A's top-up
+    expect(aLedger.json.items.filter((e: { kind: string }) => e.kind !== 'call').map((e: { idempotencyKey: string }) => e.idempotencyKey)).toEqual(['a-own']);
     const aImports = await call(app, 'GET', '/v1/users/imports', { key: a.adminKey });
     expect(aImports.json.items.find((i: { id: string }) => i.id === aImport.json.importId).restoredAt).toBeNull();
     const { db } = testDb();
     const aReservation = await db.selectFrom('reservations').select('status').where('tenantId', '=', a.id).where('id', '=', aAuth.json.reservationId).executeTakeFirstOrThrow();
     expect(aReservation.status).toBe('open');
+    const aInvoice = await call(app, 'GET', `/v1/invoices/${aRun.json.created[0]}`, { key: a.adminKey });
+    expect(aInvoice.status).toBe(200);
+    expect(aInvoice.json.tenantId).toBe(a.id);
     expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
   });
 });

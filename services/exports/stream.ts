@@ -1,0 +1,65 @@
+/**
+ * From a Node stream of CSV bytes to a web ReadableStream for the HTTP answer,
+ * holding an export slot (SPEC §7 limits) from the first byte to the last: the
+ * slot is released when the stream ends, fails, or the client goes away.
+ *
+ * PostgreSQL's COPY sends one message per row; writing each to the socket would
+ * cost one syscall per row, so chunks are gathered up to ~64 KB first. The
+ * source is paused while the client is not reading (backpressure), so memory
+ * stays bounded whatever the size of the export.
+ */
+import type { Readable } from 'node:stream';
+
+const CHUNK = 64 * 1024;
+
+export function streamWithSlot(source: Readable, release: () => void, onError?: (err: unknown) => void): ReadableStream<Uint8Array> {
+  let released = false;
+  const done = () => {
+    if (released) return;
+    released = true;
+    release();
+  };
+  let parts: Buffer[] = [];
+  let size = 0;
+  const take = (): Uint8Array => {
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    parts = [];
+    size = 0;
+    return out;
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        source.on('data', (chunk: Buffer | string) => {
+          const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+          parts.push(b);
+          size += b.length;
+          if (size >= CHUNK) {
+            controller.enqueue(take());
+            if ((controller.desiredSize ?? 1) <= 0) source.pause();
+          }
+        });
+        source.once('end', () => {
+          if (size > 0) controller.enqueue(take());
+          done();
+          controller.close();
+        });
+        source.once('error', (err) => {
+          done();
+          onError?.(err);
+          controller.error(err);
+        });
+        source.once('close', done);
+      },
+      pull() {
+        if (source.isPaused()) source.resume();
+      },
+      cancel() {
+        // the client went away
+        done();
+        source.destroy();
+      },
+    },
+    { highWaterMark: 4 },
+  );
+}
