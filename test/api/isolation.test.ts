@@ -23,6 +23,7 @@ interface Owned {
   aUserId: string;
   aImportId: string;
   aReservationId: string;
+  aInvoiceId: string;
 }
 
 interface Probe {
@@ -141,7 +142,7 @@ describe('tenant isolation and access on every route', () => {
     const aAuth = await call(app, 'POST', '/v1/authorize', { key: aPbx, json: { identifiant: '7654321', callee: '0612345678' } });
     expect(aAuth.json.decision).toBe('allow');
     const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
-    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId };
+    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId, aInvoiceId: aRun.json.created[0] };
     const bPowerless = await powerlessKey(app, b);
     const ops = await operations();
     const checked: string[] = [];
