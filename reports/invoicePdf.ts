@@ -158,16 +158,14 @@ export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const issuerBottom = doc.y;
 
   doc.fillColor(ink).font('Helvetica-Bold').fontSize(24).text(t.invoice, left + width / 2, 38, { width: width / 2, align: 'right' });
-  doc.font('Helvetica').fontSize(10);
-  const meta = (label: string, value: string) => {
-    doc.fillColor(muted).text(`${label} `, { width: width / 2, align: 'right', continued: true }).fillColor(ink).font('Helvetica-Bold').text(value);
-    doc.font('Helvetica');
+  const meta = (label: string, value: string, y: number) => {
+    doc.font('Helvetica').fontSize(9.5).fillColor(muted).text(label, left + width / 2, y, { width: width / 2 - 110, align: 'right', lineBreak: false });
+    doc.font('Helvetica-Bold').fontSize(9.5).fillColor(ink).text(value, left + width - 105, y, { width: 105, align: 'right', lineBreak: false });
   };
-  doc.x = left + width / 2;
-  doc.moveDown(0.3);
-  meta(t.number, invoice.number);
-  meta(t.issued, issuedAt.toFormat('d LLLL yyyy'));
-  meta(t.period, periodText);
+  meta(t.number, invoice.number, 72);
+  meta(t.issued, issuedAt.toFormat('d LLLL yyyy'), 86);
+  meta(t.period, periodText, 100);
+  doc.y = 114;
 
   // ---- client block ------------------------------------------------------------
   const boxTop = Math.max(issuerBottom, doc.y) + 22;
@@ -189,8 +187,8 @@ export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   doc.y = boxTop + 74 + 26;
 
   // ---- a table that breaks across pages ---------------------------------------------
-  const table = (columns: Column[], rows: string[][], options: { zebra?: boolean } = {}) => {
-    const pad = 6;
+  const table = (columns: Column[], rows: string[][], options: { zebra?: boolean; pad?: number } = {}) => {
+    const pad = options.pad ?? 6;
     const header = () => {
       const y = doc.y;
       doc.rect(left, y, width, 22).fill(brand);
@@ -291,7 +289,8 @@ export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
         { title: t.minutes, width: 90, align: 'right' },
         { title: t.amount, width: width - 410, align: 'right' },
       ],
-      input.userCalls.users.map((u) => [u.identifiant, u.fullName, formatAmount(String(u.calls), null, locale, 0), minutes(u.chargedSeconds, locale), formatAmount(u.amount, invoice.currency, locale, 2)]),
+      input.userCalls.users.map((u) => [u.identifiant, u.fullName, formatAmount(String(u.calls), null, locale, 0), minutes(u.chargedSeconds, locale), formatAmount(u.amount, invoice.currency, locale, 4)]),
+      { pad: 4 },
     );
   }
 

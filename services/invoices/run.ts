@@ -59,9 +59,9 @@ export async function runInvoices(
  * months are skipped, so running it hourly (and at start) is safe and catches up
  * after downtime.
  */
-export async function runDueInvoices(db: Db, options: RunOptions & { graceHours: number }): Promise<RunResult> {
+export async function runDueInvoices(db: Db, options: RunOptions & { graceHours: number; scope?: { tenantId?: string; resellerId?: string } }): Promise<RunResult> {
   const now = options.now ?? new Date();
-  const due = (await loadInvoiceTenants(db))
+  const due = (await loadInvoiceTenants(db, options.scope))
     .filter((t) => now.getTime() >= monthStart(now, t.timezone).getTime() + options.graceHours * 3_600_000)
     .map((tenant) => ({ tenant, period: previousPeriod(now, tenant.timezone) }));
   return runEach(db, due, { ...options, now });
