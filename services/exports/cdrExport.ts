@@ -137,8 +137,8 @@ function nationalExport(session: postgres.Sql, tenant: ExportTenant, query: stri
 export interface OpenExport {
   /** CSV bytes. */
   stream: Readable;
-  /** Closes the export's connection; call it once the stream ended, failed or was abandoned. */
-  close(): Promise<void>;
+  /** Closes the export's connection once the stream ended (complete) or failed or was abandoned (not complete). */
+  close(complete: boolean): Promise<void>;
 }
 
 /**
@@ -149,15 +149,23 @@ export async function openCdrExport(shared: postgres.Sql, tenant: ExportTenant, 
   const query = cdrExportQuery(tenant, filters);
   const session = exportSession(shared, tenant.timezone);
   let closed: Promise<void> | undefined;
-  // a COPY left unread (client gone) cannot be ended politely: timeout 0 drops the socket, which ends the backend's COPY too
-  const close = () => (closed ??= session.end({ timeout: 0 }).then(() => undefined, () => undefined));
+  let pid: number | undefined;
+  // An abandoned COPY cannot be ended from its own connection: the backend is
+  // blocked writing rows nobody reads and reads no message (not even a cancel)
+  // until then. Terminating that backend (our own, from the shared pool) ends it.
+  const close = (complete: boolean) =>
+    (closed ??= (async () => {
+      if (!complete && pid !== undefined) await shared`SELECT pg_terminate_backend(${pid})`.catch(() => undefined);
+      await session.end({ timeout: 0 }).catch(() => undefined);
+    })());
   try {
+    [{ pid }] = (await session<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`) as unknown as [{ pid: number }];
     const stream = tenant.numberDisplay === 'national'
       ? nationalExport(session, tenant, query)
       : await session.unsafe(`COPY (${query}) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
     return { stream, close };
   } catch (err) {
-    await close();
+    await close(false);
     throw err;
   }
 }

@@ -10,8 +10,8 @@ import { streamWithSlot } from './stream.js';
 
 export interface OpenedExport {
   stream: Readable;
-  /** Frees what the export holds (its connection); called once, however the stream ends. */
-  close(): Promise<void>;
+  /** Frees what the export holds (its connection); called once, however the stream ends (complete: read to the end). */
+  close(complete: boolean): Promise<void>;
 }
 
 export async function exportWithSlot(
@@ -32,8 +32,8 @@ export async function exportWithSlot(
     release();
     throw err;
   }
-  return streamWithSlot(opened.stream, () => {
-    void opened.close();
+  return streamWithSlot(opened.stream, (complete) => {
+    void opened.close(complete);
     release();
   });
 }

@@ -12,12 +12,13 @@ import type { Readable } from 'node:stream';
 
 const CHUNK = 64 * 1024;
 
-export function streamWithSlot(source: Readable, release: () => void, onError?: (err: unknown) => void): ReadableStream<Uint8Array> {
+/** `release(complete)`: complete is true when the source was read to its end. */
+export function streamWithSlot(source: Readable, release: (complete: boolean) => void, onError?: (err: unknown) => void): ReadableStream<Uint8Array> {
   let released = false;
-  const done = () => {
+  const done = (complete = false) => {
     if (released) return;
     released = true;
-    release();
+    release(complete);
   };
   let parts: Buffer[] = [];
   let size = 0;
@@ -41,7 +42,7 @@ export function streamWithSlot(source: Readable, release: () => void, onError?: 
         });
         source.once('end', () => {
           if (size > 0) controller.enqueue(take());
-          done();
+          done(true);
           controller.close();
         });
         source.once('error', (err) => {
@@ -49,7 +50,7 @@ export function streamWithSlot(source: Readable, release: () => void, onError?: 
           onError?.(err);
           controller.error(err);
         });
-        source.once('close', done);
+        source.once('close', () => done());
       },
       pull() {
         if (source.isPaused()) source.resume();
