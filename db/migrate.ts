@@ -8,6 +8,7 @@ import * as ingestSpeed from './migrations/2026_11_22_0006_ingest_speed.js';
 import * as indicators from './migrations/2026_11_22_0007_indicators.js';
 import * as usersImport from './migrations/2026_11_22_0008_users_import.js';
 import * as reservations from './migrations/2026_11_22_0009_reservations.js';
+import * as noUserRev from './migrations/2026_11_22_0010_no_user_rev.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0007_indicators': indicators,
   '2026_11_22_0008_users_import': usersImport,
   '2026_11_22_0009_reservations': reservations,
+  '2026_11_22_0010_no_user_rev': noUserRev,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

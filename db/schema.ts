@@ -113,8 +113,6 @@ export interface UserTable {
   authorizedNumbers: ColumnType<(string | null)[], (string | null)[] | undefined, (string | null)[]>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
-  /** Grows with every change of the row (trigger): lets a server tell newer from older. */
-  rev: ColumnType<string, never, never>;
 }
 
 export type LedgerKind = 'topup' | 'adjustment' | 'call' | 'refund' | 'rerate';

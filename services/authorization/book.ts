@@ -27,8 +27,8 @@ import { NumberCache } from '../cdrs/normalize.js';
  * when the snapshot that shows its reservation closed is the one whose balance
  * is applied, so memory never shows a released hold with a balance from before
  * its debit: the book errs on the side of holding too much, never too little.
- * User rows carry a revision (users.rev), so an older snapshot never overwrites
- * a newer row this process already applied.
+ * Snapshots of a tenant are taken and applied one after the other, so a later
+ * one never carries older rows than what memory already has.
  */
 
 export const LOCK_CLASS = 0x466f7266; // "Forf"
@@ -45,7 +45,6 @@ export interface Account {
   authorized: (string | null)[];
   heldForfait: number;
   heldMoney: Money4;
-  rev: number;
 }
 
 export interface AuthorizationAnswer {
@@ -145,7 +144,6 @@ interface UserRow {
   used_seconds: number;
   balance: string;
   authorized_numbers: (string | null)[];
-  rev: string;
 }
 
 interface ReservationRow {
@@ -196,7 +194,6 @@ function fill(a: Account, u: UserRow): void {
   a.usedSeconds = u.used_seconds;
   a.balance = parseMoney4(u.balance);
   a.authorized = u.authorized_numbers;
-  a.rev = Number(u.rev);
 }
 
 export class AccountBook {
@@ -302,7 +299,7 @@ export class AccountBook {
       // to_json: postgres.js reads a NULL element of text[] as the string "NULL"
       const users = await tx<UserRow[]>`
         select id, identifiant, account_status, billing_enabled, forfait_minutes, used_seconds,
-               balance::text, to_json(authorized_numbers) as authorized_numbers, rev::text
+               balance::text, to_json(authorized_numbers) as authorized_numbers
         from users where tenant_id = ${tenantId}`;
       const reservations = await tx<ReservationRow[]>`
         select id, user_id, call_id, hold_forfait_seconds, hold_money::text, expires_at, answer, max_seconds, callee
@@ -311,14 +308,13 @@ export class AccountBook {
     })) as { tenant: TenantRow | undefined; users: UserRow[]; reservations: ReservationRow[] };
   }
 
-  /** Applies user rows newer than memory; users of `scope` (all when absent) missing from rows were deleted. */
+  /** Applies user rows; users of `scope` (all when absent) missing from the rows were deleted. */
   private applyUsers(tb: TenantBook, users: UserRow[], scope?: ReadonlySet<string>): void {
     const seen = new Set<string>();
     for (const u of users) {
       seen.add(u.id);
       const existing = tb.byUserId.get(u.id);
       if (existing) {
-        if (Number(u.rev) <= existing.rev) continue;
         if (existing.identifiant !== u.identifiant && tb.byIdentifiant.get(existing.identifiant) === existing) {
           tb.byIdentifiant.delete(existing.identifiant);
         }
@@ -336,7 +332,6 @@ export class AccountBook {
           authorized: [],
           heldForfait: 0,
           heldMoney: 0 as Money4,
-          rev: 0,
         };
         fill(a, u);
         tb.byUserId.set(a.userId, a);
@@ -348,15 +343,6 @@ export class AccountBook {
       tb.byUserId.delete(id);
       if (tb.byIdentifiant.get(a.identifiant) === a) tb.byIdentifiant.delete(a.identifiant);
     }
-  }
-
-  /** Applies a user row this process has just committed (end of call), if newer. */
-  applyUserRow(tb: TenantBook, row: { id: string; usedSeconds: number; balance: string; rev: string }): void {
-    const a = tb.byUserId.get(row.id);
-    if (!a || Number(row.rev) <= a.rev) return;
-    a.usedSeconds = row.usedSeconds;
-    a.balance = parseMoney4(row.balance);
-    a.rev = Number(row.rev);
   }
 
   private barriers = new Map<string, () => void>();
@@ -445,7 +431,7 @@ export class AccountBook {
       const users = userIds.size
         ? await tx<UserRow[]>`
             select id, identifiant, account_status, billing_enabled, forfait_minutes, used_seconds,
-                   balance::text, to_json(authorized_numbers) as authorized_numbers, rev::text
+                   balance::text, to_json(authorized_numbers) as authorized_numbers
             from users where tenant_id = ${tenantId} and id = any(${[...userIds]}::uuid[])`
         : [];
       const closed = work.reservations.size
