@@ -4,13 +4,14 @@
  * slot is released when the stream ends, fails, or the client goes away.
  *
  * PostgreSQL's COPY sends one message per row; writing each to the socket would
- * cost one syscall per row, so chunks are gathered up to ~64 KB first. The
+ * cost one syscall per row, so rows are handed over in chunks of 32 KB or more
+ * (read() gives everything buffered at once, usually a whole socket read). The
  * source is paused while the client is not reading (backpressure), so memory
  * stays bounded whatever the size of the export.
  */
 import type { Readable } from 'node:stream';
 
-const CHUNK = 64 * 1024;
+const CHUNK = 32 * 1024;
 
 /** `release(complete)`: complete is true when the source was read to its end. */
 export function streamWithSlot(source: Readable, release: (complete: boolean) => void, onError?: (err: unknown) => void): ReadableStream<Uint8Array> {
@@ -21,6 +22,9 @@ export function streamWithSlot(source: Readable, release: (complete: boolean) =>
     release(complete);
   };
   let parts: Buffer[] = [];
+  /** The client is not reading: stop taking from the source until it pulls again. */
+  let waiting = false;
+  let resume = () => {};
   let size = 0;
   const take = (): Uint8Array => {
     const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
@@ -31,14 +35,30 @@ export function streamWithSlot(source: Readable, release: (complete: boolean) =>
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        source.on('data', (chunk: Buffer | string) => {
-          const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          parts.push(b);
-          size += b.length;
-          if (size >= CHUNK) {
-            controller.enqueue(take());
-            if ((controller.desiredSize ?? 1) <= 0) source.pause();
+        // paused mode: read() hands over everything buffered at once (COPY pushes one
+        // buffer per row; a 'data' event per row costs more than the copy itself)
+        const pump = () => {
+          let chunk: Buffer | string | null;
+          while ((chunk = source.read() as Buffer | string | null) !== null) {
+            const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            parts.push(b);
+            size += b.length;
+            if (size >= CHUNK) {
+              controller.enqueue(take());
+              if ((controller.desiredSize ?? 1) <= 0) {
+                waiting = true;
+                return;
+              }
+            }
           }
+        };
+        resume = () => {
+          if (!waiting) return;
+          waiting = false;
+          pump();
+        };
+        source.on('readable', () => {
+          if (!waiting) pump();
         });
         source.once('end', () => {
           if (size > 0) controller.enqueue(take());
@@ -53,7 +73,7 @@ export function streamWithSlot(source: Readable, release: (complete: boolean) =>
         source.once('close', () => done());
       },
       pull() {
-        if (source.isPaused()) source.resume();
+        resume();
       },
       cancel() {
         // the client went away
