@@ -234,12 +234,6 @@ export class AccountBook {
     return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   }
 
-  /** The tenant's book if this process has loaded it (settled or loading). */
-  async tenantIfLoaded(tenantId: string): Promise<TenantBook | undefined> {
-    const p = this.tenants.get(tenantId);
-    return p ? p.catch(() => undefined) : undefined;
-  }
-
   /** The tenant's book, loaded (and locked to this process) on first use. */
   tenant(tenantId: string): Promise<TenantBook> {
     let p = this.tenants.get(tenantId);
