@@ -387,11 +387,29 @@ export class AccountBook {
   /** Applies what notifications asked for, one read at a time per tenant. */
   reconcile(tb: TenantBook): Promise<void> {
     if (!tb.reconciling) {
-      tb.reconciling = (async () => {
-        while (tb.hasPending() && !this.stopped) await this.apply(tb, tb.takePending());
-      })().finally(() => {
+      const run = (async () => {
+        while (tb.hasPending() && !this.stopped) {
+          const work = tb.takePending();
+          try {
+            await this.apply(tb, work);
+          } catch (err) {
+            tb.pending.full = true; // what was taken is read again, all of it, next time
+            throw err;
+          }
+        }
+      })();
+      tb.reconciling = run.finally(() => {
         tb.reconciling = undefined;
       });
+      // a notification may land between the loop's last check and the line above
+      run.then(
+        () => {
+          if (tb.hasPending() && !this.stopped && !tb.reconciling) {
+            this.reconcile(tb).catch((err: unknown) => this.logger.error({ err }, 'account book reconcile failed'));
+          }
+        },
+        () => undefined,
+      );
     }
     return tb.reconciling;
   }
