@@ -179,23 +179,36 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     }
   }
 
-  const port = options.port ?? (await freePort());
   const settings = { listen_addresses: '127.0.0.1', max_connections: '200', ...(options.settings ?? {}) };
-  const args = ['-D', pgDir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   const { postgres: bin } = await binaries();
-  const child: ChildProcess = spawn(bin, args, { ...postgresIds(), detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  // a free port can be taken by someone else before PostgreSQL binds it: try another
+  let port = 0;
+  let child: ChildProcess | undefined;
+  for (let attempt = 1; !child; attempt++) {
+    port = options.port ?? (await freePort());
+    const args = ['-D', pgDir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+    const candidate = spawn(bin, args, { ...postgresIds(), detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let output = '';
+        const onData = (chunk: Buffer) => {
+          const text = chunk.toString('utf8');
+          output += text;
+          for (const line of text.split('\n')) if (line.trim()) log(line.trim());
+          if (text.includes('ready to accept connections')) resolve();
+        };
+        candidate.stderr!.on('data', onData);
+        candidate.once('exit', (code) => {
+          const busy = /could not bind|Address already in use/i.test(output);
+          reject(Object.assign(new Error(`embedded PostgreSQL exited (code ${code}) while starting:\n${output.slice(-2000)}`), { busy }));
+        });
+      });
+      child = candidate;
+    } catch (err) {
+      if (!(err as { busy?: boolean }).busy || options.port !== undefined || attempt >= 5) throw err;
+    }
+  }
   const pid = child.pid!;
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      output += text;
-      for (const line of text.split('\n')) if (line.trim()) log(line.trim());
-      if (text.includes('ready to accept connections')) resolve();
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (code ${code}) while starting:\n${output.slice(-2000)}`)));
-  });
   // keep draining the log so the server never blocks on a full pipe
   child.unref();
   (child.stderr as NodeJS.ReadableStream & { unref?: () => void }).unref?.();

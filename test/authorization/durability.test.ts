@@ -66,8 +66,10 @@ describe('durability of answered allows', () => {
     const answered = burst.filter((r) => r.status === 200 && r.json.decision === 'allow').map((r) => r.json);
     expect(answered.length).toBe(120);
 
-    server = spawnServer(dataDir, port, slowCommits);
-    await healthy(port);
+    // a new port: the first one may have been handed to another test's server meanwhile
+    const port2 = await freePort();
+    server = spawnServer(dataDir, port2, slowCommits);
+    await healthy(port2);
     const sql = postgres(await embeddedUrl(dataDir), { max: 1, onnotice: () => undefined });
     try {
       const rows = await sql<{ id: string; status: string; hold_money: string; call_id: string }[]>`
@@ -83,13 +85,13 @@ describe('durability of answered allows', () => {
       // the next call of each user may last (4.00 − 0.2) / 6 × 60 = 38 s at most — capped at 30
       // … and after 1 more hold (3.20) only 0.80 is left: 6 s
       for (const identifiant of identifiants) {
-        const more = await api(port, pbx, 'POST', '/v1/authorize', { identifiant, callee: '0612345678' });
+        const more = await api(port2, pbx, 'POST', '/v1/authorize', { identifiant, callee: '0612345678' });
         expect(more.json).toMatchObject({ decision: 'allow', maxSeconds: 30 });
-        const last = await api(port, pbx, 'POST', '/v1/authorize', { identifiant, callee: '0612345678' });
+        const last = await api(port2, pbx, 'POST', '/v1/authorize', { identifiant, callee: '0612345678' });
         expect(last.json).toMatchObject({ decision: 'allow', maxSeconds: 6 });
       }
       // a PBX retrying an answered call id gets the same reservation back
-      const retry = await api(port, pbx, 'POST', '/v1/authorize', { identifiant: identifiants[0], callee: '0612345678', callId: 'burst-0' });
+      const retry = await api(port2, pbx, 'POST', '/v1/authorize', { identifiant: identifiants[0], callee: '0612345678', callId: 'burst-0' });
       expect(retry.json.reservationId).toBe(answered[0].reservationId);
     } finally {
       await sql.end();

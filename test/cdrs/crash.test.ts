@@ -149,9 +149,11 @@ describe('crash in the middle of a 1,000,000-CDR import', () => {
     await exited;
     expect(await first).toBe('killed');
 
-    // restart (the orphaned PostgreSQL is stopped and started again), same file again
-    server = serve(dataDir, port);
-    await healthy(port);
+    // restart (the orphaned PostgreSQL is stopped and started again), same file again, on a new
+    // port: the first one may have been handed to another test's server meanwhile
+    const port2 = await freePort();
+    server = serve(dataDir, port2);
+    await healthy(port2);
     const db = await startEmbedded({ dataDir }); // shares the running server's PostgreSQL
     const sql = postgres(db.url, { max: 2, onnotice: () => undefined });
     try {
@@ -160,7 +162,7 @@ describe('crash in the middle of a 1,000,000-CDR import', () => {
       expect(committed, 'the kill happened after some batches').toBeGreaterThan(0);
       expect(committed, 'the kill happened before the end').toBeLessThan(ROWS);
 
-      const second = await importFile(port, admin, file, bytes);
+      const second = await importFile(port2, admin, file, bytes);
       expect(second.status, second.text).toBe(200);
       expect(second.json.accepted).toBe(ROWS - committed);
       expect(second.json.duplicates).toBe(committed);

@@ -22,7 +22,9 @@ describe('forfait serve', () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'forfait-serve-'));
     const port = await freePort();
     const first = spawnServer(dataDir, port, { LOG_LEVEL: 'info' });
-    await healthy(port);
+    await healthy(port, 60_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n--- server output ---\n${first.output()}`);
+    });
     const keyFile = path.join(dataDir, 'bootstrap-key');
     const key = (await readFile(keyFile, 'utf8')).trim();
     expect(key).toMatch(/^ffk_[0-9a-f]{16}_/);
@@ -46,10 +48,14 @@ describe('forfait serve', () => {
     const past = new Date(Date.now() - 60_000);
     await utimes(file, past, past);
 
-    const second = spawnServer(dataDir, port);
-    await healthy(port);
+    // a new port: the first one may have been handed to another test's server meanwhile
+    const port2 = await freePort();
+    const second = spawnServer(dataDir, port2);
+    await healthy(port2, 60_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n--- server output ---\n${second.output()}`);
+    });
     expect(second.output()).not.toContain(key); // shown once only
-    const list = await api(port, key, 'GET', '/v1/tenants');
+    const list = await api(port2, key, 'GET', '/v1/tenants');
     expect(list.json.items.map((t: { name: string }) => t.name)).toContain('Persisted SA');
     let done: string[] = [];
     for (let i = 0; i < 100 && !done.some((f) => f.endsWith('calls.csv')); i++) {
@@ -57,12 +63,12 @@ describe('forfait serve', () => {
       done = await readdir(path.join(spool, 'done')).catch(() => []);
     }
     expect(done.some((f) => f.endsWith('calls.csv'))).toBe(true);
-    const cdrs = await api(port, created.json.adminKey, 'GET', '/v1/cdrs');
+    const cdrs = await api(port2, created.json.adminKey, 'GET', '/v1/cdrs');
     expect(cdrs.json.items.map((c: { callId: string }) => c.callId)).toEqual(['spooled-1']);
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     // the embedded server is gone with it: nothing holds the data folder
     await expect(stat(path.join(dataDir, 'pg', 'postmaster.pid'))).rejects.toThrow();
-  }, 120_000);
+  }, 180_000);
 });
