@@ -4,7 +4,8 @@
 // the sum of the ledger. Call rating and rerating append through the same verb.
 import { sql } from 'kysely';
 import type { Db, Trx } from '../db/connection.js';
-import type { LedgerKind } from '../db/schema.js';
+import type { Selectable } from 'kysely';
+import type { LedgerEntryTable, LedgerKind } from '../db/schema.js';
 import { Dec } from '../engine/money.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 
@@ -45,18 +46,8 @@ const amountRe = /^[+-]?\d{1,12}(\.\d{1,4})?$/;
 /** numeric(20,4) holds 16 integer digits; keep a wide margin below it. */
 const balanceLimit = new Dec('1e15');
 
-function entryView(e: {
-  id: string;
-  userId: string;
-  kind: LedgerKind;
-  amount: string;
-  balanceAfter: string;
-  reason: string | null;
-  idempotencyKey: string | null;
-  cdrId: string | null;
-  createdBy: string | null;
-  createdAt: Date;
-}): LedgerEntryView {
+/** A stored entry as the API shows it (ids as strings, the time in ISO 8601). */
+function entryView(e: Selectable<LedgerEntryTable>): LedgerEntryView {
   return {
     id: String(e.id),
     userId: e.userId,
