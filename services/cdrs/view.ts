@@ -4,35 +4,15 @@ import { formatNumber, parseInstant, type CountryCode } from '../../engine/index
 import { ValidationError } from '../errors.js';
 import { tenantCountry } from './normalize.js';
 import { formatInZone } from './time.js';
-import type { CdrRow, Direction, Disposition } from './types.js';
+import type { CdrRow, Direction } from './types.js';
 
-export interface CdrView {
-  id: string;
-  callId: string;
-  userId: string | null;
-  identifiant: string | null;
-  caller: string | null;
-  callee: string;
-  direction: Direction;
+/** A CDR row with its times as ISO 8601 strings in the tenant's zone (numbers in its display). */
+export type CdrView = Omit<CdrRow, 'startedAt' | 'answeredAt' | 'ratedAt' | 'reratedAt'> & {
   startedAt: string;
   answeredAt: string | null;
-  durationSeconds: number;
-  disposition: Disposition;
-  site: string | null;
-  line: string | null;
-  rateId: string | null;
-  destination: string | null;
-  class: string | null;
-  billableSeconds: number;
-  forfaitSeconds: number;
-  chargedSeconds: number;
-  cost: string;
-  /** The cost of the first rating when a rerate changed it (else null). */
-  originalCost: string | null;
-  reservationId: string | null;
   ratedAt: string;
   reratedAt: string | null;
-}
+};
 
 /** What a view needs of the tenant. */
 export interface TenantDisplay {
