@@ -25,7 +25,7 @@ import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from './copy.j
 import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
 import { textArray, toUnits4 } from './pgArrays.js';
 import type { CdrRow, NormalizedCdr, Rejection } from './types.js';
-import { addCdrsToRollups } from '../indicators/rollups.js';
+import { addRatedToRollups, type RollupFact } from '../indicators/deltas.js';
 
 export interface BatchResult {
   accepted: number;
@@ -44,12 +44,6 @@ export interface BatchResult {
  */
 export interface BatchState {
   checkStored: boolean;
-}
-
-/** A row just inserted into `cdrs`, as the after-insert steps get it. */
-export interface InsertedCdr {
-  id: string;
-  callId: string;
 }
 
 interface UserRow {
@@ -280,7 +274,6 @@ async function attemptBatch(
   // 4. ids, then the rows, in call id order (two overlapping batches meet their common keys in the same order)
   sortIfNeeded(planned, byCallId);
   let ratedAt = new Date();
-  const inserted: InsertedCdr[] = new Array(planned.length);
   if (planned.length > 0) {
     // one round trip for every id (the sequence hands each connection blocks of ids, migration 0006)
     const [ids] = await tx<{ at: Date; ids: string }[]>`
@@ -291,7 +284,6 @@ async function attemptBatch(
     for (let i = 0; i < planned.length; i++) {
       const p = planned[i]!;
       p.id = list[i]!;
-      inserted[i] = { id: p.id, callId: p.cdr.callId };
     }
     try {
       await copyIn(tx, COPY_CDRS, cdrLines(tenantId, planned));
@@ -352,7 +344,8 @@ async function attemptBatch(
   }
 
   // after-insert steps: what else follows from the rows inserted, in this same transaction
-  await addCdrsToRollups(tx, tenantId, inserted); // indicators (issue 8): rollups of the rows inserted, same transaction
+  // indicators (issue 8): the rollups of the rows inserted, from the rated rows in hand, same transaction
+  await addRatedToRollups(tx, tenantId, planned.length, (i, into) => rollupFact(planned[i]!, into), (i) => planned[i]!.id);
 
   const rows: CdrRow[] = [];
   if (options.wantRows) {
@@ -363,6 +356,20 @@ async function attemptBatch(
 
 function reject(c: NormalizedCdr, reason: Rejection['reason'], field: string, message: string): Rejection {
   return { position: c.position, callId: c.callId, reason, field, message, raw: c.raw, ...(c.rejectId !== undefined ? { rejectId: c.rejectId } : {}) };
+}
+
+/** What the indicator rollups count of a planned row: the columns indicator_apply() reads. */
+function rollupFact(p: Planned, into: RollupFact): void {
+  const c = p.cdr;
+  into.startedAtMs = c.startedAtMs;
+  into.direction = c.direction;
+  into.site = c.site;
+  into.line = c.line ?? c.caller;
+  into.class = classOf(p);
+  into.destination = p.rate?.rate.destination ?? null;
+  into.answered = c.disposition === 'answered';
+  into.durationSeconds = c.durationSeconds;
+  into.cost = p.rated.cost;
 }
 
 function classOf(p: Planned): string | null {

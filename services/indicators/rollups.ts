@@ -3,7 +3,10 @@
  * to them is defined once, in SQL: indicator_apply() of migration 0007. These
  * are its callers, each inside the transaction that writes the CDRs:
  *
- * - the batch writer (services/cdrs/batch.ts) with the rows it inserted;
+ * - the batch writer (services/cdrs/batch.ts) does not read its rows back: it
+ *   computes the same deltas from the rated rows it holds (./deltas.ts, checked
+ *   equal to indicator_rebuild() by test/indicators/deltas.test.ts) and calls
+ *   indicator_apply() only for CDRs of an hour in which the zone's offset changes;
  * - rerating (services/cdrs/rerate.ts): the changed CDRs are taken out of the
  *   rollups before their UPDATE and put back after it, so a new cost, class or
  *   destination moves exactly what it should;
@@ -24,12 +27,6 @@ function idArray(ids: readonly (string | number | bigint)[]): string {
     out += i === 0 ? id : ',' + id;
   }
   return out + '}';
-}
-
-/** Adds CDRs just inserted (by id) to the rollups. */
-export async function addCdrsToRollups(tx: Tx, tenantId: string, rows: readonly { id: string | number | bigint }[]): Promise<void> {
-  if (rows.length === 0) return;
-  await tx`SELECT indicator_apply(${tenantId}::uuid, ${idArray(rows.map((r) => r.id))}::bigint[], 1)`;
 }
 
 /** Takes CDRs out of the rollups (before they are changed), or puts them back (after). */
