@@ -34,6 +34,12 @@ export class KeyCache {
     return principal;
   }
 
+  /** The cached principal of a key, without a query; undefined when not cached (or expired). */
+  peek(key: string): Principal | undefined {
+    const hit = this.entries.get(key);
+    return hit && hit.expires > Date.now() ? hit.principal : undefined;
+  }
+
   clear(): void {
     this.entries.clear();
   }
