@@ -160,7 +160,7 @@ end
     `wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${bodies.length} distinct bodies\n` +
       `bare Hono endpoint:   ${anchor.rps.toFixed(0)} req/s  p50 ${anchor.p50.toFixed(2)} ms  p99 ${anchor.p99.toFixed(2)} ms\n` +
       `POST /v1/authorize:   ${auth.rps.toFixed(0)} req/s  p50 ${auth.p50.toFixed(2)} ms  p99 ${auth.p99.toFixed(2)} ms  non-2xx ${auth.non2xx}\n` +
-      `reservations committed: ${decisions.rows[0]?.n} in ${w.flushes} group commits (${(w.written / Math.max(1, w.flushes)).toFixed(1)} per commit)\n`,
+      `reservations committed: ${decisions.rows[0]?.n} in ${w.flushes} group commits (${(w.written / Math.max(1, w.flushes)).toFixed(1)} per commit, ${(w.commitMs / Math.max(1, w.flushes)).toFixed(2)} ms each)\n`,
   );
   appServer.server.close();
   anchorServer.server.close();
