@@ -28,12 +28,39 @@ function zoneOffsetMinutes(zone: string, y: number, mo: number, d: number, h: nu
   return offset;
 }
 
+// The hour of the last instant read without a fraction of a second: its text up to
+// the hour ("2026-11-03T10:"), what followed the seconds ("+01:00", "Z" or ""), the
+// zone it was read in and the epoch ms of its minute 00:00. CDR files are in time
+// order and give two instants per line: most instants share the previous one's hour
+// and only their minutes and seconds need reading.
+let lastHead = '';
+let lastTail = '';
+let lastZone = '';
+let lastBase = 0;
+
+const digit = (s: string, i: number) => {
+  const c = s.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+};
+
 /**
  * Epoch ms of an ISO 8601 date-time; without an offset it is a local time in
  * `zone` (the tenant's). undefined when invalid.
  */
 export function parseCdrInstant(text: string, zone: string): number | undefined {
   const s = text.trim();
+  if (lastHead !== '' && s.length === 19 + lastTail.length && zone === lastZone && s.startsWith(lastHead) && s.charCodeAt(16) === 58 && s.endsWith(lastTail)) {
+    const m1 = digit(s, 14);
+    const m2 = digit(s, 15);
+    const s1 = digit(s, 17);
+    const s2 = digit(s, 18);
+    if (m1 >= 0 && m2 >= 0 && s1 >= 0 && s2 >= 0) {
+      const mi = m1 * 10 + m2;
+      const sec = s1 * 10 + s2;
+      if (mi > 59 || sec > 59) return undefined;
+      return lastBase + mi * 60_000 + sec * 1000;
+    }
+  }
   const m = ISO_RE.exec(s);
   if (m === null) return parseInstant(s, zone);
   const y = Number(m[1]);
@@ -48,17 +75,28 @@ export function parseCdrInstant(text: string, zone: string): number | undefined 
   // Date.UTC rolls 31 February over into March: refuse it
   if (new Date(utc).getUTCDate() !== d) return undefined;
   const tz = m[8];
-  if (tz === 'Z') return utc;
-  if (tz !== undefined) {
+  let result: number;
+  if (tz === 'Z') result = utc;
+  else if (tz !== undefined) {
     const sign = tz[0] === '-' ? -1 : 1;
     const digits = tz.slice(1).replace(':', '');
     const oh = Number(digits.slice(0, 2));
     const om = Number(digits.slice(2, 4));
     if (oh > 23 || om > 59) return undefined;
-    return utc - sign * (oh * 60 + om) * 60_000;
+    result = utc - sign * (oh * 60 + om) * 60_000;
+  } else {
+    // one offset for the whole local hour (the cache below relies on it)
+    const offset = zoneOffsetMinutes(zone, y, mo, d, h);
+    if (offset === undefined) return undefined;
+    result = utc - offset * 60_000;
   }
-  const offset = zoneOffsetMinutes(zone, y, mo, d, h);
-  return offset === undefined ? undefined : utc - offset * 60_000;
+  if (m[6] !== undefined && m[7] === undefined) {
+    lastHead = s.slice(0, 14);
+    lastTail = tz ?? '';
+    lastZone = zone;
+    lastBase = result - mi * 60_000 - sec * 1000;
+  }
+  return result;
 }
 
 /** ISO 8601 with the zone's offset, e.g. "2026-11-03T10:15:00+01:00" (SPEC §7: times with offset). */
