@@ -107,7 +107,8 @@ function normalizeOne(rec: IncomingCdr, tenant: TenantNumbers, numbers: NumberCa
   return {
     position: rec.position,
     raw: rec.raw,
-    ...(rec.rejectId !== undefined ? { rejectId: rec.rejectId } : {}),
+    // always present (undefined when not reprocessing): every CDR object has the same shape
+    rejectId: rec.rejectId,
     callId,
     identifiant,
     caller,
