@@ -53,7 +53,7 @@ export interface ImportOptions {
   onStep?: (step: ImportStep, ms: number) => void;
 }
 
-export type ImportStep = 'lock' | 'read' | 'compare' | 'numbers' | 'plan' | 'snapshot' | 'stage' | 'write' | 'commit';
+export type ImportStep = 'lock' | 'read' | 'compare' | 'plan' | 'snapshot' | 'write' | 'commit';
 
 export interface ImportPlan {
   created: string[];
@@ -123,13 +123,6 @@ const copyEscapes: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '
 
 function copyText(value: string): string {
   return copySpecial.test(value) ? value.replace(copySpecialAll, (ch) => copyEscapes[ch]!) : value;
-}
-
-function copyArray(numbers: readonly (string | null)[]): string {
-  // numbers are "+digits" or digits: no quoting needed inside the array literal
-  let s = '{';
-  for (let i = 0; i < slotCount; i++) s += (i ? ',' : '') + (numbers[i] ?? 'NULL');
-  return s + '}';
 }
 
 // ---- reading the file -------------------------------------------------------
@@ -448,6 +441,10 @@ interface Candidate {
   billing_enabled: boolean | null;
   /** every field but the numbers equals the user's (optional fields absent keep the user's) */
   same: boolean | null;
+  /** the file sets forfait minutes, account status, billing to another value than the user's (else false or null) */
+  minutes_differ: boolean | null;
+  status_differs: boolean | null;
+  billing_differs: boolean | null;
 }
 
 function splitNumbers(joined: string): (string | null)[] {
@@ -465,7 +462,12 @@ function splitNumbers(joined: string): (string | null)[] {
  * absent from the file; append also needs the known ones (they are errors).
  * Unchanged lines, the bulk of a sync, never leave PostgreSQL.
  */
-async function compareWithDirectory(tx: postgres.TransactionSql, tenantId: string, mode: ImportMode): Promise<Candidate[]> {
+async function compareWithDirectory(
+  tx: postgres.TransactionSql,
+  tenantId: string,
+  mode: ImportMode,
+  onRow: (c: Candidate) => void,
+): Promise<Candidate[]> {
   const join = mode === 'sync' ? tx`FULL JOIN` : tx`LEFT JOIN`;
   const differs =
     mode === 'append'
@@ -475,7 +477,8 @@ async function compareWithDirectory(tx: postgres.TransactionSql, tenantId: strin
            OR coalesce(s.forfait_minutes, u.forfait_minutes) <> u.forfait_minutes
            OR coalesce(s.account_status, u.account_status) <> u.account_status
            OR coalesce(s.billing_enabled, u.billing_enabled) <> u.billing_enabled`;
-  return tx<Candidate[]>`
+  const rows: Candidate[] = [];
+  await tx<Candidate[]>`
     SELECT s.line, u.id, u.matricule AS dir_matricule, s.full_name, s.matricule, s.identifiant,
            s.numbers,
            array_to_string(u.authorized_numbers, ',', '') AS stored,
@@ -485,11 +488,18 @@ async function compareWithDirectory(tx: postgres.TransactionSql, tenantId: strin
            (s.full_name = u.full_name AND s.identifiant = u.identifiant
             AND coalesce(s.forfait_minutes, u.forfait_minutes) = u.forfait_minutes
             AND coalesce(s.account_status, u.account_status) = u.account_status
-            AND coalesce(s.billing_enabled, u.billing_enabled) = u.billing_enabled) AS same
+            AND coalesce(s.billing_enabled, u.billing_enabled) = u.billing_enabled) AS same,
+           s.forfait_minutes <> u.forfait_minutes AS minutes_differ,
+           s.account_status <> u.account_status AS status_differs,
+           s.billing_enabled <> u.billing_enabled AS billing_differs
     FROM user_import_file s
     ${join} (SELECT id, matricule, identifiant, full_name, authorized_numbers, forfait_minutes, account_status, billing_enabled
              FROM users WHERE tenant_id = ${tenantId}) u ON u.matricule = s.matricule
-    WHERE ${differs}`;
+    WHERE ${differs}`.forEach((c) => {
+    rows.push(c);
+    onRow(c);
+  });
+  return rows;
 }
 
 /**
@@ -509,31 +519,92 @@ async function identifiantsKept(tx: postgres.TransactionSql, tenantId: string, e
 
 // ---- writing ------------------------------------------------------------------
 
-async function copyStaging(tx: postgres.TransactionSql, staged: StagedUser[], onProgress?: (p: ImportProgress) => void): Promise<void> {
-  await tx`CREATE TEMP TABLE user_import_rows (
-             id uuid NOT NULL, is_new boolean NOT NULL, full_name text NOT NULL, matricule text NOT NULL,
-             identifiant text NOT NULL, authorized_numbers text[] NOT NULL, forfait_minutes integer NOT NULL,
-             account_status text NOT NULL, billing_enabled boolean NOT NULL) ON COMMIT DROP`;
-  const writable = await tx`COPY user_import_rows FROM STDIN`.writable();
-  const done = new Promise<void>((resolve, reject) => {
-    writable.on('finish', resolve);
-    writable.on('error', reject);
-  });
-  const chunkRows = 2000;
-  for (let start = 0; start < staged.length; start += chunkRows) {
-    let chunk = '';
-    const end = Math.min(staged.length, start + chunkRows);
-    for (let k = start; k < end; k++) {
-      const u = staged[k]!;
-      chunk += `${u.id}\t${u.isNew ? 't' : 'f'}\t${copyText(u.fullName)}\t${u.matricule}\t${u.identifiant}\t${copyArray(u.numbers)}\t${u.forfaitMinutes}\t${u.accountStatus}\t${u.billingEnabled ? 't' : 'f'}\n`;
-    }
-    if (!writable.write(chunk)) await new Promise<void>((resolve) => writable.once('drain', () => resolve()));
-    onProgress?.({ phase: 'write', done: end, total: staged.length });
+/** The before-image columns of import_snapshot_users, as the UPDATE or DELETE returns them (old.*). */
+const snapshotColumns = `tenant_id, id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes,
+  forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at`;
+
+/** The staged users as column arrays: one unnest() of them is the rows to write, no staging table. */
+function columns(staged: StagedUser[]) {
+  const n = staged.length;
+  const c = {
+    ids: new Array<string>(n),
+    names: new Array<string>(n),
+    matricules: new Array<string>(n),
+    identifiants: new Array<string>(n),
+    numbers: new Array<string>(n),
+    minutes: new Array<number>(n),
+    statuses: new Array<string>(n),
+    billing: new Array<string>(n),
+  };
+  for (let k = 0; k < n; k++) {
+    const u = staged[k]!;
+    c.ids[k] = u.id;
+    c.names[k] = u.fullName;
+    c.matricules[k] = u.matricule;
+    c.identifiants[k] = u.identifiant;
+    // "+33…,,+33…": string_to_array(…, ',', '') gives the 10 slots back, empty ones NULL
+    c.numbers[k] = u.numbers.map((x) => x ?? '').join(',');
+    c.minutes[k] = u.forfaitMinutes;
+    c.statuses[k] = u.accountStatus;
+    c.billing[k] = u.billingEnabled ? 't' : 'f'; // as text: postgres.js sends a JS boolean[] as one boolean
   }
-  writable.end();
-  await done;
-  // 10,000 rows against 100,000 users: without statistics the planner hashes the users
-  await tx`ANALYZE user_import_rows`;
+  return c;
+}
+
+/**
+ * Changes the known users to their file rows, and keeps the before-image of
+ * each in import_snapshot_users, in one statement: the UPDATE returns the rows
+ * as they were (RETURNING old.*, PostgreSQL 18), so the snapshot needs no scan
+ * of its own and holds exactly what the UPDATE replaced. Only the columns some
+ * row changes are assigned (an unchanged account status does not even reach
+ * the status-history trigger).
+ */
+async function updateUsers(
+  tx: postgres.TransactionSql,
+  tenantId: string,
+  importId: string,
+  staged: StagedUser[],
+  changes: { minutes: boolean; status: boolean; billing: boolean },
+): Promise<void> {
+  const c = columns(staged);
+  const set = [tx`full_name = p.full_name, identifiant = p.identifiant, authorized_numbers = string_to_array(p.numbers, ',', ''), updated_at = now()`];
+  if (changes.minutes) set.push(tx`forfait_minutes = p.forfait_minutes`);
+  if (changes.status) set.push(tx`account_status = p.account_status`);
+  if (changes.billing) set.push(tx`billing_enabled = p.billing_enabled`);
+  const assignments = set.reduce((a, b) => tx`${a}, ${b}`);
+  await tx`
+    WITH changed AS (
+      UPDATE users u SET ${assignments}
+      FROM unnest(${c.ids}::uuid[], ${c.names}::text[], ${c.identifiants}::text[], ${c.numbers}::text[],
+                  ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::text[]::boolean[])
+           AS p(id, full_name, identifiant, numbers, forfait_minutes, account_status, billing_enabled)
+      WHERE u.tenant_id = ${tenantId} AND u.id = ANY(${c.ids}::uuid[]) AND u.id = p.id
+      RETURNING ${tx.unsafe(snapshotColumns.replace(/(\w+)/g, 'old.$1'))})
+    INSERT INTO import_snapshot_users (import_id, ${tx.unsafe(snapshotColumns)})
+    SELECT ${importId}, ${tx.unsafe(snapshotColumns)} FROM changed`;
+}
+
+/** Deletes the users the file no longer has, keeping their before-images (DELETE … RETURNING). */
+async function deleteUsers(tx: postgres.TransactionSql, tenantId: string, importId: string, ids: string[]): Promise<void> {
+  await tx`
+    WITH removed AS (
+      DELETE FROM users u USING unnest(${ids}::uuid[]) AS d(id)
+      WHERE u.tenant_id = ${tenantId} AND u.id = d.id
+      RETURNING ${tx.unsafe(snapshotColumns.replace(/(\w+)/g, 'u.$1'))})
+    INSERT INTO import_snapshot_users (import_id, ${tx.unsafe(snapshotColumns)})
+    SELECT ${importId}, ${tx.unsafe(snapshotColumns)} FROM removed`;
+}
+
+async function insertUsers(tx: postgres.TransactionSql, tenantId: string, period: string, staged: StagedUser[]): Promise<void> {
+  const c = columns(staged);
+  await tx`
+    INSERT INTO users (tenant_id, id, full_name, matricule, identifiant, account_status, forfait_minutes,
+                       forfait_period, billing_enabled, authorized_numbers, balance)
+    SELECT ${tenantId}, p.id, p.full_name, p.matricule, p.identifiant, p.account_status, p.forfait_minutes,
+           ${period}, p.billing_enabled, string_to_array(p.numbers, ',', ''), 0
+    FROM unnest(${c.ids}::uuid[], ${c.names}::text[], ${c.matricules}::text[], ${c.identifiants}::text[], ${c.numbers}::text[],
+                ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::text[]::boolean[])
+         AS p(id, full_name, matricule, identifiant, numbers, forfait_minutes, account_status, billing_enabled)`;
 }
 
 // ---- the verb ---------------------------------------------------------------
@@ -575,16 +646,12 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
       }
       await copied;
       mark('read');
-      const candidates = await compareWithDirectory(tx, tenantId, mode);
-      mark('compare');
-      // file order (the plan lists matricules in it); removed users last
-      candidates.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-
-      // the numbers of the differing lines that are not the stored ones
+      // the numbers of the differing lines that are not the stored ones, parsed
+      // as the rows of the comparison arrive (while PostgreSQL is still joining)
       const numbersOf = new Map<number, (string | null)[]>();
       const errorLines: number[] = [];
-      for (const c of candidates) {
-        if (c.line === null) continue;
+      const checkNumbers = (c: Candidate) => {
+        if (c.line === null) return;
         const stored = c.stored === null ? undefined : splitNumbers(c.stored);
         const raw = splitNumbers(c.numbers!);
         const numbers: (string | null)[] = new Array<string | null>(slotCount);
@@ -605,17 +672,20 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
         }
         if (bad) errorLines.push(c.line);
         else numbersOf.set(c.line, numbers);
-      }
-      mark('numbers');
+      };
+      const candidates = await compareWithDirectory(tx, tenantId, mode, checkNumbers);
+      mark('compare');
+      // file order (the plan lists matricules in it); removed users last
+      candidates.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
       const kept = mode === 'sync' || scan.staged === 0 ? new Map<number, string>() : await identifiantsKept(tx, tenantId, errorLines);
 
       const plan: ImportPlan = { created: [], updated: [], deleted: [], unchanged: [] };
       const staged: StagedUser[] = [];
       const period = periodAt(new Date(), tenant.timezone);
-      const changedIds: string[] = [];
       const createdIds: string[] = [];
       const deletedIds: string[] = [];
       const changedLines = new Set<number>();
+      const optionalChanges = { minutes: false, status: false, billing: false };
       for (const c of candidates) {
         if (c.line === null) {
           plan.deleted.push(c.dir_matricule!);
@@ -656,7 +726,9 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
         for (let s = 0; s < slotCount; s++) if (numbers[s] !== stored[s]) sameNumbers = false;
         if (c.same && sameNumbers) continue; // written differently, same values: unchanged
         plan.updated.push(c.matricule!);
-        changedIds.push(c.id);
+        if (c.minutes_differ) optionalChanges.minutes = true;
+        if (c.status_differs) optionalChanges.status = true;
+        if (c.billing_differs) optionalChanges.billing = true;
         changedLines.add(c.line);
         staged.push({
           id: c.id,
@@ -697,48 +769,24 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
         return { importId: null, dryRun: true, ...counts, matricules: plan };
       }
 
-      // the snapshot first: before-images of every row this import changes or
-      // removes (import_snapshot_users), and the ids it creates (snapshot.created);
-      // restore puts exactly these back
+      // the snapshot: before-images of every row this import changes or removes
+      // (import_snapshot_users, returned by the UPDATE and DELETE themselves),
+      // and the ids it creates (snapshot.created); restore puts exactly these back
       const importId = randomUUID();
       await tx`SET CONSTRAINTS users_matricule_uq, users_identifiant_uq DEFERRED`;
-      const touched = [...changedIds, ...deletedIds];
       await tx`
         INSERT INTO import_snapshots (tenant_id, id, mode, summary, snapshot, created_by)
         VALUES (${tenantId}, ${importId}, ${mode}, ${JSON.stringify({ ...counts, rows: scan.staged })}::text::jsonb,
                 ${JSON.stringify({ version: 1, created: createdIds })}::text::jsonb, ${options.createdBy ?? null})`;
-      if (touched.length) {
-        await tx`
-          INSERT INTO import_snapshot_users (tenant_id, import_id, id, full_name, matricule, identifiant, general_state,
-                 account_status, forfait_minutes, forfait_period, used_seconds, total_call_seconds, billing_enabled,
-                 authorized_numbers, created_at)
-          SELECT tenant_id, ${importId}, id, full_name, matricule, identifiant, general_state,
-                 account_status, forfait_minutes, forfait_period, used_seconds, total_call_seconds, billing_enabled,
-                 authorized_numbers, created_at
-          FROM users WHERE tenant_id = ${tenantId} AND id = ANY(${touched}::uuid[])`;
-      }
       mark('snapshot');
-      if (deletedIds.length) await tx`DELETE FROM users WHERE tenant_id = ${tenantId} AND id = ANY(${deletedIds}::uuid[])`;
-      if (staged.length) {
-        await copyStaging(tx, staged, onProgress);
-        mark('stage');
-        if (plan.updated.length) {
-          await tx`
-            UPDATE users u SET full_name = s.full_name, identifiant = s.identifiant, authorized_numbers = s.authorized_numbers,
-                   forfait_minutes = s.forfait_minutes, account_status = s.account_status, billing_enabled = s.billing_enabled,
-                   updated_at = now()
-            FROM user_import_rows s
-            WHERE u.tenant_id = ${tenantId} AND u.id = s.id AND NOT s.is_new`;
-        }
-        if (plan.created.length) {
-          await tx`
-            INSERT INTO users (tenant_id, id, full_name, matricule, identifiant, account_status, forfait_minutes,
-                               forfait_period, billing_enabled, authorized_numbers, balance)
-            SELECT ${tenantId}, id, full_name, matricule, identifiant, account_status, forfait_minutes,
-                   ${period}, billing_enabled, authorized_numbers, 0
-            FROM user_import_rows WHERE is_new`;
-        }
-      }
+      const total = deletedIds.length + staged.length;
+      if (total) onProgress?.({ phase: 'write', done: 0, total });
+      if (deletedIds.length) await deleteUsers(tx, tenantId, importId, deletedIds);
+      const updates = staged.filter((u) => !u.isNew);
+      if (updates.length) await updateUsers(tx, tenantId, importId, updates, optionalChanges);
+      const creates = staged.filter((u) => u.isNew);
+      if (creates.length) await insertUsers(tx, tenantId, period, creates);
+      if (total) onProgress?.({ phase: 'write', done: total, total });
       mark('write');
       return { importId, dryRun: false, ...counts };
     }).finally(() => mark('commit'));
