@@ -9,6 +9,7 @@ import * as indicators from './migrations/2026_11_22_0007_indicators.js';
 import * as usersImport from './migrations/2026_11_22_0008_users_import.js';
 import * as reservations from './migrations/2026_11_22_0009_reservations.js';
 import * as noUserRev from './migrations/2026_11_22_0010_no_user_rev.js';
+import * as importSnapshotBatches from './migrations/2026_11_22_0011_import_snapshot_batches.js';
 import * as usersFillfactor from './migrations/2026_11_22_0012_users_fillfactor.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0008_users_import': usersImport,
   '2026_11_22_0009_reservations': reservations,
   '2026_11_22_0010_no_user_rev': noUserRev,
+  '2026_11_22_0011_import_snapshot_batches': importSnapshotBatches,
   '2026_11_22_0012_users_fillfactor': usersFillfactor,
 };
 

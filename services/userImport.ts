@@ -519,9 +519,27 @@ async function identifiantsKept(tx: postgres.TransactionSql, tenantId: string, e
 
 // ---- writing ------------------------------------------------------------------
 
-/** The before-image columns of import_snapshot_users, as the UPDATE or DELETE returns them (old.*). */
-const snapshotColumns = `tenant_id, id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes,
-  forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at`;
+/**
+ * The before-images of the rows a statement returns (`changed`: old.* of an
+ * UPDATE, or a DELETE's rows), stored as one row of column arrays in
+ * import_snapshot_batches (10,000 rows of import_snapshot_users and their key
+ * entries cost ~35 ms; one row of arrays a few). Restore unnests them.
+ */
+function keepBeforeImages(tx: postgres.TransactionSql, tenantId: string, importId: string) {
+  return tx`
+    INSERT INTO import_snapshot_batches (tenant_id, import_id, ids, full_names, matricules, identifiants, general_states,
+           account_statuses, forfait_minutes, forfait_periods, used_seconds, total_call_seconds, billing_enabled,
+           authorized_numbers, created_ats)
+    SELECT ${tenantId}, ${importId}, array_agg(id), array_agg(full_name), array_agg(matricule), array_agg(identifiant),
+           array_agg(general_state), array_agg(account_status), array_agg(forfait_minutes), array_agg(forfait_period),
+           array_agg(used_seconds), array_agg(total_call_seconds), array_agg(billing_enabled),
+           array_agg(authorized_numbers::text), array_agg(created_at)
+    FROM changed HAVING count(*) > 0`;
+}
+
+/** The columns of a before-image, as the UPDATE or DELETE returns them. */
+const beforeImage = `id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes, forfait_period,
+  used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at`;
 
 /** The staged users as column arrays: one unnest() of them is the rows to write, no staging table. */
 function columns(staged: StagedUser[]) {
@@ -553,7 +571,7 @@ function columns(staged: StagedUser[]) {
 
 /**
  * Changes the known users to their file rows, and keeps the before-image of
- * each in import_snapshot_users, in one statement: the UPDATE returns the rows
+ * each (import_snapshot_batches) in the same statement: the UPDATE returns the rows
  * as they were (RETURNING old.*, PostgreSQL 18), so the snapshot needs no scan
  * of its own and holds exactly what the UPDATE replaced. Only the columns some
  * row changes are assigned (an unchanged account status does not even reach
@@ -579,20 +597,18 @@ async function updateUsers(
                   ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::text[]::boolean[])
            AS p(id, full_name, identifiant, numbers, forfait_minutes, account_status, billing_enabled)
       WHERE u.tenant_id = ${tenantId} AND u.id = ANY(${c.ids}::uuid[]) AND u.id = p.id
-      RETURNING ${tx.unsafe(snapshotColumns.replace(/(\w+)/g, 'old.$1'))})
-    INSERT INTO import_snapshot_users (import_id, ${tx.unsafe(snapshotColumns)})
-    SELECT ${importId}, ${tx.unsafe(snapshotColumns)} FROM changed`;
+      RETURNING ${tx.unsafe(beforeImage.replace(/(\w+)/g, 'old.$1'))})
+    ${keepBeforeImages(tx, tenantId, importId)}`;
 }
 
 /** Deletes the users the file no longer has, keeping their before-images (DELETE … RETURNING). */
 async function deleteUsers(tx: postgres.TransactionSql, tenantId: string, importId: string, ids: string[]): Promise<void> {
   await tx`
-    WITH removed AS (
+    WITH changed AS (
       DELETE FROM users u USING unnest(${ids}::uuid[]) AS d(id)
       WHERE u.tenant_id = ${tenantId} AND u.id = d.id
-      RETURNING ${tx.unsafe(snapshotColumns.replace(/(\w+)/g, 'u.$1'))})
-    INSERT INTO import_snapshot_users (import_id, ${tx.unsafe(snapshotColumns)})
-    SELECT ${importId}, ${tx.unsafe(snapshotColumns)} FROM removed`;
+      RETURNING ${tx.unsafe(beforeImage.replace(/(\w+)/g, 'u.$1'))})
+    ${keepBeforeImages(tx, tenantId, importId)}`;
 }
 
 async function insertUsers(tx: postgres.TransactionSql, tenantId: string, period: string, staged: StagedUser[]): Promise<void> {
@@ -770,7 +786,7 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
       }
 
       // the snapshot: before-images of every row this import changes or removes
-      // (import_snapshot_users, returned by the UPDATE and DELETE themselves),
+      // (import_snapshot_batches, returned by the UPDATE and DELETE themselves),
       // and the ids it creates (snapshot.created); restore puts exactly these back
       const importId = randomUUID();
       await tx`SET CONSTRAINTS users_matricule_uq, users_identifiant_uq DEFERRED`;

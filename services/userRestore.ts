@@ -1,7 +1,9 @@
 // Restore of a users import, and the import history.
 //
 // An import's snapshot holds the before-image of every user it changed or
-// removed (import_snapshot_users) and the ids of the users it created
+// removed (import_snapshot_batches: one row of column arrays per statement;
+// import_snapshot_users, one row per user, for imports written before
+// migration 0011) and the ids of the users it created
 // (import_snapshots.snapshot.created). Restore undoes exactly that:
 // created users are deleted, changed users get their previous directory fields
 // back, removed users are re-created with their original ids. Restore never
@@ -37,6 +39,24 @@ interface SnapshotRow {
   restored_at: Date | null;
 }
 
+/** The before-images of an import, from both tables, as rows. */
+function beforeImages(tx: postgres.TransactionSql, tenantId: string, importId: string) {
+  return tx`
+    SELECT tenant_id, id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes,
+           forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at
+    FROM import_snapshot_users WHERE tenant_id = ${tenantId} AND import_id = ${importId}
+    UNION ALL
+    SELECT x.tenant_id, b.id, b.full_name, b.matricule, b.identifiant, b.general_state, b.account_status, b.forfait_minutes,
+           b.forfait_period, b.used_seconds, b.total_call_seconds, b.billing_enabled, b.authorized_numbers::text[], b.created_at
+    FROM import_snapshot_batches x
+    CROSS JOIN LATERAL unnest(x.ids, x.full_names, x.matricules, x.identifiants, x.general_states, x.account_statuses,
+                              x.forfait_minutes, x.forfait_periods, x.used_seconds, x.total_call_seconds, x.billing_enabled,
+                              x.authorized_numbers, x.created_ats)
+         AS b(id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes, forfait_period,
+              used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at)
+    WHERE x.tenant_id = ${tenantId} AND x.import_id = ${importId}`;
+}
+
 export async function restoreImport(sql: postgres.Sql, tenantId: string, importId: string, restoredBy: string | null): Promise<RestoreResult> {
   if (!uuidRe.test(importId)) throw new NotFoundError('import');
   try {
@@ -63,8 +83,8 @@ export async function restoreImport(sql: postgres.Sql, tenantId: string, importI
         UPDATE users u SET full_name = b.full_name, matricule = b.matricule, identifiant = b.identifiant,
                general_state = b.general_state, account_status = b.account_status, forfait_minutes = b.forfait_minutes,
                billing_enabled = b.billing_enabled, authorized_numbers = b.authorized_numbers, updated_at = now()
-        FROM import_snapshot_users b
-        WHERE b.tenant_id = ${tenantId} AND b.import_id = ${importId} AND u.tenant_id = ${tenantId} AND u.id = b.id`;
+        FROM (${beforeImages(tx, tenantId, importId)}) b
+        WHERE u.tenant_id = ${tenantId} AND u.id = b.id`;
       const recreated = await tx`
         INSERT INTO users (tenant_id, id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes,
                            forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, balance,
@@ -73,9 +93,8 @@ export async function restoreImport(sql: postgres.Sql, tenantId: string, importI
                b.forfait_period, b.used_seconds, b.total_call_seconds, b.billing_enabled, b.authorized_numbers,
                coalesce((SELECT sum(l.amount) FROM ledger_entries l WHERE l.tenant_id = b.tenant_id AND l.user_id = b.id), 0),
                b.created_at, now()
-        FROM import_snapshot_users b
-        WHERE b.tenant_id = ${tenantId} AND b.import_id = ${importId}
-          AND NOT EXISTS (SELECT 1 FROM users x WHERE x.tenant_id = b.tenant_id AND x.id = b.id)`;
+        FROM (${beforeImages(tx, tenantId, importId)}) b
+        WHERE NOT EXISTS (SELECT 1 FROM users x WHERE x.tenant_id = b.tenant_id AND x.id = b.id)`;
       const [counted] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM users WHERE tenant_id = ${tenantId}`;
       const n = Number(counted?.n ?? 0);
       if (recreated.count > 0 && n > tenant.maxUsers) {

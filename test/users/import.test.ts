@@ -315,6 +315,42 @@ describe('restore', () => {
     expect(imports.json.items[0].restoredAt).not.toBeNull();
   });
 
+  it('keeps before-images as one row of arrays per statement, and still restores imports stored one row per user', async () => {
+    const { sql } = testDb();
+    const t = await tenant();
+    const edit = await createUser(app, t, { fullName: 'Édith "E"', generalState: 'absent', authorizedNumbers: { '2': '0612345678', '10': '0612345679' } });
+    const gone = await createUser(app, t, { fullName: 'Gone\\tab', forfaitMinutes: 7 });
+    const before = await dumpDirectory(t.id);
+    const csv = [line('Edited', edit.matricule, edit.identifiant, ['0612345670'])].join('\n');
+
+    const batched = await importCsv(app, t, csv, 'mode=sync');
+    expect(batched.json).toMatchObject({ updated: 1, deleted: 1 });
+    const rows = await sql<{ n: number; users: number }[]>`
+      SELECT count(*)::int AS n, sum(cardinality(ids))::int AS users FROM import_snapshot_batches
+      WHERE tenant_id = ${t.id} AND import_id = ${batched.json.importId}`;
+    expect(rows[0]).toEqual({ n: 2, users: 2 }); // the DELETE's and the UPDATE's
+    expect((await call(app, 'POST', `/v1/users/imports/${batched.json.importId}/restore`, { key: t.adminKey })).status).toBe(200);
+    expect(await dumpDirectory(t.id)).toEqual(before);
+
+    // an import written before migration 0011: its before-images one row per user
+    const legacy = await importCsv(app, t, csv, 'mode=sync');
+    await sql`
+      INSERT INTO import_snapshot_users (tenant_id, import_id, id, full_name, matricule, identifiant, general_state, account_status,
+             forfait_minutes, forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at)
+      SELECT x.tenant_id, x.import_id, b.id, b.full_name, b.matricule, b.identifiant, b.general_state, b.account_status,
+             b.forfait_minutes, b.forfait_period, b.used_seconds, b.total_call_seconds, b.billing_enabled, b.numbers::text[], b.created_at
+      FROM import_snapshot_batches x
+      CROSS JOIN LATERAL unnest(x.ids, x.full_names, x.matricules, x.identifiants, x.general_states, x.account_statuses, x.forfait_minutes,
+                                x.forfait_periods, x.used_seconds, x.total_call_seconds, x.billing_enabled, x.authorized_numbers, x.created_ats)
+           AS b(id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes, forfait_period, used_seconds,
+                total_call_seconds, billing_enabled, numbers, created_at)
+      WHERE x.tenant_id = ${t.id} AND x.import_id = ${legacy.json.importId}`;
+    await sql`DELETE FROM import_snapshot_batches WHERE tenant_id = ${t.id} AND import_id = ${legacy.json.importId}`;
+    const restored = await call(app, 'POST', `/v1/users/imports/${legacy.json.importId}/restore`, { key: t.adminKey });
+    expect(restored.json).toMatchObject({ restored: 1, recreated: 1 });
+    expect(await dumpDirectory(t.id)).toEqual(before);
+  });
+
   it('restores each mode; imports are undone newest first', async () => {
     const t = await tenant();
     const empty = await dumpDirectory(t.id);
