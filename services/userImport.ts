@@ -77,10 +77,9 @@ export interface ImportResult {
 /** Most errors a 400 lists; a file of garbage must not build a response of gigabytes. */
 export const maxReportedErrors = 100_000;
 
-/** One row as it will be in the directory: what the write staging table receives. */
+/** One row as it will be in the directory. */
 interface StagedUser {
   id: string;
-  isNew: boolean;
   fullName: string;
   matricule: string;
   identifiant: string;
@@ -327,7 +326,7 @@ async function scanFile(
         const cells = text.slice(b[6]!, b[25]!);
         chunk += `${line}\t${text.slice(b[0]!, b[1]!)}\t${text.slice(b[2]!, b[3]!)}\t${text.slice(b[4]!, b[5]!)}\t${semicolons ? cells.replaceAll(';', ',') : cells}${optional}\n`;
         staged++;
-        if (chunk.length > 1 << 16) await flush();
+        if (chunk.length > 1 << 18) await flush();
         continue;
       }
     }
@@ -412,7 +411,7 @@ async function scanFile(
     }
     chunk += `${line}\t${copyText(fullName)}\t${matricule}\t${identifiant}\t${numbers.join(',')}\t${optional}\n`;
     staged++;
-    if (chunk.length > 1 << 16) await flush();
+    if (chunk.length > 1 << 18) await flush();
   }
   await flush();
   if (reader.error) errors.add({ line: reader.error.line, field: 'file', message: reader.error.message });
@@ -445,6 +444,16 @@ interface Candidate {
   minutes_differ: boolean | null;
   status_differs: boolean | null;
   billing_differs: boolean | null;
+}
+
+/** Sorts matricules by their line (in place), when they are not in order already. */
+function inFileOrder(matricules: string[], lines: number[]): void {
+  let sorted = true;
+  for (let k = 1; k < lines.length && sorted; k++) if (lines[k - 1]! > lines[k]!) sorted = false;
+  if (sorted) return;
+  const order = lines.map((_, k) => k).sort((a, b) => lines[a]! - lines[b]!);
+  const copy = order.map((k) => matricules[k]!);
+  for (let k = 0; k < copy.length; k++) matricules[k] = copy[k]!;
 }
 
 function splitNumbers(joined: string): (string | null)[] {
@@ -541,32 +550,51 @@ function keepBeforeImages(tx: postgres.TransactionSql, tenantId: string, importI
 const beforeImage = `id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes, forfait_period,
   used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at`;
 
-/** The staged users as column arrays: one unnest() of them is the rows to write, no staging table. */
-function columns(staged: StagedUser[]) {
-  const n = staged.length;
-  const c = {
-    ids: new Array<string>(n),
-    names: new Array<string>(n),
-    matricules: new Array<string>(n),
-    identifiants: new Array<string>(n),
-    numbers: new Array<string>(n),
-    minutes: new Array<number>(n),
-    statuses: new Array<string>(n),
-    billing: new Array<string>(n),
-  };
-  for (let k = 0; k < n; k++) {
-    const u = staged[k]!;
-    c.ids[k] = u.id;
-    c.names[k] = u.fullName;
-    c.matricules[k] = u.matricule;
-    c.identifiants[k] = u.identifiant;
+const arrayQuote = /["\\]/g;
+
+/**
+ * The rows to write as PostgreSQL array literals, one per column, built row by
+ * row while the comparison is still streaming (postgres.js serialising
+ * 10,000-element arrays when the statement is sent cost ~10 ms after it). One
+ * unnest() of them is the rows to write: no staging table.
+ */
+class RowColumns {
+  size = 0;
+  private readonly ids: string[] = [];
+  private readonly names: string[] = [];
+  private readonly matricules: string[] = [];
+  private readonly identifiants: string[] = [];
+  private readonly numbers: string[] = [];
+  private readonly minutes: string[] = [];
+  private readonly statuses: string[] = [];
+  private readonly billing: string[] = [];
+
+  add(u: StagedUser): void {
+    this.size++;
+    this.ids.push(u.id);
+    this.names.push(`"${u.fullName.replace(arrayQuote, '\\$&')}"`);
+    this.matricules.push(u.matricule); // digits
+    this.identifiants.push(u.identifiant); // digits
     // "+33…,,+33…": string_to_array(…, ',', '') gives the 10 slots back, empty ones NULL
-    c.numbers[k] = u.numbers.map((x) => x ?? '').join(',');
-    c.minutes[k] = u.forfaitMinutes;
-    c.statuses[k] = u.accountStatus;
-    c.billing[k] = u.billingEnabled ? 't' : 'f'; // as text: postgres.js sends a JS boolean[] as one boolean
+    this.numbers.push(`"${u.numbers.map((x) => x ?? '').join(',').replace(arrayQuote, '\\$&')}"`);
+    this.minutes.push(String(u.forfaitMinutes));
+    this.statuses.push(u.accountStatus);
+    this.billing.push(u.billingEnabled ? 't' : 'f');
   }
-  return c;
+
+  literals() {
+    const l = (xs: string[]) => `{${xs.join(',')}}`;
+    return {
+      ids: l(this.ids),
+      names: l(this.names),
+      matricules: l(this.matricules),
+      identifiants: l(this.identifiants),
+      numbers: l(this.numbers),
+      minutes: l(this.minutes),
+      statuses: l(this.statuses),
+      billing: l(this.billing),
+    };
+  }
 }
 
 /**
@@ -581,10 +609,10 @@ async function updateUsers(
   tx: postgres.TransactionSql,
   tenantId: string,
   importId: string,
-  staged: StagedUser[],
+  rows: RowColumns,
   changes: { minutes: boolean; status: boolean; billing: boolean },
 ): Promise<void> {
-  const c = columns(staged);
+  const c = rows.literals();
   const set = [tx`full_name = p.full_name, identifiant = p.identifiant, authorized_numbers = string_to_array(p.numbers, ',', ''), updated_at = now()`];
   if (changes.minutes) set.push(tx`forfait_minutes = p.forfait_minutes`);
   if (changes.status) set.push(tx`account_status = p.account_status`);
@@ -594,7 +622,7 @@ async function updateUsers(
     WITH changed AS (
       UPDATE users u SET ${assignments}
       FROM unnest(${c.ids}::uuid[], ${c.names}::text[], ${c.identifiants}::text[], ${c.numbers}::text[],
-                  ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::text[]::boolean[])
+                  ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::boolean[])
            AS p(id, full_name, identifiant, numbers, forfait_minutes, account_status, billing_enabled)
       WHERE u.tenant_id = ${tenantId} AND u.id = ANY(${c.ids}::uuid[]) AND u.id = p.id
       RETURNING ${tx.unsafe(beforeImage.replace(/(\w+)/g, 'old.$1'))})
@@ -611,15 +639,15 @@ async function deleteUsers(tx: postgres.TransactionSql, tenantId: string, import
     ${keepBeforeImages(tx, tenantId, importId)}`;
 }
 
-async function insertUsers(tx: postgres.TransactionSql, tenantId: string, period: string, staged: StagedUser[]): Promise<void> {
-  const c = columns(staged);
+async function insertUsers(tx: postgres.TransactionSql, tenantId: string, period: string, rows: RowColumns): Promise<void> {
+  const c = rows.literals();
   await tx`
     INSERT INTO users (tenant_id, id, full_name, matricule, identifiant, account_status, forfait_minutes,
                        forfait_period, billing_enabled, authorized_numbers, balance)
     SELECT ${tenantId}, p.id, p.full_name, p.matricule, p.identifiant, p.account_status, p.forfait_minutes,
            ${period}, p.billing_enabled, string_to_array(p.numbers, ',', ''), 0
     FROM unnest(${c.ids}::uuid[], ${c.names}::text[], ${c.matricules}::text[], ${c.identifiants}::text[], ${c.numbers}::text[],
-                ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::text[]::boolean[])
+                ${c.minutes}::int[], ${c.statuses}::text[], ${c.billing}::boolean[])
          AS p(id, full_name, matricule, identifiant, numbers, forfait_minutes, account_status, billing_enabled)`;
 }
 
@@ -689,40 +717,40 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
         if (bad) errorLines.push(c.line);
         else numbersOf.set(c.line, numbers);
       };
-      const candidates = await compareWithDirectory(tx, tenantId, mode, checkNumbers);
-      mark('compare');
-      // file order (the plan lists matricules in it); removed users last
-      candidates.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-      const kept = mode === 'sync' || scan.staged === 0 ? new Map<number, string>() : await identifiantsKept(tx, tenantId, errorLines);
-
+      // What each differing line becomes: created, updated (or unchanged after
+      // all), deleted, or an error. sync decides every line as its row arrives;
+      // append and upsert first need the identifiants held by users the file
+      // does not name (a query after the comparison).
       const plan: ImportPlan = { created: [], updated: [], deleted: [], unchanged: [] };
-      const staged: StagedUser[] = [];
+      const createdLines: number[] = [];
+      const updatedLines: number[] = [];
       const period = periodAt(new Date(), tenant.timezone);
       const createdIds: string[] = [];
       const deletedIds: string[] = [];
+      const updates = new RowColumns();
+      const creates = new RowColumns();
       const changedLines = new Set<number>();
       const optionalChanges = { minutes: false, status: false, billing: false };
-      for (const c of candidates) {
+      const classify = (c: Candidate, holder: string | undefined) => {
         if (c.line === null) {
           plan.deleted.push(c.dir_matricule!);
           deletedIds.push(c.id!);
-          continue;
+          return;
         }
         const numbers = numbersOf.get(c.line);
-        if (numbers === undefined) continue; // a number error
-        const holder = kept.get(c.line);
+        if (numbers === undefined) return; // a number error
         if (holder !== undefined) {
           errors.add({ line: c.line, field: 'identifiant', value: c.identifiant!, message: `identifiant already belongs to the user with matricule ${holder}` });
-          continue;
+          return;
         }
         if (c.id === null) {
           const id = randomUUID();
           plan.created.push(c.matricule!);
+          createdLines.push(c.line);
           createdIds.push(id);
           changedLines.add(c.line);
-          staged.push({
+          creates.add({
             id,
-            isNew: true,
             fullName: c.full_name!,
             matricule: c.matricule!,
             identifiant: c.identifiant!,
@@ -731,24 +759,24 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
             accountStatus: c.account_status ?? 'enabled',
             billingEnabled: c.billing_enabled ?? true,
           });
-          continue;
+          return;
         }
         if (mode === 'append') {
           errors.add({ line: c.line, field: 'matricule', value: c.matricule!, message: 'matricule already in the directory (append only adds new users; use upsert or sync)' });
-          continue;
+          return;
         }
         const stored = splitNumbers(c.stored!);
         let sameNumbers = true;
         for (let s = 0; s < slotCount; s++) if (numbers[s] !== stored[s]) sameNumbers = false;
-        if (c.same && sameNumbers) continue; // written differently, same values: unchanged
+        if (c.same && sameNumbers) return; // written differently, same values: unchanged
         plan.updated.push(c.matricule!);
+        updatedLines.push(c.line);
         if (c.minutes_differ) optionalChanges.minutes = true;
         if (c.status_differs) optionalChanges.status = true;
         if (c.billing_differs) optionalChanges.billing = true;
         changedLines.add(c.line);
-        staged.push({
+        updates.add({
           id: c.id,
-          isNew: false,
           fullName: c.full_name!,
           matricule: c.matricule!,
           identifiant: c.identifiant!,
@@ -757,6 +785,21 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
           accountStatus: c.account_status!,
           billingEnabled: c.billing_enabled!,
         });
+      };
+      const candidates = await compareWithDirectory(tx, tenantId, mode, (c) => {
+        checkNumbers(c);
+        if (mode === 'sync') classify(c, undefined);
+      });
+      mark('compare');
+      if (mode !== 'sync') {
+        const kept = scan.staged === 0 ? new Map<number, string>() : await identifiantsKept(tx, tenantId, errorLines);
+        // file order (the plan lists matricules in it); removed users last
+        candidates.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+        for (const c of candidates) classify(c, c.line === null ? undefined : kept.get(c.line));
+      } else {
+        // the rows came in the join's order: the plan lists matricules in file order
+        inFileOrder(plan.created, createdLines);
+        inFileOrder(plan.updated, updatedLines);
       }
       errors.throwIfAny();
       mark('plan');
@@ -795,13 +838,11 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
         VALUES (${tenantId}, ${importId}, ${mode}, ${JSON.stringify({ ...counts, rows: scan.staged })}::text::jsonb,
                 ${JSON.stringify({ version: 1, created: createdIds })}::text::jsonb, ${options.createdBy ?? null})`;
       mark('snapshot');
-      const total = deletedIds.length + staged.length;
+      const total = deletedIds.length + updates.size + creates.size;
       if (total) onProgress?.({ phase: 'write', done: 0, total });
       if (deletedIds.length) await deleteUsers(tx, tenantId, importId, deletedIds);
-      const updates = staged.filter((u) => !u.isNew);
-      if (updates.length) await updateUsers(tx, tenantId, importId, updates, optionalChanges);
-      const creates = staged.filter((u) => u.isNew);
-      if (creates.length) await insertUsers(tx, tenantId, period, creates);
+      if (updates.size) await updateUsers(tx, tenantId, importId, updates, optionalChanges);
+      if (creates.size) await insertUsers(tx, tenantId, period, creates);
       if (total) onProgress?.({ phase: 'write', done: total, total });
       mark('write');
       return { importId, dryRun: false, ...counts };

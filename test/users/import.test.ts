@@ -315,6 +315,24 @@ describe('restore', () => {
     expect(imports.json.items[0].restoredAt).not.toBeNull();
   });
 
+  it('writes names exactly whatever their quotes, backslashes, braces or commas (created and updated)', async () => {
+    const t = await tenant();
+    const known = await createUser(app, t, { fullName: 'Known' });
+    const fresh = person();
+    const names = ['A "quoted" \\ back\\slash', 'NULL', '{brace}, comma'];
+    const csvName = (n: string) => `"${n.replaceAll('"', '""')}"`;
+    const csv = [
+      [csvName(names[0]!), known.matricule, known.identifiant, '0612345678', ...Array<string>(9).fill('')].join(','),
+      [csvName(names[1]!), fresh.matricule, fresh.identifiant, ...Array<string>(10).fill('')].join(','),
+      [csvName(names[2]!), person().matricule, person().identifiant, ...Array<string>(10).fill('')].join(','),
+    ].join('\n');
+    const res = await importCsv(app, t, csv, 'mode=sync');
+    expect(res.json).toMatchObject({ created: 2, updated: 1 });
+    const after = await dumpDirectory(t.id);
+    expect(after.map((u) => u.fullName).sort()).toEqual([...names].sort());
+    expect(after.find((u) => u.id === known.id)!.authorizedNumbers[0]).toBe('+33612345678');
+  });
+
   it('keeps before-images as one row of arrays per statement, and still restores imports stored one row per user', async () => {
     const { sql } = testDb();
     const t = await tenant();
