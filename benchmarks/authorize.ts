@@ -7,7 +7,7 @@
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
@@ -36,6 +36,9 @@ interface WrkResult {
   p50: number;
   p99: number;
   non2xx: number;
+  requests: number;
+  /** CPU µs per request during the run. */
+  cpu?: { node: number; wrk: number; pg: number };
 }
 
 function ms(text: string): number {
@@ -54,8 +57,40 @@ async function wrk(url: string, script: string, seconds = DURATION, connections 
   const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50, p99, non2xx };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  return { rps, p50, p99, non2xx, requests };
 }
+
+/** utime+stime (all threads) and cutime+cstime (waited-for children) of a process, in seconds; 0 when gone. */
+function procTimes(pid: number): { own: number; children: number; ppid: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number); // f[0] is field 3 (state)
+    return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100, ppid: f[1]! };
+  } catch {
+    return { own: 0, children: 0, ppid: 0 };
+  }
+}
+
+/**
+ * CPU seconds used so far by this process (the servers, all threads), by its
+ * waited-for children (wrk) and by the database's processes: the machine is
+ * shared, so CPU per request tells more than requests per second alone.
+ */
+function cpuSeconds(dataDir: string): { node: number; wrk: number; pg: number } {
+  const self = procTimes(process.pid);
+  const postmaster = Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let pg = procTimes(postmaster).own;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const t = procTimes(Number(entry));
+    if (t.ppid === postmaster) pg += t.own;
+  }
+  return { node: self.own, wrk: self.children, pg };
+}
+
+const cpuText = (r: WrkResult) =>
+  r.cpu ? `CPU/request: server ${r.cpu.node.toFixed(1)} µs, PostgreSQL ${r.cpu.pg.toFixed(1)} µs, wrk ${r.cpu.wrk.toFixed(1)} µs` : '';
 
 function listen(fetch: (req: Request) => Response | Promise<Response>): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
@@ -145,10 +180,17 @@ end
   // warm up both (JIT, the tenant's book, the tariff index), then alternate runs and keep the best of each
   await wrk(`http://127.0.0.1:${appServer.port}/v1/authorize`, script, '2', '4');
   await wrk(`http://127.0.0.1:${anchorServer.port}/bare`, script, '2', '4');
+  const measured = async (url: string): Promise<WrkResult> => {
+    const before = cpuSeconds(database.dataDir);
+    const result = await wrk(url, script);
+    const after = cpuSeconds(database.dataDir);
+    const per = (k: 'node' | 'wrk' | 'pg') => ((after[k] - before[k]) * 1e6) / Math.max(1, result.requests);
+    return { ...result, cpu: { node: per('node'), wrk: per('wrk'), pg: per('pg') } };
+  };
   const runs: { anchor: WrkResult[]; auth: WrkResult[] } = { anchor: [], auth: [] };
   for (let r = 0; r < 2; r++) {
-    runs.anchor.push(await wrk(`http://127.0.0.1:${anchorServer.port}/bare`, script));
-    runs.auth.push(await wrk(`http://127.0.0.1:${appServer.port}/v1/authorize`, script));
+    runs.anchor.push(await measured(`http://127.0.0.1:${anchorServer.port}/bare`));
+    runs.auth.push(await measured(`http://127.0.0.1:${appServer.port}/v1/authorize`));
   }
   const best = (xs: WrkResult[]) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
   const anchor = best(runs.anchor);
@@ -158,8 +200,8 @@ end
   const w = created.authorization.writer;
   process.stdout.write(
     `wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${bodies.length} distinct bodies\n` +
-      `bare Hono endpoint:   ${anchor.rps.toFixed(0)} req/s  p50 ${anchor.p50.toFixed(2)} ms  p99 ${anchor.p99.toFixed(2)} ms\n` +
-      `POST /v1/authorize:   ${auth.rps.toFixed(0)} req/s  p50 ${auth.p50.toFixed(2)} ms  p99 ${auth.p99.toFixed(2)} ms  non-2xx ${auth.non2xx}\n` +
+      `bare Hono endpoint:   ${anchor.rps.toFixed(0)} req/s  p50 ${anchor.p50.toFixed(2)} ms  p99 ${anchor.p99.toFixed(2)} ms  ${cpuText(anchor)}\n` +
+      `POST /v1/authorize:   ${auth.rps.toFixed(0)} req/s  p50 ${auth.p50.toFixed(2)} ms  p99 ${auth.p99.toFixed(2)} ms  ${cpuText(auth)}  non-2xx ${auth.non2xx}\n` +
       `reservations committed: ${decisions.rows[0]?.n} in ${w.flushes} group commits (${(w.written / Math.max(1, w.flushes)).toFixed(1)} per commit, ${(w.commitMs / Math.max(1, w.flushes)).toFixed(2)} ms each)\n`,
   );
   appServer.server.close();
