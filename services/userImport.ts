@@ -148,11 +148,22 @@ function drained(stream: Writable): Promise<void> {
  */
 class LineIndex {
   /** entries in insertion order */
-  keys = new Float64Array(1024);
-  lines = new Int32Array(1024);
+  keys: Float64Array;
+  lines: Int32Array;
   size = 0;
-  private slots = new Int32Array(4096); // entry index + 1; 0 = free
-  private mask = 4095;
+  private slots: Int32Array; // entry index + 1; 0 = free
+  private mask: number;
+
+  /** expected: about how many keys will be added (sized for it: no rehashing on the way) */
+  constructor(expected = 1024) {
+    const entries = Math.max(1024, expected);
+    let slots = 4096;
+    while (slots < entries * 2) slots *= 2;
+    this.keys = new Float64Array(entries);
+    this.lines = new Int32Array(entries);
+    this.slots = new Int32Array(slots);
+    this.mask = slots - 1;
+  }
 
   private slot(key: number): number {
     const lo = key % 4294967296;
@@ -264,8 +275,11 @@ async function scanFile(
   errors: ErrorList,
   onProgress?: (p: ImportProgress) => void,
 ): Promise<FileScan> {
-  const matricules = new LineIndex();
-  const identifiants = new LineIndex();
+  // sized for a line every 50 characters (a name and a number or two): most
+  // files fill it without growing it, a file of shorter lines grows it
+  const expected = Math.ceil(reader.text.length / 50);
+  const matricules = new LineIndex(expected);
+  const identifiants = new LineIndex(expected);
   const total = onProgress ? reader.lineCount() : 0;
   const numbers: string[] = new Array<string>(slotCount);
   const text = reader.text;
