@@ -1,9 +1,9 @@
-import { createRoute, z, type RouteConfig } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import { createRoute, z, type OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { ApiError } from './errors.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
-import type { Deps } from './context.js';
+import type { AppEnv, Deps } from './context.js';
 
 export const ErrorSchema = z
   .object({
@@ -110,4 +110,49 @@ export function page<T>(items: T[], nextCursor: string | null) {
 
 export function listOf<T extends z.ZodTypeAny>(item: T) {
   return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+}
+
+const pdfContent = { 'application/pdf': { schema: z.string().openapi({ format: 'binary' }) } };
+
+/**
+ * GET `/{id}` as JSON and GET `/{id}.pdf` as a PDF of the same object, read once
+ * by one handler: hono matches the two paths apart (the `.pdf` one's parameter
+ * is named `id.pdf`), and both are published in the OpenAPI document.
+ */
+export function jsonAndPdfRoutes<T>(
+  app: OpenAPIHono<AppEnv>,
+  defineRoute: DefineRoute,
+  o: {
+    tags: string[];
+    access: Access;
+    json: { summary: string; schema: z.ZodTypeAny; description: string };
+    pdf: { summary: string; description: string };
+    read: (c: Context<AppEnv>, id: string) => Promise<T>;
+    view: (item: T) => unknown;
+    render: (item: T, c: Context<AppEnv>) => Promise<{ file: Uint8Array; filename: string }>;
+  },
+): void {
+  const handler = async (c: Context<AppEnv>) => {
+    const raw = c.req.param('id') ?? c.req.param('id.pdf') ?? '';
+    const pdf = raw.endsWith('.pdf');
+    const item = await o.read(c, pdf ? raw.slice(0, -4) : raw);
+    if (!pdf) return c.json(o.view(item) as object, 200);
+    const { file, filename } = await o.render(item, c);
+    return c.body(new Uint8Array(file), 200, {
+      'content-type': 'application/pdf',
+      'content-disposition': `inline; filename="${filename}"`,
+    });
+  };
+  const route = (path: string, summary: string, response: { description: string; content: object }) =>
+    defineRoute({
+      method: 'get',
+      path,
+      tags: o.tags,
+      summary,
+      access: o.access,
+      request: { params: IdParam },
+      responses: { 200: response },
+    });
+  app.openapi(route('/{id}', o.json.summary, { description: o.json.description, content: { 'application/json': { schema: o.json.schema } } }), handler as never);
+  app.openapi(route('/{id}.pdf', o.pdf.summary, { description: o.pdf.description, content: pdfContent }), handler as never);
 }

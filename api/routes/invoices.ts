@@ -1,5 +1,4 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
 import { NotFoundError } from '../../services/errors.js';
 import type { ExportQueue } from '../../services/exportQueue.js';
@@ -10,7 +9,7 @@ import { getInvoice, invoiceUserCalls, invoiceView, listInvoices } from '../../s
 import { runInvoices } from '../../services/invoices/run.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, ListQuery, listOf, type DefineRoute } from '../route.js';
+import { IdParam, jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute } from '../route.js';
 
 const Period = z.string().openapi({ example: '2026-10', description: 'A month, YYYY-MM, in each tenant’s timezone' });
 
@@ -53,7 +52,6 @@ const RunAnswer = z
   })
   .openapi('InvoiceRunResult');
 
-const pdfOut = { 'application/pdf': { schema: z.string().openapi({ format: 'binary' }) } };
 const csvOut = { 'text/csv': { schema: z.string() } };
 
 /** At most this many users in the PDF's annex; the details CSV lists them all. */
@@ -97,47 +95,21 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
   );
 
   // GET /{id} also serves /{id}.pdf (Hono reads "{id}.pdf" as one parameter "id.pdf"), as for users.
-  const readInvoice = async (c: Context<AppEnv>) => {
-    const tenantId = tenantOf(c.get('principal'));
-    const raw = c.req.param('id') ?? c.req.param('id.pdf') ?? '';
-    const pdf = raw.endsWith('.pdf');
-    const invoice = await getInvoice(deps.db, tenantId, pdf ? raw.slice(0, -4) : raw);
-    if (!pdf) return c.json(invoiceView(invoice), 200);
-    const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone']).where('id', '=', tenantId).executeTakeFirst();
-    if (!tenant) throw new NotFoundError('invoice');
-    const userCalls = await invoiceUserCalls(deps.db, invoice, ANNEX_USERS);
-    const file = await renderInvoicePdf({ invoice, tenant, issuer, userCalls });
-    return c.body(new Uint8Array(file), 200, {
-      'content-type': 'application/pdf',
-      'content-disposition': `inline; filename="invoice-${invoice.number}.pdf"`,
-    });
-  };
-
-  app.openapi(
-    defineRoute({
-      method: 'get',
-      path: '/{id}',
-      tags: ['invoices'],
-      summary: 'One invoice (SPEC §9), amounts as decimal strings with 2 decimals',
-      access: read,
-      request: { params: IdParam },
-      responses: { 200: { description: 'Invoice', content: { 'application/json': { schema: InvoiceSchema } } } },
-    }),
-    readInvoice as never,
-  );
-
-  app.openapi(
-    defineRoute({
-      method: 'get',
-      path: '/{id}.pdf',
-      tags: ['invoices'],
-      summary: 'The invoice as a PDF in the tenant’s locale, with an annex of the calls by user',
-      access: read,
-      request: { params: IdParam },
-      responses: { 200: { description: 'PDF (A4)', content: pdfOut } },
-    }),
-    readInvoice as never,
-  );
+  jsonAndPdfRoutes(app, defineRoute, {
+    tags: ['invoices'],
+    access: read,
+    json: { summary: 'One invoice (SPEC §9), amounts as decimal strings with 2 decimals', description: 'Invoice', schema: InvoiceSchema },
+    pdf: { summary: 'The invoice as a PDF in the tenant’s locale, with an annex of the calls by user', description: 'PDF (A4)' },
+    read: (c, id) => getInvoice(deps.db, tenantOf(c.get('principal')), id),
+    view: invoiceView,
+    render: async (invoice, c) => {
+      const tenantId = tenantOf(c.get('principal'));
+      const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone']).where('id', '=', tenantId).executeTakeFirst();
+      if (!tenant) throw new NotFoundError('invoice');
+      const userCalls = await invoiceUserCalls(deps.db, invoice, ANNEX_USERS);
+      return { file: await renderInvoicePdf({ invoice, tenant, issuer, userCalls }), filename: `invoice-${invoice.number}.pdf` };
+    },
+  });
 
   app.openapi(
     defineRoute({

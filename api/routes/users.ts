@@ -1,5 +1,4 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
 import { renderUserSheet } from '../../reports/userSheet.js';
 import { listLedger, postLedgerEntry } from '../../services/ledger.js';
@@ -12,7 +11,7 @@ import { tenantOf } from '../auth.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
 import type { AppEnv, Deps } from '../context.js';
 import { ApiError } from '../errors.js';
-import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
+import { IdParam, jsonAndPdfRoutes, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
 
 const slot = z.union([z.string().max(40), z.null()]);
 
@@ -144,7 +143,6 @@ const csvBody = (description: string) => ({
   content: { 'text/csv': { schema: z.string().openapi({ example: 'Zoë Martin,20260000000001,1234567,0612345678,,,,,,,,,' }) } },
 });
 const csvOut = { 'text/csv': { schema: z.string() } };
-const pdfOut = { 'application/pdf': { schema: z.string().openapi({ format: 'binary' }) } };
 
 const notFound = () => new ApiError('NOT_FOUND', 'user not found');
 
@@ -312,46 +310,18 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
   // GET /{id} also serves /{id}.pdf: Hono reads "{id}.pdf" as one parameter
   // named "id.pdf", so the sheet route below is registered for the OpenAPI
   // document and routing, and both dispatch on the suffix here.
-  const readUser = async (c: Context<AppEnv>) => {
-    const tenantId = tenantOf(c.get('principal'));
-    const raw = c.req.param('id') ?? c.req.param('id.pdf') ?? '';
-    const pdf = raw.endsWith('.pdf');
-    const id = pdf ? raw.slice(0, -4) : raw;
-    if (!uuidRe.test(id)) throw notFound();
-    const { user, tenant } = await getUser(deps.db, tenantId, id);
-    if (!pdf) return c.json(user, 200);
-    const sheet = await renderUserSheet(user, tenant);
-    return c.body(new Uint8Array(sheet), 200, {
-      'content-type': 'application/pdf',
-      'content-disposition': `inline; filename="user-${user.matricule}.pdf"`,
-    });
-  };
-
-  app.openapi(
-    defineRoute({
-      method: 'get',
-      path: '/{id}',
-      tags: ['users'],
-      summary: 'Read a user (with balance, usedSeconds, totalCallSeconds)',
-      access: manage,
-      request: { params: IdParam },
-      responses: { 200: { description: 'User', content: { 'application/json': { schema: UserSchema } } } },
-    }),
-    readUser as never,
-  );
-
-  app.openapi(
-    defineRoute({
-      method: 'get',
-      path: '/{id}.pdf',
-      tags: ['users'],
-      summary: 'The user’s one-page sheet (the portal’s "Imprimer")',
-      access: manage,
-      request: { params: IdParam },
-      responses: { 200: { description: 'PDF, one A4 page', content: pdfOut } },
-    }),
-    readUser as never,
-  );
+  jsonAndPdfRoutes(app, defineRoute, {
+    tags: ['users'],
+    access: manage,
+    json: { summary: 'Read a user (with balance, usedSeconds, totalCallSeconds)', description: 'User', schema: UserSchema },
+    pdf: { summary: 'The user’s one-page sheet (the portal’s "Imprimer")', description: 'PDF, one A4 page' },
+    read: (c, id) => {
+      if (!uuidRe.test(id)) throw notFound();
+      return getUser(deps.db, tenantOf(c.get('principal')), id);
+    },
+    view: ({ user }) => user,
+    render: async ({ user, tenant }) => ({ file: await renderUserSheet(user, tenant), filename: `user-${user.matricule}.pdf` }),
+  });
 
   app.openapi(
     defineRoute({
