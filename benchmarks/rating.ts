@@ -24,6 +24,7 @@ import {
   type RateClass,
 } from '../engine/index.js';
 import { groupRatesByPrefix, referenceLookupGrouped, referenceRateCall } from '../engine/reference.js';
+import { random } from '../test/fixtures/random.js';
 
 const CDR_COUNT = 1_000_000;
 const ANCHOR_COUNT = 100_000;
@@ -31,18 +32,6 @@ const TARIFF_PREFIXES = 5_000;
 const CSV_RATES = 50_000;
 const DAY_MS = 86_400_000;
 const FROM_MS = Date.UTC(2025, 0, 1);
-
-/** mulberry32: a small seeded generator, so every run rates the same CDRs. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INCREMENTS: ReadonlyArray<readonly [number, number]> = [[60, 60], [30, 6], [1, 1], [60, 1], [30, 30], [60, 30]];
 const CLASSES: readonly RateClass[] = ['fixed', 'fixed', 'mobile', 'mobile', 'international', 'international', 'special', 'free'];

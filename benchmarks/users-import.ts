@@ -22,21 +22,11 @@ import { exportUsersCsv } from '../services/userExport.js';
 import { importUsers } from '../services/userImport.js';
 import { restoreImport } from '../services/userRestore.js';
 import { benchLine, freshDatabase } from './support.js';
+import { random } from '../test/fixtures/random.js';
 
 const USERS = 100_000;
 const CHANGED = USERS / 10;
 const RUNS = 3;
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIRST = ['Zoë', 'Jean', 'Marie', 'Éloïse', 'Karim', 'Anne-Sophie', 'Noé', 'Léa', 'François', 'Inès', 'Yann', 'Chloé'];
 const LAST = ['Martin', 'Dubois', "O'Neill", 'Lefèvre', 'Nguyen', 'Garçon', 'Müller', 'Da Silva', 'Bernard', 'Roux'];
