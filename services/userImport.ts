@@ -126,21 +126,6 @@ function copyText(value: string): string {
 
 // ---- reading the file -------------------------------------------------------
 
-/**
- * postgres.js destroys a COPY stream once it has finished (autoDestroy), and its
- * destroy sends CopyFail even then. PostgreSQL ignores a CopyFail outside COPY,
- * but those 10 bytes, sent as their own small TCP segment and not yet
- * acknowledged (PostgreSQL answers nothing to them, so its ACK is delayed),
- * hold back the next query under Nagle's algorithm: the comparison started
- * ~40 ms late. Only a destroy without error (the one after finish, when the
- * COPY is already complete) is made silent; a destroy with an error still
- * aborts the COPY as before.
- */
-function withoutCopyFailAfterFinish(copy: Writable): void {
-  const destroy = copy._destroy.bind(copy);
-  copy._destroy = (error, callback) => (error ? destroy(error, callback) : callback(null));
-}
-
 /** Resolves when the stream can take more, or has failed (its error surfaces where the COPY is awaited). */
 function drained(stream: Writable): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -704,7 +689,6 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
       await tx`SET LOCAL work_mem = '64MB'`;
       await tx.unsafe(fileTable);
       const copy = await tx`COPY user_import_file FROM STDIN`.writable();
-      withoutCopyFailAfterFinish(copy);
       const copied = new Promise<void>((resolve, reject) => {
         copy.on('finish', resolve);
         copy.on('error', reject);
