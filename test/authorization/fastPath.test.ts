@@ -108,6 +108,11 @@ describe('POST /v1/authorize: the hot path answers as the full route does', () =
     expect(res.headers.get('x-request-id')).toBe('pbx-42');
     expect(await metric(requests)).toBe(before.requests + 1);
     expect(await metric(denials)).toBe(before.denials + 1);
+    app.keys.clear(); // the full route counts in the same series
+    const routed = await post(pbx, { identifiant: u.identifiant, callee: '0698765432' });
+    expect(routed.headers.get('x-request-id')).toMatch(/\S/); // the route's request-id middleware ran
+    expect(await metric(requests)).toBe(before.requests + 2);
+    expect(await metric(denials)).toBe(before.denials + 2);
   });
 
   it('a key that loses pbx:authorize or is revoked is refused at once, also from the hot path', async () => {
