@@ -6,33 +6,12 @@
 //
 // Plain JavaScript (no TypeScript syntax) so that Node loads it as it is, from
 // tsx, from a bundle or from the test runner alike.
-import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
+import { noDelaySocket } from '../../db/noDelaySocket.js';
 
 /** @type {{ connection: import('postgres').Options<{}> }} */
 const { connection } = workerData;
-
-/**
- * As db/connection.ts's noDelaySocket: TCP_NODELAY, so a commit is never held
- * back by Nagle's algorithm waiting for the previous one's acknowledgement.
- * @param {{ host: string[], port: number[], path?: string | false, connect_timeout?: number }} o
- * @returns {Promise<net.Socket>}
- */
-function noDelaySocket(o) {
-  return new Promise((resolve, reject) => {
-    const socket = o.path ? net.connect(o.path) : net.connect({ host: o.host[0], port: o.port[0], noDelay: true });
-    socket.setNoDelay(true);
-    // postgres.js's connect_timeout starts once the socket is handed over: this one covers the connect
-    socket.setTimeout((o.connect_timeout ?? 30) * 1000, () => socket.destroy(new Error('connect timeout')));
-    socket.once('error', reject);
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      socket.off('error', reject);
-      resolve(socket);
-    });
-  });
-}
 
 const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => undefined });
 
