@@ -7,6 +7,7 @@ import PDFDocument from 'pdfkit';
 import { DateTime } from 'luxon';
 import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
+import { collect, colors } from './pdf.js';
 
 type Locale = 'fr' | 'en';
 
@@ -129,20 +130,12 @@ export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     compress: input.compress ?? true,
     info: { Title: `${t.invoice} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}` },
   });
-  const chunks: Buffer[] = [];
-  doc.on('data', (c: Buffer) => chunks.push(c));
-  const finished = new Promise<Buffer>((resolve, reject) => {
-    doc.on('end', () => resolve(Buffer.concat(chunks)));
-    doc.on('error', reject);
-  });
+  const finished = collect(doc);
 
   const left = 50;
   const width = doc.page.width - 100;
   const bottom = doc.page.height - 95; // room for the footer
-  const ink = '#1f2933';
-  const muted = '#616e7c';
-  const rule = '#cbd2d9';
-  const brand = '#243b53';
+  const { ink, muted, rule, brand } = colors;
   const money = (v: string) => formatAmount(v, invoice.currency, locale);
   const issuedAt = DateTime.fromISO(invoice.issuedAt).setZone(tenant.timezone).setLocale(locale === 'fr' ? 'fr' : 'en-GB');
   const [year, month] = invoice.period.split('-').map(Number) as [number, number];

@@ -2,6 +2,7 @@
 // identity, account settings, forfait and balance, the 10 authorized numbers.
 import PDFDocument from 'pdfkit';
 import type { DirectoryTenant, UserView } from '../services/userFields.js';
+import { collect, colors } from './pdf.js';
 
 const labels = {
   fr: {
@@ -87,21 +88,14 @@ function money(balance: string, currency: string, locale: 'fr' | 'en'): string {
 export function renderUserSheet(user: UserView, tenant: DirectoryTenant, now: Date = new Date()): Promise<Buffer> {
   const t = labels[tenant.locale];
   const doc = new PDFDocument({ size: 'A4', margin: 50, info: { Title: `${t.title} — ${user.fullName}`, Author: 'Forfait' } });
-  const chunks: Buffer[] = [];
-  doc.on('data', (c: Buffer) => chunks.push(c));
-  const finished = new Promise<Buffer>((resolve, reject) => {
-    doc.on('end', () => resolve(Buffer.concat(chunks)));
-    doc.on('error', reject);
-  });
+  const finished = collect(doc);
 
   const left = 50;
   const width = doc.page.width - 100;
-  const ink = '#1f2933';
-  const muted = '#616e7c';
-  const rule = '#cbd2d9';
+  const { ink, muted, rule, brand } = colors;
 
   // header band
-  doc.rect(0, 0, doc.page.width, 90).fill('#243b53');
+  doc.rect(0, 0, doc.page.width, 90).fill(brand);
   doc.fillColor('#ffffff').font('Helvetica-Bold').fontSize(20).text(t.title, left, 30, { width });
   doc.font('Helvetica').fontSize(10).text(`${t.tenant} : ${tenant.name}`, left, 58, { width: width / 2 });
   doc.text(`${t.printed} ${dateIn(now.toISOString(), tenant)}`, left + width / 2, 58, { width: width / 2, align: 'right' });
@@ -112,7 +106,7 @@ export function renderUserSheet(user: UserView, tenant: DirectoryTenant, now: Da
   const section = (title: string) => {
     doc.moveDown(0.8);
     const y = doc.y;
-    doc.font('Helvetica-Bold').fontSize(12).fillColor('#243b53').text(title.toUpperCase(), left, y, { width, characterSpacing: 0.5 });
+    doc.font('Helvetica-Bold').fontSize(12).fillColor(brand).text(title.toUpperCase(), left, y, { width, characterSpacing: 0.5 });
     doc.moveTo(left, doc.y + 2).lineTo(left + width, doc.y + 2).lineWidth(0.7).strokeColor(rule).stroke();
     doc.moveDown(0.5);
   };
@@ -148,7 +142,7 @@ export function renderUserSheet(user: UserView, tenant: DirectoryTenant, now: Da
     const col = i < 5 ? 0 : 1;
     const y = top + (i % 5) * 22;
     const x = left + col * colWidth;
-    doc.roundedRect(x, y - 3, 26, 16, 3).fill(n ? '#243b53' : '#e4e7eb');
+    doc.roundedRect(x, y - 3, 26, 16, 3).fill(n ? brand : '#e4e7eb');
     doc.font('Helvetica-Bold').fontSize(9).fillColor(n ? '#ffffff' : muted).text(String(i + 1), x, y + 1, { width: 26, align: 'center' });
     doc.font(n ? 'Helvetica' : 'Helvetica-Oblique').fontSize(10).fillColor(n ? ink : muted).text(n ?? t.empty, x + 36, y, { width: colWidth - 40 });
   });
