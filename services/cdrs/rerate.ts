@@ -20,6 +20,7 @@ import { ValidationError } from '../errors.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
 import { fromUnits4, intArray, textArray, toUnits4 } from './pgArrays.js';
+import type { CdrRow } from './types.js';
 import { periodBound } from './view.js';
 import { moveCdrsInRollups } from '../indicators/rollups.js';
 
@@ -36,21 +37,22 @@ export interface RerateResult {
   skipped: number;
 }
 
-interface CdrRatingRow {
-  id: string;
-  userId: string;
-  callee: string;
-  startedAt: Date;
-  durationSeconds: number;
-  disposition: string;
-  rateId: string | null;
-  destination: string | null;
-  class: string | null;
-  billableSeconds: number;
-  forfaitSeconds: number;
-  chargedSeconds: number;
-  cost: string;
-}
+/** What a rerate reads of a CDR: outgoing calls with a user (user_id IS NOT NULL when they are picked). */
+type CdrRatingRow = Pick<
+  CdrRow,
+  | 'id'
+  | 'callee'
+  | 'startedAt'
+  | 'durationSeconds'
+  | 'disposition'
+  | 'rateId'
+  | 'destination'
+  | 'class'
+  | 'billableSeconds'
+  | 'forfaitSeconds'
+  | 'chargedSeconds'
+  | 'cost'
+> & { userId: string };
 
 interface UserRow {
   id: string;

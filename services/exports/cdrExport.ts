@@ -25,7 +25,7 @@ import { format } from 'fast-csv';
 import postgres from 'postgres';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../cdrs/normalize.js';
-import { periodBound } from '../cdrs/view.js';
+import { periodBound, type CdrFilters } from '../cdrs/view.js';
 import { ValidationError } from '../errors.js';
 import { guardText, guardTextSql, sqlLiteral } from './csvCells.js';
 
@@ -43,17 +43,10 @@ export interface ExportTenant {
 }
 
 /** SPEC §7 filters of GET /v1/cdrs, as received (from/to are dates or date-times in the tenant's zone). */
-export interface CdrExportFilters {
-  from?: string;
-  to?: string;
-  identifiant?: string;
-  site?: string;
-  line?: string;
-  class?: string;
-  direction?: 'out' | 'in';
+export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'> & {
   /** GET /v1/users/{id}/calls.csv */
   userId?: string;
-}
+};
 
 /**
  * The SELECT both paths run. Every value is written into the text (COPY takes
