@@ -1,20 +1,15 @@
 import { Worker } from 'node:worker_threads';
 import type postgres from 'postgres';
+import type { ReservationTable } from '../../db/schema.js';
 import { formatMoney4, type Money4 } from '../../engine/index.js';
 
-export interface ReservationRow {
-  tenantId: string;
-  id: string;
-  userId: string;
-  callId: string;
-  callee: string;
-  rateId: string | null;
-  maxSeconds: number;
+/** A reservation to insert: the table's columns, with the holds in the engine's units. */
+export type ReservationRow = Pick<ReservationTable, 'tenantId' | 'id' | 'userId' | 'callId' | 'callee' | 'rateId' | 'maxSeconds'> & {
   holdForfait: number;
   holdMoney: Money4;
   expiresAt: Date;
   answer: unknown;
-}
+};
 
 interface Pending {
   row: ReservationRow;
