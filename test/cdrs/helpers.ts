@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { App } from '../../api/app.js';
-import { appendLedgerEntry } from '../../services/ledger.js';
 import { call, testDb } from '../support/app.js';
 import { newTenant, resellerKey, type TenantFixture } from '../support/factory.js';
+import { newUser } from '../support/accounts.js';
 
 /**
  * Rates of the CDR tests. 336 is SPEC §4's first example (fee 0.4, 0.20 then
@@ -32,37 +32,8 @@ export async function cdrTenant(app: App, fields: Record<string, unknown> = {}):
   return { ...t, tariffId: tariff.id };
 }
 
-let counter = randomInt(9_000_000);
-
 /** A user inserted directly, its money given through the ledger (so balance = sum of ledger). */
-export async function cdrUser(
-  tenantId: string,
-  spec: { balance?: string; forfaitMinutes?: number; billingEnabled?: boolean; identifiant?: string } = {},
-): Promise<{ id: string; identifiant: string }> {
-  const { db } = testDb();
-  counter = (counter + 1) % 10_000_000;
-  const identifiant = spec.identifiant ?? String(counter).padStart(7, '0');
-  const row = await db
-    .insertInto('users')
-    .values({
-      tenantId,
-      fullName: `Caller ${identifiant}`,
-      matricule: `4${String(randomInt(1e6)).padStart(6, '0')}${identifiant}`,
-      identifiant,
-      forfaitMinutes: spec.forfaitMinutes ?? 0,
-      forfaitPeriod: null,
-      billingEnabled: spec.billingEnabled ?? true,
-      balance: '0',
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  if (spec.balance && spec.balance !== '0') {
-    await db.transaction().execute((trx) =>
-      appendLedgerEntry(trx, { tenantId, userId: row.id, kind: 'topup', amount: spec.balance!, idempotencyKey: `seed-${row.id}` }),
-    );
-  }
-  return { id: row.id, identifiant };
-}
+export const cdrUser = newUser;
 
 export interface Account {
   balance: string;

@@ -6,14 +6,16 @@ import type { TenantFixture } from './factory.js';
 
 let counter = randomInt(1_000_000);
 
-/** A distinct 7-digit identifiant and 14-digit matricule. */
-export function nextIds(): { identifiant: string; matricule: string } {
+/** A distinct 7-digit identifiant (or the one given) and 14-digit matricule. */
+export function nextIds(given?: string): { identifiant: string; matricule: string } {
   counter = (counter + 1) % 10_000_000;
-  const identifiant = String(counter).padStart(7, '0');
+  const identifiant = given ?? String(counter).padStart(7, '0');
   return { identifiant, matricule: `9${String(randomInt(1e9)).padStart(9, '0')}${identifiant.slice(3)}` };
 }
 
 export interface UserSpec {
+  /** 7 digits; a fresh one when absent */
+  identifiant?: string;
   balance?: string;
   forfaitMinutes?: number;
   usedSeconds?: number;
@@ -29,7 +31,7 @@ export interface UserSpec {
  */
 export async function newUser(tenantId: string, spec: UserSpec = {}, app?: App): Promise<{ id: string; identifiant: string }> {
   const { db } = testDb();
-  const ids = nextIds();
+  const ids = nextIds(spec.identifiant);
   const slots: (string | null)[] = Array.from({ length: 10 }, (_, i) => spec.numbers?.[i + 1] ?? null);
   const row = await db
     .insertInto('users')
