@@ -13,19 +13,8 @@ export function copyText(v: string | number | boolean | null): string {
   return String(v).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
-export interface RateView {
-  id: string;
-  prefix: string;
-  destination: string;
-  class: Rate['class'];
-  pricePerMinute: string;
-  nextPricePerMinute: string;
-  connectionFee: string;
-  firstIncrement: number;
-  nextIncrement: number;
-  forfaitEligible: boolean;
-  validFrom: string;
-}
+/** A stored rate as the API shows it: the engine's Rate, always with its id. */
+export type RateView = Rate & { id: string };
 
 const price = (numeric: string) => formatPrice(parsePrice(numeric));
 
