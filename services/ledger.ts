@@ -9,18 +9,8 @@ import type { LedgerEntryTable, LedgerKind } from '../db/schema.js';
 import { Dec } from '../engine/money.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 
-export interface LedgerEntryView {
-  id: string;
-  userId: string;
-  kind: LedgerKind;
-  amount: string;
-  balanceAfter: string;
-  reason: string | null;
-  idempotencyKey: string | null;
-  cdrId: string | null;
-  createdBy: string | null;
-  createdAt: string;
-}
+/** A ledger entry as the API shows it: the row without its tenant, ids as strings, the time in ISO 8601. */
+export type LedgerEntryView = Omit<Selectable<LedgerEntryTable>, 'tenantId' | 'id' | 'createdAt'> & { id: string; createdAt: string };
 
 export interface LedgerAppend {
   tenantId: string;
