@@ -31,18 +31,7 @@ export interface DirectoryTenant {
   productType: string;
 }
 
-function toDirectoryTenant(row: {
-  id: string;
-  name: string;
-  country: string;
-  numberDisplay: NumberDisplay;
-  timezone: string;
-  locale: 'fr' | 'en';
-  currency: string;
-  defaultForfaitMinutes: number;
-  maxUsers: number;
-  productType: string;
-}): DirectoryTenant {
+function toDirectoryTenant(row: Omit<DirectoryTenant, 'country'> & { country: string }): DirectoryTenant {
   // tenants.country is an ISO alpha-2 code (database check); the rare code that
   // libphonenumber has no metadata for would make it throw, so such a tenant's
   // national numbers are read with FR rules (international ones are unaffected).
