@@ -23,7 +23,7 @@ import { TariffIndexCache } from '../services/tariffs.js';
 import { AccountBook } from '../services/authorization/book.js';
 import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
-import { authorizeApp, authorizeFastPath, callsApp } from './routes/authorize.js';
+import { authorizeApp, authorizeHotPath, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
 import { issuerFromEnv } from '../services/invoices/issuer.js';
 
@@ -69,13 +69,6 @@ export function createApp(deps: Deps): App {
     },
   });
 
-  // the PBX's hot path answers here when it can; otherwise the full route below does
-  app.use(
-    '/v1/authorize',
-    authorizeFastPath(keys, authorization, metrics, deps.config.bodyLimit, (err, id) =>
-      deps.logger.error({ err, requestId: id, path: '/v1/authorize' }, 'unhandled error'),
-    ),
-  );
   app.use(requestId({ headerName: 'x-request-id' }));
   app.use(async (c, next) => {
     const started = process.hrtime.bigint();
@@ -178,6 +171,16 @@ export function createApp(deps: Deps): App {
   });
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
+
+  // the PBX's hot path answers in front of Hono when it can; otherwise the full route above does
+  app.fetch = authorizeHotPath(
+    keys,
+    authorization,
+    metrics,
+    deps.config.bodyLimit,
+    (err, id) => deps.logger.error({ err, requestId: id, path: '/v1/authorize' }, 'unhandled error'),
+    app.fetch,
+  );
 
   return {
     app,

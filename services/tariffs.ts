@@ -119,21 +119,39 @@ export async function getTariff(db: Db, principal: Principal, id: string): Promi
  */
 export class TariffIndexCache {
   private entries = new Map<string, Promise<TariffIndex>>();
+  /** The indexes already built, for callers that must not wait (the PBX's hot path). */
+  private built = new Map<string, TariffIndex>();
   constructor(private readonly db: Db) {}
 
   get(tariffId: string): Promise<TariffIndex> {
     let hit = this.entries.get(tariffId);
     if (!hit) {
-      hit = this.load(tariffId);
-      this.entries.set(tariffId, hit);
-      hit.catch(() => this.entries.delete(tariffId));
+      const loading = this.load(tariffId);
+      hit = loading;
+      this.entries.set(tariffId, loading);
+      loading.then(
+        (index) => {
+          if (this.entries.get(tariffId) === loading) this.built.set(tariffId, index);
+        },
+        () => this.entries.delete(tariffId),
+      );
     }
     return hit;
   }
 
+  /** The tariff's index when it is built already, else undefined (then `get` builds it). */
+  peek(tariffId: string): TariffIndex | undefined {
+    return this.built.get(tariffId);
+  }
+
   invalidate(tariffId?: string): void {
-    if (tariffId) this.entries.delete(tariffId);
-    else this.entries.clear();
+    if (tariffId) {
+      this.entries.delete(tariffId);
+      this.built.delete(tariffId);
+    } else {
+      this.entries.clear();
+      this.built.clear();
+    }
   }
 
   private async load(tariffId: string): Promise<TariffIndex> {

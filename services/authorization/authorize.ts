@@ -5,10 +5,11 @@ import {
   maxCallSeconds,
   parseNumber,
   type Money4,
+  type TariffIndex,
 } from '../../engine/index.js';
 import type { TariffIndexCache } from '../tariffs.js';
 import { ConflictError, ValidationError } from '../errors.js';
-import type { AccountBook, AuthorizationAnswer, Hold, TenantBook } from './book.js';
+import type { Account, AccountBook, AuthorizationAnswer, Hold, TenantBook } from './book.js';
 import type { ReservationWriter } from './writer.js';
 
 export interface AuthorizeRequest {
@@ -35,26 +36,39 @@ function deny(reason: string, callee: string | null): AuthorizationAnswer {
  * SPEC §5: the checks in order, against the tenant's in-memory book; an allow
  * holds the forfait and money of a maxSeconds call and is answered only once
  * its reservation is committed. Denials write nothing.
+ *
+ * Synchronous whenever it can be: once the tenant's book and its tariff are
+ * loaded, a denial is returned as it is and only an allow is a promise (its
+ * commit). The PBX's hot path answers a denial without a turn of the event
+ * loop; `await` works on both.
  */
-export async function authorize(
+export function authorize(
   svc: AuthorizationService,
   tenantId: string,
   req: AuthorizeRequest,
   now = Date.now(),
-): Promise<AuthorizationAnswer> {
-  const tb = await svc.book.tenant(tenantId);
-  const s = tb.settings;
+): AuthorizationAnswer | Promise<AuthorizationAnswer> {
+  const tb = svc.book.loaded(tenantId);
+  if (tb === undefined) return svc.book.tenant(tenantId).then((loaded) => decide(svc, loaded, req, now));
+  return decide(svc, tb, req, now);
+}
 
+function decide(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest, now: number): AuthorizationAnswer | Promise<AuthorizationAnswer> {
   // a retried authorization (same callId) gets the same answer
   if (req.callId !== undefined) {
     const previous = tb.byCallId.get(req.callId);
     if (previous) {
-      await previous.durable;
-      if (previous.committed !== undefined) return previous.answer;
-      // that attempt failed to commit: decide afresh
+      const settled = () =>
+        // that attempt failed to commit: decide afresh
+        previous.committed !== undefined ? previous.answer : decideNew(svc, tb, req, now);
+      return previous.committed !== undefined ? previous.answer : previous.durable.then(settled, settled);
     }
   }
+  return decideNew(svc, tb, req, now);
+}
 
+function decideNew(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest, now: number): AuthorizationAnswer | Promise<AuthorizationAnswer> {
+  const s = tb.settings;
   let callee: string | null = null;
   if (req.callee !== undefined) {
     callee = tb.numbers.parse(req.callee);
@@ -77,7 +91,26 @@ export async function authorize(
   if (slot === null) return deny('EMPTY_KEY', null);
   if (callee === null || !account.authorized.includes(callee)) return deny('NUMBER_NOT_AUTHORIZED', callee);
 
-  const rate = s.tariffId ? (await svc.tariffs.get(s.tariffId)).lookup(digitsForLookup(callee), now) : undefined;
+  if (s.tariffId === null) return deny('NO_RATE', callee);
+  const index = svc.tariffs.peek(s.tariffId);
+  if (index === undefined) {
+    const number = callee;
+    return svc.tariffs.get(s.tariffId).then((built) => price(svc, tb, account, number, built, req, now));
+  }
+  return price(svc, tb, account, callee, index, req, now);
+}
+
+function price(
+  svc: AuthorizationService,
+  tb: TenantBook,
+  account: Account,
+  callee: string,
+  index: TariffIndex,
+  req: AuthorizeRequest,
+  now: number,
+): AuthorizationAnswer | Promise<AuthorizationAnswer> {
+  const s = tb.settings;
+  const rate = index.lookup(digitsForLookup(callee), now);
   if (!rate) return deny('NO_RATE', callee);
 
   const availableMoney = (account.balance - account.heldMoney) as Money4;
@@ -88,8 +121,15 @@ export async function authorize(
     billingEnabled: account.billingEnabled,
     maxCallSeconds: s.maxCallSeconds,
   });
-  const priced = { destination: rate.rate.destination, class: rate.rate.class, pricePerMinute: formatPrice(rate.priceMicros) };
-  if (allowance.maxSeconds === 0) return { ...deny(allowance.reason ?? 'INSUFFICIENT_BALANCE', callee), ...priced };
+  const pricePerMinute = formatPrice(rate.priceMicros);
+  if (allowance.maxSeconds === 0) {
+    return {
+      ...deny(allowance.reason ?? 'INSUFFICIENT_BALANCE', callee),
+      destination: rate.rate.destination,
+      class: rate.rate.class,
+      pricePerMinute,
+    };
+  }
 
   const id = randomUUID();
   const left = availableMoney - allowance.holdMoney;
@@ -98,7 +138,9 @@ export async function authorize(
     maxSeconds: allowance.maxSeconds,
     reservationId: id,
     callee,
-    ...priced,
+    destination: rate.rate.destination,
+    class: rate.rate.class,
+    pricePerMinute,
     lowBalance: account.billingEnabled && left < s.lowBalanceThreshold,
   };
   return reserve(svc, tb, {
@@ -113,12 +155,25 @@ export async function authorize(
   });
 }
 
-async function reserve(
+/** Holds the credit at once (the next authorization sees it), then answers once the reservation is committed. */
+function reserve(
   svc: AuthorizationService,
   tb: TenantBook,
   r: Omit<Hold, 'committed' | 'durable' | 'released'> & { rateId: string | null },
 ): Promise<AuthorizationAnswer> {
-  let settle!: () => void;
+  const written = svc.writer.write({
+    tenantId: tb.settings.id,
+    id: r.id,
+    userId: r.account.userId,
+    callId: r.callId,
+    callee: r.answer.callee ?? '',
+    rateId: r.rateId,
+    maxSeconds: r.answer.maxSeconds,
+    holdForfait: r.forfait,
+    holdMoney: r.money,
+    expiresAt: new Date(r.expiresAt),
+    answer: r.answer,
+  });
   const hold: Hold = {
     id: r.id,
     callId: r.callId,
@@ -128,32 +183,22 @@ async function reserve(
     expiresAt: r.expiresAt,
     answer: r.answer,
     committed: undefined,
-    durable: new Promise<void>((resolve) => (settle = resolve)),
+    durable: written,
     released: false,
   };
-  // held in memory at once, so the next authorization already sees it
   tb.hold(hold);
-  try {
-    const inserted = await svc.writer.write({
-      tenantId: tb.settings.id,
-      id: hold.id,
-      userId: hold.account.userId,
-      callId: hold.callId,
-      callee: r.answer.callee ?? '',
-      rateId: r.rateId,
-      maxSeconds: r.answer.maxSeconds,
-      holdForfait: hold.forfait,
-      holdMoney: hold.money,
-      expiresAt: new Date(hold.expiresAt),
-      answer: r.answer,
-    });
-    if (!inserted) throw new ConflictError('CONFLICT', `callId ${hold.callId} was already used by an earlier call of this tenant`);
-    hold.committed = ++svc.book.seq;
-    return hold.answer;
-  } catch (err) {
-    tb.release(hold);
-    throw err;
-  } finally {
-    settle();
-  }
+  return written.then(
+    (inserted) => {
+      if (!inserted) {
+        tb.release(hold);
+        throw new ConflictError('CONFLICT', `callId ${hold.callId} was already used by an earlier call of this tenant`);
+      }
+      hold.committed = ++svc.book.seq;
+      return hold.answer;
+    },
+    (err: unknown) => {
+      tb.release(hold);
+      throw err;
+    },
+  );
 }

@@ -70,7 +70,7 @@ export interface Hold {
   /** Commit sequence number once the reservation is durable; undefined while pending. */
   committed: number | undefined;
   /** Settles when the reservation is committed (or failed). */
-  durable: Promise<void>;
+  durable: Promise<unknown>;
   released: boolean;
 }
 
@@ -198,6 +198,8 @@ function fill(a: Account, u: UserRow): void {
 
 export class AccountBook {
   private tenants = new Map<string, Promise<TenantBook>>();
+  /** The books already loaded, for callers that must not wait (the PBX's hot path). */
+  private ready = new Map<string, TenantBook>();
   private lockConn: Promise<postgres.ReservedSql> | undefined;
   private listening: postgres.ListenMeta | undefined;
   private stopped = false;
@@ -227,6 +229,7 @@ export class AccountBook {
       }
     }
     this.tenants.clear();
+    this.ready.clear();
   }
 
   async loadedBooks(): Promise<TenantBook[]> {
@@ -238,11 +241,22 @@ export class AccountBook {
   tenant(tenantId: string): Promise<TenantBook> {
     let p = this.tenants.get(tenantId);
     if (!p) {
-      p = this.load(tenantId);
-      this.tenants.set(tenantId, p);
-      p.catch(() => this.tenants.delete(tenantId));
+      const loading = this.load(tenantId);
+      p = loading;
+      this.tenants.set(tenantId, loading);
+      loading.then(
+        (tb) => {
+          if (this.tenants.get(tenantId) === loading) this.ready.set(tenantId, tb);
+        },
+        () => this.tenants.delete(tenantId),
+      );
     }
     return p;
+  }
+
+  /** The tenant's book when it is loaded already, else undefined (then `tenant` loads it). */
+  loaded(tenantId: string): TenantBook | undefined {
+    return this.ready.get(tenantId);
   }
 
   private lock(): Promise<postgres.ReservedSql> {
