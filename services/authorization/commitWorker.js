@@ -16,10 +16,34 @@ const { connection } = workerData;
 const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => undefined });
 
 /**
+ * A plain INSERT: the owner's memory already answers a callId it holds, so a
+ * conflict can only come from a callId of a call that is over, which is rare.
+ * ON CONFLICT would cost every reservation a speculative insertion (~5 µs of
+ * PostgreSQL each, a fifth of the insert); a conflict instead fails the whole
+ * statement, which rolls back, and the batch goes again through `insertRefusing`.
  * @param {string} json
  * @returns {Promise<string[]>}
  */
 async function insert(json) {
+  try {
+    await sql`
+      insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
+                                hold_forfait_seconds, hold_money, expires_at, answer)
+      select t, i, u, c, e, r, m, f, h, x, a from json_to_recordset(${json}::text::json)
+        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x timestamptz, a jsonb)`;
+    return [];
+  } catch (err) {
+    if (typeof err === 'object' && err !== null && 'code' in err && err.code === '23505') return insertRefusing(json);
+    throw err;
+  }
+}
+
+/**
+ * The batch again, keeping what does not conflict.
+ * @param {string} json
+ * @returns {Promise<string[]>} the ids not inserted (their callId was already used)
+ */
+async function insertRefusing(json) {
   const refused = await sql`
     with v as (
       select * from json_to_recordset(${json}::text::json)

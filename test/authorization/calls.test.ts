@@ -78,6 +78,41 @@ describe('POST /v1/calls/{reservationId}/end', () => {
     expect(next.json).toMatchObject({ decision: 'allow', maxSeconds: 66 });
   });
 
+  it('a callId of a call that is over is a 409, and the other reservations of its group commit are kept', async () => {
+    const { t, pbx } = await setup();
+    const users = await Promise.all([0, 1, 2, 3].map(() => newUser(t.id, { balance: '10', numbers: { 1: MOBILE } }, app)));
+    const [first, ...others] = users as [(typeof users)[0], ...typeof users];
+    const auth = await call(app, 'POST', '/v1/authorize', { key: pbx, json: { identifiant: first.identifiant, callee: MOBILE, callId: 'over-1' } });
+    expect(auth.json).toMatchObject({ decision: 'allow' });
+    const end = await call(app, 'POST', `/v1/calls/${auth.json.reservationId}/end`, { key: pbx, json: { durationSeconds: 10, disposition: 'answered' } });
+    expect(end.status).toBe(200);
+
+    // the reused callId goes in the same group commit as new ones: its conflict must not cost them theirs
+    // (the first of a burst goes alone, the next ones wait for its commit and go together)
+    const attempt = (u: { identifiant: string }, callId: string) =>
+      call(app, 'POST', '/v1/authorize', { key: pbx, json: { identifiant: u.identifiant, callee: MOBILE, callId } });
+    const [new0, reused, new1, new2] = await Promise.all([
+      attempt(others[0]!, 'new-0'),
+      attempt(first, 'over-1'),
+      attempt(others[1]!, 'new-1'),
+      attempt(others[2]!, 'new-2'),
+    ]);
+    expect(reused!.status).toBe(409);
+    expect(reused!.json).toMatchObject({ error: { code: 'CONFLICT' } });
+    for (const res of [new0, new1, new2]) expect(res!.json).toMatchObject({ decision: 'allow', maxSeconds: 98 });
+    const { db } = testDb();
+    const stored = await db.selectFrom('reservations').select(['callId', 'status']).where('tenantId', '=', t.id).orderBy('callId').execute();
+    expect(stored).toEqual([
+      { callId: 'new-0', status: 'open' },
+      { callId: 'new-1', status: 'open' },
+      { callId: 'new-2', status: 'open' },
+      { callId: 'over-1', status: 'rated' },
+    ]);
+    // the refused attempt holds nothing: 10 - 1.20 for the call leaves 8.80, i.e. 86 s at 0.2 + 6/min
+    const again = await call(app, 'POST', '/v1/authorize', { key: pbx, json: { identifiant: first.identifiant, callee: MOBILE, callId: 'over-2' } });
+    expect(again.json).toMatchObject({ decision: 'allow', maxSeconds: 86 });
+  });
+
   it('answers 404 for an unknown reservation and 400 for a bad body', async () => {
     const { pbx } = await setup();
     expect((await call(app, 'POST', '/v1/calls/00000000-0000-4000-8000-000000000000/end', { key: pbx, json: { durationSeconds: 1, disposition: 'answered' } })).status).toBe(404);
