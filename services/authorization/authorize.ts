@@ -56,7 +56,7 @@ export function authorize(
 function decide(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest, now: number): AuthorizationAnswer | Promise<AuthorizationAnswer> {
   // a retried authorization (same callId) gets the same answer
   if (req.callId !== undefined) {
-    const previous = tb.byCallId.get(req.callId);
+    const previous = tb.byCallId(req.callId);
     if (previous) {
       const settled = () =>
         // that attempt failed to commit: decide afresh
@@ -161,19 +161,6 @@ function reserve(
   tb: TenantBook,
   r: Omit<Hold, 'committed' | 'durable' | 'released'> & { rateId: string | null },
 ): Promise<AuthorizationAnswer> {
-  const written = svc.writer.write({
-    tenantId: tb.settings.id,
-    id: r.id,
-    userId: r.account.userId,
-    callId: r.callId,
-    callee: r.answer.callee ?? '',
-    rateId: r.rateId,
-    maxSeconds: r.answer.maxSeconds,
-    holdForfait: r.forfait,
-    holdMoney: r.money,
-    expiresAt: new Date(r.expiresAt),
-    answer: r.answer,
-  });
   const hold: Hold = {
     id: r.id,
     callId: r.callId,
@@ -183,22 +170,40 @@ function reserve(
     expiresAt: r.expiresAt,
     answer: r.answer,
     committed: undefined,
-    durable: written,
+    durable: COMMITTED,
     released: false,
   };
+  const answered = new Promise<AuthorizationAnswer>((resolve, reject) => {
+    svc.writer.enqueue(
+      {
+        tenantId: tb.settings.id,
+        id: r.id,
+        userId: r.account.userId,
+        callId: r.callId,
+        callee: r.answer.callee ?? '',
+        rateId: r.rateId,
+        maxSeconds: r.answer.maxSeconds,
+        holdForfait: r.forfait,
+        holdMoney: r.money,
+        expiresAt: new Date(r.expiresAt),
+        answer: r.answer,
+      },
+      (inserted, err) => {
+        // a retry waiting on `durable` has what it needs: let go of this promise
+        hold.durable = COMMITTED;
+        if (err !== undefined || !inserted) {
+          tb.release(hold);
+          reject(err ?? new ConflictError('CONFLICT', `callId ${hold.callId} was already used by an earlier call of this tenant`));
+          return;
+        }
+        hold.committed = ++svc.book.seq;
+        resolve(hold.answer);
+      },
+    );
+  });
+  hold.durable = answered;
   tb.hold(hold);
-  return written.then(
-    (inserted) => {
-      if (!inserted) {
-        tb.release(hold);
-        throw new ConflictError('CONFLICT', `callId ${hold.callId} was already used by an earlier call of this tenant`);
-      }
-      hold.committed = ++svc.book.seq;
-      return hold.answer;
-    },
-    (err: unknown) => {
-      tb.release(hold);
-      throw err;
-    },
-  );
+  return answered;
 }
+
+const COMMITTED: Promise<unknown> = Promise.resolve();

@@ -91,7 +91,8 @@ export class TenantBook {
   readonly byIdentifiant = new Map<string, Account>();
   readonly byUserId = new Map<string, Account>();
   readonly holds = new Map<string, Hold>();
-  readonly byCallId = new Map<string, Hold>();
+  /** Holds whose callId was given by the PBX (the others' callId is their id: `holds` finds them). */
+  private readonly byGivenCallId = new Map<string, Hold>();
   reconciling: Promise<void> | undefined;
   /** What notifications asked to re-read, not read yet. */
   pending = { full: false, settings: false, users: new Set<string>(), reservations: new Set<string>() };
@@ -118,9 +119,17 @@ export class TenantBook {
     this.settings = settings;
   }
 
+  /** The open (or committing) hold of this callId. */
+  byCallId(callId: string): Hold | undefined {
+    const given = this.byGivenCallId.get(callId);
+    if (given) return given;
+    const h = this.holds.get(callId);
+    return h?.callId === callId ? h : undefined;
+  }
+
   hold(h: Hold): void {
     this.holds.set(h.id, h);
-    this.byCallId.set(h.callId, h);
+    if (h.callId !== h.id) this.byGivenCallId.set(h.callId, h);
     h.account.heldForfait += h.forfait;
     h.account.heldMoney = (h.account.heldMoney + h.money) as Money4;
   }
@@ -129,7 +138,7 @@ export class TenantBook {
     if (h.released) return;
     h.released = true;
     this.holds.delete(h.id);
-    if (this.byCallId.get(h.callId) === h) this.byCallId.delete(h.callId);
+    if (h.callId !== h.id && this.byGivenCallId.get(h.callId) === h) this.byGivenCallId.delete(h.callId);
     h.account.heldForfait -= h.forfait;
     h.account.heldMoney = (h.account.heldMoney - h.money) as Money4;
   }
