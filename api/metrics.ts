@@ -4,11 +4,28 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'forfait_' });
+  // the hot paths count in plain numbers; each counter takes them in when scraped
+  const uncounted = new Map<Counter<string>, { labels: string[]; n: number }[]>();
+  function flush(this: Counter<string>): void {
+    for (const c of uncounted.get(this) ?? []) {
+      if (c.n === 0) continue;
+      this.labels(...c.labels).inc(c.n);
+      c.n = 0;
+    }
+  }
+  function counting(counter: Counter<string>, ...labels: string[]): { n: number } {
+    const c = { labels, n: 0 };
+    let list = uncounted.get(counter);
+    if (!list) uncounted.set(counter, (list = []));
+    list.push(c);
+    return c;
+  }
   const requests = new Counter({
     name: 'forfait_http_requests_total',
     help: 'HTTP requests by method, route and status',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
+    collect: flush,
   });
   const latency = new Histogram({
     name: 'forfait_http_request_duration_seconds',
@@ -22,6 +39,7 @@ export function createMetrics() {
     help: 'PBX authorizations by decision and deny reason',
     labelNames: ['decision', 'reason'] as const,
     registers: [registry],
+    collect: flush,
   });
   const authorizationLatency = new Histogram({
     name: 'forfait_authorization_duration_seconds',
@@ -30,31 +48,30 @@ export function createMetrics() {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [registry],
   });
-  // prom-client hashes a label object on every call; the hot paths keep the
-  // child of each label combination instead (a handful of routes and reasons)
-  const children = new Map<string, { count(): void; observe(seconds: number): void }>();
+  // prom-client hashes and checks a label object on every call, even through a
+  // child: the hot paths keep, for each label combination (a handful of routes
+  // and reasons), a plain count and the histogram's child
+  const children = new Map<string, { count: { n: number }; observe(seconds: number): void }>();
   function request(method: string, route: string, status: number, seconds: number): void {
     const key = `${method} ${route} ${status}`;
     let child = children.get(key);
     if (!child) {
-      const counter = requests.labels(method, route, String(status));
       const histogram = latency.labels(method, route);
-      child = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      child = { count: counting(requests, method, route, String(status)), observe: (s) => histogram.observe(s) };
       children.set(key, child);
     }
-    child.count();
+    child.count.n++;
     child.observe(seconds);
   }
   function authorization(decision: string, reason: string, seconds: number): void {
     const key = `authorize ${decision} ${reason}`;
     let child = children.get(key);
     if (!child) {
-      const counter = authorizations.labels(decision, reason);
       const histogram = authorizationLatency.labels(decision);
-      child = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      child = { count: counting(authorizations, decision, reason), observe: (s) => histogram.observe(s) };
       children.set(key, child);
     }
-    child.count();
+    child.count.n++;
     child.observe(seconds);
   }
   return { registry, request, authorization };
