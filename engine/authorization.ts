@@ -72,25 +72,15 @@ export function maxCallSeconds(input: MaxCallSecondsInput): CallAllowance {
   // cost ≤ max(available money, 0), so a negative balance only stops paid calls.
   const moneyCeiling = availableMoney > 0 ? availableMoney : 0;
 
-  const forfaitShare = (billable: number): number =>
-    rate.forfaitEligible && !free ? (billable < forfait ? billable : forfait) : 0;
-  const fits = (d: number): boolean => {
-    if (free || d === 0) return true;
-    const billable = billableSeconds(d, rate.firstIncrement, rate.nextIncrement);
-    const share = forfaitShare(billable);
-    if (!billingEnabled) return billable === share;
-    return chargedCost(rate, billable, share) <= moneyCeiling;
-  };
-
   let maxSeconds: number;
-  if (fits(cap)) {
+  if (fitsIn(rate, cap, forfait, free, billingEnabled, moneyCeiling)) {
     maxSeconds = cap;
   } else {
     let lo = 0; // fits
     let hi = cap; // does not fit
     while (hi - lo > 1) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      if (fits(mid)) lo = mid;
+      if (fitsIn(rate, mid, forfait, free, billingEnabled, moneyCeiling)) lo = mid;
       else hi = mid;
     }
     maxSeconds = lo;
@@ -105,7 +95,25 @@ export function maxCallSeconds(input: MaxCallSecondsInput): CallAllowance {
     return { maxSeconds: 0, holdForfaitSeconds: 0, holdMoney: 0 as Money4, reason };
   }
   const billable = billableSeconds(maxSeconds, rate.firstIncrement, rate.nextIncrement);
-  const share = forfaitShare(billable);
+  const share = forfaitShare(rate, billable, forfait, free);
   const holdMoney = billingEnabled && !free ? chargedCost(rate, billable, share) : (0 as Money4);
   return { maxSeconds, holdForfaitSeconds: share, holdMoney };
+}
+
+// Module functions rather than closures inside maxCallSeconds: it runs on every
+// PBX authorization, and tsx (esbuild's keepNames) gives every closure assigned
+// to a name an Object.defineProperty call each time it is created.
+
+/** The forfait seconds a call of `billable` seconds takes. */
+function forfaitShare(rate: CompiledRate, billable: number, forfait: number, free: boolean): number {
+  return rate.forfaitEligible && !free ? (billable < forfait ? billable : forfait) : 0;
+}
+
+/** Does an answered call of d seconds fit what the user has? */
+function fitsIn(rate: CompiledRate, d: number, forfait: number, free: boolean, billingEnabled: boolean, moneyCeiling: number): boolean {
+  if (free || d === 0) return true;
+  const billable = billableSeconds(d, rate.firstIncrement, rate.nextIncrement);
+  const share = forfaitShare(rate, billable, forfait, free);
+  if (!billingEnabled) return billable === share;
+  return chargedCost(rate, billable, share) <= moneyCeiling;
 }

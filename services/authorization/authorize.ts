@@ -58,13 +58,19 @@ function decide(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest
   if (req.callId !== undefined) {
     const previous = tb.byCallId(req.callId);
     if (previous) {
-      const settled = () =>
-        // that attempt failed to commit: decide afresh
-        previous.committed !== undefined ? previous.answer : decideNew(svc, tb, req, now);
-      return previous.committed !== undefined ? previous.answer : previous.durable.then(settled, settled);
+      if (previous.committed !== undefined) return previous.answer;
+      return previous.durable.then(
+        () => retried(svc, tb, req, now, previous),
+        () => retried(svc, tb, req, now, previous),
+      );
     }
   }
   return decideNew(svc, tb, req, now);
+}
+
+/** The answer of the first attempt once it is committed; decided afresh if that attempt failed to commit. */
+function retried(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest, now: number, previous: Hold) {
+  return previous.committed !== undefined ? previous.answer : decideNew(svc, tb, req, now);
 }
 
 function decideNew(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest, now: number): AuthorizationAnswer | Promise<AuthorizationAnswer> {
