@@ -12,6 +12,7 @@ import * as noUserRev from './migrations/2026_11_22_0010_no_user_rev.js';
 import * as importSnapshotBatches from './migrations/2026_11_22_0011_import_snapshot_batches.js';
 import * as usersFillfactor from './migrations/2026_11_22_0012_users_fillfactor.js';
 import * as reservationsHot from './migrations/2026_11_22_0013_reservations_hot.js';
+import * as reservationsOpenById from './migrations/2026_11_22_0014_reservations_open_by_id.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0011_import_snapshot_batches': importSnapshotBatches,
   '2026_11_22_0012_users_fillfactor': usersFillfactor,
   '2026_11_22_0013_reservations_hot': reservationsHot,
+  '2026_11_22_0014_reservations_open_by_id': reservationsOpenById,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
