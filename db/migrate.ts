@@ -13,6 +13,7 @@ import * as importSnapshotBatches from './migrations/2026_11_22_0011_import_snap
 import * as usersFillfactor from './migrations/2026_11_22_0012_users_fillfactor.js';
 import * as reservationsHot from './migrations/2026_11_22_0013_reservations_hot.js';
 import * as reservationsOpenById from './migrations/2026_11_22_0014_reservations_open_by_id.js';
+import * as reservationAnswerText from './migrations/2026_11_22_0015_reservation_answer_text.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0012_users_fillfactor': usersFillfactor,
   '2026_11_22_0013_reservations_hot': reservationsHot,
   '2026_11_22_0014_reservations_open_by_id': reservationsOpenById,
+  '2026_11_22_0015_reservation_answer_text': reservationAnswerText,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -145,7 +145,8 @@ export interface ReservationTable {
   createdAt: Timestamp;
   expiresAt: Timestamp;
   releasedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-  answer: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The JSON answer given to the PBX, as text (replayed to a retried callId). */
+  answer: string | null;
 }
 
 export interface CdrTable {

@@ -162,7 +162,7 @@ interface ReservationRow {
   hold_forfait_seconds: number;
   hold_money: string;
   expires_at: Date;
-  answer: AuthorizationAnswer | null;
+  answer: string | null;
   max_seconds: number;
   callee: string;
 }
@@ -290,7 +290,7 @@ export class AccountBook {
     for (const r of snap.reservations) {
       const account = tb.byUserId.get(r.user_id);
       if (!account) continue; // user deleted: nothing left to spend from
-      const answer: AuthorizationAnswer = r.answer ?? { decision: 'allow', maxSeconds: r.max_seconds, reservationId: r.id, callee: r.callee };
+      const answer: AuthorizationAnswer = r.answer !== null ? (JSON.parse(r.answer) as AuthorizationAnswer) : { decision: 'allow', maxSeconds: r.max_seconds, reservationId: r.id, callee: r.callee };
       tb.hold({
         id: r.id,
         callId: r.call_id,

@@ -142,6 +142,22 @@ describe('maxSeconds and reservations', () => {
     expect(rows).toHaveLength(1);
   });
 
+  it('a retried callId gets the same answer from another server after the first one stopped', async () => {
+    const { t, pbx } = await setup();
+    const u = await newUser(t.id, { balance: '100', numbers: { 1: MOBILE } }, app);
+    const first = testApp(); // owns the tenant's book, then stops
+    const answer = await call(first, 'POST', '/v1/authorize', { key: pbx, json: { identifiant: u.identifiant, callee: MOBILE, callId: 'replay-1' } });
+    expect(answer.json).toMatchObject({ decision: 'allow' });
+    await first.close();
+    // the next owner loads the open reservation, with the answer stored with it
+    const again = await authorize(pbx, { identifiant: u.identifiant, callee: MOBILE, callId: 'replay-1' });
+    expect(again.json).toEqual(answer.json);
+    const { db } = testDb();
+    const rows = await db.selectFrom('reservations').select(['id', 'answer']).where('tenantId', '=', t.id).execute();
+    expect(rows).toHaveLength(1);
+    expect(JSON.parse(rows[0]!.answer!)).toEqual(answer.json);
+  });
+
   it('sees money given by another transaction (NOTIFY) and expires reservations after maxSeconds + 60 s', async () => {
     const { t, pbx } = await setup();
     const u = await newUser(t.id, { balance: '0', numbers: { 1: MOBILE } }, app);
