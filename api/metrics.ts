@@ -51,25 +51,32 @@ export function createMetrics() {
   // prom-client hashes and checks a label object on every call, even through a
   // child: the hot paths keep, for each label combination (a handful of routes
   // and reasons), a plain count and the histogram's child
-  const children = new Map<string, { count: { n: number }; observe(seconds: number): void }>();
+  type Child = { count: { n: number }; observe(seconds: number): void };
+  // keyed level by level by the label values themselves: no key string built per call
+  const requestChildren = new Map<string, Map<string, Map<number, Child>>>();
   function request(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${route} ${status}`;
-    let child = children.get(key);
+    let byRoute = requestChildren.get(method);
+    if (!byRoute) requestChildren.set(method, (byRoute = new Map()));
+    let byStatus = byRoute.get(route);
+    if (!byStatus) byRoute.set(route, (byStatus = new Map()));
+    let child = byStatus.get(status);
     if (!child) {
       const histogram = latency.labels(method, route);
       child = { count: counting(requests, method, route, String(status)), observe: (s) => histogram.observe(s) };
-      children.set(key, child);
+      byStatus.set(status, child);
     }
     child.count.n++;
     child.observe(seconds);
   }
+  const authorizationChildren = new Map<string, Map<string, Child>>();
   function authorization(decision: string, reason: string, seconds: number): void {
-    const key = `authorize ${decision} ${reason}`;
-    let child = children.get(key);
+    let byReason = authorizationChildren.get(decision);
+    if (!byReason) authorizationChildren.set(decision, (byReason = new Map()));
+    let child = byReason.get(reason);
     if (!child) {
       const histogram = authorizationLatency.labels(decision);
       child = { count: counting(authorizations, decision, reason), observe: (s) => histogram.observe(s) };
-      children.set(key, child);
+      byReason.set(reason, child);
     }
     child.count.n++;
     child.observe(seconds);

@@ -212,7 +212,7 @@ function reserve(
         maxSeconds: r.answer.maxSeconds,
         holdForfait: r.forfait,
         holdMoney: r.money,
-        expiresAt: new Date(r.expiresAt),
+        expiresAt: r.expiresAt,
         answer: r.answer,
       },
       (inserted, err) => {

@@ -29,8 +29,8 @@ async function insert(json) {
     await sql`
       insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
                                 hold_forfait_seconds, hold_money, expires_at, answer)
-      select t, i, u, c, e, r, m, f, h, x, a from json_to_recordset(${json}::text::json)
-        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x timestamptz, a text)`;
+      select t, i, u, c, e, r, m, f, h, to_timestamp(x::float8 / 1000), a from json_to_recordset(${json}::text::json)
+        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x bigint, a text)`;
     return [];
   } catch (err) {
     if (typeof err === 'object' && err !== null && 'code' in err && err.code === '23505') return insertRefusing(json);
@@ -47,11 +47,11 @@ async function insertRefusing(json) {
   const refused = await sql`
     with v as (
       select * from json_to_recordset(${json}::text::json)
-        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x timestamptz, a text)
+        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x bigint, a text)
     ), ins as (
       insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
                                 hold_forfait_seconds, hold_money, expires_at, answer)
-      select t, i, u, c, e, r, m, f, h, x, a from v
+      select t, i, u, c, e, r, m, f, h, to_timestamp(x::float8 / 1000), a from v
       on conflict (tenant_id, call_id) do nothing
       returning id
     )

@@ -7,7 +7,8 @@ import { formatMoney4, type Money4 } from '../../engine/index.js';
 export type ReservationRow = Pick<ReservationTable, 'tenantId' | 'id' | 'userId' | 'callId' | 'callee' | 'rateId' | 'maxSeconds'> & {
   holdForfait: number;
   holdMoney: Money4;
-  expiresAt: Date;
+  /** When the reservation expires, in ms since the epoch. */
+  expiresAt: number;
   answer: unknown;
 };
 
@@ -159,7 +160,7 @@ export class ReservationWriter {
         m: r.maxSeconds,
         f: r.holdForfait,
         h: formatMoney4(r.holdMoney),
-        x: r.expiresAt.toISOString(),
+        x: r.expiresAt,
         a: r.answer,
       })),
     );

@@ -115,6 +115,12 @@ describe('maxSeconds and reservations', () => {
       .executeTakeFirstOrThrow();
     expect(row).toMatchObject({ callId: 'call-98', status: 'open', maxSeconds: 98, holdForfaitSeconds: 0, userId: u.id });
     expect(row.holdMoney).toBe('10.0000'); // 0.2 + 6 × 98 / 60; 99 s would cost 10.10
+    // it expires maxSeconds + 60 s after the allow, to the millisecond the book holds it until
+    const hold = app.authorization.book.loaded(t.id)?.holds.get(res.json.reservationId);
+    expect(hold?.expiresAt).toBeDefined();
+    expect(row.expiresAt.getTime()).toBe(hold!.expiresAt);
+    expect(row.expiresAt.getTime() - row.createdAt.getTime()).toBeGreaterThanOrEqual((98 + 60) * 1000 - 50);
+    expect(row.expiresAt.getTime() - row.createdAt.getTime()).toBeLessThanOrEqual((98 + 60) * 1000 + 1000);
     // what is held is not available to the next call: nothing is left
     expect((await authorize(pbx, { identifiant: u.identifiant, callee: MOBILE })).json.reason).toBe('INSUFFICIENT_BALANCE');
   });
