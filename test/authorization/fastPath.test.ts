@@ -1,3 +1,5 @@
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { call, testApp } from '../support/app.js';
 import { newTenant, resellerKey } from '../support/factory.js';
@@ -122,5 +124,47 @@ describe('POST /v1/authorize: the hot path answers as the full route does', () =
     expect((await call(app, 'DELETE', `/v1/keys/${id}`, { key: t.adminKey })).status).toBe(200);
     const res = await post(pbx, { identifiant: u.identifiant, callee: MOBILE });
     expect(res.status).toBe(401);
+  });
+});
+
+describe('POST /v1/authorize over node:http: the hot path reads the request Node parsed', () => {
+  it('answers as app.request does, echoes the request id, and hands bodies it cannot take to the full route', async () => {
+    const { pbx, u } = await setup();
+    const server = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const overHttp = async (body: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/authorize`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${pbx}`, 'content-type': 'application/json', ...headers },
+          body,
+        });
+        return { status: res.status, headers: res.headers, json: (await res.json()) as unknown };
+      };
+      await post(pbx, { identifiant: u.identifiant, callee: '0698765432' }); // caches the key
+      const cases: Body[] = [
+        { identifiant: u.identifiant, callee: '0698765432' }, // NUMBER_NOT_AUTHORIZED, from the hot path
+        { identifiant: '0000001', callee: '0612345678' }, // UNKNOWN_USER
+        { identifiant: u.identifiant, callee: 'not a number' }, // 400 from the service, on the hot path
+        { identifiant: '123', callee: MOBILE }, // 400 from the schema: handed to the full route with its body
+        '{"identifiant": ', // not JSON: handed over too
+      ];
+      for (const body of cases) {
+        const text = typeof body === 'string' ? body : JSON.stringify(body);
+        const local = await post(pbx, body);
+        const remote = await overHttp(text);
+        expect(remote.status, text).toBe(local.status);
+        expect(strip(remote.json), text).toEqual(strip(local.json));
+        if (remote.status !== 200) expect(remote.headers.get('x-request-id')).toBe((remote.json as { error: { requestId: string } }).error.requestId);
+      }
+      const echoed = await overHttp(JSON.stringify({ identifiant: u.identifiant, callee: '0698765432' }), { 'x-request-id': 'pbx-7' });
+      expect(echoed.headers.get('x-request-id')).toBe('pbx-7');
+      const allowed = await overHttp(JSON.stringify({ identifiant: u.identifiant, callee: MOBILE, callId: 'http-1' }));
+      expect(allowed.json).toMatchObject({ decision: 'allow', maxSeconds: 98 });
+      expect(allowed.headers.get('x-request-id')).toBeNull(); // the hot path answered (the route adds one)
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
