@@ -4,6 +4,7 @@ import type { Db } from '../db/connection.js';
 import { buildTariffIndex, formatPrice, parsePrice, parseTariffCsv, type Rate, type TariffIndex } from '../engine/index.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import type { Principal } from './access.js';
+import { LoadingCache } from './loadingCache.js';
 
 export const TARIFF_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -118,40 +119,21 @@ export async function getTariff(db: Db, principal: Principal, id: string): Promi
  * dropped when a tariff is uploaded again through this process.
  */
 export class TariffIndexCache {
-  private entries = new Map<string, Promise<TariffIndex>>();
-  /** The indexes already built, for callers that must not wait (the PBX's hot path). */
-  private built = new Map<string, TariffIndex>();
+  private readonly indexes = new LoadingCache<TariffIndex>((tariffId) => this.load(tariffId));
   constructor(private readonly db: Db) {}
 
   get(tariffId: string): Promise<TariffIndex> {
-    let hit = this.entries.get(tariffId);
-    if (!hit) {
-      const loading = this.load(tariffId);
-      hit = loading;
-      this.entries.set(tariffId, loading);
-      loading.then(
-        (index) => {
-          if (this.entries.get(tariffId) === loading) this.built.set(tariffId, index);
-        },
-        () => this.entries.delete(tariffId),
-      );
-    }
-    return hit;
+    return this.indexes.get(tariffId);
   }
 
   /** The tariff's index when it is built already, else undefined (then `get` builds it). */
   peek(tariffId: string): TariffIndex | undefined {
-    return this.built.get(tariffId);
+    return this.indexes.peek(tariffId);
   }
 
   invalidate(tariffId?: string): void {
-    if (tariffId) {
-      this.entries.delete(tariffId);
-      this.built.delete(tariffId);
-    } else {
-      this.entries.clear();
-      this.built.clear();
-    }
+    if (tariffId) this.indexes.delete(tariffId);
+    else this.indexes.clear();
   }
 
   private async load(tariffId: string): Promise<TariffIndex> {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { isCountryCode, parseMoney4, parseNumber, type CountryCode, type Money4 } from '../../engine/index.js';
 import { UnavailableError } from '../errors.js';
 import { NumberCache } from '../cdrs/normalize.js';
+import { LoadingCache } from '../loadingCache.js';
 
 /**
  * The account book: each tenant's accounts and reservation holds, in memory, in
@@ -206,9 +207,7 @@ function fill(a: Account, u: UserRow): void {
 }
 
 export class AccountBook {
-  private tenants = new Map<string, Promise<TenantBook>>();
-  /** The books already loaded, for callers that must not wait (the PBX's hot path). */
-  private ready = new Map<string, TenantBook>();
+  private readonly tenants = new LoadingCache<TenantBook>((tenantId) => this.load(tenantId));
   private lockConn: Promise<postgres.ReservedSql> | undefined;
   private listening: postgres.ListenMeta | undefined;
   private stopped = false;
@@ -229,7 +228,7 @@ export class AccountBook {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.listening?.unlisten().catch(() => undefined);
-    for (const tb of this.tenants.values()) await tb.then((b) => b.reconciling).catch(() => undefined);
+    for (const tb of this.tenants.all()) await tb.then((b) => b.reconciling).catch(() => undefined);
     if (this.lockConn) {
       const conn = await this.lockConn.catch(() => undefined);
       if (conn) {
@@ -238,34 +237,21 @@ export class AccountBook {
       }
     }
     this.tenants.clear();
-    this.ready.clear();
   }
 
   async loadedBooks(): Promise<TenantBook[]> {
-    const settled = await Promise.allSettled([...this.tenants.values()]);
+    const settled = await Promise.allSettled(this.tenants.all());
     return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   }
 
   /** The tenant's book, loaded (and locked to this process) on first use. */
   tenant(tenantId: string): Promise<TenantBook> {
-    let p = this.tenants.get(tenantId);
-    if (!p) {
-      const loading = this.load(tenantId);
-      p = loading;
-      this.tenants.set(tenantId, loading);
-      loading.then(
-        (tb) => {
-          if (this.tenants.get(tenantId) === loading) this.ready.set(tenantId, tb);
-        },
-        () => this.tenants.delete(tenantId),
-      );
-    }
-    return p;
+    return this.tenants.get(tenantId);
   }
 
   /** The tenant's book when it is loaded already, else undefined (then `tenant` loads it). */
   loaded(tenantId: string): TenantBook | undefined {
-    return this.ready.get(tenantId);
+    return this.tenants.peek(tenantId);
   }
 
   private lock(): Promise<postgres.ReservedSql> {
