@@ -6,7 +6,7 @@ import { newTenant, resellerKey } from '../support/factory.js';
 import { newTariff, newUser, pbxKey } from '../support/accounts.js';
 
 // POST /v1/authorize answers from a hot path in front of the middleware stack
-// when the key is already cached (api/routes/authorize.ts, authorizeFastPath),
+// when the key is already cached (api/routes/authorize.ts, authorizeHotPath),
 // and from the full route otherwise. Both must give the same answers, errors
 // and metrics.
 
