@@ -72,12 +72,11 @@ export class ReservationWriter {
     private readonly maxBatch = 2000,
   ) {}
 
-  /** Resolves true once durable, false when the tenant already has a reservation with that callId. */
-  write(row: ReservationRow): Promise<boolean> {
-    return new Promise((resolve, reject) => this.enqueue(row, (inserted, err) => (err === undefined ? resolve(inserted) : reject(err))));
-  }
-
-  /** `write` without a promise of its own, for the hot path (which makes one promise per allow, not two). */
+  /**
+   * Queues the reservation for the next group commit; `done` is called once
+   * that commit is over. A callback, not a promise: the caller (reserve) makes
+   * the one promise an allow needs.
+   */
   enqueue(row: ReservationRow, done: Committed): void {
     this.queue.push({ row, done });
     this.kick();
@@ -110,7 +109,7 @@ export class ReservationWriter {
           this.commitMs += performance.now() - started;
           this.flushes++;
           this.written += batch.length - refused.size;
-          for (const p of batch) p.done(refused === NONE || !refused.has(p.row.id));
+          for (const p of batch) p.done(!refused.has(p.row.id));
         },
         (err: unknown) => {
           for (const p of batch) p.done(false, err ?? new Error('reservation commit failed'));
