@@ -90,10 +90,13 @@ export function createApp(deps: Deps): App {
     await book.barrier();
   });
 
+  /** A 500: the cause goes to the log, never to the client. */
+  const logUnhandled = (err: unknown, requestId: string | undefined, path: string) =>
+    deps.logger.error({ err, requestId, path }, 'unhandled error');
   app.onError((err, c) => {
     const apiErr = toApiError(err);
     if (apiErr.code === 'INTERNAL') {
-      deps.logger.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
+      logUnhandled(err, c.get('requestId'), c.req.path);
     }
     return sendError(c, apiErr);
   });
@@ -178,7 +181,7 @@ export function createApp(deps: Deps): App {
     authorization,
     metrics,
     deps.config.bodyLimit,
-    (err, id) => deps.logger.error({ err, requestId: id, path: '/v1/authorize' }, 'unhandled error'),
+    (err, id) => logUnhandled(err, id, '/v1/authorize'),
     app.fetch,
   );
 
