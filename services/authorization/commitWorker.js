@@ -1,7 +1,8 @@
-// The reservation writer's PostgreSQL side, in a worker thread: the main
-// thread, which answers the PBX, hands over a batch as one JSON string and gets
-// back, once the batch is committed, the reservation ids it did NOT insert (a
-// callId the tenant had already used). The wire protocol, the statement and the
+// The reservation writer's PostgreSQL side, in a worker thread. The main
+// thread, which answers the PBX, writes each reservation's JSON into a ring in
+// shared memory (ring.js); this worker takes every row there, inserts them in
+// one statement, publishes how far it has committed, and goes straight on to
+// the rows that arrived meanwhile. The wire protocol, the statement and its
 // result stay off the event loop that serves HTTP.
 //
 // Plain JavaScript (no TypeScript syntax) so that Node loads it as it is, from
@@ -9,9 +10,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
 import { noDelaySocket } from '../../db/noDelaySocket.js';
+import { CTRL, ringLayout } from './ring.js';
 
-/** @type {{ connection: import('postgres').Options<{}> }} */
-const { connection } = workerData;
+/** @type {{ connection: import('postgres').Options<{}>, ring: SharedArrayBuffer, ringBytes: number, ringSlots: number, maxBatch: number }} */
+const { connection, ring, ringBytes, ringSlots, maxBatch, minCycleMs } = workerData;
+const { ctrl, stats, ends, data } = ringLayout(ringBytes, ringSlots, ring);
 
 const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => undefined });
 
@@ -59,20 +62,92 @@ async function insertRefusing(json) {
   return refused.map((r) => r.id);
 }
 
-parentPort?.on('message', (/** @type {{ seq: number, json: string } | { close: true }} */ msg) => {
-  if ('close' in msg) {
-    void sql.end({ timeout: 5 }).finally(() => parentPort?.close());
-    return;
+let closing = false;
+/** @type {((upTo: number) => void) | undefined} */
+let acked;
+
+parentPort?.on('message', (/** @type {{ ack: number } | { close: true }} */ msg) => {
+  if ('ack' in msg) acked?.(msg.ack);
+  else {
+    closing = true;
+    Atomics.notify(ctrl, CTRL.WRITTEN);
   }
-  insert(msg.json).then(
-    (refused) => parentPort?.postMessage({ seq: msg.seq, refused }),
-    (/** @type {unknown} */ err) =>
-      parentPort?.postMessage({
-        seq: msg.seq,
+});
+
+/**
+ * Hands the main thread rows that were not simply inserted, and waits until it
+ * has settled them: only then is `upTo` published as committed, so the main
+ * thread never takes them for inserted ones.
+ * @param {{ upTo: number, refused: string[] } | { upTo: number, error: { message: string, code?: string } }} reply
+ */
+function report(reply) {
+  return new Promise((resolve) => {
+    acked = resolve;
+    parentPort?.postMessage(reply);
+  });
+}
+
+/** The rows between two offsets of the ring, as one JSON array. */
+function rowsJson(/** @type {number} */ from, /** @type {number} */ to) {
+  // a row can wrap in the middle of a character: join the bytes before decoding
+  const text = to > from ? data.toString('utf8', from, to) : Buffer.concat([data.subarray(from, ringBytes), data.subarray(0, to)]).toString('utf8');
+  return `[${text.slice(0, -1)}]`; // each row ends with a comma
+}
+
+async function run() {
+  let consumed = 0; // rows taken from the ring (an int32 that wraps, like WRITTEN)
+  let readOff = 0;
+  let cycleStart = -Infinity;
+  while (!closing) {
+    let written = Atomics.load(ctrl, CTRL.WRITTEN);
+    if (written === consumed) {
+      Atomics.store(ctrl, CTRL.WAITING, 1);
+      written = Atomics.load(ctrl, CTRL.WRITTEN);
+      if (written === consumed) {
+        const wait = Atomics.waitAsync(ctrl, CTRL.WRITTEN, written);
+        if (wait.async) await wait.value;
+        cycleStart = -Infinity; // rows are scarce: the first one that comes is committed at once
+      }
+      Atomics.store(ctrl, CTRL.WAITING, 0);
+      continue;
+    }
+    // under load, let rows gather for minCycleMs since the previous commit started (see writer.ts)
+    const early = minCycleMs - (performance.now() - cycleStart);
+    if (early > 0.05) {
+      Atomics.wait(ctrl, CTRL.NAP, 0, early);
+      written = Atomics.load(ctrl, CTRL.WRITTEN);
+    }
+    cycleStart = performance.now();
+    const upTo = ((written - consumed) | 0) > maxBatch ? (consumed + maxBatch) | 0 : written;
+    const end = /** @type {number} */ (ends[(upTo - 1) & (ringSlots - 1)]);
+    const json = rowsJson(readOff, end);
+    consumed = upTo;
+    readOff = end;
+    const started = cycleStart;
+    /** @type {string[]} */
+    let refused;
+    try {
+      refused = await insert(json);
+    } catch (err) {
+      await report({
+        upTo,
         error: {
           message: err instanceof Error ? err.message : String(err),
           code: typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined,
         },
-      }),
-  );
-});
+      });
+      Atomics.store(ctrl, CTRL.COMMITTED, upTo);
+      continue;
+    }
+    stats[0] = /** @type {number} */ (stats[0]) + 1;
+    stats[1] = /** @type {number} */ (stats[1]) + performance.now() - started;
+    if (refused.length > 0) await report({ upTo, refused });
+    Atomics.store(ctrl, CTRL.COMMITTED, upTo);
+    // wakes the main thread if it is idle; under load it has often read COMMITTED already
+    parentPort?.postMessage(upTo);
+  }
+  await sql.end({ timeout: 5 });
+  parentPort?.close();
+}
+
+void run();

@@ -1,0 +1,36 @@
+// The shared memory the reservation writer (main thread) and its commit worker
+// exchange rows through. Plain JavaScript, typed by ring.d.ts, so that the
+// worker, which Node loads without tsx, uses the same layout.
+
+/** Int32 cells at the head of the buffer. */
+export const CTRL = Object.freeze({
+  /** Rows the main thread has written (wraps as an int32). */
+  WRITTEN: 0,
+  /** Rows the worker has committed (wraps as an int32). */
+  COMMITTED: 1,
+  /** 1 while the worker waits for rows: the main thread then notifies WRITTEN. */
+  WAITING: 2,
+  /** Always 0: the worker sleeps on it (Atomics.wait with a timeout). */
+  NAP: 3,
+});
+const CTRL_BYTES = 16;
+const STATS_BYTES = 16;
+
+/**
+ * The ring: `ctrl`; `stats` (commits so far, and the sum of their statements'
+ * ms, written by the worker); `ends`, per slot (row number & (slots - 1)), the
+ * data offset just past that row; `data`, the rows' JSON, each followed by a
+ * comma, wrapping at its end.
+ * @param {number} bytes
+ * @param {number} slots
+ * @param {SharedArrayBuffer} [sab] the buffer to lay out (a new one when absent)
+ */
+export function ringLayout(bytes, slots, sab = new SharedArrayBuffer(CTRL_BYTES + STATS_BYTES + 4 * slots + bytes)) {
+  return {
+    sab,
+    ctrl: new Int32Array(sab, 0, CTRL_BYTES / 4),
+    stats: new Float64Array(sab, CTRL_BYTES, STATS_BYTES / 8),
+    ends: new Int32Array(sab, CTRL_BYTES + STATS_BYTES, slots),
+    data: Buffer.from(sab, CTRL_BYTES + STATS_BYTES + 4 * slots, bytes),
+  };
+}
