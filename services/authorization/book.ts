@@ -5,6 +5,7 @@ import { isCountryCode, parseMoney4, parseNumber, type CountryCode, type Money4 
 import { UnavailableError } from '../errors.js';
 import { NumberCache } from '../cdrs/normalize.js';
 import { LoadingCache } from '../loadingCache.js';
+import { ShardedMap } from './shardedMap.js';
 
 /**
  * The account book: each tenant's accounts and reservation holds, in memory, in
@@ -91,9 +92,10 @@ export class TenantBook {
   numbers: NumberCache;
   readonly byIdentifiant = new Map<string, Account>();
   readonly byUserId = new Map<string, Account>();
-  readonly holds = new Map<string, Hold>();
+  /** Open (or committing) holds by reservation id: sharded, as it can grow large (see ShardedMap). */
+  readonly holds = new ShardedMap<Hold>();
   /** Holds whose callId was given by the PBX (the others' callId is their id: `holds` finds them). */
-  private readonly byGivenCallId = new Map<string, Hold>();
+  private readonly byGivenCallId = new ShardedMap<Hold>();
   reconciling: Promise<void> | undefined;
   /** What notifications asked to re-read, not read yet. */
   pending = { full: false, settings: false, users: new Set<string>(), reservations: new Set<string>() };
