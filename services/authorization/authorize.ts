@@ -69,6 +69,7 @@ export function authorize(
   req: AuthorizeRequest,
   now = Date.now(),
 ): AuthorizationAnswer | Promise<AuthorizationAnswer> {
+  svc.writer.poll();
   const tb = svc.book.loaded(tenantId);
   if (tb === undefined) return svc.book.tenant(tenantId).then((loaded) => decide(svc, loaded, req, now));
   return decide(svc, tb, req, now);

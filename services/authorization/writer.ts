@@ -129,6 +129,16 @@ export class ReservationWriter {
     if (ch.overflow.length > 0 || !this.put(ch, row, done)) ch.overflow.push({ row, done });
   }
 
+  /**
+   * Answers the reservations the worker has committed since the last look (one
+   * atomic load when there are none): called for every authorization, so that
+   * under load commits are noticed between two requests rather than when the
+   * worker's message gets its turn of the event loop.
+   */
+  poll(): void {
+    if (this.channel) this.settle(this.channel);
+  }
+
   /** Resolves when nothing is queued or in flight. */
   drain(): Promise<void> {
     if (this.quiet()) return Promise.resolve();
