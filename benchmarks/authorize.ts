@@ -24,7 +24,7 @@ import { benchLine, freshDatabase } from './support.js';
 
 const USERS = 10_000;
 const DURATION = process.env.BENCH_SECONDS ?? '8';
-const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? '16';
+const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? '64';
 
 function ensureWrk(): void {
   if (spawnSync('wrk', ['--version']).error === undefined) return;
