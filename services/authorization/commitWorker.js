@@ -16,6 +16,9 @@ import { CTRL, ringLayout } from './ring.js';
 const { connection, ring, ringBytes, ringSlots, maxBatch, minCycleMs } = workerData;
 const { ctrl, stats, ends, data } = ringLayout(ringBytes, ringSlots, ring);
 
+/** Event loop utilization (‰) from which the worker lets rows gather. */
+const BUSY_PERMILLE = 800;
+
 const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => undefined });
 
 /**
@@ -106,14 +109,13 @@ async function run() {
       if (written === consumed) {
         const wait = Atomics.waitAsync(ctrl, CTRL.WRITTEN, written);
         if (wait.async) await wait.value;
-        cycleStart = -Infinity; // rows are scarce: the first one that comes is committed at once
       }
       Atomics.store(ctrl, CTRL.WAITING, 0);
       continue;
     }
-    // under load, let rows gather for minCycleMs since the previous commit started (see writer.ts)
+    // while the event loop is busy, let rows gather for minCycleMs since the previous commit started (see writer.ts)
     const early = minCycleMs - (performance.now() - cycleStart);
-    if (early > 0.05) {
+    if (early > 0.05 && Atomics.load(ctrl, CTRL.LOAD) >= BUSY_PERMILLE) {
       Atomics.wait(ctrl, CTRL.NAP, 0, early);
       written = Atomics.load(ctrl, CTRL.WRITTEN);
     }

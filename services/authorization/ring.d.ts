@@ -1,5 +1,5 @@
 /** Int32 cells at the head of the ring's buffer (see ring.js). */
-export const CTRL: Readonly<{ WRITTEN: 0; COMMITTED: 1; WAITING: 2; NAP: 3 }>;
+export const CTRL: Readonly<{ WRITTEN: 0; COMMITTED: 1; WAITING: 2; NAP: 3; LOAD: 4 }>;
 
 export interface RingLayout {
   sab: SharedArrayBuffer;

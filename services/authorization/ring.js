@@ -12,8 +12,10 @@ export const CTRL = Object.freeze({
   WAITING: 2,
   /** Always 0: the worker sleeps on it (Atomics.wait with a timeout). */
   NAP: 3,
+  /** The main thread's event loop utilization over the last 100 ms, in ‰ (the worker batches more when it is busy). */
+  LOAD: 4,
 });
-const CTRL_BYTES = 16;
+const CTRL_BYTES = 32;
 const STATS_BYTES = 16;
 
 /**
