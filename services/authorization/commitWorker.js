@@ -12,7 +12,7 @@ import postgres from 'postgres';
 import { noDelaySocket } from '../../db/noDelaySocket.js';
 import { CTRL, ringLayout } from './ring.js';
 
-/** @type {{ connection: import('postgres').Options<{}>, ring: SharedArrayBuffer, ringBytes: number, ringSlots: number, maxBatch: number }} */
+/** @type {{ connection: import('postgres').Options<{}>, ring: SharedArrayBuffer, ringBytes: number, ringSlots: number, maxBatch: number, minCycleMs: number }} */
 const { connection, ring, ringBytes, ringSlots, maxBatch, minCycleMs } = workerData;
 const { ctrl, stats, ends, data } = ringLayout(ringBytes, ringSlots, ring);
 

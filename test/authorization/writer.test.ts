@@ -92,6 +92,19 @@ describe('ReservationWriter (group commit through a shared ring)', () => {
     expect(JSON.parse((await stored(o.tenantId))[0]!.answer!)).toEqual(long.answer);
   });
 
+  it('fails at once a row larger than the whole ring, and the rows behind it still commit', async () => {
+    const o = await owner();
+    const w = writer({ ringBytes: 2048, ringSlots: 8 });
+    const huge = row(o, 'huge', { answer: { note: 'x'.repeat(4096) } });
+    const after = [row(o, 'after-1'), row(o, 'after-2')];
+    const { order, outcomes } = await enqueueAll(w, [huge, ...after]);
+    expect(order[0]).toBe(huge.id); // failed as it was enqueued
+    expect(outcomes.get(huge.id)?.inserted).toBe(false);
+    expect(String(outcomes.get(huge.id)?.err)).toMatch(/more than the commit ring's 2048/);
+    for (const r of after) expect(outcomes.get(r.id)?.inserted).toBe(true);
+    expect((await stored(o.tenantId)).map((r) => r.callId).sort()).toEqual(['after-1', 'after-2']);
+  });
+
   it('refuses only the row whose callId the tenant already used; the rows committed with it are kept', async () => {
     const o = await owner();
     const w = writer();
