@@ -125,28 +125,21 @@ async function run() {
     const json = rowsJson(readOff, end);
     consumed = upTo;
     readOff = end;
-    const started = cycleStart;
-    /** @type {string[]} */
-    let refused;
+    /** What the main thread must settle itself (refused rows, a failed commit); none when all were inserted. */
+    let reply;
     try {
-      refused = await insert(json);
+      const refused = await insert(json);
+      stats[0] = /** @type {number} */ (stats[0]) + 1;
+      stats[1] = /** @type {number} */ (stats[1]) + performance.now() - cycleStart;
+      if (refused.length > 0) reply = { upTo, refused };
     } catch (err) {
-      await report({
-        upTo,
-        error: {
-          message: err instanceof Error ? err.message : String(err),
-          code: typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined,
-        },
-      });
-      Atomics.store(ctrl, CTRL.COMMITTED, upTo);
-      continue;
+      const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code } };
     }
-    stats[0] = /** @type {number} */ (stats[0]) + 1;
-    stats[1] = /** @type {number} */ (stats[1]) + performance.now() - started;
-    if (refused.length > 0) await report({ upTo, refused });
+    if (reply) await report(reply);
     Atomics.store(ctrl, CTRL.COMMITTED, upTo);
-    // wakes the main thread if it is idle; under load it has often read COMMITTED already
-    parentPort?.postMessage(upTo);
+    // wakes the main thread if it is idle (under load it has often read COMMITTED already); a reply was its own wake-up
+    if (!reply) parentPort?.postMessage(upTo);
   }
   await sql.end({ timeout: 5 });
   parentPort?.close();
