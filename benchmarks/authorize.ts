@@ -13,6 +13,7 @@ import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Server } from 'node:http';
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import { sql } from 'kysely';
 import { createApp } from '../api/app.js';
@@ -40,6 +41,46 @@ interface WrkResult {
   requests: number;
   /** CPU µs per request during the run. */
   cpu?: { node: number; wrk: number; pg: number };
+  /** What held up the servers' event loop during the run. */
+  stalls?: Stalls;
+}
+
+interface Stalls {
+  /** Longest delay of a 10 ms timer beyond its due time, ms: any block of the event loop longer than that shows. */
+  loopMax: number;
+  /** Major (mark-compact) collections of this process's main heap, and their longest pause, ms. */
+  majorGcs: number;
+  majorGcMax: number;
+}
+
+const LOOP_RESOLUTION_MS = 10;
+
+/**
+ * Watches the event loop while `during` runs. A run whose p99 is far above its
+ * neighbours' usually had a stall here: a major GC (the benchmark never ends a
+ * call, so the book's holds grow by ~20,000 a second and old space with them;
+ * its incremental marking steps take the event loop for up to ~10 ms) or, before
+ * the book's holds were sharded, a Map rehash.
+ */
+async function watchingStalls<T>(during: () => Promise<T>): Promise<{ result: T; stalls: Stalls }> {
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  const majors: number[] = [];
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      // a 'gc' entry's detail says which kind of collection it was (Node ≥ 16)
+      const detail = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail;
+      if (detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majors.push(entry.duration);
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  loop.enable();
+  try {
+    const result = await during();
+    return { result, stalls: { loopMax: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS), majorGcs: majors.length, majorGcMax: Math.max(0, ...majors) } };
+  } finally {
+    loop.disable();
+    gcs.disconnect();
+  }
 }
 
 function ms(text: string): number {
@@ -92,6 +133,11 @@ function cpuSeconds(dataDir: string): { node: number; wrk: number; pg: number } 
 
 const cpuText = (r: WrkResult) =>
   r.cpu ? `CPU/request: server ${r.cpu.node.toFixed(1)} µs, PostgreSQL ${r.cpu.pg.toFixed(1)} µs, wrk ${r.cpu.wrk.toFixed(1)} µs` : '';
+
+const stallText = (r: WrkResult) =>
+  r.stalls
+    ? `stalls: event loop ≤ ${r.stalls.loopMax.toFixed(1)} ms, ${r.stalls.majorGcs} major GC (longest pause ${r.stalls.majorGcMax.toFixed(1)} ms)`
+    : '';
 
 function listen(fetch: (req: Request) => Response | Promise<Response>): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
@@ -184,10 +230,10 @@ end
   await wrk(`http://127.0.0.1:${anchorServer.port}/bare`, script, '2', '4');
   const measured = async (url: string): Promise<WrkResult> => {
     const before = cpuSeconds(database.dataDir);
-    const result = await wrk(url, script);
+    const { result, stalls } = await watchingStalls(() => wrk(url, script));
     const after = cpuSeconds(database.dataDir);
     const per = (k: 'node' | 'wrk' | 'pg') => ((after[k] - before[k]) * 1e6) / Math.max(1, result.requests);
-    return { ...result, cpu: { node: per('node'), wrk: per('wrk'), pg: per('pg') } };
+    return { ...result, cpu: { node: per('node'), wrk: per('wrk'), pg: per('pg') }, stalls };
   };
   const runs: { anchor: WrkResult[]; auth: WrkResult[] } = { anchor: [], auth: [] };
   for (let r = 0; r < 2; r++) {
@@ -202,8 +248,8 @@ end
   const w = created.authorization.writer;
   process.stdout.write(
     `wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${bodies.length} distinct bodies\n` +
-      `bare Hono endpoint:   ${anchor.rps.toFixed(0)} req/s  p50 ${anchor.p50.toFixed(2)} ms  p99 ${anchor.p99.toFixed(2)} ms  ${cpuText(anchor)}\n` +
-      `POST /v1/authorize:   ${auth.rps.toFixed(0)} req/s  p50 ${auth.p50.toFixed(2)} ms  p99 ${auth.p99.toFixed(2)} ms  ${cpuText(auth)}  non-2xx ${auth.non2xx}\n` +
+      `bare Hono endpoint:   ${anchor.rps.toFixed(0)} req/s  p50 ${anchor.p50.toFixed(2)} ms  p99 ${anchor.p99.toFixed(2)} ms  ${cpuText(anchor)}  ${stallText(anchor)}\n` +
+      `POST /v1/authorize:   ${auth.rps.toFixed(0)} req/s  p50 ${auth.p50.toFixed(2)} ms  p99 ${auth.p99.toFixed(2)} ms  ${cpuText(auth)}  non-2xx ${auth.non2xx}  ${stallText(auth)}\n` +
       `reservations committed: ${decisions.rows[0]?.n} in ${w.flushes} group commits (${(w.written / Math.max(1, w.flushes)).toFixed(1)} per commit, ${(w.commitMs / Math.max(1, w.flushes)).toFixed(2)} ms each)\n`,
   );
   appServer.server.close();
