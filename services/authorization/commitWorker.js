@@ -22,6 +22,23 @@ const BUSY_PERMILLE = 800;
 const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => undefined });
 
 /**
+ * The batch's rows (the ring's JSON array) as a relation, typed as the columns
+ * they go into.
+ * @param {string} json
+ */
+const batch = (json) => sql`json_to_recordset(${json}::text::json)
+  as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x bigint, a text)`;
+
+/**
+ * The INSERT of every row of `rows`, a relation with the columns of `batch`.
+ * @param {import('postgres').PendingQuery<import('postgres').Row[]>} rows
+ */
+const insertFrom = (rows) => sql`
+  insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
+                            hold_forfait_seconds, hold_money, expires_at, answer)
+  select t, i, u, c, e, r, m, f, h, to_timestamp(x::float8 / 1000), a from ${rows}`;
+
+/**
  * A plain INSERT: the owner's memory already answers a callId it holds, so a
  * conflict can only come from a callId of a call that is over, which is rare.
  * ON CONFLICT would cost every reservation a speculative insertion (~5 µs of
@@ -32,11 +49,7 @@ const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => und
  */
 async function insert(json) {
   try {
-    await sql`
-      insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
-                                hold_forfait_seconds, hold_money, expires_at, answer)
-      select t, i, u, c, e, r, m, f, h, to_timestamp(x::float8 / 1000), a from json_to_recordset(${json}::text::json)
-        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x bigint, a text)`;
+    await insertFrom(batch(json));
     return [];
   } catch (err) {
     if (typeof err === 'object' && err !== null && 'code' in err && err.code === '23505') return insertRefusing(json);
@@ -51,16 +64,8 @@ async function insert(json) {
  */
 async function insertRefusing(json) {
   const refused = await sql`
-    with v as (
-      select * from json_to_recordset(${json}::text::json)
-        as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x bigint, a text)
-    ), ins as (
-      insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
-                                hold_forfait_seconds, hold_money, expires_at, answer)
-      select t, i, u, c, e, r, m, f, h, to_timestamp(x::float8 / 1000), a from v
-      on conflict (tenant_id, call_id) do nothing
-      returning id
-    )
+    with v as (select * from ${batch(json)}),
+    ins as (${insertFrom(sql`v`)} on conflict (tenant_id, call_id) do nothing returning id)
     select v.i::text as id from v where v.i not in (select id from ins)`;
   return refused.map((r) => r.id);
 }
