@@ -54,8 +54,20 @@ export function round2(d: Decimal.Value): string {
 
 /** A user's status history moved back in time, as if it had been enabled since `at`. */
 export async function enabledSince(tenantId: string, at: string): Promise<void> {
+  await statusEventsAt(tenantId, at);
+}
+
+/**
+ * Status events (enabled, disabled, deleted) moved to `at`: all of the tenant's, or
+ * only those of some users and statuses. Tests bill a fixed month, so what they do
+ * "now" is put back into that month's story whatever today's date is.
+ */
+export async function statusEventsAt(tenantId: string, at: string, only: { userIds?: string[]; statuses?: string[] } = {}): Promise<void> {
   const { sql } = testDb();
-  await sql`UPDATE user_status_events SET at = ${at} WHERE tenant_id = ${tenantId}`;
+  await sql`UPDATE user_status_events SET at = ${at}
+             WHERE tenant_id = ${tenantId}
+               AND (${only.userIds ?? null}::uuid[] IS NULL OR user_id = ANY(${only.userIds ?? null}::uuid[]))
+               AND (${only.statuses ?? null}::text[] IS NULL OR status = ANY(${only.statuses ?? null}::text[]))`;
 }
 
 export async function postCdrs(app: App, key: string, cdrs: unknown[]): Promise<void> {
