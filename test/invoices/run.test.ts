@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
 import { defaultIssuer } from '../../services/invoices/issuer.js';
@@ -35,11 +36,12 @@ async function octoberTenant(fields: Record<string, unknown> = {}, options: { re
   return { ...t, user: u };
 }
 
-async function sequenceSnapshot() {
+/** The numbering of a year: its sequence's last number, and the invoices that carry the year. */
+async function sequenceSnapshot(year: number) {
   const [r] = await sql<{ last: number | null; n: number; distinct: number; max: string | null }[]>`
-    SELECT (SELECT last_number FROM invoice_sequences WHERE year = 2026) AS last,
+    SELECT (SELECT last_number FROM invoice_sequences WHERE year = ${year}) AS last,
            count(*)::int AS n, count(DISTINCT number)::int AS distinct, max(number) AS max
-      FROM invoices WHERE number LIKE '2026-%'`;
+      FROM invoices WHERE number LIKE ${`${year}-%`}`;
   return r!;
 }
 
@@ -72,13 +74,23 @@ describe('POST /v1/invoices/run', () => {
     const created = runs.flatMap((r) => r.json.created as string[]);
     expect(created).toHaveLength(6);
     expect(new Set(created).size).toBe(6);
-    const rows = await db.selectFrom('invoices').select(['tenantId', 'number']).where('tenantId', 'in', tenants.map((t) => t.id)).execute();
+    const rows = await db.selectFrom('invoices').select(['tenantId', 'number', 'issuedAt']).where('tenantId', 'in', tenants.map((t) => t.id)).execute();
     expect(rows.map((r) => r.tenantId).sort()).toEqual(tenants.map((t) => t.id).sort());
-    // every number of the year is used once, from 1 to the sequence's last: no gap, no duplicate
-    const seq = await sequenceSnapshot();
-    expect(seq.n).toBe(seq.last);
-    expect(seq.distinct).toBe(seq.n);
-    expect(seq.max).toBe(`2026-${String(seq.last).padStart(6, '0')}`);
+    // numbered in the year of issue where the issuer is (the run's own clock: a run at
+    // New Year's Eve may straddle two years), and within each year every number is
+    // used once, from 1 to the sequence's last: no gap, no duplicate
+    const years = new Set<number>();
+    for (const r of rows) {
+      const year = DateTime.fromJSDate(new Date(r.issuedAt), { zone: defaultIssuer.timezone }).year;
+      expect(r.number.slice(0, 5)).toBe(`${year}-`);
+      years.add(year);
+    }
+    for (const year of years) {
+      const seq = await sequenceSnapshot(year);
+      expect(seq.n).toBe(seq.last);
+      expect(seq.distinct).toBe(seq.n);
+      expect(seq.max).toBe(`${year}-${String(seq.last).padStart(6, '0')}`);
+    }
   });
 
   it('a reseller runs only its own tenants; an issued invoice cannot be changed', async () => {
