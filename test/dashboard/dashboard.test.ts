@@ -29,6 +29,11 @@ let userDataDir: string;
 
 const haveBrowser = existsSync(CHROMIUM);
 
+/** The environment without libfaketime's variables: chromium crashes with it preloaded. */
+function browserEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && e[0] !== 'LD_PRELOAD' && !e[0].startsWith('FAKETIME')));
+}
+
 beforeAll(async () => {
   if (!haveBrowser) return;
   await mkdir(shots, { recursive: true });
@@ -43,7 +48,10 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 800 },
     locale: 'fr-FR',
     timezoneId: 'America/Los_Angeles', // not the tenant's: the page must show the tenant's days
+    env: browserEnv(),
   });
+  // the page's clock is the test's (test/clock/suite-at.sh moves the test's clock; chromium cannot run under libfaketime)
+  await context.clock.setSystemTime(Date.now());
 }, 120_000);
 
 afterAll(async () => {
