@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Logger } from 'pino';
 import { isCountryCode, parseMoney4, parseNumber, type CountryCode, type Money4 } from '../../engine/index.js';
-import { UnavailableError } from '../errors.js';
+import { UnavailableError } from '../shared/errors.js';
 import { NumberCache } from '../cdrs/normalize.js';
-import { LoadingCache } from '../loadingCache.js';
+import { LoadingCache } from '../shared/loadingCache.js';
 import { ShardedMap } from './shardedMap.js';
 
 /**

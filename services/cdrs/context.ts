@@ -2,8 +2,8 @@
 import type postgres from 'postgres';
 import type { Db } from '../../db/connection.js';
 import type { TariffIndex } from '../../engine/index.js';
-import { NotFoundError } from '../errors.js';
-import type { TariffIndexCache } from '../tariffs.js';
+import { NotFoundError } from '../shared/errors.js';
+import type { TariffIndexCache } from '../tariffs/tariffs.js';
 import { NumberCache, tenantCountry, type TenantNumbers } from './normalize.js';
 
 export interface CdrDeps {

@@ -26,7 +26,7 @@ import postgres from 'postgres';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../cdrs/normalize.js';
 import { periodBound, type CdrFilters } from '../cdrs/view.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../shared/errors.js';
 import { guardText, guardTextSql, sqlLiteral } from './csvCells.js';
 
 export const CDR_EXPORT_COLUMNS = [
