@@ -2,7 +2,7 @@
 import type postgres from 'postgres';
 import { formatNumber, parseInstant, type CountryCode } from '../../engine/index.js';
 import { ValidationError } from '../shared/errors.js';
-import { tenantCountry } from './normalize.js';
+import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from './time.js';
 import type { CdrRow, Direction } from './types.js';
 
