@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { principalOfKey, type Permission, type Principal } from '../services/access.js';
+import { principalOfKey, type Permission, type Principal } from '../services/access/access.js';
 import { ApiError } from './errors.js';
 import type { AppEnv, Deps } from './context.js';
 

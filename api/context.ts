@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
-import type { Principal } from '../services/access.js';
+import type { Principal } from '../services/access/access.js';
 import type postgres from 'postgres';
-import { specExportLimits, type ExportQueueOptions } from '../services/exportQueue.js';
+import { specExportLimits, type ExportQueueOptions } from '../services/exports/queue.js';
 
 export interface Config {
   /** Default request body limit in bytes (per route overrides exist). */

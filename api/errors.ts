@@ -9,7 +9,7 @@ import {
   UnavailableError,
   ValidationError,
   type FieldError,
-} from '../services/errors.js';
+} from '../services/shared/errors.js';
 
 /** The closed set of error codes and the one place that maps them to HTTP. */
 export const errorStatus = {

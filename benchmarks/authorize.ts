@@ -18,8 +18,8 @@ import pino from 'pino';
 import { sql } from 'kysely';
 import { createApp } from '../api/app.js';
 import { defaultConfig } from '../api/context.js';
-import { insertKey } from '../services/access.js';
-import { defaultReseller } from '../services/bootstrap.js';
+import { insertKey } from '../services/access/access.js';
+import { defaultReseller } from '../services/access/bootstrap.js';
 import { random } from '../test/fixtures/random.js';
 import { benchLine, freshDatabase } from './support.js';
 

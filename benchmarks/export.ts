@@ -16,9 +16,9 @@ import { get, type IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '../db/embedded.js';
-import { insertKey } from '../services/access.js';
-import { defaultReseller } from '../services/bootstrap.js';
-import { createTenant } from '../services/tenants.js';
+import { insertKey } from '../services/access/access.js';
+import { defaultReseller } from '../services/access/bootstrap.js';
+import { createTenant } from '../services/tenants/tenants.js';
 import { benchLine, freshDatabase } from './support.js';
 
 const ROWS = Number(process.env.CDRS ?? 1_000_000);

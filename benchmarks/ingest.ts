@@ -22,10 +22,10 @@ import pino from 'pino';
 import { createApp } from '../api/app.js';
 import { defaultConfig } from '../api/context.js';
 import { freePort } from '../db/embedded.js';
-import { insertKey } from '../services/access.js';
-import { defaultReseller } from '../services/bootstrap.js';
-import { putTariff } from '../services/tariffs.js';
-import { createTenant } from '../services/tenants.js';
+import { insertKey } from '../services/access/access.js';
+import { defaultReseller } from '../services/access/bootstrap.js';
+import { putTariff } from '../services/tariffs/tariffs.js';
+import { createTenant } from '../services/tenants/tenants.js';
 import { SYNTHETIC_TARIFF, writeSyntheticCdrs } from '../test/fixtures/cdrs/generate.js';
 import { benchLine, freshDatabase } from './support.js';
 

@@ -13,7 +13,7 @@
  * Last line: BENCH invoices value=<invoices/s> unit=invoices/s anchor=<tenants/s> ratio=<value/anchor>
  */
 import { performance } from 'node:perf_hooks';
-import { defaultReseller } from '../services/bootstrap.js';
+import { defaultReseller } from '../services/access/bootstrap.js';
 import { defaultIssuer } from '../services/invoices/issuer.js';
 import { runInvoices } from '../services/invoices/run.js';
 import { benchLine, freshDatabase } from './support.js';

@@ -16,11 +16,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseNumber } from '../engine/numbers.js';
-import { createProductType, createTenant } from '../services/tenants.js';
-import { defaultReseller } from '../services/bootstrap.js';
-import { exportUsersCsv } from '../services/userExport.js';
-import { importUsers } from '../services/userImport.js';
-import { restoreImport } from '../services/userRestore.js';
+import { createProductType, createTenant } from '../services/tenants/tenants.js';
+import { defaultReseller } from '../services/access/bootstrap.js';
+import { exportUsersCsv } from '../services/users/export.js';
+import { importUsers } from '../services/users/import.js';
+import { restoreImport } from '../services/users/restore.js';
 import { benchLine, freshDatabase } from './support.js';
 import { random } from '../test/fixtures/random.js';
 

@@ -7,8 +7,8 @@ import { defaultSpoolRoot, ingestCdrSpool } from '../jobs/ingestCdrSpool.js';
 import { dataDirFromEnv } from '../db/open.js';
 import { CDR_FORMATS, type CdrFormat } from '../services/cdrs/formats.js';
 import { importCdrCsv } from '../services/cdrs/importCsv.js';
-import { NotFoundError, ValidationError } from '../services/errors.js';
-import { TariffIndexCache } from '../services/tariffs.js';
+import { NotFoundError, ValidationError } from '../services/shared/errors.js';
+import { TariffIndexCache } from '../services/tariffs/tariffs.js';
 import { fail, withDatabase } from './context.js';
 
 /** The file's chunks, with a progress bar by bytes on a terminal. */

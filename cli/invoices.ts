@@ -1,7 +1,7 @@
 // `forfait invoices run --period YYYY-MM`: the verb behind POST /v1/invoices/run and the monthly job.
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { ValidationError } from '../services/errors.js';
+import { ValidationError } from '../services/shared/errors.js';
 import { issueInvoice, loadInvoiceTenants } from '../services/invoices/issue.js';
 import { issuerFromEnv } from '../services/invoices/issuer.js';
 import { parsePeriod } from '../services/invoices/period.js';

@@ -5,7 +5,7 @@ import { createApp } from '../api/app.js';
 import { defaultConfig, type Config } from '../api/context.js';
 import { openDatabase, type OpenedDatabase } from '../db/open.js';
 import { startJobs } from '../jobs/scheduler.js';
-import { ensureBootstrapKey } from '../services/bootstrap.js';
+import { ensureBootstrapKey } from '../services/access/bootstrap.js';
 
 export interface ServeOptions {
   port: number;

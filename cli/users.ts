@@ -4,9 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
-import { ConflictError, NotFoundError, ValidationError } from '../services/errors.js';
-import { countUsers, exportUsersCsv, type ExportFormat } from '../services/userExport.js';
-import { importModes, importUsers, type ImportMode, type ImportProgress } from '../services/userImport.js';
+import { ConflictError, NotFoundError, ValidationError } from '../services/shared/errors.js';
+import { countUsers, exportUsersCsv, type ExportFormat } from '../services/users/export.js';
+import { importModes, importUsers, type ImportMode, type ImportProgress } from '../services/users/import.js';
 import { fail, withDatabase } from './context.js';
 
 /** Files at least this long get a progress bar (on a terminal). */

@@ -1,6 +1,6 @@
 import { CamelCasePlugin, Kysely, type Transaction } from 'kysely';
-import { PostgresJSDialect } from 'kysely-postgres-js';
 import postgres from 'postgres';
+import { PostgresRawDialect, rawSql } from './dialect.js';
 import { noDelaySocket } from './noDelaySocket.js';
 import type { Database } from './schema.js';
 
@@ -27,7 +27,7 @@ export function connect(url: string, options: { max?: number } = {}): DbHandle {
   };
   const sql = postgres(url, settings);
   const db = new Kysely<Database>({
-    dialect: new PostgresJSDialect({ postgres: sql }),
+    dialect: new PostgresRawDialect(sql),
     plugins: [new CamelCasePlugin()],
   });
   return {
@@ -38,6 +38,8 @@ export function connect(url: string, options: { max?: number } = {}): DbHandle {
     },
   };
 }
+
+export { rawSql };
 
 /** Runs fn in a transaction, or inside the caller's when it already is one. */
 export async function withTransaction<T>(db: Db | Trx, fn: (trx: Trx) => Promise<T>): Promise<T> {

@@ -29,6 +29,8 @@ export {
   digitsForLookup,
   isShortNumber,
   isCountryCode,
+  tenantCountry,
+  freeNumberSet,
 } from './numbers.js';
 export {
   type Rate,

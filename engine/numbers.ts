@@ -29,6 +29,22 @@ export function isCountryCode(country: string): country is CountryCode {
   return isSupportedCountry(country);
 }
 
+/** The country numbers are read in for a tenant: its own, or France when unknown to the metadata. */
+export function tenantCountry(country: string): CountryCode {
+  return isCountryCode(country) ? country : 'FR';
+}
+
+/**
+ * A tenant's free numbers (SPEC §5: always allowed, never charged) as calls name
+ * them: the E.164 form of a full number, the bare digits of a short one or of
+ * anything the parser refuses.
+ */
+export function freeNumberSet(numbers: readonly string[], parse: (n: string) => string | null): Set<string> {
+  const free = new Set<string>();
+  for (const n of numbers) free.add(parse(n) ?? n.replace(/\D/g, ''));
+  return free;
+}
+
 /**
  * Parses a number typed or sent in `country` (the tenant's country).
  *

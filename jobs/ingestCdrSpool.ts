@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { CdrDeps } from '../services/cdrs/context.js';
 import type { CdrFormat } from '../services/cdrs/formats.js';
 import { importCdrCsv } from '../services/cdrs/importCsv.js';
-import { NotFoundError, ValidationError } from '../services/errors.js';
+import { NotFoundError, ValidationError } from '../services/shared/errors.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

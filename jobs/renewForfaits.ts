@@ -1,11 +1,6 @@
-import { DateTime } from 'luxon';
 import { sql } from 'kysely';
 import type { Db } from '../db/connection.js';
-
-/** The forfait period (YYYY-MM) an instant belongs to in a tenant's zone. */
-export function periodAt(instant: Date, timezone: string): string {
-  return DateTime.fromJSDate(instant, { zone: timezone }).toFormat('yyyy-MM');
-}
+import { periodOf } from '../engine/periods.js';
 
 /**
  * SPEC §10: at each tenant's month start, usedSeconds goes back to 0, once per
@@ -16,7 +11,7 @@ export async function renewForfaits(db: Db, now: Date = new Date()): Promise<{ t
   const tenants = await db.selectFrom('tenants').select(['id', 'timezone']).execute();
   let users = 0;
   for (const t of tenants) {
-    const period = periodAt(now, t.timezone);
+    const period = periodOf(now, t.timezone);
     const r = await db
       .updateTable('users')
       .set({ usedSeconds: 0, forfaitPeriod: period, updatedAt: sql`now()` })

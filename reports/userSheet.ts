@@ -1,7 +1,7 @@
 // The user's one-page account sheet, what the portal's "Imprimer" gives:
 // identity, account settings, forfait and balance, the 10 authorized numbers.
 import PDFDocument from 'pdfkit';
-import type { DirectoryTenant, UserView } from '../services/userFields.js';
+import type { DirectoryTenant, UserView } from '../services/users/fields.js';
 import { collect, colors } from './pdf.js';
 
 const labels = {

@@ -7,7 +7,7 @@ import {
   listTenantKeys,
   permissions,
   revokeTenantKey,
-} from '../../services/access.js';
+} from '../../services/access/access.js';
 import { ApiError } from '../errors.js';
 import type { KeyCache } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';

@@ -1,6 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { TariffIndexCache } from '../../services/tariffs.js';
+import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { loadTenantContext, type CdrDeps } from '../../services/cdrs/context.js';
 import { CDR_FORMATS } from '../../services/cdrs/formats.js';
 import { importCdrCsv } from '../../services/cdrs/importCsv.js';
@@ -8,8 +8,8 @@ import { ingestCdrs, Ingestor } from '../../services/cdrs/ingest.js';
 import { reprocessRejects } from '../../services/cdrs/rejects.js';
 import type { CdrInput, IncomingCdr } from '../../services/cdrs/types.js';
 import { listCdrs } from '../../services/cdrs/view.js';
-import { NotFoundError } from '../../services/errors.js';
-import type { ExportQueue } from '../../services/exportQueue.js';
+import { NotFoundError } from '../../services/shared/errors.js';
+import type { ExportQueue } from '../../services/exports/queue.js';
 import { cdrExportQuery, openCdrExport, type CdrExportFilters, type ExportTenant } from '../../services/exports/cdrExport.js';
 import { exportWithSlot } from '../../services/exports/slot.js';
 import { tenantOf } from '../auth.js';

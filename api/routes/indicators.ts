@@ -1,6 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { GRANULARITIES, indicators } from '../../services/indicators/query.js';
-import { NotFoundError } from '../../services/errors.js';
+import { NotFoundError } from '../../services/shared/errors.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import type { DefineRoute } from '../route.js';

@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
-import { NotFoundError } from '../../services/errors.js';
-import type { ExportQueue } from '../../services/exportQueue.js';
+import { NotFoundError } from '../../services/shared/errors.js';
+import type { ExportQueue } from '../../services/exports/queue.js';
 import { exportWithSlot } from '../../services/exports/slot.js';
 import { invoiceDetailsCsv } from '../../services/invoices/details.js';
 import type { Issuer } from '../../services/invoices/issuer.js';

@@ -1,5 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import { createProductType, listProductTypes } from '../../services/tenants.js';
+import { createProductType, listProductTypes } from '../../services/tenants/tenants.js';
 import type { AppEnv, Deps } from '../context.js';
 import { MoneyIn, type DefineRoute } from '../route.js';
 

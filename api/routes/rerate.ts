@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import type { TariffIndexCache } from '../../services/tariffs.js';
+import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { rerate } from '../../services/cdrs/rerate.js';
-import { NotFoundError, ValidationError } from '../../services/errors.js';
+import { NotFoundError, ValidationError } from '../../services/shared/errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { Uuid, type DefineRoute } from '../route.js';
 

@@ -1,5 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import { getTariff, putTariff, type TariffIndexCache } from '../../services/tariffs.js';
+import { getTariff, putTariff, type TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, type DefineRoute } from '../route.js';

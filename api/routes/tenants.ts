@@ -1,5 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import { createTenant, getTenant, listTenants, tenantView, updateTenant } from '../../services/tenants.js';
+import { createTenant, getTenant, listTenants, tenantView, updateTenant } from '../../services/tenants/tenants.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';

@@ -1,12 +1,12 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { stream } from 'hono/streaming';
 import { renderUserSheet } from '../../reports/userSheet.js';
-import { listLedger, postLedgerEntry } from '../../services/ledger.js';
-import { exportUsersCsv } from '../../services/userExport.js';
-import { importModes, importUsers } from '../../services/userImport.js';
-import { listImports, restoreImport } from '../../services/userRestore.js';
-import { createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users.js';
-import type { ExportQueue } from '../../services/exportQueue.js';
+import { listLedger, postLedgerEntry } from '../../services/ledger/ledger.js';
+import { exportUsersCsv } from '../../services/users/export.js';
+import { importModes, importUsers } from '../../services/users/import.js';
+import { listImports, restoreImport } from '../../services/users/restore.js';
+import { createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
+import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
 import type { AppEnv, Deps } from '../context.js';

@@ -8,8 +8,8 @@ import {
   type Money4,
   type TariffIndex,
 } from '../../engine/index.js';
-import type { TariffIndexCache } from '../tariffs.js';
-import { ConflictError, ValidationError } from '../errors.js';
+import type { TariffIndexCache } from '../tariffs/tariffs.js';
+import { ConflictError, ValidationError } from '../shared/errors.js';
 import type { Account, AccountBook, AuthorizationAnswer, Hold, TenantBook } from './book.js';
 import type { ReservationWriter } from './writer.js';
 

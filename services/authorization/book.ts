@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Logger } from 'pino';
-import { isCountryCode, parseMoney4, parseNumber, type CountryCode, type Money4 } from '../../engine/index.js';
-import { UnavailableError } from '../errors.js';
+import { freeNumberSet, parseMoney4, parseNumber, tenantCountry, type CountryCode, type Money4 } from '../../engine/index.js';
+import { UnavailableError } from '../shared/errors.js';
 import { NumberCache } from '../cdrs/normalize.js';
-import { LoadingCache } from '../loadingCache.js';
+import { LoadingCache } from '../shared/loadingCache.js';
 import { ShardedMap } from './shardedMap.js';
 
 /**
@@ -181,12 +181,11 @@ interface TenantRow {
 }
 
 function settingsOf(t: TenantRow): TenantSettings {
-  const country: CountryCode = isCountryCode(t.country) ? t.country : 'FR';
-  const free = new Set<string>();
-  for (const n of t.free_numbers) {
+  const country = tenantCountry(t.country);
+  const free = freeNumberSet(t.free_numbers, (n) => {
     const p = parseNumber(n, country);
-    free.add(p.ok ? p.e164 : n.replace(/\D/g, ''));
-  }
+    return p.ok ? p.e164 : null;
+  });
   return {
     id: t.id,
     status: t.status,

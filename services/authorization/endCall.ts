@@ -2,7 +2,7 @@ import type { CdrDeps } from '../cdrs/context.js';
 import { ingestCdrs } from '../cdrs/ingest.js';
 import { cdrView, getCdrByCallId, type CdrView } from '../cdrs/view.js';
 import type { Disposition } from '../cdrs/types.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../shared/errors.js';
 import type { AccountBook } from './book.js';
 
 export interface CallEnd {

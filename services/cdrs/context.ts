@@ -2,9 +2,10 @@
 import type postgres from 'postgres';
 import type { Db } from '../../db/connection.js';
 import type { TariffIndex } from '../../engine/index.js';
-import { NotFoundError } from '../errors.js';
-import type { TariffIndexCache } from '../tariffs.js';
-import { NumberCache, tenantCountry, type TenantNumbers } from './normalize.js';
+import { NotFoundError } from '../shared/errors.js';
+import type { TariffIndexCache } from '../tariffs/tariffs.js';
+import { freeNumberSet, tenantCountry } from '../../engine/index.js';
+import { NumberCache, type TenantNumbers } from './normalize.js';
 
 export interface CdrDeps {
   db: Db;
@@ -37,8 +38,7 @@ export async function loadTenantContext(deps: CdrDeps, tenantId: string, options
   if (!t) throw new NotFoundError('tenant');
   const country = tenantCountry(t.country);
   const numbers = new NumberCache(country);
-  const freeNumbers = new Set<string>();
-  for (const n of t.freeNumbers) freeNumbers.add(numbers.parse(n) ?? n.replace(/\D/g, ''));
+  const freeNumbers = freeNumberSet(t.freeNumbers, (n) => numbers.parse(n));
   if (t.tariffId && options.freshTariff) deps.tariffs.invalidate(t.tariffId);
   const tariff = t.tariffId ? await deps.tariffs.get(t.tariffId) : undefined;
   return { id: t.id, country, timezone: t.timezone, tariffId: t.tariffId, numberDisplay: t.numberDisplay, freeNumbers, tariff, numbers };

@@ -4,7 +4,7 @@
  * is a MALFORMED reject naming its line, never an error of the whole file. Only
  * a native file whose header is wrong is refused (400), before anything is written.
  */
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../shared/errors.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { CsvReader, type CsvRecord } from './csv.js';
 import { checkNativeHeader, detectSeparator, recordToIncoming, type CdrFormat } from './formats.js';

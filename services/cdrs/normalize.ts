@@ -35,10 +35,6 @@ export class NumberCache {
   }
 }
 
-export function tenantCountry(country: string): CountryCode {
-  return isCountryCode(country) ? country : ('FR' as CountryCode);
-}
-
 class Malformed {
   constructor(
     readonly field: string,

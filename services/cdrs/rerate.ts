@@ -13,10 +13,10 @@
  * its new rate is not forfait-eligible or bills fewer seconds. usedSeconds moves
  * only for calls of the user's current forfait period.
  */
-import { DateTime } from 'luxon';
+import { periodOf } from '../../engine/periods.js';
 import type postgres from 'postgres';
 import { digitsForLookup, rateCall, type RatedCall } from '../../engine/index.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../shared/errors.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
 import { fromUnits4, intArray, textArray, toUnits4 } from './pgArrays.js';
@@ -67,7 +67,7 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
   const to = periodBound(period.to, 'to', ctx.timezone);
   if (!(from < to)) throw new ValidationError('empty period', [{ field: 'to', value: period.to, message: '`to` must be after `from`' }]);
   const reason = `rerate ${period.from} .. ${period.to}`;
-  const currentPeriod = DateTime.now().setZone(ctx.timezone).toFormat('yyyy-MM');
+  const currentPeriod = periodOf(new Date(), ctx.timezone);
   const total = { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
   let after = '0';
   for (;;) {
@@ -130,7 +130,7 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
       updates.push({ row, rated, rateId, destination, class: klass, costChanged: newCost !== oldCost });
       accounts.set(user.id, { id: user.id, balance: toUnits4(user.balance) });
       const delta = counters.get(user.id) ?? { usedSeconds: 0, totalCallSeconds: 0 };
-      const callPeriod = DateTime.fromJSDate(row.startedAt, { zone: ctx.timezone }).toFormat('yyyy-MM');
+      const callPeriod = periodOf(row.startedAt, ctx.timezone);
       if (callPeriod === (user.forfaitPeriod ?? currentPeriod)) delta.usedSeconds += rated.forfaitSeconds - row.forfaitSeconds;
       delta.totalCallSeconds += rated.billableSeconds - row.billableSeconds;
       counters.set(user.id, delta);

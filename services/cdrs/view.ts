@@ -1,8 +1,8 @@
 /** Reading CDRs: the §2 JSON shape of a rated CDR, one by call id, and the filtered list. */
 import type postgres from 'postgres';
 import { formatNumber, parseInstant, type CountryCode } from '../../engine/index.js';
-import { ValidationError } from '../errors.js';
-import { tenantCountry } from './normalize.js';
+import { ValidationError } from '../shared/errors.js';
+import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from './time.js';
 import type { CdrRow, Direction } from './types.js';
 

@@ -24,9 +24,9 @@ import { Readable } from 'node:stream';
 import { format } from 'fast-csv';
 import postgres from 'postgres';
 import { formatNumber } from '../../engine/index.js';
-import { tenantCountry } from '../cdrs/normalize.js';
+import { tenantCountry } from '../../engine/index.js';
 import { periodBound, type CdrFilters } from '../cdrs/view.js';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../shared/errors.js';
 import { guardText, guardTextSql, sqlLiteral } from './csvCells.js';
 
 export const CDR_EXPORT_COLUMNS = [

@@ -5,7 +5,7 @@
  * is abandoned by the client.
  */
 import type { Readable } from 'node:stream';
-import type { ExportQueue } from '../exportQueue.js';
+import type { ExportQueue } from './queue.js';
 import { streamWithSlot } from './stream.js';
 
 export interface OpenedExport {

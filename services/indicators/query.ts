@@ -13,7 +13,7 @@
  */
 import { DateTime } from 'luxon';
 import type postgres from 'postgres';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../shared/errors.js';
 import { fromUnits4, toUnits4 } from '../cdrs/pgArrays.js';
 import { periodBound } from '../cdrs/view.js';
 

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { format } from 'fast-csv';
 import type postgres from 'postgres';
 import { formatNumber } from '../../engine/index.js';
-import { tenantCountry } from '../cdrs/normalize.js';
+import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from '../cdrs/time.js';
 import { guardText } from '../exports/csvCells.js';
 import type { InvoiceRecord } from './read.js';

@@ -20,7 +20,7 @@ import type { Db, Trx } from '../../db/connection.js';
 import { Dec, addMoney4, formatMoney4, mulMoney4Round2, parseMoney4, roundMoney2, type Money4 } from '../../engine/money.js';
 import type { Issuer } from './issuer.js';
 import { CLASS_LINES, LICENCE_LINE, callsLabel, licenceLabel, type CallClass, type Locale } from './labels.js';
-import { monthWindow } from './period.js';
+import { monthWindow } from '../../engine/periods.js';
 
 /** What invoicing needs of a tenant (and of its product type). */
 export interface InvoiceTenant {

@@ -1,8 +1,6 @@
-/** Invoice periods: a calendar month ('YYYY-MM') in a tenant's timezone. */
-import { DateTime } from 'luxon';
-import { ValidationError } from '../errors.js';
-
-export const PERIOD_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;
+/** Invoice periods as the API takes them. */
+import { PERIOD_RE } from '../../engine/periods.js';
+import { ValidationError } from '../shared/errors.js';
 
 /** '2026-10' or a 400 naming the field. */
 export function parsePeriod(value: string, field = 'period'): string {
@@ -11,26 +9,4 @@ export function parsePeriod(value: string, field = 'period'): string {
     throw new ValidationError(`invalid ${field}`, [{ field, value, message: 'a month as YYYY-MM, e.g. 2026-10' }]);
   }
   return value;
-}
-
-/** [start, end) of the month in the zone, as instants. */
-export function monthWindow(period: string, zone: string): { start: Date; end: Date } {
-  const [y, mo] = period.split('-').map(Number) as [number, number];
-  const start = DateTime.fromObject({ year: y, month: mo, day: 1 }, { zone });
-  return { start: start.toJSDate(), end: start.plus({ months: 1 }).toJSDate() };
-}
-
-/** The period an instant belongs to in the zone. */
-export function periodOf(instant: Date, zone: string): string {
-  return DateTime.fromJSDate(instant, { zone }).toFormat('yyyy-MM');
-}
-
-/** The month before the one `instant` falls in, in the zone. */
-export function previousPeriod(instant: Date, zone: string): string {
-  return DateTime.fromJSDate(instant, { zone }).startOf('month').minus({ months: 1 }).toFormat('yyyy-MM');
-}
-
-/** The start of the month `instant` falls in, in the zone. */
-export function monthStart(instant: Date, zone: string): Date {
-  return DateTime.fromJSDate(instant, { zone }).startOf('month').toJSDate();
 }

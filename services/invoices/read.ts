@@ -1,7 +1,7 @@
 /** Reading issued invoices: the SPEC §9 JSON shape, one by id, the tenant's list. */
 import { sql } from 'kysely';
 import type { Db } from '../../db/connection.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../shared/errors.js';
 import { parsePeriod } from './period.js';
 
 export interface InvoiceLineView {

@@ -6,7 +6,8 @@
 import type { Db } from '../../db/connection.js';
 import { issueInvoice, loadInvoiceTenants, type InvoiceTenant, type IssueOutcome, type SkipReason } from './issue.js';
 import type { Issuer } from './issuer.js';
-import { monthStart, parsePeriod, previousPeriod } from './period.js';
+import { monthStart, previousPeriod } from '../../engine/periods.js';
+import { parsePeriod } from './period.js';
 
 export interface RunResult {
   created: string[];

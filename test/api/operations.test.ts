@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { defaultConfig } from '../../api/context.js';
 import { connect } from '../../db/connection.js';
-import { ExportQueue } from '../../services/exportQueue.js';
+import { ExportQueue } from '../../services/exports/queue.js';
 import { call, testApp } from '../support/app.js';
 import { resellerKey, uniqueName } from '../support/factory.js';
 

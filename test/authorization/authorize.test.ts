@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createApp } from '../../api/app.js';
 import { defaultConfig } from '../../api/context.js';
-import { appendLedgerEntry } from '../../services/ledger.js';
+import { appendLedgerEntry } from '../../services/ledger/ledger.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { newTenant, resellerKey } from '../support/factory.js';
 import { newTariff, newUser, pbxKey } from '../support/accounts.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { periodAt, renewForfaits } from '../../jobs/renewForfaits.js';
+import { periodOf } from '../../engine/periods.js';
+import { renewForfaits } from '../../jobs/renewForfaits.js';
 import { testApp, testDb } from '../support/app.js';
 import { newTenant } from '../support/factory.js';
 
@@ -8,8 +9,8 @@ const app = testApp();
 describe('forfait renewal at each tenant’s month start', () => {
   it('computes the period in the tenant’s zone', () => {
     const instant = new Date('2026-10-31T23:30:00Z');
-    expect(periodAt(instant, 'Europe/Paris')).toBe('2026-11');
-    expect(periodAt(instant, 'America/New_York')).toBe('2026-10');
+    expect(periodOf(instant, 'Europe/Paris')).toBe('2026-11');
+    expect(periodOf(instant, 'America/New_York')).toBe('2026-10');
   });
 
   it('resets usedSeconds once per period, per tenant zone', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LoadingCache } from '../../services/loadingCache.js';
+import { LoadingCache } from '../../services/shared/loadingCache.js';
 
 function deferred<V>() {
   let resolve!: (v: V) => void;

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { appendLedgerEntry } from '../../services/ledger.js';
+import { appendLedgerEntry } from '../../services/ledger/ledger.js';
 import { call, testDb } from './app.js';
 import type { App } from '../../api/app.js';
 import type { TenantFixture } from './factory.js';

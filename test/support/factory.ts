@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { insertKey } from '../../services/access.js';
-import { defaultReseller } from '../../services/bootstrap.js';
+import { insertKey } from '../../services/access/access.js';
+import { defaultReseller } from '../../services/access/bootstrap.js';
 import type { App } from '../../api/app.js';
 import { call, testDb } from './app.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectDelimiter, parseUsersCsv, textCell, unescapeFormula } from '../../services/userCsv.js';
+import { detectDelimiter, parseUsersCsv, textCell, unescapeFormula } from '../../services/users/csv.js';
 
 const thirteen = (sep: string, name = 'A') => [name, '12345678901234', '1234567', ...Array(10).fill('')].join(sep);
 

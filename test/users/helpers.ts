@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import type { App } from '../../api/app.js';
 import { call, testDb } from '../support/app.js';
 import { newTenant, type TenantFixture } from '../support/factory.js';
-import { slotsFromDb } from '../../services/userFields.js';
+import { slotsFromDb } from '../../services/users/fields.js';
 
 let counter = 0;
 /** A fresh 14-digit matricule and 7-digit identifiant, unique in the run. */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendLedgerEntry } from '../../services/ledger.js';
+import { appendLedgerEntry } from '../../services/ledger/ledger.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { keyWithRoles, type TenantFixture } from '../support/factory.js';
 import { createUser, directory, expectLedgerInvariant } from './helpers.js';

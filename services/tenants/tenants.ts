@@ -1,10 +1,10 @@
 import ct from 'countries-and-timezones';
 import { IANAZone } from 'luxon';
 import { sql } from 'kysely';
-import type { Db } from '../db/connection.js';
-import type { Tenant } from '../db/schema.js';
-import { insertKey } from './access.js';
-import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import type { Db } from '../../db/connection.js';
+import type { Tenant } from '../../db/schema.js';
+import { insertKey } from '../access/access.js';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 
 export interface TenantInput {
   name: string;

@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Db } from '../db/connection.js';
+import type { Db } from '../../db/connection.js';
 import { insertKey, splitKey } from './access.js';
 
 export async function defaultReseller(db: Db): Promise<string> {

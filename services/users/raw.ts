@@ -1,9 +1,9 @@
 // The directory's tenant settings read with the raw postgres.js client, for the
 // import and restore transactions (they need COPY, which Kysely does not do).
 import type postgres from 'postgres';
-import { isCountryCode, type NumberDisplay } from '../engine/numbers.js';
-import { NotFoundError } from './errors.js';
-import type { DirectoryTenant } from './userFields.js';
+import { tenantCountry, type NumberDisplay } from '../../engine/numbers.js';
+import { NotFoundError } from '../shared/errors.js';
+import type { DirectoryTenant } from './fields.js';
 
 interface TenantRow {
   id: string;
@@ -24,7 +24,7 @@ function toTenant(rows: TenantRow[]): DirectoryTenant {
   return {
     id: t.id,
     name: t.name,
-    country: isCountryCode(t.country) ? t.country : 'FR',
+    country: tenantCountry(t.country),
     numberDisplay: t.number_display,
     timezone: t.timezone,
     locale: t.locale,

@@ -1,10 +1,10 @@
 // Users of a tenant's directory (SPEC §2 User, §7): create, read, change,
 // delete, search. Balances are not a field here: only the ledger moves them.
 import { sql } from 'kysely';
-import type { Db, Trx } from '../db/connection.js';
-import type { User } from '../db/schema.js';
-import { periodAt } from '../jobs/renewForfaits.js';
-import { ConflictError, NotFoundError, ValidationError, type FieldError } from './errors.js';
+import type { Db, Trx } from '../../db/connection.js';
+import type { User } from '../../db/schema.js';
+import { periodOf } from '../../engine/periods.js';
+import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../shared/errors.js';
 import {
   directoryTenant,
   identifiantProblem,
@@ -20,7 +20,7 @@ import {
   type AccountStatus,
   type DirectoryTenant,
   type UserView,
-} from './userFields.js';
+} from './fields.js';
 
 /**
  * Authorized numbers as given in JSON: an array of up to 10 slots (slot 1
@@ -129,7 +129,7 @@ export async function createUser(db: Db, tenantId: string, input: UserInput): Pr
           generalState: input.generalState ?? null,
           accountStatus: input.accountStatus ?? 'enabled',
           forfaitMinutes: input.forfaitMinutes ?? tenant.defaultForfaitMinutes,
-          forfaitPeriod: periodAt(new Date(), tenant.timezone),
+          forfaitPeriod: periodOf(new Date(), tenant.timezone),
           billingEnabled: input.billingEnabled ?? true,
           authorizedNumbers: numbersParam(numbers),
           balance: '0',

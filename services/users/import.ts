@@ -19,9 +19,9 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import type postgres from 'postgres';
-import { periodAt } from '../jobs/renewForfaits.js';
-import { ConflictError, ValidationError, type FieldError } from './errors.js';
-import { fullFieldCount, isTrimmedSpace, portalFieldCount, unescapeFormula, UsersCsvReader } from './userCsv.js';
+import { periodOf } from '../../engine/periods.js';
+import { ConflictError, ValidationError, type FieldError } from '../shared/errors.js';
+import { fullFieldCount, isTrimmedSpace, portalFieldCount, unescapeFormula, UsersCsvReader } from './csv.js';
 import {
   identifiantProblem,
   matriculeProblem,
@@ -32,8 +32,8 @@ import {
   slotCount,
   type AccountStatus,
   type DirectoryTenant,
-} from './userFields.js';
-import { lockDirectoryRaw, readDirectoryTenantRaw } from './userRaw.js';
+} from './fields.js';
+import { lockDirectoryRaw, readDirectoryTenantRaw } from './raw.js';
 
 export type ImportMode = 'append' | 'upsert' | 'sync';
 export const importModes = ['append', 'upsert', 'sync'] as const;
@@ -738,7 +738,7 @@ export async function importUsers(sql: postgres.Sql, tenantId: string, csv: stri
       const plan: ImportPlan = { created: [], updated: [], deleted: [], unchanged: [] };
       const createdLines: number[] = [];
       const updatedLines: number[] = [];
-      const period = periodAt(new Date(), tenant.timezone);
+      const period = periodOf(new Date(), tenant.timezone);
       const createdIds: string[] = [];
       const deletedIds: string[] = [];
       const updates = new RowColumns();

@@ -1,4 +1,4 @@
-import { BusyError } from './errors.js';
+import { BusyError } from '../shared/errors.js';
 
 export interface ExportQueueOptions {
   /** Exports running at once for the whole server (SPEC §7: 3). */

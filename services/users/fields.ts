@@ -1,10 +1,10 @@
 // What the directory's verbs share: the tenant settings they depend on, the
 // field rules of SPEC §2 (User) and the user's outside view.
 import { sql, type RawBuilder } from 'kysely';
-import type { Db, Trx } from '../db/connection.js';
-import type { User } from '../db/schema.js';
-import { formatNumber, isCountryCode, parseNumber, type CountryCode, type NumberDisplay, type ParsedNumber } from '../engine/numbers.js';
-import { NotFoundError } from './errors.js';
+import type { Db, Trx } from '../../db/connection.js';
+import type { User } from '../../db/schema.js';
+import { formatNumber, parseNumber, tenantCountry, type CountryCode, type NumberDisplay, type ParsedNumber } from '../../engine/numbers.js';
+import { NotFoundError } from '../shared/errors.js';
 
 export const slotCount = 10;
 export const matriculeRe = /^[0-9]{14}$/;
@@ -35,7 +35,7 @@ function toDirectoryTenant(row: Omit<DirectoryTenant, 'country'> & { country: st
   // tenants.country is an ISO alpha-2 code (database check); the rare code that
   // libphonenumber has no metadata for would make it throw, so such a tenant's
   // national numbers are read with FR rules (international ones are unaffected).
-  const country: CountryCode = isCountryCode(row.country) ? row.country : 'FR';
+  const country: CountryCode = tenantCountry(row.country);
   return { ...row, country };
 }
 

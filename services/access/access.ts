@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db, Trx } from '../db/connection.js';
-import type { PrincipalKind } from '../db/schema.js';
-import { ForbiddenError, NotFoundError, ValidationError, ConflictError } from './errors.js';
+import type { Db, Trx } from '../../db/connection.js';
+import type { PrincipalKind } from '../../db/schema.js';
+import { ForbiddenError, NotFoundError, ValidationError, ConflictError } from '../shared/errors.js';
 
 export const permissions = [
   'invoices:read',

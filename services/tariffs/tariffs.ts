@@ -1,10 +1,10 @@
 import { finished } from 'node:stream/promises';
 import type postgres from 'postgres';
-import type { Db } from '../db/connection.js';
-import { buildTariffIndex, formatPrice, parsePrice, parseTariffCsv, type Rate, type TariffIndex } from '../engine/index.js';
-import { NotFoundError, ValidationError } from './errors.js';
-import type { Principal } from './access.js';
-import { LoadingCache } from './loadingCache.js';
+import type { Db } from '../../db/connection.js';
+import { buildTariffIndex, formatPrice, parsePrice, parseTariffCsv, type Rate, type TariffIndex } from '../../engine/index.js';
+import { NotFoundError, ValidationError } from '../shared/errors.js';
+import type { Principal } from '../access/access.js';
+import { LoadingCache } from '../shared/loadingCache.js';
 
 export const TARIFF_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 

@@ -1,9 +1,9 @@
 // Export of the directory in the import format (SPEC §6): sync-importing the
 // exported file changes nothing. Numbers are written in the tenant's display
 // format, which the import reads back to the same E.164 numbers.
-import type { Db } from '../db/connection.js';
-import { numericCell, textCell } from './userCsv.js';
-import { directoryTenant, displayNumbers } from './userFields.js';
+import type { Db } from '../../db/connection.js';
+import { numericCell, textCell } from './csv.js';
+import { directoryTenant, displayNumbers } from './fields.js';
 
 export type ExportFormat = 'full' | 'portal';
 

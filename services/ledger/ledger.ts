@@ -3,11 +3,11 @@
 // balance and the entry in the caller's transaction, so the balance is always
 // the sum of the ledger. Call rating and rerating append through the same verb.
 import { sql } from 'kysely';
-import type { Db, Trx } from '../db/connection.js';
+import type { Db, Trx } from '../../db/connection.js';
 import type { Selectable } from 'kysely';
-import type { LedgerEntryTable, LedgerKind } from '../db/schema.js';
-import { Dec } from '../engine/money.js';
-import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import type { LedgerEntryTable, LedgerKind } from '../../db/schema.js';
+import { Dec } from '../../engine/money.js';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 
 /** A ledger entry as the API shows it: the row without its tenant, ids as strings, the time in ISO 8601. */
 export type LedgerEntryView = Omit<Selectable<LedgerEntryTable>, 'tenantId' | 'id' | 'createdAt'> & { id: string; createdAt: string };

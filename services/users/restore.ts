@@ -16,11 +16,11 @@
 // tenant is still in place is refused (409), so a restore always brings back a
 // state the directory really had.
 import type postgres from 'postgres';
-import type { Db } from '../db/connection.js';
-import { ConflictError, NotFoundError, ValidationError } from './errors.js';
-import { isUnique } from './userImport.js';
-import { lockDirectoryRaw } from './userRaw.js';
-import { uuidRe } from './users.js';
+import type { Db } from '../../db/connection.js';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { isUnique } from './import.js';
+import { lockDirectoryRaw } from './raw.js';
+import { uuidRe } from './directory.js';
 
 export interface RestoreResult {
   importId: string;
