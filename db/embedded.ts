@@ -183,10 +183,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const settings = {
     listen_addresses: '127.0.0.1',
     max_connections: '200',
-    // A new 16 MB WAL segment is zero-filled by default before it is used: every
-    // ~1 s of PBX authorizations one group commit waited ~13 ms for it, which set
-    // the authorizations' p99. Without it the segment is created at its size and
-    // filled as WAL is written; every commit is still flushed (fsync stays on).
+    // A new 16 MB WAL segment is zero-filled by default before it is used: under a
+    // stream of PBX authorizations a group commit regularly waited for it, and those
+    // waits set the authorizations' p99 (docs/authorization.md). Without it the segment
+    // is created at its size and filled as WAL is written; every commit is still
+    // flushed (fsync stays on).
     wal_init_zero: 'off',
     ...(options.settings ?? {}),
   };

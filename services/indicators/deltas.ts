@@ -9,11 +9,12 @@
  * Local time comes from PostgreSQL, not from Node's time zone data: one
  * statement reads the tenant's zone through indicator_zone(), under the lock
  * indicator_apply() takes too (a zone change waits for this transaction, and
- * its rebuild then sees these CDRs), and gives the zone's UTC offset at the first and last microsecond of
- * every UTC hour the batch touches. Where both agree — every hour but those of
- * a DST change — a CDR's local hour, day and month are integer arithmetic on
- * its epoch ms, exactly as `started_at AT TIME ZONE z` would have them. The few
- * CDRs of an hour that contains a change go through indicator_apply() by id.
+ * its rebuild then sees these CDRs), and gives the zone's UTC offset at the
+ * first and last microsecond of every UTC hour the batch touches. Where both
+ * agree — every hour but those of a DST change — a CDR's local hour, day and
+ * month are integer arithmetic on its epoch ms, exactly as `started_at AT TIME
+ * ZONE z` would have them. The few CDRs of an hour that contains a change go
+ * through indicator_apply() by id.
  */
 import type postgres from 'postgres';
 
