@@ -18,7 +18,7 @@ import path from 'node:path';
 import { IANAZone } from 'luxon';
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
-import { defaultConfig } from '../api/context.js';
+import type { Config } from '../api/context.js';
 import { splitKey } from '../services/access/access.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
 
@@ -34,8 +34,8 @@ export interface Settings {
   bootstrapKey: string | undefined;
   /** FORFAIT_PG_SETTINGS: `-c name=value` settings of the embedded PostgreSQL. */
   pgSettings: Record<string, string>;
-  /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC. */
-  api: { bodyLimit: number; importBodyLimit: number; metricsPublic: boolean };
+  /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
+  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic'>>;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
@@ -121,9 +121,9 @@ export function readSettings(env: Record<string, string | undefined> = process.e
     bootstrapKey: e.FORFAIT_BOOTSTRAP_KEY,
     pgSettings: e.FORFAIT_PG_SETTINGS ?? {},
     api: {
-      bodyLimit: e.FORFAIT_BODY_LIMIT_MB ?? defaultConfig.bodyLimit,
-      importBodyLimit: e.FORFAIT_IMPORT_LIMIT_MB ?? defaultConfig.importBodyLimit,
-      metricsPublic: e.FORFAIT_METRICS_PUBLIC === '1',
+      ...(e.FORFAIT_BODY_LIMIT_MB !== undefined && { bodyLimit: e.FORFAIT_BODY_LIMIT_MB }),
+      ...(e.FORFAIT_IMPORT_LIMIT_MB !== undefined && { importBodyLimit: e.FORFAIT_IMPORT_LIMIT_MB }),
+      ...(e.FORFAIT_METRICS_PUBLIC !== undefined && { metricsPublic: e.FORFAIT_METRICS_PUBLIC === '1' }),
     },
     logLevel: e.LOG_LEVEL ?? 'info',
     invoicing: {
@@ -156,6 +156,9 @@ export function settings(flags: Record<string, string | undefined> = {}): Settin
 }
 
 /**
+ * Imported back by services/invoices/issuer.ts (a cycle: nothing at the top
+ * level of either module may use the other's exports).
+ *
  * @deprecated The invoice issuer for api/app.ts, its last reader outside this
  * module: remove once app.ts takes it from its Deps (`deps.config.issuer`).
  */
