@@ -212,7 +212,10 @@ export async function addRatedToRollups(
   const dayTexts = new Map<number, string>();
   const dayOf = (d: number) => {
     let t = dayTexts.get(d);
-    if (t === undefined) dayTexts.set(d, (t = dayText(d)));
+    if (t === undefined) {
+      t = dayText(d);
+      dayTexts.set(d, t);
+    }
     return t;
   };
   const hourTexts: string[] = [];

@@ -6,7 +6,7 @@
  * in a transaction that is rolled back; the old one is put in place by 0016's
  * own down(), so the rollback also checks that down() runs.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../db/schema.js';
 import { down } from '../../db/migrations/2026_11_22_0016_indicator_add.js';
@@ -26,8 +26,7 @@ async function rollupsAfterCalls(tenantId: string, old: boolean): Promise<Record
   await testDb()
     .db.transaction()
     .execute(async (trx: Transaction<Database>) => {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      if (old) await down(trx as unknown as Kysely<any>);
+      if (old) await down(trx);
       const ids = await sql<{ id: string }>`SELECT id::text FROM cdrs WHERE tenant_id = ${tenantId} ORDER BY id`.execute(trx);
       const all = ids.rows.map((r) => r.id);
       const some = all.filter((_, i) => i % 3 === 0);
