@@ -3,6 +3,7 @@ import type { Db } from '../db/connection.js';
 import type { Principal } from '../services/access/access.js';
 import type postgres from 'postgres';
 import { specExportLimits, type ExportQueueOptions } from '../services/exports/queue.js';
+import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
 
 export interface Config {
   /** Default request body limit in bytes (per route overrides exist). */
@@ -17,6 +18,8 @@ export interface Config {
   metricsPublic: boolean;
   /** CSV exports: running at once, waiting, max wait (SPEC §7). */
   exportLimits: ExportQueueOptions;
+  /** Who issues the invoices (FORFAIT_ISSUER_*). */
+  issuer: Issuer;
 }
 
 export const defaultConfig: Config = {
@@ -26,6 +29,7 @@ export const defaultConfig: Config = {
   cdrImportBodyLimit: 4 * 1024 * 1024 * 1024,
   metricsPublic: false,
   exportLimits: specExportLimits,
+  issuer: defaultIssuer,
 };
 
 export interface Deps {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Server } from 'node:http';
-import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay, type PerformanceEntry } from 'node:perf_hooks';
 import pino from 'pino';
 import { sql } from 'kysely';
 import { createApp } from '../api/app.js';
@@ -58,9 +58,9 @@ const LOOP_RESOLUTION_MS = 10;
 /**
  * Watches the event loop while `during` runs. A run whose p99 is far above its
  * neighbours' usually had a stall here: a major GC (the benchmark never ends a
- * call, so the book's holds grow by ~20,000 a second and old space with them;
- * its incremental marking steps take the event loop for up to ~10 ms) or, before
- * the book's holds were sharded, a Map rehash.
+ * call, so the book's holds grow with every allow and old space with them; its
+ * incremental marking steps take the event loop in long slices, see RESULTS.md)
+ * or, before the book's holds were sharded, a Map rehash.
  */
 async function watchingStalls<T>(during: () => Promise<T>): Promise<{ result: T; stalls: Stalls }> {
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });

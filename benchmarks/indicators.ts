@@ -9,8 +9,8 @@
  *
  * CDRs are generated with set-based SQL (generate_series), 10,000 lines on 20
  * sites, 40 destinations in 5 classes, both directions, every disposition; their
- * rollups are built by indicator_apply() — the very function the batch writer
- * calls — one id range of 1,000,000 CDRs at a time. Before timing, the rollup
+ * rollups are built by indicator_apply(), which writes through indicator_add()
+ * as the batch writer does, one id range of 1,000,000 CDRs at a time. Before timing, the rollup
  * answers are checked equal to the raw GROUP BY (exit code 1 otherwise).
  *
  * Last line: BENCH indicators value=<1000 / p95 ms> unit=queries/s anchor=<1000 / raw median ms> ratio=<times faster>
@@ -174,7 +174,7 @@ export async function main(): Promise<void> {
 
     // ---- other shapes, for the record ----
     for (const [name, q] of EXTRA) {
-      const p = new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)])).toString();
+      const p = new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)])).toString();
       const xs: number[] = [];
       for (let i = 0; i < 3; i++) await get(`/v1/indicators?${p}`);
       for (let i = 0; i < 20; i++) {

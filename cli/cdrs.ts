@@ -4,11 +4,11 @@ import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { defaultSpoolRoot, ingestCdrSpool } from '../jobs/ingestCdrSpool.js';
-import { dataDirFromEnv } from '../db/open.js';
 import { CDR_FORMATS, type CdrFormat } from '../services/cdrs/formats.js';
 import { importCdrCsv } from '../services/cdrs/importCsv.js';
 import { NotFoundError, ValidationError } from '../services/shared/errors.js';
 import { TariffIndexCache } from '../services/tariffs/tariffs.js';
+import { settings } from './config.js';
 import { fail, withDatabase } from './context.js';
 
 /** The file's chunks, with a progress bar by bytes on a terminal. */
@@ -55,9 +55,10 @@ export function cdrsCommand(): Command {
   cdrs
     .command('spool')
     .description('rate the files waiting in var/spool/cdr/<tenantId>/ once (what the scheduled job does)')
-    .option('--dir <dir>', 'spool root', defaultSpoolRoot(dataDirFromEnv()))
-    .action(async (opts: { dir: string }) => {
-      const result = await withDatabase(({ db, sql }) => ingestCdrSpool({ db, sql, tariffs: new TariffIndexCache(db) }, opts.dir, { settleMs: 0 }));
+    .option('--dir <dir>', 'spool root (default: spool/cdr under FORFAIT_DATA_DIR)')
+    .action(async (opts: { dir?: string }) => {
+      const dir = opts.dir ?? defaultSpoolRoot(settings().dataDir);
+      const result = await withDatabase(({ db, sql }) => ingestCdrSpool({ db, sql, tariffs: new TariffIndexCache(db) }, dir, { settleMs: 0 }));
       process.stdout.write(JSON.stringify(result) + '\n');
     });
   return cdrs;

@@ -1,8 +1,10 @@
-import { dataDirFromEnv, openDatabase, type OpenedDatabase } from '../db/open.js';
+import { openDatabase, type OpenedDatabase } from '../db/open.js';
+import { settings } from './config.js';
 
 /** Opens the same database `npm start` uses (DATABASE_URL or the embedded one). */
 export async function withDatabase<T>(fn: (db: OpenedDatabase) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: dataDirFromEnv(), pool: 4 });
+  const { databaseUrl, dataDir, pgSettings } = settings();
+  const db = await openDatabase({ databaseUrl, dataDir, pgSettings, pool: 4 });
   try {
     return await fn(db);
   } finally {

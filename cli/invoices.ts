@@ -3,9 +3,9 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { ValidationError } from '../services/shared/errors.js';
 import { issueInvoice, loadInvoiceTenants } from '../services/invoices/issue.js';
-import { issuerFromEnv } from '../services/invoices/issuer.js';
 import { parsePeriod } from '../services/invoices/period.js';
 import type { RunResult } from '../services/invoices/run.js';
+import { settings } from './config.js';
 import { fail, withDatabase } from './context.js';
 
 export function invoicesCommand(): Command {
@@ -30,7 +30,7 @@ export function invoicesCommand(): Command {
           : undefined;
         bar?.start(tenants.length, 0);
         const out: RunResult = { created: [], skipped: [] };
-        const issuer = issuerFromEnv();
+        const { issuer } = settings().invoicing;
         const now = new Date();
         try {
           for (const tenant of tenants) {

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { dataDirFromEnv } from '../db/open.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { connect } from '../db/connection.js';
 import { startEmbedded } from '../db/embedded.js';
 import { insertKey, isDefaultRole } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { createTenant, listTenants } from '../services/tenants/tenants.js';
-import { configFromEnv, serveUntilSignal } from './serve.js';
+import { settings } from './config.js';
+import { serveUntilSignal } from './serve.js';
 import { fail, withDatabase } from './context.js';
 import { usersCommand } from './users.js';
 import { cdrsCommand } from './cdrs.js';
@@ -21,27 +21,20 @@ const program = new Command()
 program
   .command('serve')
   .description('start the HTTP API and the jobs (what `npm start` runs)')
-  .addOption(new Option('-p, --port <port>', 'port to listen on').env('PORT').default('8080'))
-  .addOption(new Option('--host <host>', 'address to listen on').env('HOST').default('0.0.0.0'))
+  .addOption(new Option('-p, --port <port>', 'port to listen on (env: PORT, default: 8080)'))
+  .addOption(new Option('--host <host>', 'address to listen on (env: HOST, default: 0.0.0.0)'))
   .option('--no-jobs', 'do not run the scheduled jobs')
-  .action(async (opts: { port: string; host: string; jobs: boolean }) => {
-    await serveUntilSignal({
-      port: Number(opts.port),
-      host: opts.host,
-      dataDir: dataDirFromEnv(),
-      databaseUrl: process.env.DATABASE_URL,
-      bootstrapKey: process.env.FORFAIT_BOOTSTRAP_KEY,
-      jobs: opts.jobs,
-      config: configFromEnv(),
-    });
+  .action(async (opts: { port?: string; host?: string; jobs: boolean }) => {
+    await serveUntilSignal({ settings: settings({ PORT: opts.port, HOST: opts.host }), jobs: opts.jobs });
   });
 
 program
   .command('migrate')
   .description('bring the database schema to the latest version and exit')
   .action(async () => {
-    let url = process.env.DATABASE_URL;
-    const embedded = url ? undefined : await startEmbedded({ dataDir: dataDirFromEnv() });
+    const { databaseUrl, dataDir } = settings();
+    let url = databaseUrl;
+    const embedded = url ? undefined : await startEmbedded({ dataDir });
     url ??= embedded!.url;
     const handle = connect(url, { max: 1 });
     try {

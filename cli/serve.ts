@@ -2,19 +2,15 @@ import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import { createApp } from '../api/app.js';
-import { defaultConfig, type Config } from '../api/context.js';
+import { defaultConfig } from '../api/context.js';
 import { openDatabase, type OpenedDatabase } from '../db/open.js';
 import { startJobs } from '../jobs/scheduler.js';
 import { ensureBootstrapKey } from '../services/access/bootstrap.js';
+import type { Settings } from './config.js';
 
 export interface ServeOptions {
-  port: number;
-  host: string;
-  dataDir: string;
-  databaseUrl?: string;
-  bootstrapKey?: string;
+  settings: Settings;
   jobs?: boolean;
-  config?: Partial<Config>;
   logger?: Logger;
 }
 
@@ -24,43 +20,38 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Config> {
-  const mb = (v: string | undefined) => (v ? Math.round(Number(v) * 1024 * 1024) : undefined);
-  return {
-    ...(mb(env.FORFAIT_BODY_LIMIT_MB) ? { bodyLimit: mb(env.FORFAIT_BODY_LIMIT_MB)! } : {}),
-    ...(mb(env.FORFAIT_IMPORT_LIMIT_MB) ? { importBodyLimit: mb(env.FORFAIT_IMPORT_LIMIT_MB)! } : {}),
-    ...(env.FORFAIT_METRICS_PUBLIC === '1' ? { metricsPublic: true } : {}),
-  };
-}
-
 export async function startServer(options: ServeOptions): Promise<Running> {
-  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const { settings } = options;
+  const logger = options.logger ?? pino({ level: settings.logLevel });
   const db = await openDatabase({
-    databaseUrl: options.databaseUrl,
-    dataDir: options.dataDir,
+    databaseUrl: settings.databaseUrl,
+    dataDir: settings.dataDir,
+    pgSettings: settings.pgSettings,
     log: (line) => logger.debug({ pg: line }),
   });
-  const boot = await ensureBootstrapKey(db.db, { dataDir: options.dataDir, envKey: options.bootstrapKey });
+  const boot = await ensureBootstrapKey(db.db, { dataDir: settings.dataDir, envKey: settings.bootstrapKey });
   if (boot.created && boot.key) {
     // printed once, on purpose outside the JSON log so a person sees it
     process.stdout.write(`\nForfait bootstrap reseller key (shown once, also in ${boot.file}):\n  ${boot.key}\n\n`);
   }
-  const created = createApp({ db: db.db, sql: db.sql, logger, config: { ...defaultConfig, ...options.config } });
+  const config = { ...defaultConfig, ...settings.api, issuer: settings.invoicing.issuer };
+  const created = createApp({ db: db.db, sql: db.sql, logger, config });
   const jobs = options.jobs === false ? undefined : startJobs(
         {
           db: db.db,
           cdrs: { db: db.db, sql: db.sql, tariffs: created.tariffs },
-          dataDir: options.dataDir,
+          dataDir: settings.dataDir,
+          invoicing: settings.invoicing,
           expireReservations: () => created.authorization.book.expire(),
         },
         logger,
       );
   const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: created.app.fetch, port: options.port, hostname: options.host }, () => resolve(s as Server));
+    const s = serve({ fetch: created.app.fetch, port: settings.port, hostname: settings.host }, () => resolve(s as Server));
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`;
+  const port = typeof address === 'object' && address ? address.port : settings.port;
+  const url = `http://${settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host}:${port}`;
   logger.info({ url, database: db.embedded ? 'embedded' : 'DATABASE_URL' }, 'forfait listening');
 
   let closing: Promise<void> | undefined;

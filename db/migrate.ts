@@ -14,6 +14,7 @@ import * as usersFillfactor from './migrations/2026_11_22_0012_users_fillfactor.
 import * as reservationsHot from './migrations/2026_11_22_0013_reservations_hot.js';
 import * as reservationsOpenById from './migrations/2026_11_22_0014_reservations_open_by_id.js';
 import * as reservationAnswerText from './migrations/2026_11_22_0015_reservation_answer_text.js';
+import * as indicatorAdd from './migrations/2026_11_22_0016_indicator_add.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0013_reservations_hot': reservationsHot,
   '2026_11_22_0014_reservations_open_by_id': reservationsOpenById,
   '2026_11_22_0015_reservation_answer_text': reservationAnswerText,
+  '2026_11_22_0016_indicator_add': indicatorAdd,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

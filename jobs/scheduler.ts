@@ -5,6 +5,7 @@ import { renewForfaits } from './renewForfaits.js';
 import { runMonthlyInvoices } from './runInvoices.js';
 import { defaultSpoolRoot, ingestCdrSpool } from './ingestCdrSpool.js';
 import type { CdrDeps } from '../services/cdrs/context.js';
+import type { Issuer } from '../services/invoices/issuer.js';
 
 /** What a job may use: the database, and the running app's in-memory services. */
 export interface JobContext {
@@ -13,6 +14,8 @@ export interface JobContext {
   cdrs: CdrDeps;
   /** The data folder; CDR files are dropped in <dataDir>/spool/cdr/<tenantId>/. */
   dataDir: string;
+  /** Who issues the invoices, and how long after a tenant's month ends the invoicing waits for late CDRs. */
+  invoicing: { issuer: Issuer; graceHours: number };
   /** Closes the reservations of this process's tenants whose call outlived maxSeconds + 60 s. */
   expireReservations(): Promise<number>;
 }
@@ -30,7 +33,7 @@ export const jobs: Job[] = [
   // every 10 seconds: reservations past maxSeconds + 60 s give their credit back
   { name: 'expire-reservations', schedule: '*/10 * * * * *', run: (ctx) => ctx.expireReservations() },
   // hourly: each tenant's previous month is invoiced once its month has ended in its zone (plus a grace)
-  { name: 'monthly-invoices', schedule: '0 7 * * * *', run: (ctx) => runMonthlyInvoices(ctx.db) },
+  { name: 'monthly-invoices', schedule: '0 7 * * * *', run: (ctx) => runMonthlyInvoices(ctx.db, ctx.invoicing) },
   // every 30 seconds: CDR files dropped by PBXs are rated and moved to done/ or failed/
   { name: 'cdr-spool', schedule: '*/30 * * * * *', run: (ctx) => ingestCdrSpool(ctx.cdrs, defaultSpoolRoot(ctx.dataDir)) },
 ];

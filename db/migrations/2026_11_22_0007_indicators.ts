@@ -13,6 +13,9 @@ import { sql, type Kysely } from 'kysely';
 // around its UPDATE (-1 before, +1 after), the rebuild with every CDR of the
 // tenant. Set-based: one statement, one INSERT … ON CONFLICT DO UPDATE of
 // aggregated deltas per rollup table.
+//
+// Migration 0016 moved the writing of the rollups into indicator_add(), which
+// indicator_apply() and the batch writer both call.
 
 const MEASURES = sql.raw(`calls bigint NOT NULL, answered bigint NOT NULL, talk_seconds bigint NOT NULL, cost numeric NOT NULL`);
 
@@ -41,6 +44,13 @@ export async function up(db: Kysely<any>): Promise<void> {
             ${MEASURES})`.execute(db);
   await sql`CREATE UNIQUE INDEX indicator_destinations_key ON indicator_destinations (tenant_id, day, site, class, destination) NULLS NOT DISTINCT`.execute(db);
 
+  await createIndicatorApply(db);
+  await createRebuild(db);
+}
+
+/** indicator_apply() as this migration created it: migration 0016 replaced its body, and restores this one on the way down. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function createIndicatorApply(db: Kysely<any>): Promise<void> {
   // p_ids: those CDRs; NULL: every CDR of the tenant (optionally an id range, for bulk builds).
   // The tenant row is read FOR KEY SHARE: a timezone change (updateTenant takes FOR UPDATE)
   // waits for us, and we for it, so no delta is ever keyed in a zone being replaced.
@@ -110,7 +120,10 @@ export async function up(db: Kysely<any>): Promise<void> {
       INTO n USING p_tenant, p_ids, z, p_sign, p_min_id, p_max_id;
       RETURN n;
     END $fn$`.execute(db);
+}
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function createRebuild(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE FUNCTION indicator_rebuild(p_tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $fn$
     BEGIN

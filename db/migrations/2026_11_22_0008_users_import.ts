@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 
 // The before-images of a users import (import_snapshot_users) lose their two
-// foreign keys. PostgreSQL checks a foreign key row by row: for the 10,000
-// before-images of a 100,000-user sync that was two look-ups per row, 60 % of
-// the snapshot's time. The rows have one writer, importUsers, which inserts
+// foreign keys. PostgreSQL checks a foreign key row by row: two look-ups per
+// before-image, most of the snapshot's time (benchmarks/RESULTS.md, users-import).
+// The rows have one writer, importUsers, which inserts
 // them in the transaction that inserts their import_snapshots row, and one
 // reader, restore, which reads them through that row; what the keys still did
 // (deleting the before-images with their import, or with their tenant, whose

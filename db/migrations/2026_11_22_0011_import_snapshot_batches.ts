@@ -2,9 +2,9 @@ import { sql, type Kysely } from 'kysely';
 
 // The before-images of a users import, one row per statement instead of one row
 // per user: the UPDATE (or DELETE) of an import returns the rows it replaced
-// (RETURNING old.*) and they are stored as one row of column arrays. A 10,000-user
-// sync wrote 10,000 rows and 10,000 primary-key entries (~35 ms of its ~600);
-// one row of arrays is written in a few milliseconds. Restore unnests them.
+// (RETURNING old.*) and they are stored as one row of column arrays. A sync wrote
+// a row and a primary-key entry per changed user; one row of arrays costs a small
+// part of that (benchmarks/RESULTS.md, users-import). Restore unnests them.
 // Arrays are stored uncompressed (STORAGE EXTERNAL): pglz on ~1 MB per import
 // costs more time than the space is worth. The authorized numbers of each user
 // are kept as their array literal (text[]::text), which casts back exactly.

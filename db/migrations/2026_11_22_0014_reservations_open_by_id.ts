@@ -4,8 +4,8 @@ import { sql, type Kysely } from 'kysely';
 // so an index that starts (tenant_id, id) takes each new reservation on its last
 // leaf. The open reservations' index was keyed by user, which no query uses (the
 // owner loads and expires a tenant's open reservations; everything else goes by
-// id or callId): every allow paid a descent to a random leaf for it, ~2 µs of
-// PostgreSQL per reservation.
+// id or callId): every allow paid a descent to a random leaf for it (measured:
+// benchmarks/RESULTS.md, authorize).
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {

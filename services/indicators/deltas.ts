@@ -1,23 +1,20 @@
 /**
- * What a batch of freshly rated CDRs adds to the five indicator rollups,
- * computed from the rated rows the batch writer already holds in memory — the
- * twin of indicator_apply() (migration 0007) for the hot path, which would read
- * every inserted row back by id (~6–8 µs of PostgreSQL per CDR).
+ * What a batch of freshly rated CDRs adds to the indicator rollups, grouped
+ * from the rated rows the batch writer already holds in memory: reading every
+ * inserted row back by id, as indicator_apply() would, costs the hot path more
+ * PostgreSQL time per CDR than grouping here (figures: benchmarks/RESULTS.md,
+ * ingest). The groups go to indicator_add() (migration 0016), the one writer of
+ * the rollup tables, which indicator_apply() calls too.
  *
  * Local time comes from PostgreSQL, not from Node's time zone data: one
- * statement reads the tenant's zone FOR KEY SHARE (as indicator_apply does: a
- * zone change waits for this transaction, and its rebuild then sees these
- * CDRs) and gives the zone's UTC offset at the first and last microsecond of
- * every UTC hour the batch touches. Where both agree — every hour but those of
- * a DST change — a CDR's local hour, day and month are integer arithmetic on
- * its epoch ms, exactly as `started_at AT TIME ZONE z` would have them. The few
- * CDRs of an hour that contains a change go through indicator_apply() by id.
- *
- * The deltas are grouped here, then grouped again by key in SQL (two keys that
- * differ in JS but are equal once stored — say a lone surrogate written as
- * U+FFFD — must not reach ON CONFLICT twice), and upserted in key order like
- * indicator_apply does, so two concurrent batches meet common rows in the same
- * order.
+ * statement reads the tenant's zone through indicator_zone(), under the lock
+ * indicator_apply() takes too (a zone change waits for this transaction, and
+ * its rebuild then sees these CDRs), and gives the zone's UTC offset at the
+ * first and last microsecond of every UTC hour the batch touches. Where both
+ * agree — every hour but those of a DST change — a CDR's local hour, day and
+ * month are integer arithmetic on its epoch ms, exactly as `started_at AT TIME
+ * ZONE z` would have them. The few CDRs of an hour that contains a change go
+ * through indicator_apply() by id.
  */
 import type postgres from 'postgres';
 
@@ -143,12 +140,12 @@ export async function addRatedToRollups(
     hours.add(Math.floor(f.startedAtMs / HOUR));
   }
   const hourList = [...hours];
-  const [zone] = await tx<{ offsets: string | null }[]>`
-    SELECT (SELECT string_agg(h::text || ':' || extract(epoch FROM (a AT TIME ZONE t.timezone))::bigint - h * 3600 || ':'
-                              || extract(epoch FROM ((a + interval '1 hour' - interval '1 microsecond') AT TIME ZONE t.timezone) + interval '1 microsecond')::bigint - (h + 1) * 3600, ',')
+  const [zone] = await tx<{ zone: string | null; offsets: string | null }[]>`
+    SELECT t.zone, (SELECT string_agg(h::text || ':' || extract(epoch FROM (a AT TIME ZONE t.zone))::bigint - h * 3600 || ':'
+                              || extract(epoch FROM ((a + interval '1 hour' - interval '1 microsecond') AT TIME ZONE t.zone) + interval '1 microsecond')::bigint - (h + 1) * 3600, ',')
               FROM unnest(${intArray(hourList)}::bigint[]) AS h, LATERAL (SELECT 'epoch'::timestamptz + h * interval '1 hour' AS a) x) AS offsets
-      FROM tenants t WHERE t.id = ${tenantId} FOR KEY SHARE`;
-  if (zone === undefined) return; // no such tenant: indicator_apply would add nothing either
+      FROM indicator_zone(${tenantId}::uuid) AS t(zone)`;
+  if (zone?.zone == null) return; // no such tenant: indicator_apply would add nothing either
   /** Offset in ms of each UTC hour without a change of offset inside it. */
   const steady = new Map<number, number>();
   for (const item of (zone.offsets ?? '').split(',')) {
@@ -215,9 +212,14 @@ export async function addRatedToRollups(
   const dayTexts = new Map<number, string>();
   const dayOf = (d: number) => {
     let t = dayTexts.get(d);
-    if (t === undefined) dayTexts.set(d, (t = dayText(d)));
+    if (t === undefined) {
+      t = dayText(d);
+      dayTexts.set(d, t);
+    }
     return t;
   };
+  const hourTexts: string[] = [];
+  const hourOf = (hg: number) => (hourTexts[hg] ??= new Date(hourSec[hg]! * 1000).toISOString());
   const measures = (g: Groups) => ({
     calls: intArray(g.calls),
     answered: intArray(g.answered),
@@ -226,7 +228,7 @@ export async function addRatedToRollups(
   });
   const am = measures(a);
   const bm = measures(b);
-  const aSec = intArray(a.parts.map((p) => hourSec[p[0]!]!));
+  const aHour = textArray(a.parts.map((p) => hourOf(p[0]!)));
   const aDay = textArray(a.parts.map((p) => dayOf(hourDay[p[0]!]!)));
   const aDir = textArray(a.parts.map((p) => dirText(p[1]!)));
   const aSite = textArray(a.parts.map((p) => sites.values[p[2]!]!));
@@ -237,53 +239,10 @@ export async function addRatedToRollups(
   const bLine = textArray(b.parts.map((p) => lines.values[p[2]!]!));
   const bSite = textArray(b.parts.map((p) => sites.values[p[3]!]!));
   const bClass = textArray(b.parts.map((p) => classes.values[p[4]!]!));
-
-  // one statement; each rollup's rows grouped again by its key and upserted in key order
   await tx`
-    WITH a AS MATERIALIZED (
-      SELECT * FROM unnest(${aSec}::bigint[], ${aDay}::date[], ${aDir}::text[], ${aSite}::text[], ${aClass}::text[], ${aDest}::text[],
-                           ${am.calls}::bigint[], ${am.answered}::bigint[], ${am.talk}::bigint[], ${am.cost}::numeric[])
-             AS v(s, day, direction, site, class, destination, calls, answered, talk, cost)
-    ),
-    b AS MATERIALIZED (
-      SELECT * FROM unnest(${bDay}::date[], ${bDir}::text[], ${bLine}::text[], ${bSite}::text[], ${bClass}::text[],
-                           ${bm.calls}::bigint[], ${bm.answered}::bigint[], ${bm.talk}::bigint[], ${bm.cost}::numeric[])
-             AS v(day, direction, line, site, class, calls, answered, talk, cost)
-    ),
-    h AS (
-      INSERT INTO indicator_hours AS r (tenant_id, hour, direction, site, class, calls, answered, talk_seconds, cost)
-      SELECT ${tenantId}::uuid, 'epoch'::timestamptz + s * interval '1 second', direction, site, class, sum(calls), sum(answered), sum(talk), sum(cost)
-        FROM a GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-      ON CONFLICT (tenant_id, hour, direction, site, class) DO UPDATE SET calls = r.calls + EXCLUDED.calls,
-         answered = r.answered + EXCLUDED.answered, talk_seconds = r.talk_seconds + EXCLUDED.talk_seconds, cost = r.cost + EXCLUDED.cost
-    ),
-    d AS (
-      INSERT INTO indicator_days AS r (tenant_id, day, direction, site, class, calls, answered, talk_seconds, cost)
-      SELECT ${tenantId}::uuid, day, direction, site, class, sum(calls), sum(answered), sum(talk), sum(cost)
-        FROM a GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-      ON CONFLICT (tenant_id, day, direction, site, class) DO UPDATE SET calls = r.calls + EXCLUDED.calls,
-         answered = r.answered + EXCLUDED.answered, talk_seconds = r.talk_seconds + EXCLUDED.talk_seconds, cost = r.cost + EXCLUDED.cost
-    ),
-    o AS (
-      INSERT INTO indicator_destinations AS r (tenant_id, day, site, class, destination, calls, answered, talk_seconds, cost)
-      SELECT ${tenantId}::uuid, day, site, class, destination, sum(calls), sum(answered), sum(talk), sum(cost)
-        FROM a WHERE direction = 'out' GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-      ON CONFLICT (tenant_id, day, site, class, destination) DO UPDATE SET calls = r.calls + EXCLUDED.calls,
-         answered = r.answered + EXCLUDED.answered, talk_seconds = r.talk_seconds + EXCLUDED.talk_seconds, cost = r.cost + EXCLUDED.cost
-    ),
-    l AS (
-      INSERT INTO indicator_lines AS r (tenant_id, day, direction, line, site, class, calls, answered, talk_seconds, cost)
-      SELECT ${tenantId}::uuid, day, direction, line, site, class, sum(calls), sum(answered), sum(talk), sum(cost)
-        FROM b GROUP BY 2, 3, 4, 5, 6 ORDER BY 2, 3, 4, 5, 6
-      ON CONFLICT (tenant_id, day, direction, line, site, class) DO UPDATE SET calls = r.calls + EXCLUDED.calls,
-         answered = r.answered + EXCLUDED.answered, talk_seconds = r.talk_seconds + EXCLUDED.talk_seconds, cost = r.cost + EXCLUDED.cost
-    ),
-    m AS (
-      INSERT INTO indicator_line_months AS r (tenant_id, month, direction, line, site, calls, answered, talk_seconds, cost)
-      SELECT ${tenantId}::uuid, date_trunc('month', day)::date, direction, line, site, sum(calls), sum(answered), sum(talk), sum(cost)
-        FROM b GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-      ON CONFLICT (tenant_id, month, direction, line, site) DO UPDATE SET calls = r.calls + EXCLUDED.calls,
-         answered = r.answered + EXCLUDED.answered, talk_seconds = r.talk_seconds + EXCLUDED.talk_seconds, cost = r.cost + EXCLUDED.cost
-    )
-    SELECT 1`;
+    SELECT indicator_add(${tenantId}::uuid,
+      ${aHour}::timestamptz[], ${aDay}::date[], ${aDir}::text[], ${aSite}::text[], ${aClass}::text[], ${aDest}::text[],
+      ${am.calls}::bigint[], ${am.answered}::bigint[], ${am.talk}::bigint[], ${am.cost}::numeric[],
+      ${bDay}::date[], ${bDir}::text[], ${bLine}::text[], ${bSite}::text[], ${bClass}::text[],
+      ${bm.calls}::bigint[], ${bm.answered}::bigint[], ${bm.talk}::bigint[], ${bm.cost}::numeric[])`;
 }

@@ -1,12 +1,16 @@
 /**
- * Maintenance of the indicator rollups (docs/indicators.md). What one CDR adds
- * to them is defined once, in SQL: indicator_apply() of migration 0007. These
- * are its callers, each inside the transaction that writes the CDRs:
+ * Maintenance of the indicator rollups (docs/indicators.md). Two functions of
+ * the database hold the rules: indicator_add() (migration 0016) is the one
+ * writer of the rollup tables, from deltas grouped at two grains, and
+ * indicator_apply() says what stored CDRs add (their local hour, day, line…),
+ * groups them and calls indicator_add(). Their callers, each inside the
+ * transaction that writes the CDRs:
  *
  * - the batch writer (services/cdrs/batch.ts) does not read its rows back: it
- *   computes the same deltas from the rated rows it holds (./deltas.ts, checked
- *   equal to indicator_rebuild() by test/indicators/deltas.test.ts) and calls
- *   indicator_apply() only for CDRs of an hour in which the zone's offset changes;
+ *   groups the rated rows it holds (./deltas.ts, checked equal to
+ *   indicator_rebuild() by test/indicators/deltas.test.ts), hands the groups to
+ *   indicator_add(), and calls indicator_apply() only for CDRs of an hour in
+ *   which the zone's offset changes;
  * - rerating (services/cdrs/rerate.ts): the changed CDRs are taken out of the
  *   rollups before their UPDATE and put back after it, so a new cost, class or
  *   destination moves exactly what it should;

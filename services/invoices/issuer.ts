@@ -1,6 +1,7 @@
 /**
- * Who issues the invoices: the operator running Forfait. Read from the
- * environment (documented in docs/invoices.md), never written in the PDF code.
+ * Who issues the invoices: the operator running Forfait. Set by the
+ * FORFAIT_ISSUER_* variables (read in cli/config.ts, documented in
+ * docs/invoices.md) and handed to the invoice code, never written in it.
  */
 export interface Issuer {
   name: string;
@@ -24,22 +25,8 @@ export const defaultIssuer: Issuer = {
   timezone: 'Europe/Paris',
 };
 
-export function issuerFromEnv(env: NodeJS.ProcessEnv = process.env): Issuer {
-  const pick = (v: string | undefined, d: string) => (v !== undefined && v.trim() !== '' ? v.trim() : d);
-  return {
-    name: pick(env.FORFAIT_ISSUER_NAME, defaultIssuer.name),
-    address: env.FORFAIT_ISSUER_ADDRESS?.trim()
-      ? env.FORFAIT_ISSUER_ADDRESS.split('|').map((l) => l.trim()).filter(Boolean)
-      : defaultIssuer.address,
-    vatId: pick(env.FORFAIT_ISSUER_VAT_ID, defaultIssuer.vatId),
-    registration: pick(env.FORFAIT_ISSUER_REGISTRATION, defaultIssuer.registration),
-    email: pick(env.FORFAIT_ISSUER_EMAIL, defaultIssuer.email),
-    timezone: pick(env.FORFAIT_ISSUER_TIMEZONE, defaultIssuer.timezone),
-  };
-}
-
-/** Hours after a tenant's month ends before the scheduled job invoices it (late CDRs). */
-export function invoiceGraceHoursFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.FORFAIT_INVOICE_GRACE_HOURS ?? '2');
-  return Number.isFinite(n) && n >= 0 ? n : 2;
-}
+/**
+ * @deprecated Kept only for api/app.ts, which still asks for the issuer this way;
+ * the value comes from cli/config.ts. Remove with that call.
+ */
+export { issuerFromEnv } from '../../cli/config.js';

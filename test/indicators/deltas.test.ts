@@ -1,7 +1,7 @@
 /**
- * The batch writer computes the rollups' deltas from the rated rows it holds
- * (services/indicators/deltas.ts); indicator_apply() of migration 0007 stays the
- * definition. Here every rollup table written by ingestion is compared, row by
+ * The batch writer groups the rollups' deltas from the rated rows it holds
+ * (services/indicators/deltas.ts); indicator_apply() stays the definition of
+ * what a stored CDR adds, and both write through indicator_add(). Here every rollup table written by ingestion is compared, row by
  * row, with the same table rebuilt by indicator_rebuild() from the stored CDRs —
  * in zones whose offset changes on a UTC hour (Paris), in the middle of a UTC
  * hour (St John's, Lord Howe's half-hour DST: those hours go through
