@@ -105,6 +105,8 @@ export interface KamailioOptions {
   identifiantHeader?: boolean;
   children?: number;
   logLevel?: number;
+  /** the same proxy without Forfait (the benchmark's anchor) */
+  off?: boolean;
 }
 
 export interface Kamailio extends Child {
@@ -126,6 +128,7 @@ export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
     LOG_LEVEL: String(o.logLevel ?? 2),
   };
   if (o.identifiantHeader) defines.FORFAIT_IDENTIFIANT_HEADER = '1';
+  if (o.off) defines.FORFAIT_OFF = '1';
   const args = ['-f', path.join(kamailioDir, 'kamailio.cfg'), '-DD', '-E', '-Y', o.dir, '-m', '64', '-M', '8'];
   for (const [k, v] of Object.entries(defines)) args.push('-A', `${k}=${v}`);
   const k = startChild('kamailio', args, { cwd: kamailioDir });
