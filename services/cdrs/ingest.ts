@@ -125,7 +125,7 @@ export class Ingestor {
     lane.cdrs = [];
     lane.malformed = [];
     const readSoFar = this.read;
-    lane.inFlight = writeBatch(this.deps.sql, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows, state: this.state }).then(
+    lane.inFlight = writeBatch(this.deps.db, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows, state: this.state }).then(
       (r) => {
         this.accepted += r.accepted;
         this.duplicates += r.duplicates;
