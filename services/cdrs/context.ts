@@ -9,6 +9,10 @@ import { NumberCache, type TenantNumbers } from './normalize.js';
 
 export interface CdrDeps {
   db: Db;
+  /**
+   * The postgres.js pool under `db`. Nothing in services/cdrs reads through it
+   * (COPY runs on rawSql(trx)); services/authorization/endCall.ts still does.
+   */
   sql: postgres.Sql;
   tariffs: TariffIndexCache;
 }
