@@ -83,7 +83,7 @@ export class Ingestor {
    */
   push(rec: IncomingCdr): Promise<void> | undefined {
     this.read++;
-    const n = normalizeCdr(rec, this.ctx, this.ctx.numbers);
+    const n = normalizeCdr(rec, this.ctx);
     let lane: Lane;
     if (isRejection(n)) {
       lane = this.lanes[0]!;
