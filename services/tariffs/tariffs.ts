@@ -2,12 +2,29 @@ import { sql, type Selectable } from 'kysely';
 import { rawSql, withTransaction, type Db, type Trx } from '../../db/connection.js';
 import { copyIn, CopyBuffer, copyValue } from '../../db/copy.js';
 import type { RateTable } from '../../db/schema.js';
-import { buildTariffIndex, formatPrice, parsePrice, parseTariffCsv, type Rate, type TariffIndex } from '../../engine/index.js';
+import {
+  buildTariffIndex,
+  formatPrice,
+  parsePrice,
+  tariffCsvText,
+  tariffFromCsv,
+  type Rate,
+  type TariffCsvOptions,
+  type TariffCsvResult,
+  type TariffIndex,
+} from '../../engine/index.js';
+import { readCsvRecords } from '../shared/csvRecords.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Principal } from '../access/access.js';
 import { LoadingCache } from '../shared/loadingCache.js';
 
 export const TARIFF_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** A tariff CSV (SPEC §6) read: its rates, or every error of the file with its line. */
+export async function parseTariffCsv(text: string, options: TariffCsvOptions = {}): Promise<TariffCsvResult> {
+  const { body, delimiter } = tariffCsvText(text);
+  return tariffFromCsv(await readCsvRecords(body, delimiter), delimiter, options);
+}
 
 /** A stored rate as the API shows it: the engine's Rate, always with its id. */
 export type RateView = Rate & { id: string };
@@ -59,7 +76,7 @@ export async function putTariff(
   // another reseller's tariff is not there for this one
   const owner = await db.selectFrom('tariffs').select('resellerId').where('id', '=', id).executeTakeFirst();
   if (owner && owner.resellerId !== resellerId) throw new NotFoundError('tariff');
-  const parsed = parseTariffCsv(csv);
+  const parsed = await parseTariffCsv(csv);
   if (!parsed.ok) throw new ValidationError(`the tariff CSV has ${parsed.errors.length} error(s)`, parsed.errors);
   const rates = parsed.rates;
   const stored = await withTransaction(db, async (trx) => {
