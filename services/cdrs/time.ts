@@ -1,16 +1,15 @@
 /**
  * Instants in CDRs. A 1,000,000-line import cannot afford luxon's ISO parser on
- * every line (5–15 µs each, two instants a line), so the usual shape — a date,
- * a time of day, an optional offset — is cut in those three parts by one
- * regular expression and each part is read by a library, then remembered:
- *
- * - the time of day by ECMAScript's own ISO 8601 parser (`Date.parse`), which
- *   refuses minute or second 60 (and gives 24:00 as a whole day, refused here);
- * - the date by luxon, once per day (Date.parse would roll 31 February over
- *   into March);
- * - an offset by Date.parse, once per offset text; a local time's offset in
- *   the tenant's zone by luxon, once per local hour (in a spring-forward gap
- *   luxon moves the time forward: the offset it lands on serves the whole hour).
+ * every line (5–15 µs each, two instants a line). The usual shapes — a date and
+ * a time of day, with or without an offset — are recognised by a regular
+ * expression and read by ECMAScript's own ISO 8601 parser, `Date.parse`, which
+ * refuses minute or second 60 and an offset beyond ±23:59. What it would let
+ * through is refused here: 24:00 (it reads the next midnight), and a day the
+ * month does not have (it rolls 31 February over into March) — each date is
+ * checked by luxon once. A time without an offset is read as if UTC, then
+ * moved by the tenant zone's offset of that local hour, which luxon gives once
+ * per hour (in a spring-forward gap luxon moves the time forward: the offset it
+ * lands on serves the whole hour).
  *
  * Every other form of ISO 8601 is read by luxon through the engine's
  * `parseInstant`. What is remembered belongs to one reader, made for one
@@ -19,10 +18,12 @@
 import { DateTime } from 'luxon';
 import { parseInstant } from '../../engine/index.js';
 
-// 2026-11-03T10:15:00, 2026-11-03 10:15:00.250, …Z, …+01:00, …+0100
-const SHAPE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?$/;
+// 2026-11-03T10:15:00, 2026-11-03 10:15:00.250, 2026-11-03T10:15 …
+const LOCAL = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$/;
+// … followed by Z, +01:00 or +0100
+const WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
+const SPACE = 32;
 /** Bound on each memo (a file spans few days, hours and offsets; a hostile one may not). */
 const MAX_ENTRIES = 100_000;
 
@@ -34,10 +35,8 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
 
 /** Reads the instants of one tenant's CDRs: without an offset they are local times in its zone. */
 export class InstantReader {
-  /** "YYYY-MM-DD" → epoch ms of its midnight UTC, NaN when there is no such day. */
-  private readonly days = new Map<string, number>();
-  /** "+01:00", "-0330"… → the offset in ms, NaN when out of range. */
-  private readonly offsets = new Map<string, number>();
+  /** "YYYY-MM-DD" → whether the calendar has that day. */
+  private readonly days = new Map<string, boolean>();
   /** A local hour (epoch ms of its start as if UTC, / HOUR) → the zone's offset in ms then, NaN in no zone. */
   private readonly zoneOffsets = new Map<number, number>();
 
@@ -46,30 +45,22 @@ export class InstantReader {
   /** Epoch ms of an ISO 8601 date-time, or undefined when it is not one. */
   read(text: string): number | undefined {
     const s = text.trim();
-    const m = SHAPE.exec(s);
-    if (m === null) return parseInstant(s, this.zone);
-    const day = this.day(m[1]!);
-    const time = Date.parse('1970-01-01T' + m[2]! + 'Z');
-    // NaN (no such day, minute 60) fails the comparison; 24:00 is the next day's midnight: refused
-    if (!(time < DAY) || Number.isNaN(day)) return undefined;
-    const wall = day + time;
-    const offset = m[3] === undefined ? this.zoneOffset(wall) : this.fixedOffset(m[3]);
+    const local = LOCAL.test(s);
+    if (!local && !WITH_OFFSET.test(s)) return parseInstant(s, this.zone);
+    // both shapes start "YYYY-MM-DD?HH": 24 is no hour, and the date must exist
+    if ((s.charCodeAt(11) === 50 && s.charCodeAt(12) === 52) || !this.dayExists(s.slice(0, 10))) return undefined;
+    const iso = s.charCodeAt(10) === SPACE ? s.slice(0, 10) + 'T' + s.slice(11) : s;
+    if (!local) {
+      const ms = Date.parse(iso);
+      return Number.isNaN(ms) ? undefined : ms;
+    }
+    const wall = Date.parse(iso + 'Z');
+    const offset = Number.isNaN(wall) ? NaN : this.zoneOffset(wall);
     return Number.isNaN(offset) ? undefined : wall - offset;
   }
 
-  private day(text: string): number {
-    const hit = this.days.get(text);
-    if (hit !== undefined) return hit;
-    const dt = DateTime.fromISO(text, { zone: 'utc' });
-    return remember(this.days, text, dt.isValid ? dt.toMillis() : NaN);
-  }
-
-  private fixedOffset(text: string): number {
-    if (text === 'Z') return 0;
-    const hit = this.offsets.get(text);
-    if (hit !== undefined) return hit;
-    // the epoch read with that offset is -offset (NaN beyond ±23:59)
-    return remember(this.offsets, text, -Date.parse('1970-01-01T00:00:00' + text));
+  private dayExists(text: string): boolean {
+    return this.days.get(text) ?? remember(this.days, text, DateTime.fromISO(text, { zone: 'utc' }).isValid);
   }
 
   private zoneOffset(wall: number): number {
