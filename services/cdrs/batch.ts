@@ -18,7 +18,7 @@
  *    the rejects, run the after-insert steps on the rows inserted — and commit.
  *    A crash anywhere before the commit leaves nothing.
  */
-import { rawSql, withTransaction, type Db, type Trx } from '../../db/connection.js';
+import { rawSql, type Db, type Trx } from '../../db/connection.js';
 import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from '../../db/copy.js';
 import {
   lockCallers,
@@ -133,7 +133,8 @@ export async function writeBatch(
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await withTransaction(db, (trx) => attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options));
+      // its own transaction, never the caller's: a failed attempt rolls back whole and is redone
+      const result = await db.transaction().execute((trx) => attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options));
       return { ...result, duplicates: result.duplicates + duplicatesInBatch };
     } catch (err) {
       if (attempt >= MAX_ATTEMPTS) throw err instanceof StoredConcurrently ? err.cause : err;
