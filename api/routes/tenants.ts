@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { createTenant, getTenant, listTenants, tenantView, updateTenant } from '../../services/tenants/tenants.js';
+import { maxForfaitMinutes } from '../../services/users/fields.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
@@ -50,7 +51,7 @@ const TenantFields = {
     .union([z.string(), z.number()])
     .transform((v) => String(v))
     .pipe(z.string().regex(/^0(\.\d{1,4})?$/, 'a rate between 0 and 1 with at most 4 decimals, e.g. 0.20')),
-  defaultForfaitMinutes: z.number().int().min(0).max(1_000_000),
+  defaultForfaitMinutes: z.number().int().min(0).max(maxForfaitMinutes),
   maxCallSeconds: z.number().int().min(1).max(86_400),
   lowBalanceThreshold: MoneyIn,
   freeNumbers: z.array(numberText).max(100),

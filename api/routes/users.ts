@@ -6,6 +6,7 @@ import { exportUsersCsv } from '../../services/users/export.js';
 import { importModes, importUsers } from '../../services/users/import.js';
 import { listImports, restoreImport } from '../../services/users/restore.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
+import { identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
@@ -48,12 +49,12 @@ const AuthorizedNumbersIn = z
   });
 
 const UserFields = {
-  fullName: z.string().trim().min(1).max(200),
-  matricule: z.string().regex(/^[0-9]{14}$/, 'exactly 14 digits'),
-  identifiant: z.string().regex(/^[0-9]{7}$/, 'exactly 7 digits'),
+  fullName: z.string().trim().min(1).max(maxNameLength),
+  matricule: z.string().regex(matriculeRule.re, matriculeRule.message),
+  identifiant: z.string().regex(identifiantRule.re, identifiantRule.message),
   generalState: z.string().trim().max(100).nullable(),
   accountStatus: z.enum(['enabled', 'disabled']),
-  forfaitMinutes: z.number().int().min(0).max(1_000_000),
+  forfaitMinutes: z.number().int().min(0).max(maxForfaitMinutes),
   billingEnabled: z.boolean(),
   authorizedNumbers: AuthorizedNumbersIn,
 };

@@ -7,8 +7,6 @@ import { formatNumber, parseNumber, tenantCountry, type CountryCode, type Number
 import { NotFoundError } from '../shared/errors.js';
 
 export const slotCount = 10;
-export const matriculeRe = /^[0-9]{14}$/;
-export const identifiantRe = /^[0-9]{7}$/;
 export const maxNameLength = 200;
 export const maxForfaitMinutes = 1_000_000;
 // Control characters have no place in a name and would break CSV and PDF output.
@@ -114,12 +112,64 @@ export function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** A field made of a fixed number of decimal digits (SPEC §2 User). */
+export interface DigitsRule {
+  readonly field: 'matricule' | 'identifiant';
+  readonly digits: number;
+  /** The rule as a pattern, for request schemas (and so the OpenAPI document). */
+  readonly re: RegExp;
+  /** What a request schema answers when the pattern does not match. */
+  readonly message: string;
+}
+
+function digitsRule(field: DigitsRule['field'], digits: number): DigitsRule {
+  return { field, digits, re: new RegExp(`^[0-9]{${digits}}$`), message: `exactly ${digits} digits` };
+}
+
+/** The matricule: exactly 14 digits, the user's key in CSV sync. */
+export const matriculeRule = digitsRule('matricule', 14);
+/** The identifiant: exactly 7 digits, what the PBX sends. */
+export const identifiantRule = digitsRule('identifiant', 7);
+
+/** Value of text[from, to) when it is one or more decimal digits only, else -1. */
+export function digitsValue(text: string, from = 0, to = text.length): number {
+  if (to === from) return -1;
+  let v = 0;
+  for (let k = from; k < to; k++) {
+    const d = text.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * Value of text[from, to) when it follows the rule (exact as a double: at most
+ * 15 digits), else -1. The import keys its duplicate checks by it.
+ */
+export function digitsKey(rule: DigitsRule, text: string, from = 0, to = text.length): number {
+  return to - from === rule.digits ? digitsValue(text, from, to) : -1;
+}
+
+export function digitsProblem(rule: DigitsRule, value: string): string | undefined {
+  return digitsKey(rule, value) >= 0 ? undefined : `${rule.field} must be ${rule.message} (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+}
+
 export function matriculeProblem(value: string): string | undefined {
-  return matriculeRe.test(value) ? undefined : `matricule must be exactly 14 digits (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+  return digitsProblem(matriculeRule, value);
 }
 
 export function identifiantProblem(value: string): string | undefined {
-  return identifiantRe.test(value) ? undefined : `identifiant must be exactly 7 digits (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+  return digitsProblem(identifiantRule, value);
+}
+
+const maxForfaitDigits = String(maxForfaitMinutes).length;
+
+/** Forfait minutes written as digits (0 to maxForfaitMinutes): their value, else -1. */
+export function forfaitMinutesValue(text: string, from = 0, to = text.length): number {
+  if (to - from > maxForfaitDigits) return -1;
+  const v = digitsValue(text, from, to);
+  return v <= maxForfaitMinutes ? v : -1;
 }
 
 export interface UserView {

@@ -23,8 +23,12 @@ import { periodOf } from '../../engine/periods.js';
 import { ConflictError, ValidationError, type FieldError } from '../shared/errors.js';
 import { fullFieldCount, isTrimmedSpace, portalFieldCount, unescapeFormula, UsersCsvReader } from './csv.js';
 import {
+  digitsKey,
+  forfaitMinutesValue,
   identifiantProblem,
+  identifiantRule,
   matriculeProblem,
+  matriculeRule,
   maxForfaitMinutes,
   maxNameLength,
   nameProblem,
@@ -206,18 +210,6 @@ class LineIndex {
   }
 }
 
-/** Value of text[from, to) when it is exactly `digits` decimal digits, else -1. */
-function digitsAt(text: string, from: number, to: number, digits: number): number {
-  if (to - from !== digits) return -1;
-  let v = 0;
-  for (let k = from; k < to; k++) {
-    const d = text.charCodeAt(k) - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
 /**
  * Whether text[from, to) is a value that needs neither trimming nor COPY
  * escaping nor a formula prefix removed, and has no control character: it can
@@ -303,8 +295,8 @@ async function scanFile(
     if (!reader.quoted && count >= portalFieldCount && count <= fullFieldCount) {
       const b = reader.bounds;
       let ok = b[1]! - b[0]! <= maxNameLength && b[1]! > b[0]! && verbatim(text, b[0]!, b[1]!, false);
-      const mKey = ok ? digitsAt(text, b[2]!, b[3]!, 14) : -1;
-      const iKey = mKey >= 0 ? digitsAt(text, b[4]!, b[5]!, 7) : -1;
+      const mKey = ok ? digitsKey(matriculeRule, text, b[2]!, b[3]!) : -1;
+      const iKey = mKey >= 0 ? digitsKey(identifiantRule, text, b[4]!, b[5]!) : -1;
       ok = iKey >= 0 && matricules.get(mKey) === 0 && identifiants.get(iKey) === 0;
       for (let s = 3; ok && s < 13; s++) ok = verbatim(text, b[2 * s]!, b[2 * s + 1]!, true);
       let optional = '';
@@ -313,8 +305,8 @@ async function scanFile(
         const to = b[27]!;
         if (from === to) optional = '\t\\N';
         else {
-          const minutes = digitsAt(text, from, to, to - from);
-          ok = to - from <= 7 && minutes >= 0 && minutes <= maxForfaitMinutes;
+          const minutes = forfaitMinutesValue(text, from, to);
+          ok = minutes >= 0;
           optional = `\t${minutes}`;
         }
       } else optional = '\t\\N';
@@ -381,8 +373,9 @@ async function scanFile(
     // optional fields: forfait minutes, account status, billing enabled
     let optional = '';
     const minutes = count > 13 ? fields[13]!.trim() : '';
+    const minutesValue = forfaitMinutesValue(minutes);
     if (minutes === '') optional = '\\N';
-    else if (/^[0-9]{1,7}$/.test(minutes) && Number(minutes) <= maxForfaitMinutes) optional = String(Number(minutes));
+    else if (minutesValue >= 0) optional = String(minutesValue);
     else errors.add({ line, field: 'forfaitMinutes', value: minutes, message: `forfait minutes must be a whole number from 0 to ${maxForfaitMinutes}` });
     const statusCell = count > 14 ? fields[14]!.trim() : '';
     const status = statusCell.toLowerCase();
