@@ -155,6 +155,25 @@ async function findUser(db: Db | Trx, tenantId: string, id: string, lock = false
 
 export const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Whose call history `id` is: a user of the directory, or a deleted one whose
+ * CDRs stay (identifiant null then). NotFoundError when the tenant has neither.
+ */
+export async function callHistoryOwner(db: Db, tenantId: string, id: string): Promise<{ identifiant: string | null }> {
+  if (!uuidRe.test(id)) throw new NotFoundError('user');
+  const row = await db
+    .selectNoFrom((eb) => eb.selectFrom('users').select('identifiant').where('tenantId', '=', tenantId).where('id', '=', id).as('identifiant'))
+    .where((eb) =>
+      eb.or([
+        eb.exists(eb.selectFrom('users').select('id').where('tenantId', '=', tenantId).where('id', '=', id)),
+        eb.exists(eb.selectFrom('cdrs').select('id').where('tenantId', '=', tenantId).where('userId', '=', id)),
+      ]),
+    )
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('user');
+  return row;
+}
+
 export async function getUser(db: Db, tenantId: string, id: string): Promise<{ user: UserView; tenant: DirectoryTenant }> {
   const row = await findUser(db, tenantId, id);
   const tenant = await directoryTenant(db, tenantId);

@@ -102,7 +102,18 @@ describe('users: create, read, change, delete', () => {
     expect(removed.status).toBe(200);
     expect((await call(app, 'GET', `/v1/users/${u.id}`, { key: t.adminKey })).status).toBe(404);
     expect((await call(app, 'DELETE', `/v1/users/${u.id}`, { key: t.adminKey })).status).toBe(404);
-    expect((await call(app, 'GET', '/v1/users/not-a-uuid', { key: t.adminKey })).status).toBe(404);
+    for (const [method, path, json] of [
+      ['GET', '/v1/users/not-a-uuid'],
+      ['GET', '/v1/users/not-a-uuid.pdf'],
+      ['PATCH', '/v1/users/not-a-uuid', { fullName: 'X' }],
+      ['DELETE', '/v1/users/not-a-uuid'],
+      ['GET', '/v1/users/not-a-uuid/calls.csv'],
+      ['GET', '/v1/users/not-a-uuid/ledger'],
+      ['POST', '/v1/users/not-a-uuid/ledger', { kind: 'topup', amount: '1', idempotencyKey: 'k' }],
+    ] as const) {
+      const res = await call(app, method, path, { key: t.adminKey, ...(json ? { json } : {}) });
+      expect([path, res.status, res.json?.error?.message]).toEqual([path, 404, 'user not found']);
+    }
   });
 
   it('lists with search by a part of the name, or the start of a matricule or identifiant, and pages', async () => {
