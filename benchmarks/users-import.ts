@@ -128,7 +128,7 @@ export async function main(): Promise<void> {
       summary = `created ${r.created}, updated ${r.updated}, deleted ${r.deleted}, unchanged ${r.unchanged}`;
       if (r.updated !== CHANGED) throw new Error(`sync updated ${r.updated} users, expected ${CHANGED}`);
       const restoreStart = performance.now();
-      await restoreImport(sql, tenant.id, r.importId!, 'bench');
+      await restoreImport(db, tenant.id, r.importId!, 'bench');
       if (run === 0) console.log(`restore of that import: ${(performance.now() - restoreStart).toFixed(0)} ms`);
     }
     const copy = median(copyMs);

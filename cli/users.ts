@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ConflictError, NotFoundError, ValidationError } from '../services/shared/errors.js';
-import { countUsers, exportUsersCsv, type ExportFormat } from '../services/users/export.js';
+import { exportUsersCsv, type ExportFormat } from '../services/users/export.js';
+import { countUsers } from '../services/users/repo.js';
 import { importModes, importUsers, type ImportMode, type ImportProgress } from '../services/users/import.js';
 import { fail, withDatabase } from './context.js';
 

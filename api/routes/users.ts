@@ -281,7 +281,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     async (c) => {
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
-      return c.json(await restoreImport(deps.sql, tenantId, c.req.valid('param').importId, principal.keyId), 200);
+      return c.json(await restoreImport(deps.db, tenantId, c.req.valid('param').importId, principal.keyId), 200);
     },
   );
 

@@ -6,10 +6,7 @@ import type { User } from '../../db/schema.js';
 import { periodOf } from '../../engine/periods.js';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../shared/errors.js';
 import {
-  directoryTenant,
   identifiantProblem,
-  isUniqueViolation,
-  lockDirectory,
   matriculeProblem,
   nameProblem,
   NumberParser,
@@ -18,9 +15,9 @@ import {
   slotsFromDb,
   userView,
   type AccountStatus,
-  type DirectoryTenant,
   type UserView,
 } from './fields.js';
+import { countUsers, directoryTenant, isUniqueViolation, lockDirectory, type DirectoryTenant } from './repo.js';
 
 /**
  * Authorized numbers as given in JSON: an array of up to 10 slots (slot 1
@@ -99,11 +96,6 @@ function uniqueConflict(err: { constraint_name?: string }, input: UserPatch): Co
   return new ConflictError('CONFLICT', `another user of this tenant already has ${field} ${value ?? ''}`.trim(), [
     { field, ...(value !== undefined ? { value } : {}), message: 'already used by another user' },
   ]);
-}
-
-async function countUsers(trx: Trx, tenantId: string): Promise<number> {
-  const r = await trx.selectFrom('users').select(sql<string>`count(*)`.as('n')).where('tenantId', '=', tenantId).executeTakeFirstOrThrow();
-  return Number(r.n);
 }
 
 export async function createUser(db: Db, tenantId: string, input: UserInput): Promise<UserView> {

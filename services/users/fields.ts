@@ -1,10 +1,9 @@
-// What the directory's verbs share: the tenant settings they depend on, the
-// field rules of SPEC §2 (User) and the user's outside view.
+// What the directory's verbs share: the field rules of SPEC §2 (User), the
+// parsing of numbers in the tenant's country and the user's outside view.
 import { sql, type RawBuilder } from 'kysely';
-import type { Db, Trx } from '../../db/connection.js';
 import type { User } from '../../db/schema.js';
-import { formatNumber, parseNumber, tenantCountry, type CountryCode, type NumberDisplay, type ParsedNumber } from '../../engine/numbers.js';
-import { NotFoundError } from '../shared/errors.js';
+import { formatNumber, parseNumber, type CountryCode, type NumberDisplay, type ParsedNumber } from '../../engine/numbers.js';
+import type { DirectoryTenant } from './repo.js';
 
 export const slotCount = 10;
 export const maxNameLength = 200;
@@ -14,70 +13,6 @@ export const maxForfaitMinutes = 1_000_000;
 const controlRe = /[\u0000-\u001f\u007f]/;
 
 export type AccountStatus = 'enabled' | 'disabled';
-
-/** The tenant settings the directory needs. */
-export interface DirectoryTenant {
-  id: string;
-  name: string;
-  country: CountryCode;
-  numberDisplay: NumberDisplay;
-  timezone: string;
-  locale: 'fr' | 'en';
-  currency: string;
-  defaultForfaitMinutes: number;
-  maxUsers: number;
-  productType: string;
-}
-
-function toDirectoryTenant(row: Omit<DirectoryTenant, 'country'> & { country: string }): DirectoryTenant {
-  // tenants.country is an ISO alpha-2 code (database check); the rare code that
-  // libphonenumber has no metadata for would make it throw, so such a tenant's
-  // national numbers are read with FR rules (international ones are unaffected).
-  const country: CountryCode = tenantCountry(row.country);
-  return { ...row, country };
-}
-
-const tenantColumns = [
-  'tenants.id',
-  'tenants.name',
-  'tenants.country',
-  'tenants.numberDisplay',
-  'tenants.timezone',
-  'tenants.locale',
-  'tenants.currency',
-  'tenants.defaultForfaitMinutes',
-  'tenants.productType',
-  'productTypes.maxUsers',
-] as const;
-
-export async function directoryTenant(db: Db | Trx, tenantId: string): Promise<DirectoryTenant> {
-  const row = await db
-    .selectFrom('tenants')
-    .innerJoin('productTypes', 'productTypes.code', 'tenants.productType')
-    .select(tenantColumns)
-    .where('tenants.id', '=', tenantId)
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('tenant');
-  return toDirectoryTenant(row);
-}
-
-/**
- * Serialises changes to a tenant's directory (licence count, uniqueness checks
- * made before writing). FOR NO KEY UPDATE, not FOR UPDATE: rows referencing the
- * tenant (CDRs, ledger entries, reservations) take KEY SHARE on it, and call
- * rating must not wait behind a directory import.
- */
-export async function lockDirectory(trx: Trx, tenantId: string): Promise<DirectoryTenant> {
-  const row = await trx
-    .selectFrom('tenants')
-    .innerJoin('productTypes', 'productTypes.code', 'tenants.productType')
-    .select(tenantColumns)
-    .where('tenants.id', '=', tenantId)
-    .forNoKeyUpdate('tenants')
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('tenant');
-  return toDirectoryTenant(row);
-}
 
 /**
  * Parses numbers in the tenant's country, remembering answers: a directory file
@@ -230,10 +165,6 @@ export function userView(u: User, tenant: Pick<DirectoryTenant, 'numberDisplay' 
     createdAt: u.createdAt.toISOString(),
     updatedAt: u.updatedAt.toISOString(),
   };
-}
-
-export function isUniqueViolation(err: unknown): err is { code: string; constraint_name?: string; detail?: string } {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
 }
 
 /**

@@ -35,8 +35,8 @@ import {
   NumberParser,
   slotCount,
   type AccountStatus,
-  type DirectoryTenant,
 } from './fields.js';
+import type { DirectoryTenant } from './repo.js';
 import { lockDirectoryRaw, readDirectoryTenantRaw } from './raw.js';
 
 export type ImportMode = 'append' | 'upsert' | 'sync';

@@ -3,7 +3,7 @@
 import type postgres from 'postgres';
 import { tenantCountry, type NumberDisplay } from '../../engine/numbers.js';
 import { NotFoundError } from '../shared/errors.js';
-import type { DirectoryTenant } from './fields.js';
+import type { DirectoryTenant } from './repo.js';
 
 interface TenantRow {
   id: string;
