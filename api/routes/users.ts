@@ -6,7 +6,7 @@ import { exportUsersCsv } from '../../services/users/export.js';
 import { importModes, importUsers } from '../../services/users/import.js';
 import { listImports, restoreImport } from '../../services/users/restore.js';
 import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
-import { identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
+import { accountStatuses, identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
@@ -24,7 +24,7 @@ export const UserSchema = z
     matricule: z.string().openapi({ example: '20260000000001' }),
     identifiant: z.string().openapi({ example: '1234567' }),
     generalState: z.string().nullable(),
-    accountStatus: z.enum(['enabled', 'disabled']),
+    accountStatus: z.enum(accountStatuses),
     forfaitMinutes: z.number().int(),
     forfaitPeriod: z.string().nullable().openapi({ example: '2026-11' }),
     usedSeconds: z.number().int(),
@@ -53,7 +53,7 @@ const UserFields = {
   matricule: z.string().regex(matriculeRule.re, matriculeRule.message),
   identifiant: z.string().regex(identifiantRule.re, identifiantRule.message),
   generalState: z.string().trim().max(100).nullable(),
-  accountStatus: z.enum(['enabled', 'disabled']),
+  accountStatus: z.enum(accountStatuses),
   forfaitMinutes: z.number().int().min(0).max(maxForfaitMinutes),
   billingEnabled: z.boolean(),
   authorizedNumbers: AuthorizedNumbersIn,
@@ -243,7 +243,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       const tenantId = tenantOf(principal);
       const { mode, dryRun } = c.req.valid('query');
       const csv = await c.req.text();
-      const result = await importUsers(deps.sql, tenantId, csv, { mode, dryRun, createdBy: principal.keyId });
+      const result = await importUsers(deps.db, tenantId, csv, { mode, dryRun, createdBy: principal.keyId });
       return c.json(result, 200);
     },
   );

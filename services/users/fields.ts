@@ -8,11 +8,8 @@ import type { DirectoryTenant } from './repo.js';
 export const slotCount = 10;
 export const maxNameLength = 200;
 export const maxForfaitMinutes = 1_000_000;
-// Control characters have no place in a name and would break CSV and PDF output.
-// eslint-disable-next-line no-control-regex
-const controlRe = /[\u0000-\u001f\u007f]/;
-
-export type AccountStatus = 'enabled' | 'disabled';
+export type AccountStatus = User['accountStatus'];
+export const accountStatuses = ['enabled', 'disabled'] as const satisfies readonly AccountStatus[];
 
 /**
  * Parses numbers in the tenant's country, remembering answers: a directory file
@@ -40,11 +37,20 @@ export class NumberParser {
   }
 }
 
-export function nameProblem(name: string): string | undefined {
-  if (name === '') return 'full name is required';
-  if (name.length > maxNameLength) return `full name is longer than ${maxNameLength} characters`;
-  if (controlRe.test(name)) return 'full name contains control characters (tab, line break…)';
+/** What is wrong with the full name text[from, to) (already trimmed), if anything. */
+export function nameProblemAt(text: string, from: number, to: number): string | undefined {
+  if (to === from) return 'full name is required';
+  if (to - from > maxNameLength) return `full name is longer than ${maxNameLength} characters`;
+  // control characters have no place in a name and would break CSV and PDF output
+  for (let k = from; k < to; k++) {
+    const ch = text.charCodeAt(k);
+    if (ch < 32 || ch === 127) return 'full name contains control characters (tab, line break…)';
+  }
   return undefined;
+}
+
+export function nameProblem(name: string): string | undefined {
+  return nameProblemAt(name, 0, name.length);
 }
 
 /** A field made of a fixed number of decimal digits (SPEC §2 User). */
@@ -86,8 +92,13 @@ export function digitsKey(rule: DigitsRule, text: string, from = 0, to = text.le
   return to - from === rule.digits ? digitsValue(text, from, to) : -1;
 }
 
+/** What a value that does not follow the rule is told. */
+export function digitsMessage(rule: DigitsRule, value: string): string {
+  return `${rule.field} must be ${rule.message} (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+}
+
 export function digitsProblem(rule: DigitsRule, value: string): string | undefined {
-  return digitsKey(rule, value) >= 0 ? undefined : `${rule.field} must be ${rule.message} (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+  return digitsKey(rule, value) >= 0 ? undefined : digitsMessage(rule, value);
 }
 
 export function matriculeProblem(value: string): string | undefined {

@@ -16,11 +16,11 @@
 // tenant is still in place is refused (409), so a restore always brings back a
 // state the directory really had.
 import { sql } from 'kysely';
-import { withTransaction, type Db, type Trx } from '../../db/connection.js';
-import type { UserBeforeImage } from '../../db/schema.js';
+import { withTransaction, type Db } from '../../db/connection.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { uuidRe } from './directory.js';
 import { countUsers, deferDirectoryUniqueness, isUniqueViolation, lockDirectory } from './repo.js';
+import { beforeImages, imageColumns } from './snapshot.js';
 
 export interface RestoreResult {
   importId: string;
@@ -31,60 +31,6 @@ export interface RestoreResult {
   restored: number;
   /** users the import had removed (or removed since), re-created with their ids */
   recreated: number;
-}
-
-/** The columns of a before-image, in the order of import_snapshot_batches' arrays. */
-const imageColumns = [
-  'id',
-  'fullName',
-  'matricule',
-  'identifiant',
-  'generalState',
-  'accountStatus',
-  'forfaitMinutes',
-  'forfaitPeriod',
-  'usedSeconds',
-  'totalCallSeconds',
-  'billingEnabled',
-  'authorizedNumbers',
-  'createdAt',
-] as const satisfies readonly (keyof UserBeforeImage)[];
-
-const batchArrays = [
-  'ids',
-  'fullNames',
-  'matricules',
-  'identifiants',
-  'generalStates',
-  'accountStatuses',
-  'forfaitMinutes',
-  'forfaitPeriods',
-  'usedSeconds',
-  'totalCallSeconds',
-  'billingEnabled',
-  'authorizedNumbers',
-  'createdAts',
-] as const;
-
-/** The before-images of an import, from both tables, as rows. */
-function beforeImages(trx: Trx, tenantId: string, importId: string) {
-  const perUser = trx
-    .selectFrom('importSnapshotUsers')
-    .select(['tenantId', ...imageColumns])
-    .where('tenantId', '=', tenantId)
-    .where('importId', '=', importId);
-  // one row of arrays per statement; each user's numbers are the text of their array literal
-  const unnested = sql<Omit<UserBeforeImage, 'authorizedNumbers'> & { authorizedNumbers: string }>`unnest(${sql.join(batchArrays.map((a) => sql.ref(`x.${a}`)))})`;
-  const perBatch = trx
-    .selectFrom('importSnapshotBatches as x')
-    .crossJoinLateral(unnested.as<'b'>(sql`b(${sql.join(imageColumns.map((c) => sql.ref(c)))})`))
-    .select(['x.tenantId', 'b.id', 'b.fullName', 'b.matricule', 'b.identifiant', 'b.generalState', 'b.accountStatus', 'b.forfaitMinutes'])
-    .select(['b.forfaitPeriod', 'b.usedSeconds', 'b.totalCallSeconds', 'b.billingEnabled'])
-    .select(sql<UserBeforeImage['authorizedNumbers']>`${sql.ref('b.authorizedNumbers')}::text[]`.as('authorizedNumbers'))
-    .select('b.createdAt')
-    .where('x.tenantId', '=', tenantId)
-    .where('x.importId', '=', importId);
-  return perUser.unionAll(perBatch);
 }
 
 export async function restoreImport(db: Db, tenantId: string, importId: string, restoredBy: string | null): Promise<RestoreResult> {
