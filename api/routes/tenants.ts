@@ -65,6 +65,12 @@ const TenantCreate = z
   .openapi('TenantCreate');
 const TenantPatch = z.object({ ...TenantFields }).partial().strict().openapi('TenantPatch');
 
+/** The tenant of the path: an id that is not a uuid is a 404 here, not an error from PostgreSQL. */
+function tenantIdOf(id: string): string {
+  if (!Uuid.safeParse(id).success) throw new ApiError('NOT_FOUND', 'tenant not found');
+  return id;
+}
+
 export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
   const app = new OpenAPIHono<AppEnv>();
   const reseller = (p: AppEnv['Variables']['principal']) => {
@@ -124,8 +130,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!Uuid.safeParse(id).success) throw new ApiError('NOT_FOUND', 'tenant not found');
+      const id = tenantIdOf(c.req.valid('param').id);
       return c.json(tenantView(await getTenant(deps.db, p.resellerId, id)), 200);
     },
   );
@@ -145,8 +150,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!Uuid.safeParse(id).success) throw new ApiError('NOT_FOUND', 'tenant not found');
+      const id = tenantIdOf(c.req.valid('param').id);
       return c.json(await updateTenant(deps.db, p.resellerId, id, c.req.valid('json')), 200);
     },
   );

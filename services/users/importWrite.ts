@@ -76,11 +76,7 @@ export async function deleteUsers(trx: Trx, tenantId: string, importId: string, 
     .where('u.tenantId', '=', tenantId)
     .whereRef('u.id', '=', 'd.id')
     .returning(beforeImageOf('u'));
-  await keepBeforeImages(
-    trx.with('changed', () => changed),
-    tenantId,
-    importId,
-  ).execute();
+  await keepBeforeImages(trx.with('changed', () => changed), tenantId, importId).execute();
 }
 
 /**
@@ -114,11 +110,7 @@ export async function updateUsers(
     .where('u.id', '=', sql<string>`ANY(${rows.array('id')})`)
     .whereRef('u.id', '=', 'p.id')
     .returning(beforeImageOf('old'));
-  await keepBeforeImages(
-    trx.with('changed', () => changed),
-    tenantId,
-    importId,
-  ).execute();
+  await keepBeforeImages(trx.with('changed', () => changed), tenantId, importId).execute();
 }
 
 export async function insertUsers(trx: Trx, tenantId: string, period: string, rows: RowColumns): Promise<void> {
