@@ -9,7 +9,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { withTransaction, type Db } from '../../db/connection.js';
-import { periodOf } from '../../engine/periods.js';
 import { ConflictError } from '../shared/errors.js';
 import { UsersCsvReader } from './csv.js';
 import { NumberParser } from './fields.js';
@@ -17,12 +16,9 @@ import { ImportErrors } from './importErrors.js';
 import { stageFile } from './importFile.js';
 import { LineChecker } from './importLine.js';
 import { Planner, type ImportPlan } from './importPlan.js';
-import { deleteUsers, insertUsers, updateUsers } from './importWrite.js';
+import { writePlan } from './importWrite.js';
 import { deferDirectoryUniqueness, directoryTenant, isUniqueViolation, lockDirectory } from './repo.js';
 import { recordImport } from './snapshot.js';
-
-export { maxReportedErrors } from './importErrors.js';
-export type { ImportPlan } from './importPlan.js';
 
 export type ImportMode = 'append' | 'upsert' | 'sync';
 export const importModes = ['append', 'upsert', 'sync'] as const satisfies readonly ImportMode[];
@@ -90,24 +86,12 @@ export async function importUsers(db: Db, tenantId: string, csv: string, options
       await planner.checkLicence(trx, file.staged);
       const { plan } = planner;
       const counts = { created: plan.created.length, updated: plan.updated.length, deleted: plan.deleted.length, unchanged: file.staged - plan.created.length - plan.updated.length };
-      if (dryRun) {
-        // no errors: every matricule of the file is a staged line
-        const { keys, lines, size } = file.matricules;
-        for (let e = 0; e < size; e++) if (!planner.changedLines.has(lines[e]!)) plan.unchanged.push(String(keys[e]).padStart(14, '0'));
-        plan.deleted.sort();
-        return { importId: null, dryRun: true, ...counts, matricules: plan };
-      }
+      if (dryRun) return { importId: null, dryRun: true, ...counts, matricules: planner.listed(file.matricules) };
       const importId = randomUUID();
       await deferDirectoryUniqueness(trx);
       await recordImport(trx, { tenantId, importId, mode, summary: { ...counts, rows: file.staged }, created: planner.createdIds, createdBy: options.createdBy ?? null });
       mark('snapshot');
-      const { deletedIds, updates, creates } = planner;
-      const total = deletedIds.length + updates.size + creates.size;
-      if (total) onProgress?.({ phase: 'write', done: 0, total });
-      if (deletedIds.length) await deleteUsers(trx, tenantId, importId, deletedIds);
-      if (updates.size) await updateUsers(trx, tenantId, importId, updates, planner.changes);
-      if (creates.size) await insertUsers(trx, tenantId, periodOf(new Date(), tenant.timezone), creates);
-      if (total) onProgress?.({ phase: 'write', done: total, total });
+      await writePlan(trx, tenant, importId, planner, onProgress);
       mark('write');
       return { importId, dryRun: false, ...counts };
     }).finally(() => mark('commit'));

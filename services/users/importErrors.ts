@@ -3,7 +3,7 @@
 import { ValidationError, type FieldError } from '../shared/errors.js';
 
 /** Most errors a 400 lists; a file of garbage must not build a response of gigabytes. */
-export const maxReportedErrors = 100_000;
+const maxReportedErrors = 100_000;
 
 const textFields = ['fullName', 'matricule', 'identifiant'];
 const optionalFields = ['forfaitMinutes', 'accountStatus', 'billingEnabled'];

@@ -14,11 +14,12 @@ import { sql, type Expression, type InferResult } from 'kysely';
 import type postgres from 'postgres';
 import { rawSql, type Trx } from '../../db/connection.js';
 import { ConflictError } from '../shared/errors.js';
-import { slotCount, type NumberParser } from './fields.js';
+import { matriculeRule, slotCount, type NumberParser } from './fields.js';
 import type { ImportErrors } from './importErrors.js';
 import { withFileTable } from './importFile.js';
 import type { ImportMode } from './import.js';
 import { RowColumns } from './importWrite.js';
+import type { LineIndex } from './lineIndex.js';
 import { countUsers, type DirectoryTenant } from './repo.js';
 
 export interface ImportPlan {
@@ -176,7 +177,7 @@ export class Planner {
   /** the optional columns some update changes (only those are assigned) */
   readonly changes = { minutes: false, status: false, billing: false };
   /** lines created or updated (a dry run lists the others as unchanged) */
-  readonly changedLines = new Set<number>();
+  private readonly changedLines = new Set<number>();
   private readonly createdLines: number[] = [];
   private readonly updatedLines: number[] = [];
   /** the numbers of each differing line without a bad one */
@@ -297,6 +298,14 @@ export class Planner {
       inFileOrder(this.plan.updated, this.updatedLines);
     }
     this.errors.throwIfAny();
+  }
+
+  /** The plan with the unchanged matricules too (a dry run's answer; no errors: every matricule of the file is a staged line). */
+  listed(matricules: LineIndex): ImportPlan {
+    const { keys, lines, size } = matricules;
+    for (let e = 0; e < size; e++) if (!this.changedLines.has(lines[e]!)) this.plan.unchanged.push(String(keys[e]).padStart(matriculeRule.digits, '0'));
+    this.plan.deleted.sort();
+    return this.plan;
   }
 
   /** LICENCE_LIMIT when the directory would have more users than the product type allows. */

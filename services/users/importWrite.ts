@@ -7,6 +7,10 @@
 import { sql } from 'kysely';
 import type { Trx } from '../../db/connection.js';
 import type { User } from '../../db/schema.js';
+import { periodOf } from '../../engine/periods.js';
+import type { ImportProgress } from './import.js';
+import type { Planner } from './importPlan.js';
+import type { DirectoryTenant } from './repo.js';
 import { beforeImageOf, keepBeforeImages } from './snapshot.js';
 
 /** A row as it will be in the directory; `numbers` the 10 slots joined by commas, empty ones empty. */
@@ -69,7 +73,7 @@ export class RowColumns {
 const slotsOf = (joined: string) => sql<(string | null)[]>`string_to_array(${sql.ref(joined)}, ',', '')`;
 
 /** Deletes the users a sync no longer has, keeping their before-images (DELETE … RETURNING). */
-export async function deleteUsers(trx: Trx, tenantId: string, importId: string, ids: string[]): Promise<void> {
+async function deleteUsers(trx: Trx, tenantId: string, importId: string, ids: string[]): Promise<void> {
   const changed = trx
     .deleteFrom('users as u')
     .using(sql<{ id: string }>`unnest(${`{${ids.join(',')}}`}::uuid[])`.as<'d'>(sql`d(id)`))
@@ -86,7 +90,7 @@ export async function deleteUsers(trx: Trx, tenantId: string, importId: string, 
  * optional columns some row changes are assigned (an unchanged account status
  * does not even reach the status-history trigger).
  */
-export async function updateUsers(
+async function updateUsers(
   trx: Trx,
   tenantId: string,
   importId: string,
@@ -113,7 +117,7 @@ export async function updateUsers(
   await keepBeforeImages(trx.with('changed', () => changed), tenantId, importId).execute();
 }
 
-export async function insertUsers(trx: Trx, tenantId: string, period: string, rows: RowColumns): Promise<void> {
+async function insertUsers(trx: Trx, tenantId: string, period: string, rows: RowColumns): Promise<void> {
   await trx
     .insertInto('users')
     .columns(['tenantId', 'id', 'fullName', 'matricule', 'identifiant', 'accountStatus', 'forfaitMinutes', 'forfaitPeriod', 'billingEnabled', 'authorizedNumbers', 'balance'])
@@ -135,4 +139,15 @@ export async function insertUsers(trx: Trx, tenantId: string, period: string, ro
         ]),
     )
     .execute();
+}
+
+/** Writes what the planner decided: removed users, then changed ones, then new ones. */
+export async function writePlan(trx: Trx, tenant: DirectoryTenant, importId: string, planner: Planner, onProgress?: (p: ImportProgress) => void): Promise<void> {
+  const { deletedIds, updates, creates } = planner;
+  const total = deletedIds.length + updates.size + creates.size;
+  if (total) onProgress?.({ phase: 'write', done: 0, total });
+  if (deletedIds.length) await deleteUsers(trx, tenant.id, importId, deletedIds);
+  if (updates.size) await updateUsers(trx, tenant.id, importId, updates, planner.changes);
+  if (creates.size) await insertUsers(trx, tenant.id, periodOf(new Date(), tenant.timezone), creates);
+  if (total) onProgress?.({ phase: 'write', done: total, total });
 }
