@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db, Trx } from '../../db/connection.js';
-import type { PrincipalKind } from '../../db/schema.js';
+import type { ApiKey, PrincipalKind } from '../../db/schema.js';
 import { ForbiddenError, NotFoundError, ValidationError, ConflictError } from '../shared/errors.js';
 
 export const permissions = [
@@ -191,7 +191,7 @@ export async function createTenantKey(
   return insertKey(db, { principal: 'user', name: input.name, roles, tenantId: creator.tenantId, createdBy: creator.keyId });
 }
 
-function keyView(r: { id: string; name: string; principal: PrincipalKind; roles: string[]; createdAt: Date; revokedAt: Date | null }): KeyView {
+function keyView(r: Pick<ApiKey, 'id' | 'name' | 'principal' | 'roles' | 'createdAt' | 'revokedAt'>): KeyView {
   return {
     id: r.id,
     name: r.name,
