@@ -13,21 +13,14 @@ export const accountStatuses = ['enabled', 'disabled'] as const satisfies readon
 
 /**
  * Parses numbers in the tenant's country, remembering answers: a directory file
- * repeats the same switchboard and mobile numbers on many lines. Numbers already
- * stored in the directory were validated when they went in; when a cell is
- * exactly such an E.164 string (what an export in international display
- * writes) it is taken as is.
+ * repeats the same switchboard and mobile numbers on many lines.
  */
 export class NumberParser {
   private memo = new Map<string, ParsedNumber>();
-  constructor(
-    readonly country: CountryCode,
-    private readonly known: ReadonlySet<string> = new Set(),
-  ) {}
+  constructor(readonly country: CountryCode) {}
 
   parse(input: string): ParsedNumber {
     const text = input.trim();
-    if (this.known.has(text)) return { ok: true, e164: text };
     let hit = this.memo.get(text);
     if (hit === undefined) {
       hit = parseNumber(text, this.country);
