@@ -59,10 +59,6 @@ export class UsersCsvReader {
   /** the current record has a quoted field: its values are only in readFields() */
   quoted = false;
   bounds = new Int32Array(64);
-  /** the field located by locate() */
-  cellText = '';
-  cellFrom = 0;
-  cellTo = 0;
   error: { line: number; message: string } | undefined;
   private readonly fields: string[] = [];
   private fieldsRead = false;
@@ -81,24 +77,6 @@ export class UsersCsvReader {
     let count = 0;
     for (let k = this.text.indexOf('\n'); k !== -1; k = this.text.indexOf('\n', k + 1)) count++;
     return count + 1;
-  }
-
-  /**
-   * Points cellText, cellFrom and cellTo at field k of the current record:
-   * its value is cellText.slice(cellFrom, cellTo). For a record without quotes
-   * cellText is the file itself, so a field can be checked without a slice.
-   */
-  locate(k: number): void {
-    if (this.quoted) {
-      const value = this.fields[k]!;
-      this.cellText = value;
-      this.cellFrom = 0;
-      this.cellTo = value.length;
-    } else {
-      this.cellText = this.text;
-      this.cellFrom = this.bounds[2 * k]!;
-      this.cellTo = this.bounds[2 * k + 1]!;
-    }
   }
 
   /** The values of the current record's fields (the same array, refilled). */

@@ -35,7 +35,7 @@ export function copyText(value: string): string {
 
 /** A character String.prototype.trim may remove (or a control character it keeps: trim itself decides). */
 function mayTrim(ch: number): boolean {
-  return ch <= 32 || isTrimmedSpace(ch);
+  return ch <= 32 || (ch >= 0xa0 && isTrimmedSpace(ch));
 }
 
 /**
@@ -76,6 +76,11 @@ export class LineChecker {
   readonly matricules: LineIndex;
   private readonly identifiants: LineIndex;
   private readonly numbers: string[] = new Array<string>(slotCount);
+  // the current record: field k is text.slice(bounds[2k], bounds[2k + 1]), or
+  // values[k] for a record with quotes (whose values exist only as strings)
+  private text = '';
+  private bounds = new Int32Array(0);
+  private values: string[] | undefined;
   // the field being checked, trimmed: t.slice(f, e)
   private t = '';
   private f = 0;
@@ -99,7 +104,11 @@ export class LineChecker {
    * enabled: the table's column order), or undefined when it has errors.
    */
   row(): string | undefined {
-    const { line, count } = this.reader;
+    const r = this.reader;
+    const { line, count } = r;
+    this.text = r.text;
+    this.bounds = r.bounds;
+    this.values = r.quoted ? r.readFields() : undefined;
     if (count < portalFieldCount || count > fullFieldCount) {
       this.errors.add({
         line,
@@ -119,13 +128,25 @@ export class LineChecker {
     return `${line}\t${name}\t${matricule}\t${identifiant}\t${numbers}\t${optional}\n`;
   }
 
+  /** Points t, f, e at field k as written. */
+  private field(k: number): void {
+    const values = this.values;
+    if (values === undefined) {
+      this.t = this.text;
+      this.f = this.bounds[2 * k]!;
+      this.e = this.bounds[2 * k + 1]!;
+    } else {
+      const value = values[k]!;
+      this.t = value;
+      this.f = 0;
+      this.e = value.length;
+    }
+  }
+
   /** Points t, f, e at field k, trimmed as String.prototype.trim does. */
   private trimmed(k: number): void {
-    const r = this.reader;
-    r.locate(k);
-    let t = r.cellText;
-    let f = r.cellFrom;
-    let e = r.cellTo;
+    this.field(k);
+    let { t, f, e } = this;
     if (e > f && (mayTrim(t.charCodeAt(f)) || mayTrim(t.charCodeAt(e - 1)))) {
       t = t.slice(f, e).trim();
       f = 0;
@@ -200,10 +221,10 @@ export class LineChecker {
     this.trimmed(k);
     const { t, f, e } = this;
     if (e === f) return '\\N';
-    for (const [word, copy] of words) if (equalsAt(t, f, e, word)) return copy;
+    for (let w = 0; w < words.length; w++) if (equalsAt(t, f, e, words[w]![0])) return words[w]![1];
     const cell = t.slice(f, e);
     const lower = cell.toLowerCase();
-    for (const [word, copy] of words) if (word === lower) return copy;
+    for (let w = 0; w < words.length; w++) if (words[w]![0] === lower) return words[w]![1];
     this.errors.add({ line, field, value: cell, message });
     return '';
   }
@@ -213,13 +234,16 @@ export class LineChecker {
    * far and the cell can be copied so, otherwise parsed to E.164 now.
    */
   private numberCells(line: number, clean: boolean): string {
-    const r = this.reader;
     const numbers = this.numbers;
     const before = this.errors.total;
     let asWritten = 0; // cells taken as the file writes them (empty ones included)
+    const { text, bounds, values } = this;
     for (let s = 0; s < slotCount; s++) {
-      r.locate(3 + s);
-      if (r.cellFrom === r.cellTo || (clean && copiableNumber(r.cellText, r.cellFrom, r.cellTo))) {
+      const k = 3 + s;
+      const t = values === undefined ? text : values[k]!;
+      const f = values === undefined ? bounds[2 * k]! : 0;
+      const e = values === undefined ? bounds[2 * k + 1]! : t.length;
+      if (f === e || (clean && copiableNumber(t, f, e))) {
         asWritten |= 1 << s;
         continue;
       }
@@ -234,23 +258,23 @@ export class LineChecker {
       // a bad number on a line that was clean until then: the cells taken as
       // written are checked too, so that every bad one is named
       for (let s = 0; s < slotCount; s++) {
-        r.locate(3 + s);
-        if ((asWritten & (1 << s)) === 0 || r.cellFrom === r.cellTo) continue;
-        const cell = r.cellText.slice(r.cellFrom, r.cellTo);
+        this.field(3 + s);
+        if ((asWritten & (1 << s)) === 0 || this.f === this.e) continue;
+        const cell = this.t.slice(this.f, this.e);
         const n = this.parser.parse(cell);
         if (!n.ok) this.errors.add({ line, field: `authorizedNumber${s + 1}`, value: cell, message: n.message });
       }
       return '';
     }
-    if (asWritten === allSlots && !r.quoted) {
+    if (asWritten === allSlots && this.values === undefined) {
       // the 10 cells with the 9 separators between them, as the file writes them
-      const cells = r.text.slice(r.bounds[6]!, r.bounds[25]!);
-      return r.delimiter === ';' ? cells.replaceAll(';', ',') : cells;
+      const cells = this.text.slice(this.bounds[6]!, this.bounds[25]!);
+      return this.reader.delimiter === ';' ? cells.replaceAll(';', ',') : cells;
     }
     for (let s = 0; s < slotCount; s++) {
       if ((asWritten & (1 << s)) === 0) continue;
-      r.locate(3 + s);
-      numbers[s] = r.cellText.slice(r.cellFrom, r.cellTo);
+      this.field(3 + s);
+      numbers[s] = this.t.slice(this.f, this.e);
     }
     return numbers.join(',');
   }
