@@ -183,9 +183,14 @@ export class LineChecker {
 
   /** A matricule or identifiant: the rule, then unique in the file. */
   private digits(rule: DigitsRule, index: LineIndex, k: number, line: number): string {
-    this.trimmed(k);
+    // digits need no trimming: the field is trimmed only when it is not digits as written
+    this.field(k);
+    let key = digitsKey(rule, this.t, this.f, this.e);
+    if (key < 0) {
+      this.trimmed(k);
+      key = digitsKey(rule, this.t, this.f, this.e);
+    }
     const { t, f, e } = this;
-    const key = digitsKey(rule, t, f, e);
     if (key < 0) {
       this.errors.add({ line, field: rule.field, value: this.written(k), message: digitsMessage(rule, t.slice(f, e)) });
       return '';
@@ -204,10 +209,14 @@ export class LineChecker {
   private optionalFields(line: number, count: number): string {
     let minutes = '\\N';
     if (count > 13) {
-      this.trimmed(13);
+      this.field(13);
+      let value = forfaitMinutesValue(this.t, this.f, this.e);
+      if (value < 0) {
+        this.trimmed(13);
+        value = forfaitMinutesValue(this.t, this.f, this.e);
+      }
       const { t, f, e } = this;
       if (e > f) {
-        const value = forfaitMinutesValue(t, f, e);
         if (value >= 0) minutes = String(value);
         else this.errors.add({ line, field: 'forfaitMinutes', value: t.slice(f, e), message: `forfait minutes must be a whole number from 0 to ${maxForfaitMinutes}` });
       }
@@ -218,10 +227,12 @@ export class LineChecker {
   }
 
   private word(k: number, words: Words, line: number, field: string, message: string): string {
+    // the words have no spaces: the field is trimmed only when it is not one as written
+    this.field(k);
+    for (let w = 0; w < words.length; w++) if (equalsAt(this.t, this.f, this.e, words[w]![0])) return words[w]![1];
     this.trimmed(k);
     const { t, f, e } = this;
     if (e === f) return '\\N';
-    for (let w = 0; w < words.length; w++) if (equalsAt(t, f, e, words[w]![0])) return words[w]![1];
     const cell = t.slice(f, e);
     const lower = cell.toLowerCase();
     for (let w = 0; w < words.length; w++) if (words[w]![0] === lower) return words[w]![1];
