@@ -17,7 +17,7 @@ export interface DbHandle {
 export function connect(url: string, options: { max?: number } = {}): DbHandle {
   // `socket` (TCP_NODELAY: no ~40 ms Nagle stalls after a COPY) is a documented
   // postgres.js option its type declarations lack
-  const settings: postgres.Options<{}> & { socket: typeof noDelaySocket } = {
+  const settings: postgres.Options<Record<string, never>> & { socket: typeof noDelaySocket } = {
     max: options.max ?? 10,
     socket: noDelaySocket,
     onnotice: () => undefined,

@@ -37,7 +37,6 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0016_indicator_add': indicatorAdd,
 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const result = await migrator.migrateToLatest();

@@ -63,7 +63,7 @@ export function parseNumber(input: string, country: CountryCode): ParsedNumber {
   if (text === '') return { ok: false, message: 'number is empty' };
   const compact = text.replace(SEPARATORS_RE, '');
   const phone = parsePhoneNumberFromString(text, { defaultCountry: country, extract: false });
-  if (phone !== undefined && phone.isValid()) {
+  if (phone?.isValid()) {
     if (phone.ext !== undefined) return { ok: false, message: `"${input}" has an extension, which cannot be dialled` };
     return { ok: true, e164: phone.number };
   }

@@ -54,7 +54,7 @@ export function billableSeconds(durationSeconds: number, firstIncrement: number,
 export function chargedCost(rate: CompiledRate, billable: number, forfaitSeconds: number): Money4 {
   const charged = billable - forfaitSeconds;
   if (charged <= 0) return 0 as Money4;
-  const firstPart = billable < rate.firstIncrement ? billable : rate.firstIncrement;
+  const firstPart = Math.min(billable, rate.firstIncrement);
   const c1 = firstPart > forfaitSeconds ? firstPart - forfaitSeconds : 0;
   const c2 = charged - c1;
   // All terms are ≥ 0, so if the sum is a safe integer every term and partial sum was exact.
@@ -98,8 +98,8 @@ export function rateCall(input: RateCallInput): RatedCall {
   if (!input.answered || d === 0) return { billableSeconds: 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as Money4 };
   const billable = billableSeconds(d, rate.firstIncrement, rate.nextIncrement);
   if (input.freeNumber || rate.free) return { billableSeconds: billable, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as Money4 };
-  const remaining = input.remainingForfaitSeconds > 0 ? input.remainingForfaitSeconds : 0;
-  const forfait = rate.forfaitEligible ? (billable < remaining ? billable : remaining) : 0;
+  const remaining = Math.max(input.remainingForfaitSeconds, 0);
+  const forfait = rate.forfaitEligible ? Math.min(billable, remaining) : 0;
   return {
     billableSeconds: billable,
     forfaitSeconds: forfait,

@@ -5,7 +5,6 @@ import { sql, type Kysely } from 'kysely';
 // Every tenant-owned table leads its primary and unique keys with tenant_id so
 // the schema can be distributed by tenant (Citus) without rewriting keys.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE EXTENSION IF NOT EXISTS pgcrypto`.execute(db).catch(() => undefined);
 
@@ -320,7 +319,6 @@ export async function up(db: Kysely<any>): Promise<void> {
             FOR EACH ROW EXECUTE FUNCTION forbid_change()`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   for (const t of [
     'invoice_lines', 'invoices', 'invoice_sequences', 'import_snapshots', 'rejected_cdrs', 'cdrs',

@@ -9,7 +9,6 @@ import { sql, type Kysely } from 'kysely';
 // (A deferrable unique constraint still has its unique index for look-ups;
 // it cannot be an ON CONFLICT arbiter, which nothing uses on users.)
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE users
               DROP CONSTRAINT users_matricule_uq,
@@ -46,7 +45,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('import_snapshots_created_idx').on('import_snapshots').columns(['tenant_id', 'created_at']).execute();
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('import_snapshots_created_idx').ifExists().execute();
   await db.schema.dropTable('import_snapshot_users').ifExists().execute();

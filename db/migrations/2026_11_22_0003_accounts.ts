@@ -6,7 +6,6 @@ import { sql, type Kysely } from 'kysely';
 // listening servers what to re-read (NOTIFY forfait_accounts '<kind>:<tenant id>[:<ids>]').
 // Statement-level triggers: a 100,000-row import sends one notification, not 100,000.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE SEQUENCE users_rev_seq`.execute(db);
   await sql`ALTER TABLE users ADD COLUMN rev bigint NOT NULL DEFAULT nextval('users_rev_seq')`.execute(db);
@@ -71,7 +70,6 @@ export async function up(db: Kysely<any>): Promise<void> {
               FOR EACH STATEMENT EXECUTE FUNCTION notify_tariff()`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TRIGGER IF EXISTS tariffs_notify_ins ON tariffs`.execute(db);
   await sql`DROP TRIGGER IF EXISTS tariffs_notify_upd ON tariffs`.execute(db);

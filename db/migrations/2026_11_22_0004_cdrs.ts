@@ -8,7 +8,6 @@ import { sql, type Kysely } from 'kysely';
 //   its rejects twice; reprocessing marks them (reprocessed_at) and frees the key.
 // - Reprocess walks the pending rejects of a tenant.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   // Rating updates each caller's row once per batch (balance, counters, rev: no
   // indexed column). Free space on the page lets those be HOT updates that touch
@@ -19,7 +18,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE INDEX rejected_cdrs_pending_idx ON rejected_cdrs (tenant_id, id) WHERE reprocessed_at IS NULL`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS rejected_cdrs_pending_idx`.execute(db);
   await sql`DROP INDEX IF EXISTS rejected_cdrs_pending_call_uq`.execute(db);

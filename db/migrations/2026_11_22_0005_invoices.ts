@@ -21,7 +21,6 @@ import { sql, type Kysely } from 'kysely';
 // - invoice numbers are unique for the whole issuer (one sequence per year), not
 //   only per tenant.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE TABLE user_status_events (
@@ -91,7 +90,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE INDEX invoices_list_idx ON invoices (tenant_id, period DESC, number DESC)`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS invoices_list_idx`.execute(db);
   await sql`DROP INDEX IF EXISTS invoices_number_global_uq`.execute(db);

@@ -23,7 +23,6 @@ import { sql, type Kysely } from 'kysely';
 
 const HOT_TABLES = ['cdrs', 'ledger_entries'];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   for (const table of HOT_TABLES) {
     const fks = await sql<{ name: string }>`
@@ -38,7 +37,6 @@ export async function up(db: Kysely<any>): Promise<void> {
               WHERE idempotency_key IS NOT NULL`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS ledger_idempotency_uq`.execute(db);
   await sql`ALTER TABLE ledger_entries ADD CONSTRAINT ledger_idempotency_uq UNIQUE (tenant_id, user_id, idempotency_key)`.execute(db);

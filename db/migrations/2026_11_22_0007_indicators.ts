@@ -19,7 +19,6 @@ import { sql, type Kysely } from 'kysely';
 
 const MEASURES = sql.raw(`calls bigint NOT NULL, answered bigint NOT NULL, talk_seconds bigint NOT NULL, cost numeric NOT NULL`);
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   const ref = sql.raw(`uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE`);
   // series by local hour; filters site, class
@@ -49,7 +48,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 /** indicator_apply() as this migration created it: migration 0016 replaced its body, and restores this one on the way down. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function createIndicatorApply(db: Kysely<any>): Promise<void> {
   // p_ids: those CDRs; NULL: every CDR of the tenant (optionally an id range, for bulk builds).
   // The tenant row is read FOR KEY SHARE: a timezone change (updateTenant takes FOR UPDATE)
@@ -122,7 +120,6 @@ export async function createIndicatorApply(db: Kysely<any>): Promise<void> {
     END $fn$`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function createRebuild(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE FUNCTION indicator_rebuild(p_tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $fn$
@@ -148,7 +145,6 @@ async function createRebuild(db: Kysely<any>): Promise<void> {
   await sql`SELECT indicator_rebuild(t.id) FROM tenants t WHERE EXISTS (SELECT 1 FROM cdrs c WHERE c.tenant_id = t.id)`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TRIGGER IF EXISTS tenants_indicator_zone ON tenants`.execute(db);
   await sql`DROP FUNCTION IF EXISTS indicator_zone_changed()`.execute(db);

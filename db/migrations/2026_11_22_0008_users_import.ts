@@ -9,7 +9,6 @@ import { sql, type Kysely } from 'kysely';
 // (deleting the before-images with their import, or with their tenant, whose
 // deletion cascades to import_snapshots) is done by one statement-level trigger.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE import_snapshot_users
               DROP CONSTRAINT import_snapshot_users_import_fk,
@@ -24,7 +23,6 @@ export async function up(db: Kysely<any>): Promise<void> {
               FOR EACH STATEMENT EXECUTE FUNCTION import_snapshot_users_cascade()`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TRIGGER IF EXISTS import_snapshots_cascade ON import_snapshots`.execute(db);
   await sql`DROP FUNCTION IF EXISTS import_snapshot_users_cascade()`.execute(db);

@@ -5,12 +5,10 @@ import { sql, type Kysely } from 'kysely';
 // tenant and status, which reservations_open_idx (tenant_id, user_id) WHERE
 // status = 'open' serves: the index on expires_at is never used.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS reservations_expiry_idx`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`CREATE INDEX IF NOT EXISTS reservations_expiry_idx ON reservations (expires_at) WHERE status = 'open'`.execute(db);
 }

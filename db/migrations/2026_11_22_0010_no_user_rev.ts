@@ -5,7 +5,6 @@ import { sql, type Kysely } from 'kysely';
 // other, so it needs no revision, and every user update (an import, a CDR
 // batch) no longer pays a row trigger for it.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`DROP TRIGGER IF EXISTS users_rev ON users`.execute(db);
   await sql`DROP FUNCTION IF EXISTS users_bump_rev()`.execute(db);
@@ -13,7 +12,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`DROP SEQUENCE IF EXISTS users_rev_seq`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`CREATE SEQUENCE IF NOT EXISTS users_rev_seq`.execute(db);
   await sql`ALTER TABLE users ADD COLUMN IF NOT EXISTS rev bigint NOT NULL DEFAULT nextval('users_rev_seq')`.execute(db);

@@ -27,7 +27,6 @@ const arrays = [
   'created_ats',
 ];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE TABLE import_snapshot_batches (
@@ -53,7 +52,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const column of arrays) await sql.raw(`ALTER TABLE import_snapshot_batches ALTER COLUMN ${column} SET STORAGE EXTERNAL`).execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TABLE IF EXISTS import_snapshot_batches`.execute(db);
 }

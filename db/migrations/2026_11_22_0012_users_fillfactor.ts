@@ -9,12 +9,10 @@ import { sql, type Kysely } from 'kysely';
 // and the batches' UPDATE of the users is much cheaper (measured: docs/schema.md,
 // "Hot tables"). Existing pages get the room as they are rewritten or vacuumed.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE users SET (fillfactor = 50)`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE users RESET (fillfactor)`.execute(db);
 }

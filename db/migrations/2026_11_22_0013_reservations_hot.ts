@@ -8,7 +8,6 @@ import { sql, type Kysely } from 'kysely';
 // the PBX key and tenants are never deleted; tenant_id stays NOT NULL and first in
 // every key of the table.
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   const fks = await sql<{ name: string }>`
     SELECT conname AS name FROM pg_constraint
@@ -16,7 +15,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const fk of fks.rows) await sql`ALTER TABLE reservations DROP CONSTRAINT ${sql.ref(fk.name)}`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE reservations ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE`.execute(db);
 }

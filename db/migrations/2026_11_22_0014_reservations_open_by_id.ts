@@ -7,13 +7,11 @@ import { sql, type Kysely } from 'kysely';
 // id or callId): every allow paid a descent to a random leaf for it (measured:
 // benchmarks/RESULTS.md, authorize).
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS reservations_open_idx`.execute(db);
   await sql`CREATE INDEX reservations_open_idx ON reservations (tenant_id, id) WHERE status = 'open'`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS reservations_open_idx`.execute(db);
   await sql`CREATE INDEX reservations_open_idx ON reservations (tenant_id, user_id) WHERE status = 'open'`.execute(db);

@@ -5,12 +5,10 @@ import { sql, type Kysely } from 'kysely';
 // never queried inside. Stored as text, PostgreSQL no longer parses it into
 // jsonb on every allow (measured alone: benchmarks/RESULTS.md, authorize).
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE reservations ALTER COLUMN answer TYPE text USING answer::text`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE reservations ALTER COLUMN answer TYPE jsonb USING answer::jsonb`.execute(db);
 }

@@ -40,7 +40,6 @@ function upsert({ table, grain, key, where }: (typeof ROLLUPS)[number]): string 
            talk_seconds = r.talk_seconds + EXCLUDED.talk_seconds, cost = r.cost + EXCLUDED.cost`;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   // the zone a writer of rollups keys in, read FOR KEY SHARE: a timezone change (updateTenant takes
   // FOR UPDATE) waits for the writer's transaction, and its rebuild then sees the writer's CDRs
@@ -113,7 +112,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     END $fn$`.execute(db);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP FUNCTION IF EXISTS indicator_apply(uuid, bigint[], integer, bigint, bigint)`.execute(db);
   await createIndicatorApply(db);

@@ -234,7 +234,7 @@ async function attemptBatch(
           durationSeconds: p.cdr.durationSeconds,
           answered,
           rate: p.rate,
-          remainingForfaitSeconds: remaining > 0 ? remaining : 0,
+          remainingForfaitSeconds: Math.max(remaining, 0),
           billingEnabled: user.billingEnabled,
           freeNumber: ctx.freeNumbers.has(p.cdr.callee),
         });

@@ -4,7 +4,7 @@
  * PBX files repeat the same callers and callees over and over, and
  * libphonenumber costs microseconds per call.
  */
-import { isCountryCode, parseNumber, type CountryCode } from '../../engine/index.js';
+import { parseNumber, type CountryCode } from '../../engine/index.js';
 import type { InstantReader } from './time.js';
 import { DISPOSITIONS, type CdrInput, type Direction, type Disposition, type IncomingCdr, type NormalizedCdr, type Rejection } from './types.js';
 

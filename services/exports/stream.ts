@@ -38,8 +38,8 @@ export function streamWithSlot(source: Readable, release: (complete: boolean) =>
         // paused mode: read() hands over everything buffered at once (COPY pushes one
         // buffer per row; a 'data' event per row costs more than the copy itself)
         const pump = () => {
-          let chunk: Buffer | string | null;
-          while ((chunk = source.read() as Buffer | string | null) !== null) {
+          const next = () => source.read() as Buffer | string | null;
+          for (let chunk = next(); chunk !== null; chunk = next()) {
             const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
             parts.push(b);
             size += b.length;

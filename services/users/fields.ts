@@ -2,7 +2,7 @@
 // parsing of numbers in the tenant's country and the user's outside view.
 import { sql, type RawBuilder } from 'kysely';
 import type { User } from '../../db/schema.js';
-import { formatNumber, parseNumber, type CountryCode, type NumberDisplay, type ParsedNumber } from '../../engine/numbers.js';
+import { formatNumber, parseNumber, type CountryCode, type ParsedNumber } from '../../engine/numbers.js';
 import type { DirectoryTenant } from './repo.js';
 
 export const slotCount = 10;

@@ -167,7 +167,7 @@ describe('concurrency: hundreds of simultaneous authorizations over a few users'
     for (const e of ends) expect(e.status).toBe(200);
 
     const expected = new Map(initial);
-    allowed.forEach((a, i) => expected.set(a.u.id, expected.get(a.u.id)!.minus(referenceCost(durations[i]!))));
+    for (const [i, a] of allowed.entries()) expected.set(a.u.id, expected.get(a.u.id)!.minus(referenceCost(durations[i]!)));
     for (const u of users) {
       const { balance, ledger } = await balanceOf(t.id, u.id);
       expect(balance.toFixed(4), `balance of ${u.identifiant}`).toBe(expected.get(u.id)!.toFixed(4));

@@ -29,7 +29,7 @@ describe('POST /v1/cdrs (JSON)', () => {
     expect(byId['spec-85'].cost).toBe('0.6417');
     expect(byId['spec-120'].cost).toBe('0.7000');
     expect(byId['spec-45']).toMatchObject({ cost: '0.0400', billableSeconds: 48 });
-    expect(byId['unanswered']).toMatchObject({ cost: '0.0000', billableSeconds: 0, disposition: 'no_answer' });
+    expect(byId.unanswered).toMatchObject({ cost: '0.0000', billableSeconds: 0, disposition: 'no_answer' });
     expect(byId['spec-85'].startedAt).toBe('2026-11-03T10:05:00+01:00');
 
     const a = await account(t.id, u.id);

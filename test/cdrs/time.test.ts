@@ -6,6 +6,7 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { InstantReader } from '../../services/cdrs/time.js';
+import { random } from '../fixtures/random.js';
 
 function expected(s: string, zone: string): number | undefined {
   const dt = DateTime.fromISO(s.replace(' ', 'T'), { zone, setZone: true });
@@ -21,10 +22,7 @@ describe('InstantReader', () => {
       '2026-11-03T10:15:00-03:30', '2026-11-03T10:15:01-03:30', '2026-10-25T02:30:00', '2026-10-25T02:45:10', '2026-03-29T02:30:00',
       '2026-03-29T02:40:00', '2026-02-31T10:15:00', '2026-11-03T10:15', '2026-11-03T10:15:00+01:00x', '2026-11-03T11:00:00+01:00',
     ];
-    const rnd = (() => {
-      let a = 12345;
-      return () => ((a = (a * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    })();
+    const rnd = random(12345);
     const readers = new Map(['Europe/Paris', 'Asia/Kolkata'].map((z) => [z, new InstantReader(z)]));
     for (let round = 0; round < 400; round++) {
       const s = texts[Math.floor(rnd() * texts.length)]!;

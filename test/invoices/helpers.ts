@@ -4,7 +4,7 @@ import type { App } from '../../api/app.js';
 import { call, testDb } from '../support/app.js';
 
 /** WinAnsi bytes 0x80–0x9F that differ from Latin-1 (what pdfkit's standard fonts encode). */
-const winAnsi: Record<number, string> = { 0x80: '€', 0x85: '…', 0x91: '‘', 0x92: '’', 0x93: '“', 0x94: '”', 0x96: '–', 0x97: '—', 0x8c: 'Œ', 0x9c: 'œ' };
+const winAnsi: Record<number, string> = { 128: '€', 133: '…', 145: '‘', 146: '’', 147: '“', 148: '”', 150: '–', 151: '—', 140: 'Œ', 156: 'œ' };
 
 /**
  * The text of an uncompressed pdfkit PDF (compress: false): each text object's

@@ -16,7 +16,7 @@ const { db, sql } = testDb();
 
 /** A tenant with one user enabled since 5 October and two calls in October (Paris). */
 async function octoberTenant(fields: Record<string, unknown> = {}, options: { reseller?: string } = {}) {
-  let t;
+  let t: { id: string; adminKey: string; tenant: { name: string } };
   if (options.reseller) {
     const tariffId = uniqueName('tariff');
     const put = await call(app, 'PUT', `/v1/tariffs/${tariffId}`, { key: options.reseller, body: TARIFF_CSV, headers: { 'content-type': 'text/csv' } });

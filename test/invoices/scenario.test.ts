@@ -119,7 +119,7 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(invoice).toMatchObject({ id, tenantId: t.id, reference: 'ACME-42', period: '2026-11', status: 'issued', currency: 'EUR', totalExclVat: totalExcl.toFixed(2), vat, total });
     expect(invoice.number).toMatch(/^2026-\d{6}$/);
     expect(invoice.lines).toHaveLength(expectedLines.length);
-    invoice.lines.forEach((l: Record<string, string>, i: number) => expect(l).toMatchObject(expectedLines[i]!));
+    for (const [i, l] of (invoice.lines as Record<string, string>[]).entries()) expect(l).toMatchObject(expectedLines[i]!);
     for (const l of invoice.lines.filter((x: { kind: string }) => x.kind === 'calls')) expect(l.label).toMatch(/^Appels vers .+ — \d+ appels?, \d+ min \d{2} s facturées$/);
     expect(invoice.lines.find((l: { label: string }) => l.label.includes('numéros gratuits'))?.amount).toBe('0.00');
 

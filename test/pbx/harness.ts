@@ -295,7 +295,6 @@ export function calleeCalls(log: string): Map<string, CalleeCall> {
 
 export interface Http {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   json: any;
   text: string;
 }

@@ -57,8 +57,7 @@ function converse(cmd: string, args: string[], env: Record<string, string>, firs
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         lines.push(line);
@@ -89,7 +88,8 @@ async function agi(args: string[], channel: Record<string, string>, env: Record<
   let hungUp = false;
   const run = await converse(AGI, [], env, header, (line) => {
     // the channel hung up while the AGI ran: Asterisk says so before answering
-    const prefix = o.hangupFirst && !hungUp ? ((hungUp = true), 'HANGUP\n') : '';
+    const prefix = o.hangupFirst && !hungUp ? 'HANGUP\n' : '';
+    if (prefix) hungUp = true;
     const get = line.match(/^GET VARIABLE (\S+)$/);
     if (get) return prefix + (channel[get[1]!] !== undefined ? `200 result=1 (${channel[get[1]!]})\n` : '200 result=0\n');
     const set = line.match(/^SET VARIABLE (\S+) "(.*)"$/);

@@ -4,7 +4,10 @@ import { LoadingCache } from '../../services/shared/loadingCache.js';
 function deferred<V>() {
   let resolve!: (v: V) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<V>((res, rej) => ((resolve = res), (reject = rej)));
+  const promise = new Promise<V>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -12,7 +15,10 @@ describe('LoadingCache (the account books and tariff indexes behind the PBX hot 
   it('loads a key once for concurrent callers, and peeks it only once it has loaded', async () => {
     const loads: string[] = [];
     const pending = deferred<number>();
-    const cache = new LoadingCache<number>((key) => (loads.push(key), pending.promise));
+    const cache = new LoadingCache<number>((key) => {
+      loads.push(key);
+      return pending.promise;
+    });
     const a = cache.get('t1');
     const b = cache.get('t1');
     expect(a).toBe(b);

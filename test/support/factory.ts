@@ -25,7 +25,6 @@ export interface TenantFixture {
   id: string;
   adminKey: string;
   resellerKey: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   tenant: any;
 }
 

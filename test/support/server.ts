@@ -46,7 +46,6 @@ export async function api(port: number, key: string, method: string, p: string, 
     body: json !== undefined ? JSON.stringify(json) : undefined,
   });
   const text = await res.text();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return { status: res.status, json: (text ? JSON.parse(text) : undefined) as any, text };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { call, testApp, testDb } from '../support/app.js';
 import { resellerKey, uniqueName, type TenantFixture } from '../support/factory.js';
-import { checkedTenants, createUser, directory, dumpDirectory, ids, importCsv, line } from './helpers.js';
+import { checkedTenants, createUser, dumpDirectory, ids, importCsv, line } from './helpers.js';
 
 const app = testApp();
 const tenant = checkedTenants(app);
@@ -328,7 +328,7 @@ describe('restore', () => {
     const { sql } = testDb();
     const t = await tenant();
     const edit = await createUser(app, t, { fullName: 'Édith "E"', generalState: 'absent', authorizedNumbers: { '2': '0612345678', '10': '0612345679' } });
-    const gone = await createUser(app, t, { fullName: 'Gone\\tab', forfaitMinutes: 7 });
+    const _gone = await createUser(app, t, { fullName: 'Gone\\tab', forfaitMinutes: 7 });
     const before = await dumpDirectory(t.id);
     const csv = [line('Edited', edit.matricule, edit.identifiant, ['0612345670'])].join('\n');
 

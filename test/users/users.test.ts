@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { call, testApp, testDb } from '../support/app.js';
 import { keyWithRoles, resellerKey, uniqueName, type TenantFixture } from '../support/factory.js';
-import { checkedTenants, createUser, directory, ids, userCount } from './helpers.js';
+import { checkedTenants, createUser, ids, userCount } from './helpers.js';
 
 const app = testApp();
 const tenant = checkedTenants(app);
