@@ -152,9 +152,11 @@ export function checkSeriesSize(from: Date, to: Date, zone: string, granularity:
 }
 
 type Sql = postgres.Sql;
+/** The statements' client: the pool or the request's transaction. */
+type Client = postgres.Sql | postgres.TransactionSql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
-function unionAll(sql: Sql, parts: Fragment[]): Fragment {
+function unionAll(sql: Client, parts: Fragment[]): Fragment {
   return parts.reduce((acc, p) => sql`${acc} UNION ALL ${p}`);
 }
 
@@ -165,13 +167,13 @@ interface Filters {
 }
 
 /** WHERE conditions on rollup columns (site, class and, where present, line). */
-function rollupFilters(sql: Sql, f: Filters, withLine: boolean): Fragment {
+function rollupFilters(sql: Client, f: Filters, withLine: boolean): Fragment {
   return sql`${f.site !== undefined ? sql`AND site = ${f.site}` : sql``}
     ${f.class !== undefined ? sql`AND class = ${f.class}` : sql``}
     ${withLine && f.line !== undefined ? sql`AND line = ${f.line}` : sql``}`;
 }
 
-function rawWhere(sql: Sql, tenantId: string, range: [Date, Date], f: Filters): Fragment {
+function rawWhere(sql: Client, tenantId: string, range: [Date, Date], f: Filters): Fragment {
   return sql`c.tenant_id = ${tenantId} AND c.started_at >= ${range[0]} AND c.started_at < ${range[1]}
     ${f.site !== undefined ? sql`AND c.site = ${f.site}` : sql``}
     ${f.class !== undefined ? sql`AND c.class = ${f.class}` : sql``}
@@ -182,7 +184,7 @@ const RAW_MEASURES = `1::bigint AS calls, (c.disposition = 'answered')::int::big
   (CASE WHEN c.disposition = 'answered' THEN c.duration_seconds ELSE 0 END)::bigint AS talk, c.cost::numeric AS cost`;
 const ROLLUP_MEASURES = `calls, answered, talk_seconds AS talk, cost`;
 
-function rawBucket(sql: Sql, zone: string, g: Granularity): Fragment {
+function rawBucket(sql: Client, zone: string, g: Granularity): Fragment {
   if (g === 'hour') return sql`c.started_at - ((c.started_at AT TIME ZONE ${zone}) - date_trunc('hour', c.started_at AT TIME ZONE ${zone}))`;
   if (g === 'day') return sql`(c.started_at AT TIME ZONE ${zone})::date`;
   return sql`date_trunc('month', c.started_at AT TIME ZONE ${zone})::date`;
@@ -208,7 +210,7 @@ interface SeriesRow {
  * the right phase in half- and quarter-hour zones. Days and months: the local
  * dates from `from`'s to the last millisecond's.
  */
-function bucketGrid(sql: Sql, zone: string, from: Date, to: Date, g: Granularity): Fragment {
+function bucketGrid(sql: Client, zone: string, from: Date, to: Date, g: Granularity): Fragment {
   const last = new Date(to.getTime() - 1);
   if (g === 'hour') {
     const start = sql`${from}::timestamptz - ((${from}::timestamptz AT TIME ZONE ${zone}) - date_trunc('hour', ${from}::timestamptz AT TIME ZONE ${zone}))`;
@@ -226,14 +228,14 @@ function bucketGrid(sql: Sql, zone: string, from: Date, to: Date, g: Granularity
  * `2026-10-25T02:00:00+01:00`, or `Z` at offset 0 in a zone luxon calls
  * universal (UTC, GMT).
  */
-function isoStart(sql: Sql, zone: string): Fragment {
+function isoStart(sql: Client, zone: string): Fragment {
   const hhmm = sql`lpad((abs(off) / 3600)::text, 2, '0') || ':' || lpad((abs(off) % 3600 / 60)::text, 2, '0')`;
   const signed = sql`CASE WHEN off < 0 THEN '-' ELSE '+' END || ${hhmm}`;
   const offset = Info.normalizeZone(zone).isUniversal ? sql`CASE WHEN off = 0 THEN 'Z' ELSE ${signed} END` : signed;
   return sql`to_char(local, 'YYYY-MM-DD"T"HH24:MI:SS') || ${offset}`;
 }
 
-function seriesQuery(sql: Sql, tenantId: string, zone: string, plan: Plan, g: Granularity, f: Filters) {
+function seriesQuery(sql: Client, tenantId: string, zone: string, plan: Plan, g: Granularity, f: Filters) {
   const parts: Fragment[] = [];
   const raw = [...plan.raw];
   const m = sql.unsafe(ROLLUP_MEASURES);
@@ -286,7 +288,7 @@ interface DestinationRow {
   cost: string;
 }
 
-function destinationQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters) {
+function destinationQuery(sql: Client, tenantId: string, plan: Plan, f: Filters) {
   const parts: Fragment[] = [];
   const raw = [...plan.raw];
   if (plan.days) {
@@ -312,7 +314,7 @@ interface LineRow {
 }
 
 /** The most active lines of one direction: a top-N sort of the per-line sums. */
-function topLinesQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters, top: number, direction: 'in' | 'out') {
+function topLinesQuery(sql: Client, tenantId: string, plan: Plan, f: Filters, top: number, direction: 'in' | 'out') {
   const parts: Fragment[] = [];
   const m = sql.unsafe(ROLLUP_MEASURES);
   const days = (a: string, b: string) =>
@@ -339,15 +341,23 @@ function topLinesQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters, top: 
      ORDER BY sum(calls) DESC, sum(talk) DESC, line COLLATE "C" NULLS LAST LIMIT ${top}`;
 }
 
+/** A request checked and planned, nothing asked of the database yet. */
+export interface IndicatorRequest {
+  tenant: IndicatorTenant;
+  from: Date;
+  to: Date;
+  granularity: Granularity;
+  plan: Plan;
+  filters: Filters;
+  top: number;
+}
+
 /**
- * The §8 indicators of a tenant as the JSON text of the answer. The period is
- * checked and its points counted first (400 before any query); the series —
- * every bucket, its figures and its start — is built by PostgreSQL as JSON
- * text, so a request of 10,000 points costs the server's event loop a few
- * milliseconds however long its period (issue #24). `source: 'raw'` answers
- * from the CDRs alone (the reference).
+ * Checks a request and counts its points: a 400 naming the field comes from
+ * here, before any query and before the request waits for its turn — an
+ * oversized period costs a couple of zone conversions (issue #24).
  */
-export async function indicatorsJson(sql: Sql, tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): Promise<string> {
+export function indicatorRequest(tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): IndicatorRequest {
   const zone = tenant.timezone;
   const granularity = q.granularity ?? 'day';
   const now = DateTime.now().setZone(zone);
@@ -355,17 +365,38 @@ export async function indicatorsJson(sql: Sql, tenant: IndicatorTenant, q: Indic
   const to = q.to !== undefined ? periodBound(q.to, 'to', zone) : DateTime.fromJSDate(from, { zone }).startOf('month').plus({ months: 1 }).toJSDate();
   if (!(from < to)) throw new ValidationError('empty period', [{ field: 'to', value: q.to ?? '', message: '`to` must be after `from`' }]);
   checkSeriesSize(from, to, zone, granularity);
-  const plan = planPeriod(from, to, zone, options.source);
-  const f: Filters = { site: q.site, line: q.line, class: q.class };
-  const [[series], destinations, linesOut, linesIn] = await Promise.all([
-    seriesQuery(sql, tenant.id, zone, plan, granularity, f),
-    destinationQuery(sql, tenant.id, plan, f),
-    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10, 'out'),
-    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10, 'in'),
-  ]);
-  const head = assemble(tenant, from, to, granularity, series!, destinations, linesOut, linesIn);
+  const filters: Filters = { site: q.site, line: q.line, class: q.class };
+  return { tenant, from, to, granularity, plan: planPeriod(from, to, zone, options.source), filters, top: q.top ?? 10 };
+}
+
+/**
+ * The §8 indicators as the JSON text of the answer. The series — every bucket,
+ * its figures and its start — is built by PostgreSQL as JSON text, so a request
+ * of 10,000 points costs the server's event loop a few milliseconds however
+ * long its period (issue #24).
+ */
+export async function runIndicators(sql: Sql, r: IndicatorRequest): Promise<string> {
+  const { tenant, plan, filters: f, granularity } = r;
+  const zone = tenant.timezone;
+  // One read-only transaction: the four statements see one snapshot (the totals are the series'), one
+  // after the other on one connection and without parallel workers, so a report takes one core of
+  // PostgreSQL at most and leaves the others to the PBX's commits (issue #24).
+  const [series, destinations, linesOut, linesIn] = await sql.begin('read only', async (tx) => {
+    await tx`SET LOCAL max_parallel_workers_per_gather = 0`;
+    const [s] = await seriesQuery(tx, tenant.id, zone, plan, granularity, f);
+    const d = await destinationQuery(tx, tenant.id, plan, f);
+    const lo = await topLinesQuery(tx, tenant.id, plan, f, r.top, 'out');
+    const li = await topLinesQuery(tx, tenant.id, plan, f, r.top, 'in');
+    return [s!, d, lo, li] as const;
+  });
+  const head = assemble(tenant, r.from, r.to, granularity, series, destinations, linesOut, linesIn);
   // `series` is the last key: its points go in as PostgreSQL wrote them
-  return `${JSON.stringify(head).slice(0, -1)},"series":[${series!.points}]}`;
+  return `${JSON.stringify(head).slice(0, -1)},"series":[${series.points}]}`;
+}
+
+/** Checks, then answers (`source: 'raw'`: from the CDRs alone, the reference). */
+export async function indicatorsJson(sql: Sql, tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): Promise<string> {
+  return runIndicators(sql, indicatorRequest(tenant, q, options));
 }
 
 /** The same answer as an object (tests, benchmarks, the CLI). */

@@ -145,7 +145,7 @@ export class WorkerPool {
       if (!this.closed) this.dispatch();
     };
     worker.on('error', lost);
-    worker.on('exit', (code) => lost(new Error(`report worker exited (code ${code})`)));
+    worker.on('exit', (code) => lost(new Error(this.closed ? 'worker pool closed' : `report worker exited (code ${code})`)));
     this.slots.push(slot);
     return slot;
   }
