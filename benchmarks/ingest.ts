@@ -43,7 +43,7 @@ export async function main(): Promise<void> {
 
     // tenant, tariff, 10,000 users with 120 forfait minutes and 50.00 each (given through the ledger)
     const resellerId = await defaultReseller(db.db);
-    await putTariff(db.db, db.sql, resellerId, 'bench', SYNTHETIC_TARIFF);
+    await putTariff(db.db, resellerId, 'bench', SYNTHETIC_TARIFF);
     const { tenant } = await createTenant(db.db, resellerId, { name: 'Bench SA', productType: 'entreprise', tariffId: 'bench', country: 'FR' }, 'bench');
     await db.sql`
       INSERT INTO users (tenant_id, full_name, matricule, identifiant, forfait_minutes, balance)

@@ -16,7 +16,6 @@ import {
   formatMoney4,
   formatPrice,
   maxCallSeconds,
-  parseTariffCsv,
   rateCall,
   type Money4,
   type PriceMicros,
@@ -24,6 +23,7 @@ import {
   type RateClass,
 } from '../engine/index.js';
 import { groupRatesByPrefix, referenceLookupGrouped, referenceRateCall } from '../engine/reference.js';
+import { parseTariffCsv } from '../services/tariffs/tariffs.js';
 import { random } from '../test/fixtures/random.js';
 
 const CDR_COUNT = 1_000_000;
@@ -230,7 +230,7 @@ export async function main(): Promise<void> {
   // Tariff CSV of 50 000 rates: parse + index.
   const csv = tariffCsv(syntheticRates(CSV_RATES, random(7), false));
   const t4 = performance.now();
-  const parsed = parseTariffCsv(csv);
+  const parsed = await parseTariffCsv(csv);
   const t5 = performance.now();
   if (!parsed.ok) throw new Error(`synthetic tariff CSV refused: ${JSON.stringify(parsed.errors.slice(0, 3))}`);
   const bigIndex = buildTariffIndex(parsed.rates);

@@ -26,10 +26,7 @@ export function connect(url: string, options: { max?: number } = {}): DbHandle {
     connection: { application_name: 'forfait' },
   };
   const sql = postgres(url, settings);
-  const db = new Kysely<Database>({
-    dialect: new PostgresRawDialect(sql),
-    plugins: [new CamelCasePlugin()],
-  });
+  const db = kyselyOn(sql);
   return {
     db,
     sql,
@@ -40,6 +37,21 @@ export function connect(url: string, options: { max?: number } = {}): DbHandle {
 }
 
 export { rawSql };
+
+const kyselies = new WeakMap<postgres.Sql, Db>();
+
+/**
+ * The Kysely instance over a postgres.js pool: one per pool, so code handed the
+ * pool reaches the same typed queries (and its destroy() ends that pool).
+ */
+export function kyselyOn(sql: postgres.Sql): Db {
+  let db = kyselies.get(sql);
+  if (db === undefined) {
+    db = new Kysely<Database>({ dialect: new PostgresRawDialect(sql), plugins: [new CamelCasePlugin()] });
+    kyselies.set(sql, db);
+  }
+  return db;
+}
 
 /** Runs fn in a transaction, or inside the caller's when it already is one. */
 export async function withTransaction<T>(db: Db | Trx, fn: (trx: Trx) => Promise<T>): Promise<T> {

@@ -5,6 +5,7 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from '
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Numeric = ColumnType<string, string | undefined, string>;
 type BigintId = ColumnType<string, never, never>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
 export interface ResellerTable {
   id: Generated<string>;
@@ -170,9 +171,13 @@ export interface CdrTable {
   billableSeconds: Generated<number>;
   forfaitSeconds: Generated<number>;
   chargedSeconds: Generated<number>;
+  /** The cost accounted for now (after any rerate). */
   cost: Numeric;
+  /** The first rating's cost, kept when a rerate changed it (migration 0004). */
+  originalCost: ColumnType<string | null, string | null | undefined, string | null>;
   reservationId: string | null;
   ratedAt: Timestamp;
+  reratedAt: NullableTimestamp;
 }
 
 export interface RejectedCdrTable {
@@ -218,6 +223,32 @@ export interface InvoiceTable {
   issuedAt: Timestamp;
 }
 
+/** What an issued invoice is made of, frozen at issue (migration 0005). */
+export interface InvoiceItemTable {
+  tenantId: string;
+  invoiceId: string;
+  id: BigintId;
+  lineNo: number;
+  kind: 'licence' | 'call';
+  userId: string | null;
+  cdrId: string | null;
+  chargedSeconds: Generated<number>;
+  cost: string;
+  amount: string;
+}
+
+/** When each user was enabled, disabled or removed: written by triggers on users (migration 0005). */
+export interface UserStatusEventTable {
+  tenantId: string;
+  id: BigintId;
+  userId: string;
+  status: 'enabled' | 'disabled' | 'deleted';
+  at: Timestamp;
+  matricule: string | null;
+  identifiant: string | null;
+  fullName: string | null;
+}
+
 export interface InvoiceLineTable {
   tenantId: string;
   invoiceId: string;
@@ -246,6 +277,8 @@ export interface Database {
   invoiceSequences: InvoiceSequenceTable;
   invoices: InvoiceTable;
   invoiceLines: InvoiceLineTable;
+  invoiceItems: InvoiceItemTable;
+  userStatusEvents: UserStatusEventTable;
 }
 
 export type Tenant = Selectable<TenantTable>;

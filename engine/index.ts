@@ -38,6 +38,7 @@ export {
   type CompiledRate,
   type TariffIndex,
   type CsvLineError,
+  type CsvRow,
   type TariffCsvResult,
   type TariffCsvOptions,
   RATE_CLASSES,
@@ -47,7 +48,8 @@ export {
   compileRate,
   parseInstant,
   formatInstant,
-  parseTariffCsv,
+  tariffFromCsv,
+  tariffCsvText,
   parseBooleanCell,
   buildTariffIndex,
 } from './tariff.js';

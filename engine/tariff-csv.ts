@@ -3,15 +3,12 @@
  *   prefix,destination,class,price_per_minute,connection_fee,first_increment,
  *   next_increment,forfait_eligible[,next_price_per_minute,valid_from]
  *
- * Quoting is fast-csv's RFC 4180 parser, fed one physical line at a time so that
- * every error names the 1-based physical line it starts on (header = line 1),
- * even when a quoted field spans several lines. The whole file is checked and
- * every error is returned; rates are returned only when there is none.
+ * The file's records come read (services/shared/csvRecords.ts: fast-csv, one
+ * record at a time), each with the 1-based physical line it starts on (header =
+ * line 1), even when a quoted field spans several lines; a record that could
+ * not be read comes as its line error. Here they are checked, the whole file,
+ * and every error is returned; rates are returned only when there is none.
  */
-import { ParserOptions } from 'fast-csv';
-// fast-csv does not re-export its synchronous row parser; the streaming API would
-// make this pure function asynchronous. @fast-csv/parse is fast-csv's own parser package.
-import { Parser } from '@fast-csv/parse/build/src/parser/index.js';
 import { parsePrice, formatPrice } from './money.js';
 import {
   EPOCH_ISO,
@@ -30,6 +27,12 @@ export interface CsvLineError {
 }
 
 export type TariffCsvResult = { ok: true; rates: Rate[] } | { ok: false; errors: CsvLineError[] };
+
+/** A CSV record and the physical line it starts on. */
+export interface CsvRow {
+  line: number;
+  cells: string[];
+}
 
 export interface TariffCsvOptions {
   /** IANA zone for `valid_from` values written without an offset. Default UTC. */
@@ -55,8 +58,6 @@ const BOOLEANS: ReadonlyMap<string, boolean> = new Map([
   ['false', false], ['0', false], ['no', false], ['non', false],
 ]);
 
-/** A quoted field left open for this many lines is reported instead of swallowing the file. */
-const MAX_LINES_PER_ROW = 50;
 const PREFIX_RE = /^\d{1,15}$/;
 const INTEGER_RE = /^[+-]?\d+$/;
 
@@ -64,25 +65,32 @@ export function parseBooleanCell(s: string): boolean | undefined {
   return BOOLEANS.get(s.trim().toLowerCase());
 }
 
-export function parseTariffCsv(text: string, options: TariffCsvOptions = {}): TariffCsvResult {
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const delimiter = detectDelimiter(body);
+/**
+ * The rates of a tariff CSV's records (`records` in file order, records that
+ * could not be read given as their errors), or every error of the file.
+ */
+export function tariffFromCsv(records: Iterable<CsvRow | CsvLineError>, delimiter: ',' | ';', options: TariffCsvOptions = {}): TariffCsvResult {
   const errors: CsvLineError[] = [];
   const rates: Rate[] = [];
   let columns: Map<Column, number> | undefined;
   let headerBroken = false;
   const firstLineOf = new Map<string, number>();
 
-  const onRow = (cells: string[], line: number): void => {
-    if (cells.every((c) => c.trim() === '')) return; // blank line
+  for (const record of records) {
+    if (!('cells' in record)) {
+      errors.push(record);
+      continue;
+    }
+    const { cells, line } = record;
+    if (cells.every((c) => c.trim() === '')) continue; // blank line
     if (columns === undefined && !headerBroken) {
       columns = readHeader(cells, line, errors);
       if (columns === undefined) headerBroken = true;
-      return;
+      continue;
     }
-    if (columns === undefined) return;
+    if (columns === undefined) continue;
     const rate = readRate(cells, line, columns, delimiter, options, errors);
-    if (rate === undefined) return;
+    if (rate === undefined) continue;
     const key = `${rate.prefix}@${rate.validFrom}`;
     const first = firstLineOf.get(key);
     if (first !== undefined) {
@@ -92,74 +100,23 @@ export function parseTariffCsv(text: string, options: TariffCsvOptions = {}): Ta
         value: rate.prefix,
         message: `duplicate of line ${first}: same prefix and valid_from (${rate.validFrom})`,
       });
-      return;
+      continue;
     }
     firstLineOf.set(key, line);
     rates.push(rate);
-  };
-
-  forEachCsvRow(body, delimiter, onRow, errors);
+  }
   if (columns === undefined && !headerBroken) {
     errors.push({ line: 1, field: 'header', value: '', message: 'missing header line' });
   }
   return errors.length === 0 ? { ok: true, rates } : { ok: false, errors };
 }
 
-/** ';' when the header uses it and no comma; ',' otherwise. */
-function detectDelimiter(body: string): ',' | ';' {
+/** The text without its BOM, and its separator: ';' when the header uses it and no comma, ',' otherwise. */
+export function tariffCsvText(text: string): { body: string; delimiter: ',' | ';' } {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const nl = body.indexOf('\n');
   const first = nl === -1 ? body : body.slice(0, nl);
-  return first.includes(';') && !first.includes(',') ? ';' : ',';
-}
-
-/**
- * Calls `onRow(cells, line)` for each CSV record with the physical line it starts
- * on. Malformed quoting becomes a line error and parsing resumes after it.
- */
-export function forEachCsvRow(
-  body: string,
-  delimiter: string,
-  onRow: (cells: string[], line: number) => void,
-  errors: CsvLineError[],
-): void {
-  const parser = new Parser(new ParserOptions({ delimiter, ignoreEmpty: false }));
-  let pending = '';
-  let pendingStart = 0;
-  let lineNo = 0;
-  let pos = 0;
-  const feed = (chunk: string, more: boolean): void => {
-    try {
-      const result = parser.parse(chunk, more);
-      for (const row of result.rows) onRow(row, pendingStart);
-      pending = result.line;
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      errors.push({ line: pendingStart, field: 'row', value: firstLine(chunk), message: `malformed CSV quoting: ${message}` });
-      pending = '';
-    }
-  };
-  while (pos < body.length) {
-    const nl = body.indexOf('\n', pos);
-    const end = nl === -1 ? body.length : nl + 1;
-    lineNo++;
-    if (pending === '') pendingStart = lineNo;
-    const chunk = pending + body.slice(pos, end);
-    pos = end;
-    feed(chunk, pos < body.length);
-    if (pending !== '' && lineNo - pendingStart >= MAX_LINES_PER_ROW) {
-      errors.push({ line: pendingStart, field: 'row', value: firstLine(pending), message: 'unterminated quoted field' });
-      pending = '';
-    }
-  }
-  // The last chunk was fed with more = false, so anything left is an open quote.
-  if (pending !== '') {
-    errors.push({ line: pendingStart, field: 'row', value: firstLine(pending), message: 'unterminated quoted field' });
-  }
-}
-
-function firstLine(s: string): string {
-  const nl = s.search(/\r?\n/);
-  return (nl === -1 ? s : s.slice(0, nl)).slice(0, 200);
+  return { body, delimiter: first.includes(';') && !first.includes(',') ? ';' : ',' };
 }
 
 function readHeader(cells: string[], line: number, errors: CsvLineError[]): Map<Column, number> | undefined {

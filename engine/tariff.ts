@@ -12,8 +12,8 @@ import { compileRate, type CompiledRate, type Rate } from './rate.js';
 
 export { compileRate, RATE_CLASSES, EPOCH_ISO, MAX_INCREMENT_SECONDS, isRateClass, parseInstant, formatInstant } from './rate.js';
 export type { Rate, RateClass, CompiledRate } from './rate.js';
-export { parseTariffCsv, parseBooleanCell } from './tariff-csv.js';
-export type { CsvLineError, TariffCsvResult, TariffCsvOptions } from './tariff-csv.js';
+export { tariffFromCsv, tariffCsvText, parseBooleanCell } from './tariff-csv.js';
+export type { CsvLineError, CsvRow, TariffCsvResult, TariffCsvOptions } from './tariff-csv.js';
 
 export interface TariffIndex {
   /** Number of rates in the index. */

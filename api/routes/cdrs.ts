@@ -7,8 +7,7 @@ import { importCdrCsv } from '../../services/cdrs/importCsv.js';
 import { ingestCdrs, Ingestor } from '../../services/cdrs/ingest.js';
 import { reprocessRejects } from '../../services/cdrs/rejects.js';
 import type { CdrInput, IncomingCdr } from '../../services/cdrs/types.js';
-import { listCdrs } from '../../services/cdrs/view.js';
-import { NotFoundError } from '../../services/shared/errors.js';
+import { listCdrs, loadTenantDisplay } from '../../services/cdrs/view.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { cdrExportQuery, openCdrExport, type CdrExportFilters, type ExportTenant } from '../../services/exports/cdrExport.js';
 import { exportWithSlot } from '../../services/exports/slot.js';
@@ -107,13 +106,7 @@ export const csvExportResponses = {
 
 /** What an export needs of its tenant. */
 export async function exportTenant(deps: Deps, tenantId: string): Promise<ExportTenant> {
-  const tenant = await deps.db
-    .selectFrom('tenants')
-    .select(['id', 'reference', 'country', 'timezone', 'numberDisplay'])
-    .where('id', '=', tenantId)
-    .executeTakeFirst();
-  if (!tenant) throw new NotFoundError('tenant');
-  return tenant;
+  return loadTenantDisplay(deps.db, tenantId);
 }
 
 /** The CSV answer of a CDR export, holding an export slot while it streams. */
@@ -279,10 +272,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
       responses: { 200: { description: 'CDRs', content: { 'application/json': { schema: listOf(CdrSchema) } } } },
     }),
     async (c) => {
-      const tenantId = tenantOf(c.get('principal'));
-      const tenant = await deps.db.selectFrom('tenants').select(['id', 'country', 'timezone', 'numberDisplay']).where('id', '=', tenantId).executeTakeFirst();
-      if (!tenant) throw new NotFoundError('tenant');
-      return c.json(await listCdrs(deps.sql, tenant, c.req.valid('query')), 200);
+      return c.json(await listCdrs(deps.db, tenantOf(c.get('principal')), c.req.valid('query')), 200);
     },
   );
   return app;

@@ -2,6 +2,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { rerate } from '../../services/cdrs/rerate.js';
 import { NotFoundError, ValidationError } from '../../services/shared/errors.js';
+import { getTenant } from '../../services/tenants/tenants.js';
 import type { AppEnv, Deps } from '../context.js';
 import { Uuid, type DefineRoute } from '../route.js';
 
@@ -49,9 +50,7 @@ export function rerateApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffI
       let tenantId: string;
       if (p.kind === 'reseller') {
         if (body.tenantId === undefined) throw new ValidationError('tenantId is required with a reseller key', [{ field: 'tenantId', message: 'required' }]);
-        const t = await deps.db.selectFrom('tenants').select('id').where('id', '=', body.tenantId).where('resellerId', '=', p.resellerId).executeTakeFirst();
-        if (!t) throw new NotFoundError('tenant');
-        tenantId = t.id;
+        tenantId = (await getTenant(deps.db, p.resellerId, body.tenantId)).id;
       } else {
         if (body.tenantId !== undefined && body.tenantId !== p.tenantId) throw new NotFoundError('tenant');
         tenantId = p.tenantId;

@@ -46,7 +46,7 @@ export function tariffsApp(deps: Deps, defineRoute: DefineRoute, tariffs: Tariff
       const p = c.get('principal');
       if (p.kind !== 'reseller') throw new ApiError('FORBIDDEN', 'reseller key required');
       const csv = await c.req.text();
-      const result = await putTariff(deps.db, deps.sql, p.resellerId, c.req.valid('param').id, csv, (id) => tariffs.invalidate(id));
+      const result = await putTariff(deps.db, p.resellerId, c.req.valid('param').id, csv, (id) => tariffs.invalidate(id));
       return c.json(result, 200);
     },
   );

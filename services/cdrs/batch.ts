@@ -18,12 +18,22 @@
  *    the rejects, run the after-insert steps on the rows inserted — and commit.
  *    A crash anywhere before the commit leaves nothing.
  */
-import type postgres from 'postgres';
+import { rawSql, type Db, type Trx } from '../../db/connection.js';
+import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from '../../db/copy.js';
+import {
+  lockCallers,
+  markRejectsReprocessed,
+  markReservationsRated,
+  reservationsOfCalls,
+  storedCallIds,
+  storeRejects,
+  takeCdrIds,
+  usersByIdentifiant,
+} from '../../db/repositories/cdrs.js';
 import { digitsForLookup, rateCall, type CompiledRate, type RatedCall } from '../../engine/index.js';
+import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import type { TenantContext } from './context.js';
-import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from './copy.js';
-import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
-import { textArray, toUnits4 } from './pgArrays.js';
+import { toUnits4 } from './pgArrays.js';
 import type { CdrRow, NormalizedCdr, Rejection } from './types.js';
 import { addRatedToRollups, type RollupFact } from '../indicators/deltas.js';
 
@@ -46,14 +56,7 @@ export interface BatchState {
   checkStored: boolean;
 }
 
-interface UserRow {
-  id: string;
-  identifiant: string;
-  forfaitMinutes: number;
-  usedSeconds: number;
-  balance: string;
-  billingEnabled: boolean;
-}
+type Caller = Awaited<ReturnType<typeof lockCallers>>[number];
 
 interface Planned {
   cdr: NormalizedCdr;
@@ -107,7 +110,7 @@ function sortIfNeeded(list: Planned[], cmp: (a: Planned, b: Planned) => number):
  * `malformed` rejections are stored in the same transaction.
  */
 export async function writeBatch(
-  sql: postgres.Sql,
+  db: Db,
   ctx: TenantContext,
   cdrs: readonly NormalizedCdr[],
   malformed: readonly Rejection[],
@@ -130,7 +133,8 @@ export async function writeBatch(
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = (await sql.begin((tx) => attemptBatch(tx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options))) as BatchResult;
+      // its own transaction, never the caller's: a failed attempt rolls back whole and is redone
+      const result = await db.transaction().execute((trx) => attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options));
       return { ...result, duplicates: result.duplicates + duplicatesInBatch };
     } catch (err) {
       if (attempt >= MAX_ATTEMPTS) throw err instanceof StoredConcurrently ? err.cause : err;
@@ -141,7 +145,7 @@ export async function writeBatch(
 }
 
 async function attemptBatch(
-  tx: postgres.TransactionSql,
+  trx: Trx,
   ctx: TenantContext,
   batch: readonly NormalizedCdr[],
   malformed: readonly Rejection[],
@@ -159,30 +163,22 @@ async function attemptBatch(
     if (c.direction === 'out') outIdents.add(c.identifiant);
     else inIdents.add(c.identifiant);
   }
-  const users = new Map<string, UserRow>();
+  const users = new Map<string, Caller>();
   if (outIdents.size > 0) {
-    const rows = await tx<UserRow[]>`
-      SELECT id, identifiant, forfait_minutes AS "forfaitMinutes", used_seconds AS "usedSeconds", balance, billing_enabled AS "billingEnabled"
-        FROM users WHERE tenant_id = ${tenantId} AND identifiant = ANY(${textArray([...outIdents])}::text[])
-       ORDER BY id FOR UPDATE`;
-    for (const u of rows) users.set(u.identifiant, u);
+    for (const u of await lockCallers(trx, tenantId, [...outIdents])) users.set(u.identifiant, u);
   }
   const incomingUsers = new Map<string, string>();
   const unknownIn = [...inIdents].filter((i) => !users.has(i));
   if (unknownIn.length > 0) {
-    const rows = await tx<{ id: string; identifiant: string }[]>`
-      SELECT id, identifiant FROM users WHERE tenant_id = ${tenantId} AND identifiant = ANY(${textArray(unknownIn)}::text[])`;
-    for (const u of rows) incomingUsers.set(u.identifiant, u.id);
+    for (const u of await usersByIdentifiant(trx, tenantId, unknownIn)) incomingUsers.set(u.identifiant, u.id);
   }
 
   // 2. calls stored already (only once this ingestion has met one): duplicates, not rated again
   let work = batch;
   const knownDuplicates: NormalizedCdr[] = [];
   if (checkStored && batch.length > 0) {
-    const rows = await tx<{ callId: string }[]>`
-      SELECT call_id AS "callId" FROM cdrs WHERE tenant_id = ${tenantId} AND call_id = ANY(${textArray(batch.map((c) => c.callId))}::text[])`;
-    if (rows.length > 0) {
-      const stored = new Set(rows.map((r) => r.callId));
+    const stored = await storedCallIds(trx, tenantId, batch.map((c) => c.callId));
+    if (stored.size > 0) {
       const fresh: NormalizedCdr[] = [];
       for (const c of batch) (stored.has(c.callId) ? knownDuplicates : fresh).push(c);
       work = fresh;
@@ -218,7 +214,7 @@ async function attemptBatch(
   }
   const accounts = new Map<string, LockedAccount>();
   const counters = new Map<string, CounterDelta>();
-  const userById = new Map<string, UserRow>();
+  const userById = new Map<string, Caller>();
   for (const u of users.values()) userById.set(u.id, u);
   for (const [userId, list] of byUser) {
     const user = userById.get(userId)!;
@@ -256,9 +252,7 @@ async function attemptBatch(
   for (const p of planned) if (p.cdr.direction === 'out') outCallIds.push(p.cdr.callId);
   const openReservations: string[] = [];
   if (outCallIds.length > 0) {
-    const rows = await tx<{ id: string; callId: string; status: string }[]>`
-      SELECT id, call_id AS "callId", status FROM reservations
-       WHERE tenant_id = ${tenantId} AND call_id = ANY(${textArray(outCallIds)}::text[])`;
+    const rows = await reservationsOfCalls(trx, tenantId, outCallIds);
     if (rows.length > 0) {
       const byCall = new Map(rows.map((r) => [r.callId, r]));
       for (const p of planned) {
@@ -275,18 +269,15 @@ async function attemptBatch(
   sortIfNeeded(planned, byCallId);
   let ratedAt = new Date();
   if (planned.length > 0) {
-    // one round trip for every id (the sequence hands each connection blocks of ids, migration 0006)
-    const [ids] = await tx<{ at: Date; ids: string }[]>`
-      WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('cdrs', 'id')::regclass AS seq)
-      SELECT now() AS at, string_agg(nextval(s.seq)::text, ',') AS ids FROM s, generate_series(1, ${planned.length})`;
-    ratedAt = ids!.at;
-    const list = ids!.ids.split(',');
+    const taken = await takeCdrIds(trx, planned.length);
+    ratedAt = taken.at;
+    const list = taken.ids;
     for (let i = 0; i < planned.length; i++) {
       const p = planned[i]!;
       p.id = list[i]!;
     }
     try {
-      await copyIn(tx, COPY_CDRS, cdrLines(tenantId, planned));
+      await copyIn(await rawSql(trx), COPY_CDRS, cdrLines(tenantId, planned));
     } catch (err) {
       if (isStoredCallId(err)) throw new StoredConcurrently(err);
       throw err;
@@ -300,11 +291,8 @@ async function attemptBatch(
       if (p.rated.cost > 0) lines.push({ userId, kind: 'call', amount: -BigInt(p.rated.cost), cdrId: p.id, reason: null });
     }
   }
-  await applyAccountChanges(tx, tenantId, accounts, lines, counters, options.source);
-  if (openReservations.length > 0) {
-    await tx`UPDATE reservations SET status = 'rated', released_at = now()
-              WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(openReservations)}::uuid[]) AND status = 'open'`;
-  }
+  await appendLedgerEntries(trx, tenantId, accounts, lines, counters, options.source);
+  if (openReservations.length > 0) await markReservationsRated(trx, tenantId, openReservations);
 
   // rejects: one pending row per call id (a file imported twice does not store them twice);
   // a rejected call id that is already rated is a duplicate, not a reject
@@ -316,10 +304,8 @@ async function attemptBatch(
   let kept = rejections;
   const rejectedIds = rejections.filter((r) => r.callId !== null && r.reason !== 'MALFORMED').map((r) => r.callId!);
   if (rejectedIds.length > 0) {
-    const rows = await tx<{ callId: string }[]>`
-      SELECT call_id AS "callId" FROM cdrs WHERE tenant_id = ${tenantId} AND call_id = ANY(${textArray(rejectedIds)}::text[])`;
-    if (rows.length > 0) {
-      const rated = new Set(rows.map((r) => r.callId));
+    const rated = await storedCallIds(trx, tenantId, rejectedIds);
+    if (rated.size > 0) {
       kept = [];
       for (const r of rejections) {
         if (r.reason !== 'MALFORMED' && r.callId !== null && rated.has(r.callId)) {
@@ -329,23 +315,12 @@ async function attemptBatch(
       }
     }
   }
-  const fresh = kept.filter((r) => r.rejectId === undefined);
-  if (fresh.length > 0) {
-    await tx`
-      INSERT INTO rejected_cdrs (tenant_id, call_id, reason, source, raw)
-      SELECT ${tenantId}, v.call_id, v.reason, ${options.source}, v.raw
-        FROM unnest(${textArray(fresh.map((r) => r.callId))}::text[], ${textArray(fresh.map((r) => r.reason))}::text[],
-                    ${textArray(fresh.map((r) => r.raw))}::text[]) AS v(call_id, reason, raw)
-      ON CONFLICT (tenant_id, call_id) WHERE reprocessed_at IS NULL DO NOTHING`;
-  }
-  if (resolvedRejectIds.length > 0) {
-    await tx`UPDATE rejected_cdrs SET reprocessed_at = now()
-              WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(resolvedRejectIds)}::bigint[]) AND reprocessed_at IS NULL`;
-  }
+  await storeRejects(trx, tenantId, options.source, kept.filter((r) => r.rejectId === undefined));
+  await markRejectsReprocessed(trx, tenantId, resolvedRejectIds);
 
   // after-insert steps: what else follows from the rows inserted, in this same transaction
   // indicators (issue 8): the rollups of the rows inserted, from the rated rows in hand, same transaction
-  await addRatedToRollups(tx, tenantId, planned.length, (i, into) => rollupFact(planned[i]!, into), (i) => planned[i]!.id);
+  await addRatedToRollups(await rawSql(trx), tenantId, planned.length, (i, into) => rollupFact(planned[i]!, into), (i) => planned[i]!.id);
 
   const rows: CdrRow[] = [];
   if (options.wantRows) {

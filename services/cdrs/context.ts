@@ -5,15 +5,20 @@ import type { TariffIndex } from '../../engine/index.js';
 import { NotFoundError } from '../shared/errors.js';
 import type { TariffIndexCache } from '../tariffs/tariffs.js';
 import { freeNumberSet, tenantCountry } from '../../engine/index.js';
-import { NumberCache, type TenantNumbers } from './normalize.js';
+import { NumberCache, type CdrReaders, type TenantNumbers } from './normalize.js';
+import { InstantReader } from './time.js';
 
 export interface CdrDeps {
   db: Db;
+  /**
+   * The postgres.js pool under `db`. Nothing in services/cdrs reads through it
+   * (COPY runs on rawSql(trx)); services/authorization/endCall.ts still does.
+   */
   sql: postgres.Sql;
   tariffs: TariffIndexCache;
 }
 
-export interface TenantContext extends TenantNumbers {
+export interface TenantContext extends TenantNumbers, CdrReaders {
   id: string;
   tariffId: string | null;
   numberDisplay: 'international' | 'national';
@@ -21,7 +26,6 @@ export interface TenantContext extends TenantNumbers {
   freeNumbers: ReadonlySet<string>;
   /** undefined when the tenant has no tariff: every paid outgoing call is NO_RATE. */
   tariff: TariffIndex | undefined;
-  numbers: NumberCache;
 }
 
 /**
@@ -41,5 +45,6 @@ export async function loadTenantContext(deps: CdrDeps, tenantId: string, options
   const freeNumbers = freeNumberSet(t.freeNumbers, (n) => numbers.parse(n));
   if (t.tariffId && options.freshTariff) deps.tariffs.invalidate(t.tariffId);
   const tariff = t.tariffId ? await deps.tariffs.get(t.tariffId) : undefined;
-  return { id: t.id, country, timezone: t.timezone, tariffId: t.tariffId, numberDisplay: t.numberDisplay, freeNumbers, tariff, numbers };
+  const instants = new InstantReader(t.timezone);
+  return { id: t.id, country, timezone: t.timezone, tariffId: t.tariffId, numberDisplay: t.numberDisplay, freeNumbers, tariff, numbers, instants };
 }

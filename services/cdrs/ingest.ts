@@ -83,7 +83,7 @@ export class Ingestor {
    */
   push(rec: IncomingCdr): Promise<void> | undefined {
     this.read++;
-    const n = normalizeCdr(rec, this.ctx, this.ctx.numbers);
+    const n = normalizeCdr(rec, this.ctx);
     let lane: Lane;
     if (isRejection(n)) {
       lane = this.lanes[0]!;
@@ -125,7 +125,7 @@ export class Ingestor {
     lane.cdrs = [];
     lane.malformed = [];
     const readSoFar = this.read;
-    lane.inFlight = writeBatch(this.deps.sql, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows, state: this.state }).then(
+    lane.inFlight = writeBatch(this.deps.db, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows, state: this.state }).then(
       (r) => {
         this.accepted += r.accepted;
         this.duplicates += r.duplicates;

@@ -5,13 +5,21 @@
  * libphonenumber costs microseconds per call.
  */
 import { isCountryCode, parseNumber, type CountryCode } from '../../engine/index.js';
-import { parseCdrInstant } from './time.js';
+import type { InstantReader } from './time.js';
 import { DISPOSITIONS, type CdrInput, type Direction, type Disposition, type IncomingCdr, type NormalizedCdr, type Rejection } from './types.js';
 
-/** What normalizing needs to know of the tenant. */
+/** Where a tenant's numbers and times are: its country and zone. */
 export interface TenantNumbers {
   country: CountryCode;
   timezone: string;
+}
+
+/** What normalizing reads a tenant's CDRs with (one of each per ingestion). */
+export interface CdrReaders {
+  /** Numbers in the tenant's country. */
+  numbers: NumberCache;
+  /** Times, local ones in the tenant's zone. */
+  instants: InstantReader;
 }
 
 const MAX_TEXT = 200;
@@ -70,15 +78,15 @@ function seconds(input: CdrInput): number {
   return n;
 }
 
-function instant(input: CdrInput, field: 'startedAt' | 'answeredAt', zone: string, required: boolean): number | null {
+function instant(input: CdrInput, field: 'startedAt' | 'answeredAt', instants: InstantReader, required: boolean): number | null {
   const s = text(input, field, required);
   if (s === null) return null;
-  const ms = parseCdrInstant(s, zone);
+  const ms = instants.read(s);
   if (ms === undefined) throw new Malformed(field, `${field} "${s}" is not an ISO 8601 date-time`);
   return ms;
 }
 
-function normalizeOne(rec: IncomingCdr, tenant: TenantNumbers, numbers: NumberCache): NormalizedCdr {
+function normalizeOne(rec: IncomingCdr, { numbers, instants }: CdrReaders): NormalizedCdr {
   const input = rec.input;
   const callId = text(input, 'callId', true)!;
   const dirText = text(input, 'direction', false);
@@ -92,8 +100,8 @@ function normalizeOne(rec: IncomingCdr, tenant: TenantNumbers, numbers: NumberCa
   const callerText = text(input, 'caller', false);
   // the caller is a label (often an extension): E.164 when it is a number, else as received
   const caller = callerText === null ? null : (numbers.parse(callerText) ?? callerText);
-  const startedAtMs = instant(input, 'startedAt', tenant.timezone, true)!;
-  const answeredAtMs = instant(input, 'answeredAt', tenant.timezone, false);
+  const startedAtMs = instant(input, 'startedAt', instants, true)!;
+  const answeredAtMs = instant(input, 'answeredAt', instants, false);
   const durationSeconds = seconds(input);
   const dispText = text(input, 'disposition', false);
   let disposition: Disposition;
@@ -141,10 +149,10 @@ function malformed(rec: IncomingCdr, field: string | undefined, message: string)
  * here: this runs once per record, and a function created per call costs more
  * than the rest of the checks of a plain line.)
  */
-export function normalizeCdr(rec: IncomingCdr, tenant: TenantNumbers, numbers: NumberCache): NormalizedCdr | Rejection {
+export function normalizeCdr(rec: IncomingCdr, readers: CdrReaders): NormalizedCdr | Rejection {
   if (rec.error) return malformed(rec, rec.error.field, rec.error.message);
   try {
-    return normalizeOne(rec, tenant, numbers);
+    return normalizeOne(rec, readers);
   } catch (err) {
     if (err instanceof Malformed) return malformed(rec, err.field, err.message);
     throw err;

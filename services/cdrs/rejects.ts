@@ -5,11 +5,11 @@
  * in the batch's transaction; the others stay pending. Running it again, or two
  * at once, rates nothing twice: the call id decides.
  */
+import { pendingRejects } from '../../db/repositories/cdrs.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { splitRecord } from './csv.js';
 import { CDR_FORMATS, detectSeparator, recordToIncoming, type CdrFormat } from './formats.js';
 import { Ingestor } from './ingest.js';
-import { textArray } from './pgArrays.js';
 import { CURABLE_REASONS, type CdrInput, type IncomingCdr } from './types.js';
 
 const CHUNK = 10_000;
@@ -50,11 +50,7 @@ export async function reprocessRejects(deps: CdrDeps, tenantId: string): Promise
   const total: ReprocessResult = { examined: 0, accepted: 0, duplicates: 0, stillRejected: 0 };
   let after = '0';
   for (;;) {
-    const rows = await deps.sql<{ id: string; source: string; raw: string }[]>`
-      SELECT id, source, raw FROM rejected_cdrs
-       WHERE tenant_id = ${tenantId} AND reprocessed_at IS NULL AND reason = ANY(${textArray(CURABLE_REASONS)}::text[])
-         AND id > ${after}::bigint
-       ORDER BY id LIMIT ${CHUNK}`;
+    const rows = await pendingRejects(deps.db, tenantId, CURABLE_REASONS, after, CHUNK);
     if (rows.length === 0) return total;
     const ingestor = new Ingestor(deps, ctx, { source: 'reprocess', positionKind: 'index', batchSize: CHUNK, checkStored: true });
     for (const r of rows) await ingestor.push(incomingFromRaw(r.id, r.source, r.raw, Number(r.id)));

@@ -13,14 +13,14 @@
  * its new rate is not forfait-eligible or bills fewer seconds. usedSeconds moves
  * only for calls of the user's current forfait period.
  */
+import { rawSql, withTransaction, type Trx } from '../../db/connection.js';
+import { lockCdrRatings, lockUsersOfCdrs, outgoingCdrIds, updateRatings, type Rerating } from '../../db/repositories/cdrs.js';
 import { periodOf } from '../../engine/periods.js';
-import type postgres from 'postgres';
 import { digitsForLookup, rateCall, type RatedCall } from '../../engine/index.js';
 import { ValidationError } from '../shared/errors.js';
+import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
-import { applyAccountChanges, type CounterDelta, type LedgerLine, type LockedAccount } from './ledgerBatch.js';
-import { fromUnits4, intArray, textArray, toUnits4 } from './pgArrays.js';
-import type { CdrRow } from './types.js';
+import { fromUnits4, toUnits4 } from './pgArrays.js';
 import { periodBound } from './view.js';
 import { moveCdrsInRollups } from '../indicators/rollups.js';
 
@@ -37,30 +37,6 @@ export interface RerateResult {
   skipped: number;
 }
 
-/** What a rerate reads of a CDR: outgoing calls with a user (user_id IS NOT NULL when they are picked). */
-type CdrRatingRow = Pick<
-  CdrRow,
-  | 'id'
-  | 'callee'
-  | 'startedAt'
-  | 'durationSeconds'
-  | 'disposition'
-  | 'rateId'
-  | 'destination'
-  | 'class'
-  | 'billableSeconds'
-  | 'forfaitSeconds'
-  | 'chargedSeconds'
-  | 'cost'
-> & { userId: string };
-
-interface UserRow {
-  id: string;
-  balance: string;
-  billingEnabled: boolean;
-  forfaitPeriod: string | null;
-}
-
 export async function rerate(deps: CdrDeps, tenantId: string, period: { from: string; to: string }, createdBy: string): Promise<RerateResult> {
   const ctx = await loadTenantContext(deps, tenantId, { freshTariff: true });
   const from = periodBound(period.from, 'from', ctx.timezone);
@@ -71,13 +47,10 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
   const total = { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
   let after = '0';
   for (;;) {
-    const ids = await deps.sql<{ id: string }[]>`
-      SELECT id FROM cdrs WHERE tenant_id = ${tenantId} AND direction = 'out' AND user_id IS NOT NULL
-         AND started_at >= ${from} AND started_at < ${to} AND id > ${after}::bigint
-       ORDER BY id LIMIT ${CHUNK}`;
+    const ids = await outgoingCdrIds(deps.db, tenantId, from, to, after, CHUNK);
     if (ids.length === 0) break;
-    after = ids[ids.length - 1]!.id;
-    const r = (await deps.sql.begin((tx) => rerateChunk(tx, ids.map((x) => x.id)))) as typeof total;
+    after = ids[ids.length - 1]!;
+    const r = await withTransaction(deps.db, (trx) => rerateChunk(trx, ids));
     total.examined += r.examined;
     total.changed += r.changed;
     total.adjusted += r.adjusted;
@@ -86,23 +59,16 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
   }
   return { ...total, amount: fromUnits4(total.amount) };
 
-  async function rerateChunk(tx: postgres.TransactionSql, cdrIds: string[]) {
+  async function rerateChunk(trx: Trx, cdrIds: string[]) {
     const out = { examined: cdrIds.length, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
     // users first (the order every writer of balances uses), then the CDRs, re-read under the locks
-    const users = await tx<UserRow[]>`
-      SELECT id, balance, billing_enabled AS "billingEnabled", forfait_period AS "forfaitPeriod" FROM users
-       WHERE tenant_id = ${tenantId} AND id IN (SELECT DISTINCT user_id FROM cdrs WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(cdrIds)}::bigint[]))
-       ORDER BY id FOR UPDATE`;
+    const users = await lockUsersOfCdrs(trx, tenantId, cdrIds);
     const userById = new Map(users.map((u) => [u.id, u]));
-    const rows = await tx<CdrRatingRow[]>`
-      SELECT id, user_id AS "userId", callee, started_at AS "startedAt", duration_seconds AS "durationSeconds", disposition,
-             rate_id AS "rateId", destination, class, billable_seconds AS "billableSeconds", forfait_seconds AS "forfaitSeconds",
-             charged_seconds AS "chargedSeconds", cost
-        FROM cdrs WHERE tenant_id = ${tenantId} AND id = ANY(${textArray(cdrIds)}::bigint[]) ORDER BY id FOR UPDATE`;
+    const rows = await lockCdrRatings(trx, tenantId, cdrIds);
     const accounts = new Map<string, LockedAccount>();
     const counters = new Map<string, CounterDelta>();
     const lines: LedgerLine[] = [];
-    const updates: { row: CdrRatingRow; rated: RatedCall; rateId: string | null; destination: string | null; class: string | null; costChanged: boolean }[] = [];
+    const updates: Rerating[] = [];
     for (const row of rows) {
       const user = userById.get(row.userId);
       const free = ctx.freeNumbers.has(row.callee);
@@ -127,7 +93,17 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
         destination === row.destination && klass === row.class;
       if (same) continue;
       out.changed++;
-      updates.push({ row, rated, rateId, destination, class: klass, costChanged: newCost !== oldCost });
+      updates.push({
+        id: row.id,
+        rateId,
+        destination,
+        class: klass,
+        billableSeconds: rated.billableSeconds,
+        forfaitSeconds: rated.forfaitSeconds,
+        chargedSeconds: rated.chargedSeconds,
+        cost: fromUnits4(newCost),
+        costChanged: newCost !== oldCost,
+      });
       accounts.set(user.id, { id: user.id, balance: toUnits4(user.balance) });
       const delta = counters.get(user.id) ?? { usedSeconds: 0, totalCallSeconds: 0 };
       const callPeriod = periodOf(row.startedAt, ctx.timezone);
@@ -141,24 +117,12 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
       }
     }
     if (updates.length === 0) return out;
-    const changedIds = updates.map((u) => u.row.id);
-    await moveCdrsInRollups(tx, tenantId, changedIds, -1); // indicators (issue 8): out of the rollups with their old rating…
-    await tx`
-      UPDATE cdrs c SET
-        rate_id = v.rate_id, destination = v.destination, class = v.class,
-        billable_seconds = v.billable, forfait_seconds = v.forfait, charged_seconds = v.charged,
-        original_cost = CASE WHEN v.cost_changed THEN COALESCE(c.original_cost, c.cost) ELSE c.original_cost END,
-        cost = v.cost,
-        rerated_at = now()
-      FROM unnest(${textArray(updates.map((u) => u.row.id))}::bigint[], ${textArray(updates.map((u) => u.rateId))}::bigint[],
-                  ${textArray(updates.map((u) => u.destination))}::text[], ${textArray(updates.map((u) => u.class))}::text[],
-                  ${intArray(updates.map((u) => u.rated.billableSeconds))}::int[], ${intArray(updates.map((u) => u.rated.forfaitSeconds))}::int[],
-                  ${intArray(updates.map((u) => u.rated.chargedSeconds))}::int[], ${textArray(updates.map((u) => fromUnits4(BigInt(u.rated.cost))))}::numeric[],
-                  ${textArray(updates.map((u) => String(u.costChanged)))}::boolean[])
-           AS v(id, rate_id, destination, class, billable, forfait, charged, cost, cost_changed)
-      WHERE c.tenant_id = ${tenantId} AND c.id = v.id`;
-    await moveCdrsInRollups(tx, tenantId, changedIds, 1); // …and back in with the new one
-    await applyAccountChanges(tx, tenantId, accounts, lines, counters, createdBy);
+    const changedIds = updates.map((u) => u.id);
+    const raw = await rawSql(trx);
+    await moveCdrsInRollups(raw, tenantId, changedIds, -1); // indicators (issue 8): out of the rollups with their old rating…
+    await updateRatings(trx, tenantId, updates);
+    await moveCdrsInRollups(raw, tenantId, changedIds, 1); // …and back in with the new one
+    await appendLedgerEntries(trx, tenantId, accounts, lines, counters, createdBy);
     return out;
   }
 }

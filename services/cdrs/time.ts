@@ -1,102 +1,79 @@
 /**
- * Instants in CDRs, parsed fast. A 1,000,000-line import cannot afford luxon's
- * ISO parser on every line (several µs each), so the usual shapes are read with
- * one regular expression and integer arithmetic; only the zone offset of a
- * local time goes through luxon, once per (zone, local hour), then cached.
- * Anything unusual falls back to the engine's `parseInstant`.
+ * Instants in CDRs. A 1,000,000-line import cannot afford luxon's ISO parser on
+ * every line (5–15 µs each, two instants a line). The usual shapes — a date and
+ * a time of day, with or without an offset — are recognised by a regular
+ * expression and read by ECMAScript's own ISO 8601 parser, `Date.parse`, which
+ * refuses minute or second 60 and an offset beyond ±23:59. What it would let
+ * through is refused here: 24:00 (it reads the next midnight), and a day the
+ * month does not have (it rolls 31 February over into March) — each date is
+ * checked by luxon once. A time without an offset is read as if UTC, then
+ * moved by the tenant zone's offset of that local hour, which luxon gives once
+ * per hour (in a spring-forward gap luxon moves the time forward: the offset it
+ * lands on serves the whole hour).
+ *
+ * Every other form of ISO 8601 is read by luxon through the engine's
+ * `parseInstant`. What is remembered belongs to one reader, made for one
+ * ingestion of one tenant: nothing is kept between imports.
  */
 import { DateTime } from 'luxon';
 import { parseInstant } from '../../engine/index.js';
 
-// 2026-11-03T10:15:00, 2026-11-03 10:15:00.250, …Z, …+01:00, …+0100
-const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?$/;
+// 2026-11-03T10:15:00, 2026-11-03 10:15:00.250, 2026-11-03T10:15 …
+const LOCAL = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$/;
+// … followed by Z, +01:00 or +0100
+const WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+const HOUR = 3_600_000;
+const SPACE = 32;
+/** Bound on each memo (a file spans few days, hours and offsets; a hostile one may not). */
+const MAX_ENTRIES = 100_000;
 
-/** Offsets (minutes) of a zone by local hour "YYYY-MM-DDTHH", bounded. */
-const offsets = new Map<string, number>();
-
-function zoneOffsetMinutes(zone: string, y: number, mo: number, d: number, h: number): number | undefined {
-  const key = `${zone}|${y}-${mo}-${d}T${h}`;
-  const hit = offsets.get(key);
-  if (hit !== undefined) return hit;
-  const dt = DateTime.fromObject({ year: y, month: mo, day: d, hour: h }, { zone });
-  if (!dt.isValid) return undefined;
-  if (offsets.size > 100_000) offsets.clear();
-  // Inside a spring-forward gap luxon moves the time forward; the offset it
-  // lands on is the one used for every minute of that local hour.
-  const offset = dt.offset;
-  offsets.set(key, offset);
-  return offset;
+function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
+  if (map.size >= MAX_ENTRIES) map.clear();
+  map.set(key, value);
+  return value;
 }
 
-// The hour of the last instant read without a fraction of a second: its text up to
-// the hour ("2026-11-03T10:"), what followed the seconds ("+01:00", "Z" or ""), the
-// zone it was read in and the epoch ms of its minute 00:00. CDR files are in time
-// order and give two instants per line: most instants share the previous one's hour
-// and only their minutes and seconds need reading.
-let lastHead = '';
-let lastTail = '';
-let lastZone = '';
-let lastBase = 0;
+/** Reads the instants of one tenant's CDRs: without an offset they are local times in its zone. */
+export class InstantReader {
+  /** "YYYY-MM-DD" → whether the calendar has that day. */
+  private readonly days = new Map<string, boolean>();
+  /** A local hour (epoch ms of its start as if UTC, / HOUR) → the zone's offset in ms then, NaN in no zone. */
+  private readonly zoneOffsets = new Map<number, number>();
 
-const digit = (s: string, i: number) => {
-  const c = s.charCodeAt(i) - 48;
-  return c >= 0 && c <= 9 ? c : -1;
-};
+  constructor(readonly zone: string) {}
 
-/**
- * Epoch ms of an ISO 8601 date-time; without an offset it is a local time in
- * `zone` (the tenant's). undefined when invalid.
- */
-export function parseCdrInstant(text: string, zone: string): number | undefined {
-  const s = text.trim();
-  if (lastHead !== '' && s.length === 19 + lastTail.length && zone === lastZone && s.startsWith(lastHead) && s.charCodeAt(16) === 58 && s.endsWith(lastTail)) {
-    const m1 = digit(s, 14);
-    const m2 = digit(s, 15);
-    const s1 = digit(s, 17);
-    const s2 = digit(s, 18);
-    if (m1 >= 0 && m2 >= 0 && s1 >= 0 && s2 >= 0) {
-      const mi = m1 * 10 + m2;
-      const sec = s1 * 10 + s2;
-      if (mi > 59 || sec > 59) return undefined;
-      return lastBase + mi * 60_000 + sec * 1000;
+  /** Epoch ms of an ISO 8601 date-time, or undefined when it is not one. */
+  read(text: string): number | undefined {
+    const s = text.trim();
+    const local = LOCAL.test(s);
+    if (!local && !WITH_OFFSET.test(s)) return parseInstant(s, this.zone);
+    // both shapes start "YYYY-MM-DD?HH": 24 is no hour, and the date must exist
+    if ((s.charCodeAt(11) === 50 && s.charCodeAt(12) === 52) || !this.dayExists(s.slice(0, 10))) return undefined;
+    const iso = s.charCodeAt(10) === SPACE ? s.slice(0, 10) + 'T' + s.slice(11) : s;
+    if (!local) {
+      const ms = Date.parse(iso);
+      return Number.isNaN(ms) ? undefined : ms;
     }
+    const wall = Date.parse(iso + 'Z');
+    const offset = Number.isNaN(wall) ? NaN : this.zoneOffset(wall);
+    return Number.isNaN(offset) ? undefined : wall - offset;
   }
-  const m = ISO_RE.exec(s);
-  if (m === null) return parseInstant(s, zone);
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  const h = Number(m[4]);
-  const mi = Number(m[5]);
-  const sec = m[6] === undefined ? 0 : Number(m[6]);
-  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) return undefined;
-  const utc = Date.UTC(y, mo - 1, d, h, mi, sec, ms);
-  // Date.UTC rolls 31 February over into March: refuse it
-  if (new Date(utc).getUTCDate() !== d) return undefined;
-  const tz = m[8];
-  let result: number;
-  if (tz === 'Z') result = utc;
-  else if (tz !== undefined) {
-    const sign = tz[0] === '-' ? -1 : 1;
-    const digits = tz.slice(1).replace(':', '');
-    const oh = Number(digits.slice(0, 2));
-    const om = Number(digits.slice(2, 4));
-    if (oh > 23 || om > 59) return undefined;
-    result = utc - sign * (oh * 60 + om) * 60_000;
-  } else {
-    // one offset for the whole local hour (the cache below relies on it)
-    const offset = zoneOffsetMinutes(zone, y, mo, d, h);
-    if (offset === undefined) return undefined;
-    result = utc - offset * 60_000;
+
+  private dayExists(text: string): boolean {
+    return this.days.get(text) ?? remember(this.days, text, DateTime.fromISO(text, { zone: 'utc' }).isValid);
   }
-  if (m[6] !== undefined && m[7] === undefined) {
-    lastHead = s.slice(0, 14);
-    lastTail = tz ?? '';
-    lastZone = zone;
-    lastBase = result - mi * 60_000 - sec * 1000;
+
+  private zoneOffset(wall: number): number {
+    const hour = Math.floor(wall / HOUR);
+    const hit = this.zoneOffsets.get(hour);
+    if (hit !== undefined) return hit;
+    const u = new Date(hour * HOUR);
+    const dt = DateTime.fromObject(
+      { year: u.getUTCFullYear(), month: u.getUTCMonth() + 1, day: u.getUTCDate(), hour: u.getUTCHours() },
+      { zone: this.zone },
+    );
+    return remember(this.zoneOffsets, hour, dt.isValid ? dt.offset * 60_000 : NaN);
   }
-  return result;
 }
 
 /** ISO 8601 with the zone's offset, e.g. "2026-11-03T10:15:00+01:00" (SPEC §7: times with offset). */

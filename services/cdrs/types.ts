@@ -1,7 +1,8 @@
 /** The CDR pipeline's shapes: what comes in, what is rated, what is rejected. */
+import type { CdrTable } from '../../db/schema.js';
 
-export type Direction = 'out' | 'in';
-export type Disposition = 'answered' | 'no_answer' | 'busy' | 'failed';
+export type Direction = CdrTable['direction'];
+export type Disposition = CdrTable['disposition'];
 export const DISPOSITIONS: readonly Disposition[] = ['answered', 'no_answer', 'busy', 'failed'];
 
 /** Why a CDR was not rated. Stored in rejected_cdrs.reason. */
@@ -76,35 +77,8 @@ export interface RejectedItem {
   message: string;
 }
 
-/** A stored CDR row with its rating (the columns of `cdrs`). */
-export interface CdrRow {
-  id: string;
-  callId: string;
-  userId: string | null;
-  identifiant: string | null;
-  caller: string | null;
-  callee: string;
-  direction: Direction;
-  startedAt: Date;
-  answeredAt: Date | null;
-  durationSeconds: number;
-  disposition: Disposition;
-  site: string | null;
-  line: string | null;
-  rateId: string | null;
-  destination: string | null;
-  class: string | null;
-  billableSeconds: number;
-  forfaitSeconds: number;
-  chargedSeconds: number;
-  /** numeric(20,4) as a string: the cost accounted for now (after any rerate). */
-  cost: string;
-  /** The cost at first rating when a rerate changed it, else null. */
-  originalCost: string | null;
-  reservationId: string | null;
-  ratedAt: Date;
-  reratedAt: Date | null;
-}
+/** A stored CDR row with its rating: the columns of `cdrs` (db/schema.ts). */
+export type { CdrRow } from '../../db/repositories/cdrs.js';
 
 export interface IngestSummary {
   accepted: number;

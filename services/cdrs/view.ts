@@ -1,7 +1,11 @@
 /** Reading CDRs: the §2 JSON shape of a rated CDR, one by call id, and the filtered list. */
+import { Kysely, sql } from 'kysely';
 import type postgres from 'postgres';
+import { kyselyOn, type Db } from '../../db/connection.js';
+import type { Tenant } from '../../db/schema.js';
+import { cdrByCallId, selectCdrs } from '../../db/repositories/cdrs.js';
 import { formatNumber, parseInstant, type CountryCode } from '../../engine/index.js';
-import { ValidationError } from '../shared/errors.js';
+import { NotFoundError, ValidationError } from '../shared/errors.js';
 import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from './time.js';
 import type { CdrRow, Direction } from './types.js';
@@ -15,10 +19,13 @@ export type CdrView = Omit<CdrRow, 'startedAt' | 'answeredAt' | 'ratedAt' | 'rer
 };
 
 /** What a view needs of the tenant. */
-export interface TenantDisplay {
-  country: string;
-  timezone: string;
-  numberDisplay: 'international' | 'national';
+export type TenantDisplay = Pick<Tenant, 'country' | 'timezone' | 'numberDisplay'>;
+
+/** The tenant as CDR lists and exports show it (its reference is printed on exports); 404 when absent. */
+export async function loadTenantDisplay(db: Db, tenantId: string): Promise<Pick<Tenant, 'id' | 'reference' | 'country' | 'timezone' | 'numberDisplay'>> {
+  const tenant = await db.selectFrom('tenants').select(['id', 'reference', 'country', 'timezone', 'numberDisplay']).where('id', '=', tenantId).executeTakeFirst();
+  if (!tenant) throw new NotFoundError('tenant');
+  return tenant;
 }
 
 /** SPEC §2/§7: camelCase, money with 4 decimals, times with the tenant's offset, numbers in its display. */
@@ -60,16 +67,13 @@ function money4(s: string): string {
   return `${int}.${frac.padEnd(4, '0').slice(0, 4)}`;
 }
 
-export const CDR_COLUMNS = `id, call_id AS "callId", user_id AS "userId", identifiant, caller, callee, direction,
-  started_at AS "startedAt", answered_at AS "answeredAt", duration_seconds AS "durationSeconds", disposition, site, line,
-  rate_id AS "rateId", destination, class, billable_seconds AS "billableSeconds", forfait_seconds AS "forfaitSeconds",
-  charged_seconds AS "chargedSeconds", cost, original_cost AS "originalCost", reservation_id AS "reservationId",
-  rated_at AS "ratedAt", rerated_at AS "reratedAt"`;
-
-/** One CDR of the tenant by its call id, or undefined. */
-export async function getCdrByCallId(sql: postgres.Sql, tenantId: string, callId: string): Promise<CdrRow | undefined> {
-  const rows = await sql<CdrRow[]>`SELECT ${sql.unsafe(CDR_COLUMNS)} FROM cdrs WHERE tenant_id = ${tenantId} AND call_id = ${callId}`;
-  return rows[0];
+/**
+ * One CDR of the tenant by its call id, or undefined (db/repositories/cdrs.ts
+ * cdrByCallId). Also takes the postgres.js pool, which is what
+ * services/authorization/endCall.ts hands it: the pool's own Kysely then runs it.
+ */
+export async function getCdrByCallId(db: Db | postgres.Sql, tenantId: string, callId: string): Promise<CdrRow | undefined> {
+  return cdrByCallId(db instanceof Kysely ? db : kyselyOn(db), tenantId, callId);
 }
 
 export interface CdrFilters {
@@ -101,23 +105,21 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
 }
 
 /** SPEC §7 GET /v1/cdrs: newest first, by pages. */
-export async function listCdrs(sql: postgres.Sql, tenant: TenantDisplay & { id: string }, f: CdrFilters): Promise<{ items: CdrView[]; nextCursor: string | null }> {
+export async function listCdrs(db: Db, tenantId: string, f: CdrFilters): Promise<{ items: CdrView[]; nextCursor: string | null }> {
+  const tenant = await loadTenantDisplay(db, tenantId);
   const from = f.from === undefined ? undefined : periodBound(f.from, 'from', tenant.timezone);
   const to = f.to === undefined ? undefined : periodBound(f.to, 'to', tenant.timezone);
   const cursor = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
-  const rows = await sql<CdrRow[]>`
-    SELECT ${sql.unsafe(CDR_COLUMNS)} FROM cdrs
-     WHERE tenant_id = ${tenant.id}
-       ${from ? sql`AND started_at >= ${from}` : sql``}
-       ${to ? sql`AND started_at < ${to}` : sql``}
-       ${f.identifiant !== undefined ? sql`AND identifiant = ${f.identifiant}` : sql``}
-       ${f.site !== undefined ? sql`AND site = ${f.site}` : sql``}
-       ${f.line !== undefined ? sql`AND line = ${f.line}` : sql``}
-       ${f.class !== undefined ? sql`AND class = ${f.class}` : sql``}
-       ${f.direction !== undefined ? sql`AND direction = ${f.direction}` : sql``}
-       ${cursor ? sql`AND (started_at, id) < (${cursor.at}, ${cursor.id}::bigint)` : sql``}
-     ORDER BY started_at DESC, id DESC
-     LIMIT ${f.limit + 1}`;
+  let q = selectCdrs(db, tenant.id);
+  if (from) q = q.where('startedAt', '>=', from);
+  if (to) q = q.where('startedAt', '<', to);
+  if (f.identifiant !== undefined) q = q.where('identifiant', '=', f.identifiant);
+  if (f.site !== undefined) q = q.where('site', '=', f.site);
+  if (f.line !== undefined) q = q.where('line', '=', f.line);
+  if (f.class !== undefined) q = q.where('class', '=', f.class);
+  if (f.direction !== undefined) q = q.where('direction', '=', f.direction);
+  if (cursor) q = q.where((eb) => eb(eb.refTuple('startedAt', 'id'), '<', eb.tuple(cursor.at, sql<string>`${cursor.id}::bigint`)));
+  const rows = await q.orderBy('startedAt', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
   const page = rows.slice(0, f.limit);
   const last = page[page.length - 1];
   const nextCursor = rows.length > f.limit && last ? Buffer.from(`${last.startedAt.toISOString()}|${last.id}`).toString('base64url') : null;

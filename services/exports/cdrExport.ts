@@ -16,6 +16,14 @@
  * The connection is closed when the export ends or the client goes away, so no
  * session setting can leak into the shared pool.
  *
+ * COPY takes no bind parameters, so the filter values and the reference reach
+ * the SELECT as settings of that session: one statement binds them
+ * (`set_config(name, value)` over two array parameters) and the SELECT reads
+ * each once, `(SELECT current_setting('forfait_export.from')::timestamptz)`:
+ * an InitPlan, which an index scan uses like a constant. No value is ever
+ * written into SQL text. (The planner does not see the values when it
+ * estimates: a tenant is taken to hold its average share of the table.)
+ *
  * Only the `national` number display needs libphonenumber: then the same SELECT
  * is read through a cursor (1,000 rows at a time), the two number columns are
  * formatted in JS (through a bounded cache) and fast-csv writes the lines.
@@ -25,22 +33,17 @@ import { format } from 'fast-csv';
 import postgres from 'postgres';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../../engine/index.js';
-import { periodBound, type CdrFilters } from '../cdrs/view.js';
+import { textArray } from '../../db/arrays.js';
+import { periodBound, type CdrFilters, type TenantDisplay } from '../cdrs/view.js';
 import { ValidationError } from '../shared/errors.js';
-import { guardText, guardTextSql, sqlLiteral } from './csvCells.js';
+import { guardText, guardTextSql } from './csvCells.js';
 
 export const CDR_EXPORT_COLUMNS = [
   'reference', 'call_id', 'identifiant', 'caller', 'callee', 'direction', 'started_at', 'answered_at', 'duration_seconds',
   'disposition', 'site', 'line', 'destination', 'class', 'billable_seconds', 'forfait_seconds', 'charged_seconds', 'cost',
 ] as const;
 
-export interface ExportTenant {
-  id: string;
-  reference: string | null;
-  country: string;
-  timezone: string;
-  numberDisplay: 'international' | 'national';
-}
+export type ExportTenant = TenantDisplay & { id: string; reference: string | null };
 
 /** SPEC §7 filters of GET /v1/cdrs, as received (from/to are dates or date-times in the tenant's zone). */
 export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'> & {
@@ -48,30 +51,48 @@ export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'> & {
   userId?: string;
 };
 
+/** The SELECT both paths run, and the values it reads: session settings, each bound as a parameter. */
+export interface ExportQuery {
+  text: string;
+  /** Setting name (forfait_export.*) → value. */
+  settings: Map<string, string>;
+}
+
+/** The filter columns the SELECT compares for equality (a setting each when given). */
+const EQUALITY_FILTERS = ['identifiant', 'site', 'line', 'class', 'direction'] as const;
+
 /**
- * The SELECT both paths run. Every value is written into the text (COPY takes
- * no bind parameters) through sqlLiteral; from/to are checked first (400
- * naming the field).
+ * The SELECT and its values. From/to are checked first (400 naming the field);
+ * so is a NUL in a text filter, which no PostgreSQL text value can hold.
  */
-export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): string {
-  const where = [`tenant_id = ${sqlLiteral(tenant.id)}::uuid`];
-  if (f.from !== undefined) where.push(`started_at >= ${sqlLiteral(periodBound(f.from, 'from', tenant.timezone).toISOString())}::timestamptz`);
-  if (f.to !== undefined) where.push(`started_at < ${sqlLiteral(periodBound(f.to, 'to', tenant.timezone).toISOString())}::timestamptz`);
-  for (const field of ['identifiant', 'site', 'line', 'class', 'direction'] as const) {
+export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): ExportQuery {
+  const settings = new Map<string, string>();
+  // An InitPlan: read once per statement, and usable by an index scan. A bare
+  // current_setting() would be called again for every row a scan filters
+  // (measured: 1,000,000 rows, 0.53 s instead of 0.18 s).
+  const value = (name: string, v: string, type = '') => {
+    settings.set(`forfait_export.${name}`, v);
+    return `(SELECT current_setting('forfait_export.${name}')${type})`;
+  };
+  const where = [`tenant_id = ${value('tenant', tenant.id, '::uuid')}`];
+  if (f.from !== undefined) where.push(`started_at >= ${value('from', periodBound(f.from, 'from', tenant.timezone).toISOString(), '::timestamptz')}`);
+  if (f.to !== undefined) where.push(`started_at < ${value('to', periodBound(f.to, 'to', tenant.timezone).toISOString(), '::timestamptz')}`);
+  for (const field of EQUALITY_FILTERS) {
     const v = f[field];
     if (v === undefined) continue;
     if (v.includes('\0')) throw new ValidationError(`invalid ${field}`, [{ field, message: 'contains a NUL character' }]);
-    where.push(`${field} = ${sqlLiteral(v)}`);
+    where.push(`${field} = ${value(field, v)}`);
   }
-  if (f.userId !== undefined) where.push(`user_id = ${sqlLiteral(f.userId)}::uuid`);
-  const reference = guardText(tenant.reference?.trim() || tenant.id);
+  if (f.userId !== undefined) where.push(`user_id = ${value('user_id', f.userId, '::uuid')}`);
+  const reference = value('reference', guardText(tenant.reference?.trim() || tenant.id));
   // ::text on the times: the same text COPY prints, also through the cursor path
-  return `SELECT ${sqlLiteral(reference)} AS reference, ${guardTextSql('call_id')} AS call_id, ${guardTextSql('identifiant')} AS identifiant,
+  const text = `SELECT ${reference} AS reference, ${guardTextSql('call_id')} AS call_id, ${guardTextSql('identifiant')} AS identifiant,
       caller, callee, direction, started_at::text AS started_at, answered_at::text AS answered_at,
       duration_seconds, disposition, ${guardTextSql('site')} AS site, ${guardTextSql('line')} AS line,
       ${guardTextSql('destination')} AS destination, class, billable_seconds, forfait_seconds, charged_seconds, cost
     FROM cdrs WHERE ${where.join(' AND ')}
     ORDER BY started_at, id`;
+  return { text, settings };
 }
 
 /** A one-connection client on the same server, its session in the tenant's zone. */
@@ -97,7 +118,7 @@ function exportSession(shared: postgres.Sql, zone: string): postgres.Sql {
 type ExportRow = Record<(typeof CDR_EXPORT_COLUMNS)[number], string | number | null>;
 
 /** National display: the rows through a cursor, numbers formatted in JS, lines by fast-csv. */
-function nationalExport(session: postgres.Sql, tenant: ExportTenant, query: string): Readable {
+function nationalExport(session: postgres.Sql, tenant: ExportTenant, query: ExportQuery): Readable {
   const country = tenantCountry(tenant.country);
   const cache = new Map<string, string>();
   const show = (n: string | number | null): string => {
@@ -112,7 +133,7 @@ function nationalExport(session: postgres.Sql, tenant: ExportTenant, query: stri
     return hit;
   };
   async function* rows(): AsyncGenerator<ExportRow> {
-    for await (const batch of session.unsafe<ExportRow[]>(query).cursor(1000)) {
+    for await (const batch of session.unsafe<ExportRow[]>(query.text).cursor(1000)) {
       for (const r of batch) {
         r.caller = show(r.caller);
         r.callee = show(r.callee);
@@ -152,10 +173,15 @@ export async function openCdrExport(shared: postgres.Sql, tenant: ExportTenant, 
       await session.end({ timeout: 0 }).catch(() => undefined);
     })());
   try {
-    [{ pid }] = (await session<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`) as unknown as [{ pid: number }];
+    // the session's settings: every value of the SELECT, bound
+    const names = [...query.settings.keys()];
+    const values = [...query.settings.values()];
+    [{ pid }] = (await session<{ pid: number }[]>`
+      SELECT pg_backend_pid() AS pid, set_config(s.name, s.value, false)
+        FROM unnest(${textArray(names)}::text[], ${textArray(values)}::text[]) AS s(name, value)`) as unknown as [{ pid: number }];
     const stream = tenant.numberDisplay === 'national'
       ? nationalExport(session, tenant, query)
-      : await session.unsafe(`COPY (${query}) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
+      : await session.unsafe(`COPY (${query.text}) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
     return { stream, close };
   } catch (err) {
     await close(false);

@@ -20,14 +20,3 @@ export function guardText(value: string | null | undefined): string {
 export function guardTextSql(expr: string): string {
   return `CASE WHEN ascii(${expr}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${expr} ELSE ${expr} END`;
 }
-
-/**
- * A SQL string literal. COPY takes no bind parameters, so the export's filters
- * are written into the statement. An E'' literal reads backslashes as escapes
- * whatever standard_conforming_strings says, so doubling backslashes and quotes
- * is the whole escaping; NUL cannot be in a text value and is refused.
- */
-export function sqlLiteral(value: string): string {
-  if (value.includes('\0')) throw new RangeError('NUL in a SQL literal');
-  return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
-}

@@ -8,7 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import { format } from 'fast-csv';
-import type postgres from 'postgres';
+import type { Db } from '../../db/connection.js';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from '../cdrs/time.js';
@@ -22,29 +22,58 @@ export const DETAILS_COLUMNS = [
 
 type DetailsRow = Record<(typeof DETAILS_COLUMNS)[number], string>;
 
-interface ItemRow {
-  lineNo: number;
-  kind: 'licence' | 'call';
-  chargedSeconds: number;
-  cost: string;
-  amount: string;
-  matricule: string | null;
-  identifiant: string | null;
-  fullName: string | null;
-  callId: string | null;
-  startedAt: Date | null;
-  callee: string | null;
-  destination: string | null;
-  class: string | null;
-}
-
 export interface DetailsTenant {
   country: string;
   timezone: string;
   numberDisplay: 'international' | 'national';
 }
 
-export function invoiceDetailsCsv(sql: postgres.Sql, invoice: InvoiceRecord, tenant: DetailsTenant): Readable {
+/**
+ * The items of an invoice with what they name: the CDR, and the user (its row,
+ * or the last event written about it when it was deleted since).
+ */
+function invoiceItems(db: Db, invoice: InvoiceRecord) {
+  return db
+    .selectFrom('invoiceItems as i')
+    .leftJoin('cdrs as c', (j) => j.onRef('c.tenantId', '=', 'i.tenantId').onRef('c.id', '=', 'i.cdrId'))
+    .leftJoin('users as u', (j) => j.onRef('u.tenantId', '=', 'i.tenantId').onRef('u.id', '=', 'i.userId'))
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('userStatusEvents as x')
+          .select(['x.matricule', 'x.identifiant', 'x.fullName'])
+          .whereRef('x.tenantId', '=', 'i.tenantId')
+          .whereRef('x.userId', '=', 'i.userId')
+          .orderBy('x.at', 'desc')
+          .orderBy('x.id', 'desc')
+          .limit(1)
+          .as('e'),
+      (j) => j.on('u.id', 'is', null),
+    )
+    .select((eb) => [
+      'i.lineNo',
+      'i.kind',
+      'i.chargedSeconds',
+      'i.cost',
+      'i.amount',
+      eb.fn.coalesce('u.matricule', 'e.matricule').as('matricule'),
+      eb.fn.coalesce('c.identifiant', 'u.identifiant', 'e.identifiant').as('identifiant'),
+      eb.fn.coalesce('u.fullName', 'e.fullName').as('fullName'),
+      'c.callId',
+      'c.startedAt',
+      'c.callee',
+      'c.destination',
+      'c.class',
+    ])
+    .where('i.tenantId', '=', invoice.tenantId)
+    .where('i.invoiceId', '=', invoice.id)
+    .orderBy('i.lineNo')
+    .orderBy('c.startedAt', (o) => o.asc().nullsFirst())
+    .orderBy((eb) => eb.fn.coalesce('u.matricule', 'e.matricule'))
+    .orderBy('i.id');
+}
+
+export function invoiceDetailsCsv(db: Db, invoice: InvoiceRecord, tenant: DetailsTenant): Readable {
   const lineLabels = new Map(invoice.lines.map((l, i) => [invoice.lineNos[i]!, l.label]));
   const country = tenantCountry(tenant.country);
   const numbers = new Map<string, string>();
@@ -62,43 +91,27 @@ export function invoiceDetailsCsv(sql: postgres.Sql, invoice: InvoiceRecord, ten
   const empty: DetailsRow = Object.fromEntries(DETAILS_COLUMNS.map((c) => [c, ''])) as DetailsRow;
 
   async function* rows(): AsyncGenerator<DetailsRow> {
-    const items = sql<ItemRow[]>`
-      SELECT i.line_no AS "lineNo", i.kind, i.charged_seconds AS "chargedSeconds", i.cost::text AS cost, i.amount::text AS amount,
-             COALESCE(u.matricule, e.matricule) AS matricule, COALESCE(c.identifiant, u.identifiant, e.identifiant) AS identifiant,
-             COALESCE(u.full_name, e.full_name) AS "fullName",
-             c.call_id AS "callId", c.started_at AS "startedAt", c.callee, c.destination, c.class
-        FROM invoice_items i
-        LEFT JOIN cdrs c ON c.tenant_id = i.tenant_id AND c.id = i.cdr_id
-        LEFT JOIN users u ON u.tenant_id = i.tenant_id AND u.id = i.user_id
-        LEFT JOIN LATERAL (
-          SELECT matricule, identifiant, full_name FROM user_status_events x
-           WHERE x.tenant_id = i.tenant_id AND x.user_id = i.user_id ORDER BY x.at DESC, x.id DESC LIMIT 1
-        ) e ON u.id IS NULL
-       WHERE i.tenant_id = ${invoice.tenantId} AND i.invoice_id = ${invoice.id}
-       ORDER BY i.line_no, c.started_at NULLS FIRST, COALESCE(u.matricule, e.matricule), i.id`;
-    for await (const batch of items.cursor(1000)) {
-      for (const r of batch) {
-        yield {
-          ...empty,
-          ...base,
-          record: r.kind,
-          line_no: String(r.lineNo),
-          label: guardText(lineLabels.get(r.lineNo) ?? ''),
-          matricule: guardText(r.matricule),
-          identifiant: guardText(r.identifiant),
-          full_name: guardText(r.fullName),
-          call_id: guardText(r.callId),
-          started_at: r.startedAt ? formatInZone(r.startedAt, tenant.timezone) : '',
-          callee: show(r.callee),
-          destination: guardText(r.destination),
-          class: r.class ?? '',
-          charged_seconds: r.kind === 'call' ? String(r.chargedSeconds) : '',
-          quantity: '1',
-          unit_price: r.kind === 'licence' ? r.amount : '',
-          cost: r.cost,
-          amount: r.amount,
-        };
-      }
+    for await (const r of invoiceItems(db, invoice).stream(1000)) {
+      yield {
+        ...empty,
+        ...base,
+        record: r.kind,
+        line_no: String(r.lineNo),
+        label: guardText(lineLabels.get(r.lineNo) ?? ''),
+        matricule: guardText(r.matricule),
+        identifiant: guardText(r.identifiant),
+        full_name: guardText(r.fullName),
+        call_id: guardText(r.callId),
+        started_at: r.startedAt ? formatInZone(r.startedAt, tenant.timezone) : '',
+        callee: show(r.callee),
+        destination: guardText(r.destination),
+        class: r.class ?? '',
+        charged_seconds: r.kind === 'call' ? String(r.chargedSeconds) : '',
+        quantity: '1',
+        unit_price: r.kind === 'licence' ? r.amount : '',
+        cost: r.cost,
+        amount: r.amount,
+      };
     }
     for (const [i, l] of invoice.lines.entries()) {
       yield { ...empty, ...base, record: 'line', line_no: String(invoice.lineNos[i]), label: guardText(l.label), quantity: l.quantity, unit_price: l.unitPrice, amount: l.amount };

@@ -1,12 +1,17 @@
 // The balance ledger (SPEC §2 Ledger entry). A user's balance moves only here:
-// appendLedgerEntry locks the user, computes balanceAfter, writes the new
-// balance and the entry in the caller's transaction, so the balance is always
-// the sum of the ledger. Call rating and rerating append through the same verb.
-import { sql } from 'kysely';
-import type { Db, Trx } from '../../db/connection.js';
-import type { Selectable } from 'kysely';
+// appendLedgerEntries writes entries with their running balance_after and each
+// touched user's new balance (and call counters) in the caller's transaction,
+// so the balance is always the sum of the ledger. Rating and rerating append
+// their many `call`/`rerate` entries through it; appendLedgerEntry (an
+// operator's movement, one entry with an idempotency key) locks the user and
+// appends through it too.
+import { sql, type Selectable } from 'kysely';
+import { copyIn, CopyBuffer, copyValue } from '../../db/copy.js';
+import { rawSql, withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { LedgerEntryTable, LedgerKind } from '../../db/schema.js';
 import { Dec } from '../../engine/money.js';
+import { intArray, textArray } from '../../db/arrays.js';
+import { fromUnits4, toUnits4 } from '../cdrs/pgArrays.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 
 /** A ledger entry as the API shows it: the row without its tenant, ids as strings, the time in ISO 8601. */
@@ -32,9 +37,33 @@ export interface LedgerAppendResult {
   created: boolean;
 }
 
+/** A user whose row the caller locked (SELECT … FOR UPDATE), with the balance read under that lock. */
+export interface LockedAccount {
+  id: string;
+  /** In 1/10000 units. */
+  balance: bigint;
+}
+
+/** One entry to append. */
+export interface LedgerLine {
+  userId: string;
+  kind: LedgerKind;
+  /** Signed, 1/10000 units. */
+  amount: bigint;
+  cdrId: string | null;
+  reason: string | null;
+  idempotencyKey?: string | null;
+}
+
+/** What a user's call counters move by (rating: forward; rerating: either way). */
+export interface CounterDelta {
+  usedSeconds: number;
+  totalCallSeconds: number;
+}
+
 const amountRe = /^[+-]?\d{1,12}(\.\d{1,4})?$/;
-/** numeric(20,4) holds 16 integer digits; keep a wide margin below it. */
-const balanceLimit = new Dec('1e15');
+/** numeric(20,4) holds 16 integer digits; keep a wide margin below it (1e15, in 1/10000 units). */
+const balanceLimit = 10n ** 19n;
 
 /** A stored entry as the API shows it (ids as strings, the time in ISO 8601). */
 function entryView(e: Selectable<LedgerEntryTable>): LedgerEntryView {
@@ -67,6 +96,80 @@ export function checkAmountForKind(kind: LedgerKind, amount: string): void {
 }
 
 /**
+ * THE append (SPEC §2, §4.6): `lines` in the order given, each with the running
+ * balance_after of its user, and each touched user's row written once with its
+ * new balance and its counter deltas. The caller holds the users' row locks and
+ * passes the balances it read under them (`accounts`). Many entries for many
+ * users cost two statements: one UPDATE of the users, one COPY of the entries.
+ * Returns the new balance of each user with entries.
+ */
+export async function appendLedgerEntries(
+  trx: Trx,
+  tenantId: string,
+  accounts: ReadonlyMap<string, LockedAccount>,
+  lines: readonly LedgerLine[],
+  counters: ReadonlyMap<string, CounterDelta>,
+  createdBy: string | null,
+): Promise<Map<string, bigint>> {
+  const balances = new Map<string, bigint>();
+  const after: string[] = new Array<string>(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const account = accounts.get(line.userId);
+    if (account === undefined) throw new Error(`account ${line.userId} was not locked`);
+    const balance = (balances.get(line.userId) ?? account.balance) + line.amount;
+    balances.set(line.userId, balance);
+    after[i] = fromUnits4(balance);
+  }
+
+  const touched = new Set<string>([...balances.keys(), ...counters.keys()]);
+  if (touched.size > 0) {
+    const ids: string[] = [];
+    const used: number[] = [];
+    const total: number[] = [];
+    const newBalance: string[] = [];
+    for (const id of touched) {
+      const account = accounts.get(id);
+      if (account === undefined) throw new Error(`account ${id} was not locked`);
+      const delta = counters.get(id);
+      ids.push(id);
+      used.push(delta?.usedSeconds ?? 0);
+      total.push(delta?.totalCallSeconds ?? 0);
+      newBalance.push(fromUnits4(balances.get(id) ?? account.balance));
+    }
+    // used_seconds never goes below 0 (a rerate may give back forfait seconds of a renewed period)
+    await sql`
+      UPDATE users u
+         SET used_seconds = GREATEST(0, u.used_seconds + v.used),
+             total_call_seconds = u.total_call_seconds + v.total,
+             balance = v.balance
+        FROM unnest(${textArray(ids)}::uuid[], ${intArray(used)}::int[], ${intArray(total)}::bigint[], ${textArray(newBalance)}::numeric[])
+             AS v(id, used, total, balance)
+       WHERE u.tenant_id = ${tenantId} AND u.id = v.id`.execute(trx);
+  }
+  if (lines.length > 0) await copyIn(await rawSql(trx), COPY_LEDGER, ledgerLines(tenantId, lines, after, createdBy));
+  return balances;
+}
+
+const COPY_LEDGER = 'COPY ledger_entries (tenant_id, user_id, kind, amount, balance_after, cdr_id, reason, idempotency_key, created_by) FROM STDIN';
+
+function* ledgerLines(tenantId: string, lines: readonly LedgerLine[], after: readonly string[], createdBy: string | null): Generator<Buffer> {
+  const tenant = copyValue(tenantId) + '\t';
+  const by = '\t' + copyValue(createdBy) + '\n';
+  const out = new CopyBuffer();
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    const full = out.add(
+      tenant + l.userId + '\t' + l.kind + '\t' + fromUnits4(l.amount) + '\t' + after[i] + '\t' + copyValue(l.cdrId) + '\t' +
+        copyValue(l.reason) + '\t' + copyValue(l.idempotencyKey ?? null) + by,
+    );
+    if (full !== undefined) yield full;
+  }
+  const last = out.take();
+  if (last !== undefined) yield last;
+}
+
+/**
  * Appends one entry. Must run in a transaction (the user row stays locked until
  * it commits). With an idempotency key: the same key with the same kind and
  * amount returns the existing entry (created: false); with another kind or
@@ -77,7 +180,7 @@ export async function appendLedgerEntry(trx: Trx, input: LedgerAppend): Promise<
   if (!amountRe.test(input.amount)) {
     throw new ValidationError('invalid amount', [{ field: 'amount', value: input.amount, message: 'a decimal with at most 4 decimals' }]);
   }
-  const amount = new Dec(input.amount);
+  const amount = toUnits4(input.amount.startsWith('+') ? input.amount.slice(1) : input.amount);
   const user = await trx
     .selectFrom('users')
     .select(['id', 'balance'])
@@ -87,16 +190,11 @@ export async function appendLedgerEntry(trx: Trx, input: LedgerAppend): Promise<
     .executeTakeFirst();
   if (!user) throw new NotFoundError('user');
 
+  const entries = trx.selectFrom('ledgerEntries').selectAll().where('tenantId', '=', input.tenantId).where('userId', '=', input.userId);
   if (input.idempotencyKey) {
-    const existing = await trx
-      .selectFrom('ledgerEntries')
-      .selectAll()
-      .where('tenantId', '=', input.tenantId)
-      .where('userId', '=', input.userId)
-      .where('idempotencyKey', '=', input.idempotencyKey)
-      .executeTakeFirst();
+    const existing = await entries.where('idempotencyKey', '=', input.idempotencyKey).executeTakeFirst();
     if (existing) {
-      if (existing.kind !== input.kind || !new Dec(existing.amount).equals(amount)) {
+      if (existing.kind !== input.kind || toUnits4(existing.amount) !== amount) {
         throw new ConflictError(
           'IDEMPOTENCY_CONFLICT',
           `idempotency key "${input.idempotencyKey}" was already used for a ${existing.kind} of ${existing.amount}`,
@@ -107,28 +205,16 @@ export async function appendLedgerEntry(trx: Trx, input: LedgerAppend): Promise<
     }
   }
 
-  const after = new Dec(user.balance).plus(amount);
-  if (after.abs().greaterThanOrEqualTo(balanceLimit)) {
+  const balance = toUnits4(user.balance);
+  const after = balance + amount;
+  if ((after < 0n ? -after : after) >= balanceLimit) {
     throw new ValidationError('balance out of range', [{ field: 'amount', value: input.amount, message: 'the balance would leave the supported range' }]);
   }
-  const balanceAfter = after.toFixed(4);
-  await trx.updateTable('users').set({ balance: balanceAfter }).where('tenantId', '=', input.tenantId).where('id', '=', input.userId).execute();
-  const entry = await trx
-    .insertInto('ledgerEntries')
-    .values({
-      tenantId: input.tenantId,
-      userId: input.userId,
-      kind: input.kind,
-      amount: amount.toFixed(4),
-      balanceAfter,
-      reason: input.reason ?? null,
-      idempotencyKey: input.idempotencyKey ?? null,
-      cdrId: input.cdrId ?? null,
-      createdBy: input.createdBy ?? null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return { entry: entryView(entry), balance: balanceAfter, created: true };
+  const line: LedgerLine = { userId: user.id, kind: input.kind, amount, cdrId: input.cdrId ?? null, reason: input.reason ?? null, idempotencyKey: input.idempotencyKey ?? null };
+  await appendLedgerEntries(trx, input.tenantId, new Map([[user.id, { id: user.id, balance }]]), [line], new Map(), input.createdBy ?? null);
+  // the user is locked: its newest entry is the one just appended
+  const entry = await entries.orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();
+  return { entry: entryView(entry), balance: fromUnits4(after), created: true };
 }
 
 /** An operator's movement (topup, adjustment, refund) in its own transaction. */
@@ -137,7 +223,7 @@ export async function postLedgerEntry(
   input: LedgerAppend & { kind: 'topup' | 'adjustment' | 'refund'; idempotencyKey: string },
 ): Promise<LedgerAppendResult> {
   checkAmountForKind(input.kind, input.amount);
-  return db.transaction().execute((trx) => appendLedgerEntry(trx, input));
+  return withTransaction(db, (trx) => appendLedgerEntry(trx, input));
 }
 
 /**

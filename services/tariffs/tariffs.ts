@@ -1,17 +1,29 @@
-import { finished } from 'node:stream/promises';
-import type postgres from 'postgres';
-import type { Db } from '../../db/connection.js';
-import { buildTariffIndex, formatPrice, parsePrice, parseTariffCsv, type Rate, type TariffIndex } from '../../engine/index.js';
+import { sql, type Selectable } from 'kysely';
+import { rawSql, withTransaction, type Db, type Trx } from '../../db/connection.js';
+import { copyIn, CopyBuffer, copyValue } from '../../db/copy.js';
+import type { RateTable } from '../../db/schema.js';
+import {
+  buildTariffIndex,
+  formatPrice,
+  parsePrice,
+  tariffCsvText,
+  tariffFromCsv,
+  type Rate,
+  type TariffCsvOptions,
+  type TariffCsvResult,
+  type TariffIndex,
+} from '../../engine/index.js';
+import { readCsvRecords } from '../shared/csvRecords.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Principal } from '../access/access.js';
 import { LoadingCache } from '../shared/loadingCache.js';
 
 export const TARIFF_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-/** A value in COPY's text format: tabs, newlines and backslashes escaped. */
-export function copyText(v: string | number | boolean | null): string {
-  if (v === null) return '\\N';
-  return String(v).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+/** A tariff CSV (SPEC §6) read: its rates, or every error of the file with its line. */
+export async function parseTariffCsv(text: string, options: TariffCsvOptions = {}): Promise<TariffCsvResult> {
+  const { body, delimiter } = tariffCsvText(text);
+  return tariffFromCsv(await readCsvRecords(body, delimiter), delimiter, options);
 }
 
 /** A stored rate as the API shows it: the engine's Rate, always with its id. */
@@ -19,10 +31,7 @@ export type RateView = Rate & { id: string };
 
 const price = (numeric: string) => formatPrice(parsePrice(numeric));
 
-/** A rate as read from the database (validFrom a Date). */
-type RateRow = Omit<RateView, 'validFrom'> & { validFrom: Date };
-
-async function ratesOf(db: Db, tariffId: string): Promise<RateView[]> {
+async function ratesOf(db: Db | Trx, tariffId: string): Promise<RateView[]> {
   const rows = await db
     .selectFrom('rates')
     .selectAll()
@@ -33,7 +42,7 @@ async function ratesOf(db: Db, tariffId: string): Promise<RateView[]> {
   return rows.map(rateView);
 }
 
-function rateView(r: RateRow): RateView {
+function rateView(r: Selectable<RateTable>): RateView {
   return {
     id: r.id,
     prefix: r.prefix,
@@ -56,7 +65,6 @@ function rateView(r: RateRow): RateView {
  */
 export async function putTariff(
   db: Db,
-  sqlClient: postgres.Sql,
   resellerId: string,
   id: string,
   csv: string,
@@ -68,37 +76,39 @@ export async function putTariff(
   // another reseller's tariff is not there for this one
   const owner = await db.selectFrom('tariffs').select('resellerId').where('id', '=', id).executeTakeFirst();
   if (owner && owner.resellerId !== resellerId) throw new NotFoundError('tariff');
-  const parsed = parseTariffCsv(csv);
+  const parsed = await parseTariffCsv(csv);
   if (!parsed.ok) throw new ValidationError(`the tariff CSV has ${parsed.errors.length} error(s)`, parsed.errors);
   const rates = parsed.rates;
-  // postgres.js directly: COPY is what makes 50,000 rates go in well under a second
-  const stored = (await sqlClient.begin(async (tx) => {
-    await tx`INSERT INTO tariffs (reseller_id, id) VALUES (${resellerId}, ${id})
-             ON CONFLICT (reseller_id, id) DO UPDATE SET updated_at = now()`;
-    await tx`DELETE FROM rates WHERE reseller_id = ${resellerId} AND tariff_id = ${id}`;
-    if (rates.length === 0) return [];
-    const copy = await tx`COPY rates (reseller_id, tariff_id, prefix, destination, class, price_per_minute,
-                           next_price_per_minute, connection_fee, first_increment, next_increment, forfait_eligible, valid_from)
-                         FROM STDIN`.writable();
-    const chunks: string[] = [];
-    for (const r of rates) {
-      chunks.push(
-        [resellerId, id, r.prefix, r.destination, r.class, r.pricePerMinute, r.nextPricePerMinute, r.connectionFee,
-          r.firstIncrement, r.nextIncrement, r.forfaitEligible, r.validFrom].map(copyText).join('\t') + '\n',
-      );
-      if (chunks.length === 1000) copy.write(chunks.splice(0).join(''));
-    }
-    copy.end(chunks.join(''));
-    await finished(copy);
-    return tx<RateRow[]>`
-      SELECT id, prefix, destination, class, price_per_minute AS "pricePerMinute",
-             next_price_per_minute AS "nextPricePerMinute", connection_fee AS "connectionFee",
-             first_increment AS "firstIncrement", next_increment AS "nextIncrement",
-             forfait_eligible AS "forfaitEligible", valid_from AS "validFrom"
-      FROM rates WHERE reseller_id = ${resellerId} AND tariff_id = ${id} ORDER BY prefix, valid_from`;
-  })) as RateRow[];
+  const stored = await withTransaction(db, async (trx) => {
+    await trx
+      .insertInto('tariffs')
+      .values({ resellerId, id })
+      .onConflict((oc) => oc.columns(['resellerId', 'id']).doUpdateSet({ updatedAt: sql`now()` }))
+      .execute();
+    await trx.deleteFrom('rates').where('resellerId', '=', resellerId).where('tariffId', '=', id).execute();
+    // COPY is what makes 50,000 rates go in well under a second
+    if (rates.length > 0) await copyIn(await rawSql(trx), COPY_RATES, rateLines(resellerId, id, rates));
+    return ratesOf(trx, id);
+  });
   onChange?.(id);
-  return { id, rates: stored.map(rateView) };
+  return { id, rates: stored };
+}
+
+const COPY_RATES = `COPY rates (reseller_id, tariff_id, prefix, destination, class, price_per_minute, next_price_per_minute,
+  connection_fee, first_increment, next_increment, forfait_eligible, valid_from) FROM STDIN`;
+
+function* rateLines(resellerId: string, tariffId: string, rates: readonly Rate[]): Generator<Buffer> {
+  const head = copyValue(resellerId) + '\t' + copyValue(tariffId) + '\t';
+  const out = new CopyBuffer();
+  for (const r of rates) {
+    const full = out.add(
+      head + [r.prefix, r.destination, r.class, r.pricePerMinute, r.nextPricePerMinute, r.connectionFee, String(r.firstIncrement), String(r.nextIncrement),
+        String(r.forfaitEligible), r.validFrom].map(copyValue).join('\t') + '\n',
+    );
+    if (full !== undefined) yield full;
+  }
+  const last = out.take();
+  if (last !== undefined) yield last;
 }
 
 /** A reseller reads its tariffs; a tenant key with prices:read reads its own tenant's tariff only. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { copyIn, CopyBuffer, copyValue, instantText, units4Text } from '../../services/cdrs/copy.js';
+import { rawSql, withTransaction } from '../../db/connection.js';
+import { copyIn, CopyBuffer, copyValue, instantText, units4Text } from '../../db/copy.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { account, brokenLedgerChains, cdr, cdrCount, cdrTenant, cdrUser } from './helpers.js';
 
@@ -37,12 +38,12 @@ describe('COPY values', () => {
 });
 
 describe('copyIn', () => {
-  const { sql } = testDb();
+  const { db, sql } = testDb();
 
   async function copyCallIds(tenantId: string, callIds: string[]): Promise<void> {
-    await sql.begin((tx) =>
+    await withTransaction(db, async (trx) =>
       copyIn(
-        tx,
+        await rawSql(trx),
         'COPY cdrs (tenant_id, call_id, callee, direction, started_at, duration_seconds, disposition) FROM STDIN',
         lines(callIds.map((id) => `${tenantId}\t${copyValue(id)}\t+33142000000\tout\t2026-11-03T09:00:00Z\t0\tno_answer\n`)),
       ),

@@ -7,8 +7,9 @@ import { Readable } from 'node:stream';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbedded } from '../../db/embedded.js';
-import { Dec, parseNumber, parseTariffCsv } from '../../engine/index.js';
+import { Dec, parseNumber } from '../../engine/index.js';
 import { groupRatesByPrefix, referenceLookupGrouped, referenceRateCall } from '../../engine/reference.js';
+import { parseTariffCsv } from '../../services/tariffs/tariffs.js';
 import { SYNTHETIC_TARIFF, writeSyntheticCdrs } from '../fixtures/cdrs/generate.js';
 
 /**
@@ -72,7 +73,7 @@ interface Expected {
 
 /** The file rated from scratch with the decimal.js reference, per user in started_at order. */
 async function reference(file: string): Promise<{ byIdentifiant: Map<string, Expected>; calls: number }> {
-  const parsed = parseTariffCsv(SYNTHETIC_TARIFF);
+  const parsed = await parseTariffCsv(SYNTHETIC_TARIFF);
   if (!parsed.ok) throw new Error('tariff');
   const byPrefix = groupRatesByPrefix(parsed.rates);
   const free = new Set(['112', '15', '17', '18', '114', '115', '119']);

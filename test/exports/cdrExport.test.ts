@@ -85,6 +85,21 @@ describe('GET /v1/cdrs/export.csv', () => {
   });
 });
 
+describe('export filters are values, never SQL', () => {
+  it.each(['international', 'national'] as const)('finds a site with quotes, backslashes and SQL in it, %s display', async (numberDisplay) => {
+    const t = await cdrTenant(app, { numberDisplay, reference: "R'1\\" });
+    const u = await cdrUser(t.id, { balance: '10' });
+    const odd = "O'Brien\\'; DROP TABLE cdrs; --";
+    await postCdrs(app, t.adminKey, [
+      { callId: 's-1', identifiant: u.identifiant, callee: '0612345678', startedAt: '2026-11-03T10:00:00+01:00', durationSeconds: 20, disposition: 'answered', site: odd },
+      { callId: 's-2', identifiant: u.identifiant, callee: '0612345678', startedAt: '2026-11-03T11:00:00+01:00', durationSeconds: 20, disposition: 'answered', site: 'Lyon' },
+    ]);
+    const res = await call(app, 'GET', `/v1/cdrs/export.csv?site=${encodeURIComponent(odd)}`, { key: t.adminKey });
+    expect(res.status).toBe(200);
+    expect((await parseCsv(res.text)).map((r) => [r.call_id, r.site, r.reference])).toEqual([['s-1', odd, "R'1\\"]]);
+  });
+});
+
 describe('GET /v1/users/{id}/calls.csv', () => {
   it('is the export of one user’s calls, still readable after the user is removed', async () => {
     const t = await cdrTenant(app);

@@ -1,8 +1,9 @@
 /**
- * COPY … FROM STDIN inside a batch transaction, and the text-format values it
- * takes. A batch's CDRs and ledger entries go in through COPY: PostgreSQL then
- * inserts them in groups (one heap write and one WAL record per page, not per
- * row) and parses one line per row instead of one array element per column.
+ * COPY … FROM STDIN inside a Kysely transaction (through `rawSql(trx)`), and
+ * the text-format values it takes. A batch's CDRs and ledger entries and a
+ * tariff's rates go in through COPY: PostgreSQL then inserts them in groups
+ * (one heap write and one WAL record per page, not per row) and parses one line
+ * per row instead of one array element per column.
  */
 import type postgres from 'postgres';
 
@@ -100,7 +101,7 @@ export class CopyBuffer {
  * promise: it goes to the query's reject, which is watched here too. Without
  * that the stream would never finish and the batch would hang.
  */
-export async function copyIn(tx: postgres.TransactionSql, statement: string, chunks: CopyChunks): Promise<void> {
+export async function copyIn(tx: postgres.Sql, statement: string, chunks: CopyChunks): Promise<void> {
   let failed: (err: unknown) => void = () => undefined;
   const failure = new Promise<never>((_, reject) => {
     failed = reject;

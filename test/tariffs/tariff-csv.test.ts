@@ -1,18 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { parseTariffCsv, type CsvLineError } from '../../engine/index.js';
+import type { CsvLineError } from '../../engine/index.js';
+import { parseTariffCsv } from '../../services/tariffs/tariffs.js';
 
 const HEADER = 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible';
 const FULL_HEADER = `${HEADER},next_price_per_minute,valid_from`;
 
-function errorsOf(text: string): CsvLineError[] {
-  const result = parseTariffCsv(text);
+async function errorsOf(text: string): Promise<CsvLineError[]> {
+  const result = await parseTariffCsv(text);
   if (result.ok) throw new Error('expected line errors');
   return result.errors;
 }
 
 describe('parseTariffCsv (SPEC §6)', () => {
-  it('reads the minimal columns with defaults for the optional ones', () => {
-    const result = parseTariffCsv(`${HEADER}\n33,France fixe,fixed,0.02,0,60,60,true\n336,France mobile,mobile,0.10,0.05,30,6,oui\n`);
+  it('reads the minimal columns with defaults for the optional ones', async () => {
+    const result = await parseTariffCsv(`${HEADER}\n33,France fixe,fixed,0.02,0,60,60,true\n336,France mobile,mobile,0.10,0.05,30,6,oui\n`);
     expect(result).toEqual({
       ok: true,
       rates: [
@@ -28,13 +29,13 @@ describe('parseTariffCsv (SPEC §6)', () => {
     });
   });
 
-  it('reads BOM, CRLF, quotes, optional columns and a leading +', () => {
+  it('reads BOM, CRLF, quotes, optional columns and a leading +', async () => {
     const text =
       `\ufeff${FULL_HEADER}\r\n` +
       `+44,"United Kingdom, London",international,0.2,0.4,60,1,no,0.1,2026-01-01T00:00:00+01:00\r\n` +
       `"3949","Service ""3949""\r\nPôle emploi",special,0.15,0,1,1,0,,\r\n` +
       `112,Urgences,free,0,0,1,1,NON,,2026-03-01\r\n`;
-    const result = parseTariffCsv(text);
+    const result = await parseTariffCsv(text);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.rates.map((r) => [r.prefix, r.destination, r.class, r.pricePerMinute, r.nextPricePerMinute, r.forfaitEligible, r.validFrom])).toEqual([
@@ -44,19 +45,19 @@ describe('parseTariffCsv (SPEC §6)', () => {
     ]);
   });
 
-  it("accepts ';' used consistently, with decimal commas", () => {
-    const result = parseTariffCsv(`${HEADER.replaceAll(',', ';')}\n33;"France; fixe";fixed;0,02;0;60;60;1\n`);
+  it("accepts ';' used consistently, with decimal commas", async () => {
+    const result = await parseTariffCsv(`${HEADER.replaceAll(',', ';')}\n33;"France; fixe";fixed;0,02;0;60;60;1\n`);
     expect(result).toMatchObject({ ok: true, rates: [{ prefix: '33', destination: 'France; fixe', pricePerMinute: '0.0200', forfaitEligible: true }] });
   });
 
-  it('reads valid_from without offset in the given zone', () => {
-    const result = parseTariffCsv(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,,2026-07-01 00:00:00\n`, { defaultZone: 'Europe/Paris' });
+  it('reads valid_from without offset in the given zone', async () => {
+    const result = await parseTariffCsv(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,,2026-07-01 00:00:00\n`, { defaultZone: 'Europe/Paris' });
     expect(result).toMatchObject({ ok: true, rates: [{ validFrom: '2026-06-30T22:00:00Z' }] });
   });
 
-  it('accepts a header only (an empty tariff) and skips blank lines', () => {
-    expect(parseTariffCsv(`${HEADER}\n`)).toEqual({ ok: true, rates: [] });
-    expect(parseTariffCsv(`${HEADER}\n\n33,France,fixed,0.02,0,60,60,true\n\n`)).toMatchObject({ ok: true, rates: [{ prefix: '33' }] });
+  it('accepts a header only (an empty tariff) and skips blank lines', async () => {
+    expect(await parseTariffCsv(`${HEADER}\n`)).toEqual({ ok: true, rates: [] });
+    expect(await parseTariffCsv(`${HEADER}\n\n33,France,fixed,0.02,0,60,60,true\n\n`)).toMatchObject({ ok: true, rates: [{ prefix: '33' }] });
   });
 
   it.each<[string, string, number, string, string]>([
@@ -73,18 +74,18 @@ describe('parseTariffCsv (SPEC §6)', () => {
     ['negative next increment', '33,France,fixed,0.02,0,60,-6,true', 2, 'next_increment', '-6'],
     ['fractional increment', '33,France,fixed,0.02,0,60,1.5,true', 2, 'next_increment', '1.5'],
     ['bad boolean', '33,France,fixed,0.02,0,60,60,maybe', 2, 'forfait_eligible', 'maybe'],
-  ])('%s → line error', (_name, row, line, field, value) => {
-    expect(errorsOf(`${HEADER}\n${row}\n`)).toEqual([expect.objectContaining({ line, field, value })]);
+  ])('%s → line error', async (_name, row, line, field, value) => {
+    expect(await errorsOf(`${HEADER}\n${row}\n`)).toEqual([expect.objectContaining({ line, field, value })]);
   });
 
-  it('reports bad next price and bad date', () => {
-    expect(errorsOf(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,-1,2026-13-01\n`)).toEqual([
+  it('reports bad next price and bad date', async () => {
+    expect(await errorsOf(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,-1,2026-13-01\n`)).toEqual([
       expect.objectContaining({ line: 2, field: 'next_price_per_minute', value: '-1' }),
       expect.objectContaining({ line: 2, field: 'valid_from', value: '2026-13-01' }),
     ]);
   });
 
-  it('reports every error of the file with its physical line', () => {
+  it('reports every error of the file with its physical line', async () => {
     const text = [
       HEADER, // 1
       '33,France,fixed,0.02,0,60,60,true', // 2 ok
@@ -96,7 +97,7 @@ describe('parseTariffCsv (SPEC §6)', () => {
       'x1,Nowhere,teleport,-1,0,0,60,perhaps', // 8 five errors
       '36,Hungary,international,0.1,0,60,60,true', // 9 ok
     ].join('\n');
-    expect(errorsOf(text)).toEqual([
+    expect(await errorsOf(text)).toEqual([
       expect.objectContaining({ line: 6, field: 'row', value: '7' }),
       expect.objectContaining({ line: 7, field: 'prefix', value: '33', message: expect.stringContaining('line 2') }),
       expect.objectContaining({ line: 8, field: 'prefix', value: 'x1' }),
@@ -107,24 +108,24 @@ describe('parseTariffCsv (SPEC §6)', () => {
     ]);
   });
 
-  it('allows the same prefix with different valid_from, refuses the same valid_from twice', () => {
-    const ok = parseTariffCsv(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,,\n33,France,fixed,0.03,0,60,60,true,,2026-01-01\n`);
+  it('allows the same prefix with different valid_from, refuses the same valid_from twice', async () => {
+    const ok = await parseTariffCsv(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,,\n33,France,fixed,0.03,0,60,60,true,,2026-01-01\n`);
     expect(ok.ok).toBe(true);
-    expect(errorsOf(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,,2026-01-01T00:00:00Z\n+33,France,fixed,0.03,0,60,60,true,,2026-01-01\n`)).toEqual([
+    expect(await errorsOf(`${FULL_HEADER}\n33,France,fixed,0.02,0,60,60,true,,2026-01-01T00:00:00Z\n+33,France,fixed,0.03,0,60,60,true,,2026-01-01\n`)).toEqual([
       expect.objectContaining({ line: 3, field: 'prefix' }),
     ]);
   });
 
-  it('reports malformed quoting and goes on with the next lines', () => {
-    const errors = errorsOf(`${HEADER}\n33,"France"x,fixed,0.02,0,60,60,true\n34,Spain,international,0.1,0,60,60,maybe\n`);
+  it('reports malformed quoting and goes on with the next lines', async () => {
+    const errors = await errorsOf(`${HEADER}\n33,"France"x,fixed,0.02,0,60,60,true\n34,Spain,international,0.1,0,60,60,maybe\n`);
     expect(errors).toEqual([
       expect.objectContaining({ line: 2, field: 'row', message: expect.stringContaining('quoting') }),
       expect.objectContaining({ line: 3, field: 'forfait_eligible' }),
     ]);
   });
 
-  it('reports an unterminated quote at the line it opens', () => {
-    expect(errorsOf(`${HEADER}\n33,France,fixed,0.02,0,60,60,true\n34,"Spain,international,0.1,0,60,60,true\n`)).toEqual([
+  it('reports an unterminated quote at the line it opens', async () => {
+    expect(await errorsOf(`${HEADER}\n33,France,fixed,0.02,0,60,60,true\n34,"Spain,international,0.1,0,60,60,true\n`)).toEqual([
       expect.objectContaining({ line: 3, field: 'row', message: expect.stringMatching(/closing|unterminated/) }),
     ]);
   });
@@ -133,11 +134,11 @@ describe('parseTariffCsv (SPEC §6)', () => {
     ['missing column', 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment'],
     ['unknown column', `${HEADER},colour`],
     ['column twice', `${HEADER},prefix`],
-  ])('header error: %s', (_name, header) => {
-    expect(errorsOf(`${header}\n33,France,fixed,0.02,0,60,60,true\n`)).toEqual([expect.objectContaining({ line: 1, field: 'header' })]);
+  ])('header error: %s', async (_name, header) => {
+    expect(await errorsOf(`${header}\n33,France,fixed,0.02,0,60,60,true\n`)).toEqual([expect.objectContaining({ line: 1, field: 'header' })]);
   });
 
-  it('refuses an empty file', () => {
-    expect(errorsOf('')).toEqual([expect.objectContaining({ line: 1, field: 'header' })]);
+  it('refuses an empty file', async () => {
+    expect(await errorsOf('')).toEqual([expect.objectContaining({ line: 1, field: 'header' })]);
   });
 });
