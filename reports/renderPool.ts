@@ -7,12 +7,14 @@
  */
 import { WorkerPool, workerEntry } from '../services/shared/workerPool.js';
 import type { InvoicePdfInput } from './invoicePdf.js';
+import type { DetailsContext, DetailsPart, ItemRow } from '../services/invoices/details.js';
 import type { DirectoryTenant, UserView } from '../services/users/fields.js';
 
 /** The tasks of ./renderWorker.ts and what each takes. */
 export interface RenderTasks {
   invoicePdf: InvoicePdfInput;
   userSheet: { user: UserView; tenant: DirectoryTenant; now: Date };
+  detailsPage: { ctx: DetailsContext; items: ItemRow[]; part: DetailsPart };
 }
 
 let pool: WorkerPool | undefined;
@@ -33,4 +35,9 @@ export async function closeRenderPool(): Promise<void> {
 export async function renderOffThread<K extends keyof RenderTasks>(kind: K, payload: RenderTasks[K]): Promise<Buffer> {
   const bytes = await renderPool().run<Uint8Array>(kind, payload);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A page of an invoice's details CSV made by a report worker (services/invoices/details.ts `DetailsFormatter`). */
+export function detailsPageOffThread(ctx: DetailsContext, items: ItemRow[], part: DetailsPart): Promise<string> {
+  return renderPool().run<string>('detailsPage', { ctx, items, part } satisfies RenderTasks['detailsPage']);
 }

@@ -1,14 +1,17 @@
-// Issue #24: a large invoice PDF (a 1,000-user annex) is drawn by a report
-// worker, not by the thread that answers the PBX. Work is counted (pdfkit
-// calls on this thread), never timed.
+// Issue #24: a large invoice PDF (a 1,000-user annex) and the pages of a
+// large details CSV are made by a report worker, not by the thread that
+// answers the PBX. Work is counted (pdfkit and luxon calls on this thread),
+// never timed.
+import { DateTime } from 'luxon';
 import PDFDocument from 'pdfkit';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { drawInvoicePdf, renderInvoicePdf, type InvoicePdfInput } from '../../reports/invoicePdf.js';
-import { closeRenderPool, renderPool } from '../../reports/renderPool.js';
+import { closeRenderPool, detailsPageOffThread, renderPool } from '../../reports/renderPool.js';
+import { detailsPage, type ItemRow } from '../../services/invoices/details.js';
 import { drawUserSheet, renderUserSheet } from '../../reports/userSheet.js';
 import { defaultIssuer } from '../../services/invoices/issuer.js';
 import type { DirectoryTenant, UserView } from '../../services/users/fields.js';
-import { pageCount, pdfText } from './helpers.js';
+import { pageCount, parseCsv, pdfText } from './helpers.js';
 
 afterAll(() => closeRenderPool());
 
@@ -91,5 +94,40 @@ describe('invoice PDFs off the server’s thread', () => {
     expect(text).not.toHaveBeenCalled();
     text.mockRestore();
     expect(sheet.equals(await drawUserSheet(user, tenant, now))).toBe(true);
+  });
+});
+
+describe('invoice details CSV off the server’s thread', () => {
+  it('its pages are written by a report worker, and joined they are the file written at once', async () => {
+    const { invoice } = largeInvoice();
+    const ctx = { invoice, tenant: { country: 'FR', timezone: 'Europe/Paris', numberDisplay: 'national' as const } };
+    const items: ItemRow[] = Array.from({ length: 2600 }, (_, i) => ({
+      lineNo: i < 600 ? 1 : 2 + (i % 2),
+      kind: i < 600 ? 'licence' : 'call',
+      chargedSeconds: i < 600 ? 0 : 30 + i,
+      cost: i < 600 ? '5.0000' : `${(i * 0.0137).toFixed(4)}`,
+      amount: i < 600 ? '5.0000' : `${(i * 0.0137).toFixed(4)}`,
+      matricule: String(20260000000000 + (i % 1200)),
+      identifiant: String(2_000_000 + (i % 1200)),
+      fullName: i % 97 === 0 ? '=HYPERLINK("x")' : `Nom ${i}, "dit ${i % 13}"`,
+      callId: i < 600 ? null : `call-${i}`,
+      startedAt: i < 600 ? null : new Date(Date.UTC(2026, 9, 1) + i * 997_000),
+      callee: i < 600 ? null : `+3361234${String(i).padStart(4, '0')}`,
+      destination: i < 600 ? null : 'France mobile',
+      class: i < 600 ? null : 'mobile',
+    }));
+    const toISO = vi.spyOn(DateTime.prototype, 'toISO');
+    const pages: string[] = [];
+    for (let k = 0; k < items.length; k += 1000) pages.push(await detailsPageOffThread(ctx, items.slice(k, k + 1000), { first: k === 0, last: false }));
+    pages.push(await detailsPageOffThread(ctx, [], { first: false, last: true }));
+    expect(toISO).not.toHaveBeenCalled();
+    toISO.mockRestore();
+    const whole = await detailsPage(ctx, items, { first: true, last: true });
+    expect(pages.join('')).toBe(whole);
+    const rows = await parseCsv(whole);
+    expect(rows).toHaveLength(2600 + 3 + 3);
+    expect(rows[600]).toMatchObject({ record: 'call', callee: '06 12 34 06 00', started_at: '2026-10-08T00:10:00+02:00' });
+    expect(rows[0]!.full_name).toBe("'=HYPERLINK(\"x\")");
+    expect(rows.at(-1)).toMatchObject({ record: 'total', amount: '9128.80' });
   });
 });
