@@ -15,7 +15,8 @@
  *      top=100) on 4 connections and the invoice's PDF on 1 (another wrk process,
  *      so no client code runs on the server's thread).
  *
- * Both are measured in the same run; the longest event-loop delay of each phase
+ * Both are measured in the same run, twice in turn, the best p99 of each kept
+ * (as benchmarks/authorize.ts keeps the best of 2); the longest event-loop delay of each phase
  * and the share of time its thread was busy are printed beside them.
  * BENCH_SECONDS sets each phase's length (default 10); REPORTS_ALONE=1 also
  * runs the reports without the PBX's load (what they cost the server's thread).
@@ -217,24 +218,35 @@ export async function main(): Promise<void> {
     const report = wrkScript('report', { method: 'GET', key: manager.key });
     const pbxLoad = (seconds: number) => load(`${base}/v1/authorize`, PBX_CONNECTIONS, seconds, authorize);
 
-    await pbxLoad(2); // warm-up
-    const [alone, aloneLoop] = await watchLoop(() => pbxLoad(SECONDS));
+    // warm-up: the JIT, the book, and the major GC that provisioning leaves due (it fell in the anchor otherwise)
+    await pbxLoad(5);
     if (process.env.REPORTS_ALONE) {
       const [[i, p], l] = await watchLoop(() => Promise.all([load(indicatorsUrl, 4, SECONDS, report, '60s'), load(pdfUrl, 1, SECONDS, report, '60s')]));
       log(`reports alone: ${i.requests} indicators p50 ${i.p50} ms, ${p.requests} PDFs p50 ${p.p50} ms, event loop ≤ ${l.delay.toFixed(1)} ms, busy ${(l.busy * 100).toFixed(0)} %, GC ≤ ${l.gc.toFixed(1)} ms`);
     }
-    const [[busy, indicators, pdfs], busyLoop] = await watchLoop(() =>
-      Promise.all([pbxLoad(SECONDS), load(indicatorsUrl, 4, SECONDS, report, '60s'), load(pdfUrl, 1, SECONDS, report, '60s')]),
-    );
     const line = (name: string, r: LoadResult, loop: Loop) =>
       `${name.padEnd(22)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  max ${r.max.toFixed(1)} ms  errors ${r.errors}  ` +
       `event loop: delay ≤ ${loop.delay.toFixed(1)} ms, busy ${(loop.busy * 100).toFixed(0)} %, GC ≤ ${loop.gc.toFixed(1)} ms`;
     log(`wrk -t1 -c${PBX_CONNECTIONS} -d${SECONDS}s, each connection pausing ${PACE_MS} ms between calls`);
-    log(line('authorize alone', alone, aloneLoop));
-    log(line('authorize + reports', busy, busyLoop));
-    log(`reports meanwhile: ${indicators.requests} indicators (p50 ${indicators.p50.toFixed(0)} ms, errors ${indicators.errors}), ${pdfs.requests} PDFs (p50 ${pdfs.p50.toFixed(0)} ms, errors ${pdfs.errors})`);
-    if (alone.errors + busy.errors + indicators.errors + pdfs.errors > 0) throw new Error('errors during the run: no figure');
-    log(benchLine('isolation', busy.p99, 'ms', alone.p99));
+    // two rounds, alone and with reports in turn, the best p99 of each side kept: the cores are shared with
+    // other processes, whose bursts land in one phase or the other
+    const best = { alone: Infinity, busy: Infinity };
+    let errors = 0;
+    for (let round = 1; round <= 2; round++) {
+      const [alone, aloneLoop] = await watchLoop(() => pbxLoad(SECONDS));
+      const [[busy, indicators, pdfs], busyLoop] = await watchLoop(() =>
+        Promise.all([pbxLoad(SECONDS), load(indicatorsUrl, 4, SECONDS, report, '60s'), load(pdfUrl, 1, SECONDS, report, '60s')]),
+      );
+      log(line(`${round}. authorize alone`, alone, aloneLoop));
+      log(line(`${round}. authorize + reports`, busy, busyLoop));
+      log(`   reports meanwhile: ${indicators.requests} indicators (p50 ${indicators.p50.toFixed(0)} ms, errors ${indicators.errors}), ${pdfs.requests} PDFs (p50 ${pdfs.p50.toFixed(0)} ms, errors ${pdfs.errors})`);
+      best.alone = Math.min(best.alone, alone.p99);
+      best.busy = Math.min(best.busy, busy.p99);
+      errors += alone.errors + busy.errors + indicators.errors + pdfs.errors;
+    }
+    if (errors > 0) throw new Error('errors during the run: no figure');
+    log(`best p99: alone ${best.alone.toFixed(2)} ms, with reports ${best.busy.toFixed(2)} ms (target: at most 2 × alone)`);
+    log(benchLine('isolation', best.busy, 'ms', best.alone));
   } finally {
     server.close();
     await closeRenderPool();
