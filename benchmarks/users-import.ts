@@ -90,7 +90,7 @@ export async function main(): Promise<void> {
     const { tenant } = await createTenant(db, resellerId, { name: 'bench', productType: 'bench' }, 'bench');
 
     let t = performance.now();
-    const first = await importUsers(sql, tenant.id, initialCsv(rnd), { mode: 'append' });
+    const first = await importUsers(db, tenant.id, initialCsv(rnd), { mode: 'append' });
     console.log(`initial append of ${first.created} users into an empty directory: ${(performance.now() - t).toFixed(0)} ms`);
 
     let exported = '';
@@ -120,7 +120,7 @@ export async function main(): Promise<void> {
     let summary = '';
     for (let run = 0; run < RUNS; run++) {
       t = performance.now();
-      const r = await importUsers(sql, tenant.id, file, {
+      const r = await importUsers(db, tenant.id, file, {
         mode: 'sync',
         onStep: (step, ms) => steps.set(step, [...(steps.get(step) ?? []), ms]),
       });
@@ -128,7 +128,7 @@ export async function main(): Promise<void> {
       summary = `created ${r.created}, updated ${r.updated}, deleted ${r.deleted}, unchanged ${r.unchanged}`;
       if (r.updated !== CHANGED) throw new Error(`sync updated ${r.updated} users, expected ${CHANGED}`);
       const restoreStart = performance.now();
-      await restoreImport(sql, tenant.id, r.importId!, 'bench');
+      await restoreImport(db, tenant.id, r.importId!, 'bench');
       if (run === 0) console.log(`restore of that import: ${(performance.now() - restoreStart).toFixed(0)} ms`);
     }
     const copy = median(copyMs);

@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ConflictError, NotFoundError, ValidationError } from '../services/shared/errors.js';
-import { countUsers, exportUsersCsv, type ExportFormat } from '../services/users/export.js';
+import { exportUsersCsv, type ExportFormat } from '../services/users/export.js';
+import { countUsers } from '../services/users/repo.js';
 import { importModes, importUsers, type ImportMode, type ImportProgress } from '../services/users/import.js';
 import { fail, withDatabase } from './context.js';
 
@@ -54,11 +55,11 @@ export function usersCommand(): Command {
     .option('--dry-run', 'print the plan (created, updated, deleted, unchanged) without writing')
     .action(async (file: string, opts: { tenant: string; mode: ImportMode; dryRun?: boolean }) => {
       const csv = await readFile(file, 'utf8').catch((err: unknown) => fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`));
-      await withDatabase(async ({ db, sql }) => {
+      await withDatabase(async ({ db }) => {
         if (!(await tenantExists(db, opts.tenant))) fail(`no tenant ${opts.tenant}`);
         const bar = progressBar(opts.dryRun ? 'dry run' : 'import');
         try {
-          const result = await importUsers(sql, opts.tenant, csv, { mode: opts.mode, dryRun: opts.dryRun ?? false, createdBy: 'cli', onProgress: (p) => bar.update(p) });
+          const result = await importUsers(db, opts.tenant, csv, { mode: opts.mode, dryRun: opts.dryRun ?? false, createdBy: 'cli', onProgress: (p) => bar.update(p) });
           bar.stop();
           process.stdout.write(JSON.stringify(result) + '\n');
         } catch (err) {

@@ -202,6 +202,50 @@ export interface ImportSnapshotTable {
   restoredAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+/** What an import keeps of a user it changes or removes, to put it back: every directory field and counter, never the balance. */
+export type UserBeforeImage = Pick<
+  Selectable<UserTable>,
+  | 'id'
+  | 'fullName'
+  | 'matricule'
+  | 'identifiant'
+  | 'generalState'
+  | 'accountStatus'
+  | 'forfaitMinutes'
+  | 'forfaitPeriod'
+  | 'usedSeconds'
+  | 'totalCallSeconds'
+  | 'billingEnabled'
+  | 'authorizedNumbers'
+  | 'createdAt'
+>;
+
+/** Before-images one row per user: imports written before migration 0011 (restore still reads them). */
+export interface ImportSnapshotUserTable extends UserBeforeImage {
+  tenantId: string;
+  importId: string;
+}
+
+/** Before-images as one row of column arrays per statement that changed or removed users (migration 0011). */
+export interface ImportSnapshotBatchTable {
+  tenantId: string;
+  importId: string;
+  ids: UserBeforeImage['id'][];
+  fullNames: UserBeforeImage['fullName'][];
+  matricules: UserBeforeImage['matricule'][];
+  identifiants: UserBeforeImage['identifiant'][];
+  generalStates: UserBeforeImage['generalState'][];
+  accountStatuses: UserBeforeImage['accountStatus'][];
+  forfaitMinutes: UserBeforeImage['forfaitMinutes'][];
+  forfaitPeriods: UserBeforeImage['forfaitPeriod'][];
+  usedSeconds: UserBeforeImage['usedSeconds'][];
+  totalCallSeconds: UserBeforeImage['totalCallSeconds'][];
+  billingEnabled: UserBeforeImage['billingEnabled'][];
+  /** each user's numbers as the text of their array literal (text[]::text), which casts back exactly */
+  authorizedNumbers: string[];
+  createdAts: UserBeforeImage['createdAt'][];
+}
+
 export interface InvoiceSequenceTable {
   year: number;
   lastNumber: number;
@@ -274,6 +318,8 @@ export interface Database {
   cdrs: CdrTable;
   rejectedCdrs: RejectedCdrTable;
   importSnapshots: ImportSnapshotTable;
+  importSnapshotUsers: ImportSnapshotUserTable;
+  importSnapshotBatches: ImportSnapshotBatchTable;
   invoiceSequences: InvoiceSequenceTable;
   invoices: InvoiceTable;
   invoiceLines: InvoiceLineTable;

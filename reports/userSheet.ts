@@ -1,7 +1,8 @@
 // The user's one-page account sheet, what the portal's "Imprimer" gives:
 // identity, account settings, forfait and balance, the 10 authorized numbers.
 import PDFDocument from 'pdfkit';
-import type { DirectoryTenant, UserView } from '../services/users/fields.js';
+import type { UserView } from '../services/users/fields.js';
+import type { DirectoryTenant } from '../services/users/repo.js';
 import { collect, colors } from './pdf.js';
 import { renderOffThread } from './renderPool.js';
 

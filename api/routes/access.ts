@@ -55,6 +55,9 @@ const KeyCreate = z
   ])
   .openapi('ApiKeyCreate');
 
+/** Every route here: a tenant key with access:manage. */
+const manageAccess = { scope: 'tenant', permission: 'access:manage' } as const;
+
 function tenantPrincipal(p: AppEnv['Variables']['principal']) {
   if (p.kind !== 'tenant') throw new ApiError('FORBIDDEN', 'tenant key required');
   return p;
@@ -68,7 +71,7 @@ export function rolesApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       path: '/',
       tags: ['access'],
       summary: 'The four default roles and the tenant’s custom roles',
-      access: { scope: 'tenant', permission: 'access:manage' },
+      access: manageAccess,
       responses: {
         200: {
           description: 'Roles',
@@ -87,7 +90,7 @@ export function rolesApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       path: '/',
       tags: ['access'],
       summary: 'A custom role: a default role plus or minus permissions',
-      access: { scope: 'tenant', permission: 'access:manage' },
+      access: manageAccess,
       request: { body: { required: true, content: { 'application/json': { schema: RoleCreate } } } },
       responses: {
         201: { description: 'Created', content: { 'application/json': { schema: RoleSchema } } },
@@ -112,7 +115,7 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       path: '/',
       tags: ['access'],
       summary: 'The tenant’s API keys (never their secrets)',
-      access: { scope: 'tenant', permission: 'access:manage' },
+      access: manageAccess,
       request: { query: ListQuery },
       responses: { 200: { description: 'Keys', content: { 'application/json': { schema: listOf(KeySchema) } } } },
     }),
@@ -128,7 +131,7 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       path: '/',
       tags: ['access'],
       summary: 'Create a key with roles, or a pbx key; the key is shown once',
-      access: { scope: 'tenant', permission: 'access:manage' },
+      access: manageAccess,
       request: { body: { required: true, content: { 'application/json': { schema: KeyCreate } } } },
       responses: {
         201: { description: 'Created', content: { 'application/json': { schema: z.object({ id: z.string(), key: z.string() }) } } },
@@ -145,7 +148,7 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       path: '/{id}',
       tags: ['access'],
       summary: 'Revoke a key',
-      access: { scope: 'tenant', permission: 'access:manage' },
+      access: manageAccess,
       request: { params: IdParam },
       responses: { 200: { description: 'Revoked', content: { 'application/json': { schema: KeySchema } } } },
     }),

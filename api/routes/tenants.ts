@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { createTenant, getTenant, listTenants, tenantView, updateTenant } from '../../services/tenants/tenants.js';
+import { maxForfaitMinutes } from '../../services/users/fields.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
@@ -50,7 +51,7 @@ const TenantFields = {
     .union([z.string(), z.number()])
     .transform((v) => String(v))
     .pipe(z.string().regex(/^0(\.\d{1,4})?$/, 'a rate between 0 and 1 with at most 4 decimals, e.g. 0.20')),
-  defaultForfaitMinutes: z.number().int().min(0).max(1_000_000),
+  defaultForfaitMinutes: z.number().int().min(0).max(maxForfaitMinutes),
   maxCallSeconds: z.number().int().min(1).max(86_400),
   lowBalanceThreshold: MoneyIn,
   freeNumbers: z.array(numberText).max(100),
@@ -63,6 +64,12 @@ const TenantCreate = z
   .strict()
   .openapi('TenantCreate');
 const TenantPatch = z.object({ ...TenantFields }).partial().strict().openapi('TenantPatch');
+
+/** The tenant of the path: an id that is not a uuid is a 404 here, not an error from PostgreSQL. */
+function tenantIdOf(id: string): string {
+  if (!Uuid.safeParse(id).success) throw new ApiError('NOT_FOUND', 'tenant not found');
+  return id;
+}
 
 export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
   const app = new OpenAPIHono<AppEnv>();
@@ -123,8 +130,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!Uuid.safeParse(id).success) throw new ApiError('NOT_FOUND', 'tenant not found');
+      const id = tenantIdOf(c.req.valid('param').id);
       return c.json(tenantView(await getTenant(deps.db, p.resellerId, id)), 200);
     },
   );
@@ -144,8 +150,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!Uuid.safeParse(id).success) throw new ApiError('NOT_FOUND', 'tenant not found');
+      const id = tenantIdOf(c.req.valid('param').id);
       return c.json(await updateTenant(deps.db, p.resellerId, id, c.req.valid('json')), 200);
     },
   );

@@ -5,7 +5,8 @@ import { listLedger, postLedgerEntry } from '../../services/ledger/ledger.js';
 import { exportUsersCsv } from '../../services/users/export.js';
 import { importModes, importUsers } from '../../services/users/import.js';
 import { listImports, restoreImport } from '../../services/users/restore.js';
-import { createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
+import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
+import { accountStatuses, identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
@@ -23,7 +24,7 @@ export const UserSchema = z
     matricule: z.string().openapi({ example: '20260000000001' }),
     identifiant: z.string().openapi({ example: '1234567' }),
     generalState: z.string().nullable(),
-    accountStatus: z.enum(['enabled', 'disabled']),
+    accountStatus: z.enum(accountStatuses),
     forfaitMinutes: z.number().int(),
     forfaitPeriod: z.string().nullable().openapi({ example: '2026-11' }),
     usedSeconds: z.number().int(),
@@ -48,12 +49,12 @@ const AuthorizedNumbersIn = z
   });
 
 const UserFields = {
-  fullName: z.string().trim().min(1).max(200),
-  matricule: z.string().regex(/^[0-9]{14}$/, 'exactly 14 digits'),
-  identifiant: z.string().regex(/^[0-9]{7}$/, 'exactly 7 digits'),
+  fullName: z.string().trim().min(1).max(maxNameLength),
+  matricule: z.string().regex(matriculeRule.re, matriculeRule.message),
+  identifiant: z.string().regex(identifiantRule.re, identifiantRule.message),
   generalState: z.string().trim().max(100).nullable(),
-  accountStatus: z.enum(['enabled', 'disabled']),
-  forfaitMinutes: z.number().int().min(0).max(1_000_000),
+  accountStatus: z.enum(accountStatuses),
+  forfaitMinutes: z.number().int().min(0).max(maxForfaitMinutes),
   billingEnabled: z.boolean(),
   authorizedNumbers: AuthorizedNumbersIn,
 };
@@ -144,7 +145,11 @@ const csvBody = (description: string) => ({
 });
 const csvOut = { 'text/csv': { schema: z.string() } };
 
-const notFound = () => new ApiError('NOT_FOUND', 'user not found');
+/** The ledger's verbs send the id to the database as given: one that is not a uuid is a 404 here (the directory's verbs check it themselves). */
+function ledgerUserId(id: string): string {
+  if (!uuidRe.test(id)) throw new ApiError('NOT_FOUND', 'user not found');
+  return id;
+}
 
 export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQueue) {
   const app = new OpenAPIHono<AppEnv>();
@@ -238,7 +243,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       const tenantId = tenantOf(principal);
       const { mode, dryRun } = c.req.valid('query');
       const csv = await c.req.text();
-      const result = await importUsers(deps.sql, tenantId, csv, { mode, dryRun, createdBy: principal.keyId });
+      const result = await importUsers(deps.db, tenantId, csv, { mode, dryRun, createdBy: principal.keyId });
       return c.json(result, 200);
     },
   );
@@ -276,7 +281,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     async (c) => {
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
-      return c.json(await restoreImport(deps.sql, tenantId, c.req.valid('param').importId, principal.keyId), 200);
+      return c.json(await restoreImport(deps.db, tenantId, c.req.valid('param').importId, principal.keyId), 200);
     },
   );
 
@@ -296,14 +301,9 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
       const id = c.req.valid('param').id;
-      if (!uuidRe.test(id)) throw notFound();
-      const [known] = await deps.sql<{ identifiant: string | null }[]>`
-        SELECT (SELECT identifiant FROM users WHERE tenant_id = ${tenantId} AND id = ${id}) AS identifiant
-         WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = ${tenantId} AND id = ${id})
-            OR EXISTS (SELECT 1 FROM cdrs WHERE tenant_id = ${tenantId} AND user_id = ${id})`;
-      if (!known) throw notFound();
+      const owner = await callHistoryOwner(deps.db, tenantId, id);
       const tenant = await exportTenant(deps, tenantId);
-      return cdrExportAnswer(c, deps, exports, tenant, { ...c.req.valid('query'), userId: id }, `calls-${known.identifiant ?? id}.csv`) as never;
+      return cdrExportAnswer(c, deps, exports, tenant, { ...c.req.valid('query'), userId: id }, `calls-${owner.identifiant ?? id}.csv`) as never;
     },
   );
 
@@ -315,10 +315,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     access: manage,
     json: { summary: 'Read a user (with balance, usedSeconds, totalCallSeconds)', description: 'User', schema: UserSchema },
     pdf: { summary: 'The user’s one-page sheet (the portal’s "Imprimer")', description: 'PDF, one A4 page' },
-    read: (c, id) => {
-      if (!uuidRe.test(id)) throw notFound();
-      return getUser(deps.db, tenantOf(c.get('principal')), id);
-    },
+    read: (c, id) => getUser(deps.db, tenantOf(c.get('principal')), id),
     view: ({ user }) => user,
     render: async ({ user, tenant }) => ({ file: await renderUserSheet(user, tenant), filename: `user-${user.matricule}.pdf` }),
   });
@@ -338,9 +335,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!uuidRe.test(id)) throw notFound();
-      return c.json(await updateUser(deps.db, tenantId, id, c.req.valid('json')), 200);
+      return c.json(await updateUser(deps.db, tenantId, c.req.valid('param').id, c.req.valid('json')), 200);
     },
   );
 
@@ -356,9 +351,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!uuidRe.test(id)) throw notFound();
-      return c.json(await deleteUser(deps.db, tenantId, id), 200);
+      return c.json(await deleteUser(deps.db, tenantId, c.req.valid('param').id), 200);
     },
   );
 
@@ -379,8 +372,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     async (c) => {
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
-      const id = c.req.valid('param').id;
-      if (!uuidRe.test(id)) throw notFound();
+      const id = ledgerUserId(c.req.valid('param').id);
       const body = c.req.valid('json');
       const r = await postLedgerEntry(deps.db, {
         tenantId,
@@ -407,8 +399,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
-      const id = c.req.valid('param').id;
-      if (!uuidRe.test(id)) throw notFound();
+      const id = ledgerUserId(c.req.valid('param').id);
       const { limit, cursor } = c.req.valid('query');
       return c.json(await listLedger(deps.db, tenantId, id, limit, cursor), 200);
     },

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db, Trx } from '../../db/connection.js';
-import type { PrincipalKind } from '../../db/schema.js';
+import type { ApiKey, PrincipalKind } from '../../db/schema.js';
 import { ForbiddenError, NotFoundError, ValidationError, ConflictError } from '../shared/errors.js';
 
 export const permissions = [
@@ -78,6 +78,14 @@ export function splitKey(key: string): { id: string; secret: string } | undefine
 export function secretMatches(secret: string, hash: Buffer): boolean {
   const h = hashSecret(secret);
   return h.length === hash.length && timingSafeEqual(h, hash);
+}
+
+/** The names among `roles` that are neither a default role nor one of the tenant's custom roles, in order. */
+export async function unknownRoles(db: Db | Trx, tenantId: string, roles: readonly string[]): Promise<string[]> {
+  const custom = roles.filter((r) => !isDefaultRole(r));
+  if (custom.length === 0) return [];
+  const known = await db.selectFrom('roles').select('name').where('tenantId', '=', tenantId).where('name', 'in', custom).execute();
+  return custom.filter((r) => !known.some((k) => k.name === r));
 }
 
 /** Permissions of a set of role names in a tenant (default or custom roles). */
@@ -173,8 +181,7 @@ export async function createTenantKey(
   }
   const roles = input.roles ?? [];
   if (roles.length === 0) throw new ValidationError('roles: at least one role', [{ field: 'roles', message: 'at least one role is required' }]);
-  const known = await db.selectFrom('roles').select('name').where('tenantId', '=', creator.tenantId).execute();
-  const unknown = roles.filter((r) => !isDefaultRole(r) && !known.some((k) => k.name === r));
+  const unknown = await unknownRoles(db, creator.tenantId, roles);
   if (unknown.length) {
     throw new ValidationError('unknown role', unknown.map((r) => ({ field: 'roles', value: r, message: `unknown role ${r}` })));
   }
@@ -184,7 +191,7 @@ export async function createTenantKey(
   return insertKey(db, { principal: 'user', name: input.name, roles, tenantId: creator.tenantId, createdBy: creator.keyId });
 }
 
-function keyView(r: { id: string; name: string; principal: PrincipalKind; roles: string[]; createdAt: Date; revokedAt: Date | null }): KeyView {
+function keyView(r: Pick<ApiKey, 'id' | 'name' | 'principal' | 'roles' | 'createdAt' | 'revokedAt'>): KeyView {
   return {
     id: r.id,
     name: r.name,

@@ -2,7 +2,7 @@ import ct from 'countries-and-timezones';
 import { IANAZone } from 'luxon';
 import { sql } from 'kysely';
 import type { Db } from '../../db/connection.js';
-import type { Tenant } from '../../db/schema.js';
+import type { ProductType, Tenant } from '../../db/schema.js';
 import { insertKey } from '../access/access.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 
@@ -244,7 +244,7 @@ export async function listProductTypes(db: Db) {
   return rows.map(productTypeView);
 }
 
-export function productTypeView(p: { code: string; name: string; maxUsers: number; monthlyFeePerUser: string; locked: boolean }) {
+export function productTypeView(p: ProductType) {
   return { code: p.code, name: p.name, maxUsers: p.maxUsers, monthlyFeePerUser: p.monthlyFeePerUser, locked: p.locked };
 }
 

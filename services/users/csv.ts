@@ -1,6 +1,7 @@
 // The users CSV of SPEC §6, read and written without a library: the file can be
 // 50 MB and a sync import must stay within a few times a raw COPY, so parsing is
 // one pass over the string with no per-field allocation beyond the values.
+import { guardText } from '../exports/csvCells.js';
 
 export interface CsvRecord {
   /** 1-based line of the file where the record starts (quoted fields may span lines). */
@@ -149,15 +150,7 @@ export class UsersCsvReader {
             k++;
           }
           if (quoted) fields.push(text.slice(i, k));
-          else {
-            if (2 * count + 2 > this.bounds.length) {
-              const grown = new Int32Array(this.bounds.length * 2);
-              grown.set(this.bounds);
-              this.bounds = grown;
-            }
-            this.bounds[2 * count] = i;
-            this.bounds[2 * count + 1] = k;
-          }
+          else this.setBounds(count, i, k);
           if (blank && k > i) {
             const first = text.charCodeAt(i);
             if ((first > 32 && first < 0x80) || text.slice(i, k).trim() !== '') blank = false;
@@ -174,15 +167,7 @@ export class UsersCsvReader {
             if (i >= n) {
               // a trailing separator: one more (empty) field
               if (quoted) fields.push('');
-              else {
-                if (2 * count + 2 > this.bounds.length) {
-                  const grown = new Int32Array(this.bounds.length * 2);
-                  grown.set(this.bounds);
-                  this.bounds = grown;
-                }
-                this.bounds[2 * count] = n;
-                this.bounds[2 * count + 1] = n;
-              }
+              else this.setBounds(count, n, n);
               count++;
               endOfRecord = true;
             }
@@ -204,6 +189,17 @@ export class UsersCsvReader {
       }
     }
     return false;
+  }
+
+  /** Field `count` of a record without quotes spans text[from, to). */
+  private setBounds(count: number, from: number, to: number): void {
+    if (2 * count + 2 > this.bounds.length) {
+      const grown = new Int32Array(this.bounds.length * 2);
+      grown.set(this.bounds);
+      this.bounds = grown;
+    }
+    this.bounds[2 * count] = from;
+    this.bounds[2 * count + 1] = to;
   }
 }
 
@@ -260,15 +256,14 @@ function countOutsideQuotes(s: string, sep: string): number {
 
 // ---- writing ---------------------------------------------------------------
 
-const formulaStart = /^[=+\-@\t\r]/;
-
 /**
  * A text cell: quoted when it holds a separator, quote or line end, and
- * prefixed with `'` when a spreadsheet would take it for a formula (SPEC §6).
- * The import strips that prefix again, so export → import is lossless.
+ * prefixed with `'` when a spreadsheet would take it for a formula (SPEC §6,
+ * the rule every export applies: guardText). The import strips that prefix
+ * again, so export → import is lossless.
  */
 export function textCell(value: string): string {
-  const safe = formulaStart.test(value) ? `'${value}` : value;
+  const safe = guardText(value);
   return /[",;\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
@@ -279,5 +274,7 @@ export function numericCell(value: string): string {
 
 /** The inverse of textCell's formula guard: `'=x` → `=x`. */
 export function unescapeFormula(value: string): string {
-  return value.length > 1 && value.charCodeAt(0) === 39 /* ' */ && formulaStart.test(value.slice(1)) ? value.slice(1) : value;
+  if (value.length < 2 || value.charCodeAt(0) !== 39 /* ' */) return value;
+  const rest = value.slice(1);
+  return guardText(rest) === rest ? value : rest;
 }

@@ -1,15 +1,12 @@
 // Users of a tenant's directory (SPEC §2 User, §7): create, read, change,
 // delete, search. Balances are not a field here: only the ledger moves them.
 import { sql } from 'kysely';
-import type { Db, Trx } from '../../db/connection.js';
+import { withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { User } from '../../db/schema.js';
 import { periodOf } from '../../engine/periods.js';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../shared/errors.js';
 import {
-  directoryTenant,
   identifiantProblem,
-  isUniqueViolation,
-  lockDirectory,
   matriculeProblem,
   nameProblem,
   NumberParser,
@@ -18,9 +15,9 @@ import {
   slotsFromDb,
   userView,
   type AccountStatus,
-  type DirectoryTenant,
   type UserView,
 } from './fields.js';
+import { countUsers, directoryTenant, isUniqueViolation, lockDirectory, type DirectoryTenant } from './repo.js';
 
 /**
  * Authorized numbers as given in JSON: an array of up to 10 slots (slot 1
@@ -92,24 +89,24 @@ function checkFields(input: UserPatch, errors: FieldError[]): void {
   }
 }
 
-/** The unique constraint a violation names → the field a caller must change. */
-function uniqueConflict(err: { constraint_name?: string }, input: UserPatch): ConflictError {
-  const field = err.constraint_name === 'users_identifiant_uq' ? 'identifiant' : 'matricule';
-  const value = field === 'identifiant' ? input.identifiant : input.matricule;
-  return new ConflictError('CONFLICT', `another user of this tenant already has ${field} ${value ?? ''}`.trim(), [
-    { field, ...(value !== undefined ? { value } : {}), message: 'already used by another user' },
-  ]);
-}
-
-async function countUsers(trx: Trx, tenantId: string): Promise<number> {
-  const r = await trx.selectFrom('users').select(sql<string>`count(*)`.as('n')).where('tenantId', '=', tenantId).executeTakeFirstOrThrow();
-  return Number(r.n);
+/** Writes the user's row; a unique violation becomes a CONFLICT naming the field a caller must change. */
+async function writeUser(input: UserPatch, write: () => Promise<User>): Promise<User> {
+  try {
+    return await write();
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const field = err.constraint_name === 'users_identifiant_uq' ? 'identifiant' : 'matricule';
+    const value = field === 'identifiant' ? input.identifiant : input.matricule;
+    throw new ConflictError('CONFLICT', `another user of this tenant already has ${field} ${value ?? ''}`.trim(), [
+      { field, ...(value !== undefined ? { value } : {}), message: 'already used by another user' },
+    ]);
+  }
 }
 
 export async function createUser(db: Db, tenantId: string, input: UserInput): Promise<UserView> {
   const errors: FieldError[] = [];
   checkFields(input, errors);
-  return db.transaction().execute(async (trx) => {
+  return withTransaction(db, async (trx) => {
     // the lock makes "count, then insert" safe against concurrent creations and imports
     const tenant = await lockDirectory(trx, tenantId);
     const numbers = resolveNumbers(input.authorizedNumbers ?? [], [], new NumberParser(tenant.country), errors);
@@ -118,8 +115,8 @@ export async function createUser(db: Db, tenantId: string, input: UserInput): Pr
     if (count + 1 > tenant.maxUsers) {
       throw new ConflictError('LICENCE_LIMIT', `product type ${tenant.productType} allows ${tenant.maxUsers} users and the directory has ${count}`);
     }
-    try {
-      const row = await trx
+    const row = await writeUser(input, () =>
+      trx
         .insertInto('users')
         .values({
           tenantId,
@@ -135,12 +132,9 @@ export async function createUser(db: Db, tenantId: string, input: UserInput): Pr
           balance: '0',
         })
         .returningAll()
-        .executeTakeFirstOrThrow();
-      return userView(row, tenant);
-    } catch (err) {
-      if (isUniqueViolation(err)) throw uniqueConflict(err, input);
-      throw err;
-    }
+        .executeTakeFirstOrThrow(),
+    );
+    return userView(row, tenant);
   });
 }
 
@@ -155,6 +149,25 @@ async function findUser(db: Db | Trx, tenantId: string, id: string, lock = false
 
 export const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Whose call history `id` is: a user of the directory, or a deleted one whose
+ * CDRs stay (identifiant null then). NotFoundError when the tenant has neither.
+ */
+export async function callHistoryOwner(db: Db, tenantId: string, id: string): Promise<{ identifiant: string | null }> {
+  if (!uuidRe.test(id)) throw new NotFoundError('user');
+  const row = await db
+    .selectNoFrom((eb) => eb.selectFrom('users').select('identifiant').where('tenantId', '=', tenantId).where('id', '=', id).as('identifiant'))
+    .where((eb) =>
+      eb.or([
+        eb.exists(eb.selectFrom('users').select('id').where('tenantId', '=', tenantId).where('id', '=', id)),
+        eb.exists(eb.selectFrom('cdrs').select('id').where('tenantId', '=', tenantId).where('userId', '=', id)),
+      ]),
+    )
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('user');
+  return row;
+}
+
 export async function getUser(db: Db, tenantId: string, id: string): Promise<{ user: UserView; tenant: DirectoryTenant }> {
   const row = await findUser(db, tenantId, id);
   const tenant = await directoryTenant(db, tenantId);
@@ -164,7 +177,7 @@ export async function getUser(db: Db, tenantId: string, id: string): Promise<{ u
 export async function updateUser(db: Db, tenantId: string, id: string, patch: UserPatch): Promise<UserView> {
   const errors: FieldError[] = [];
   checkFields(patch, errors);
-  return db.transaction().execute(async (trx) => {
+  return withTransaction(db, async (trx) => {
     const tenant = await lockDirectory(trx, tenantId);
     const current = await findUser(trx, tenantId, id, true);
     const currentNumbers = slotsFromDb(current.authorizedNumbers);
@@ -173,8 +186,8 @@ export async function updateUser(db: Db, tenantId: string, id: string, patch: Us
         ? currentNumbers
         : resolveNumbers(patch.authorizedNumbers, Array.isArray(patch.authorizedNumbers) ? [] : currentNumbers, new NumberParser(tenant.country), errors);
     if (errors.length) throw new ValidationError('invalid user', errors);
-    try {
-      const row = await trx
+    const row = await writeUser(patch, () =>
+      trx
         .updateTable('users')
         .set({
           ...(patch.fullName !== undefined ? { fullName: patch.fullName.trim() } : {}),
@@ -190,18 +203,15 @@ export async function updateUser(db: Db, tenantId: string, id: string, patch: Us
         .where('tenantId', '=', tenantId)
         .where('id', '=', id)
         .returningAll()
-        .executeTakeFirstOrThrow();
-      return userView(row, tenant);
-    } catch (err) {
-      if (isUniqueViolation(err)) throw uniqueConflict(err, patch);
-      throw err;
-    }
+        .executeTakeFirstOrThrow(),
+    );
+    return userView(row, tenant);
   });
 }
 
 /** Removes the user from the directory; its ledger entries and CDRs stay. */
 export async function deleteUser(db: Db, tenantId: string, id: string): Promise<UserView> {
-  return db.transaction().execute(async (trx) => {
+  return withTransaction(db, async (trx) => {
     const tenant = await lockDirectory(trx, tenantId);
     const current = await findUser(trx, tenantId, id, true);
     await trx.deleteFrom('users').where('tenantId', '=', tenantId).where('id', '=', id).execute();

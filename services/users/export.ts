@@ -3,7 +3,8 @@
 // format, which the import reads back to the same E.164 numbers.
 import type { Db } from '../../db/connection.js';
 import { numericCell, textCell } from './csv.js';
-import { directoryTenant, displayNumbers } from './fields.js';
+import { displayNumbers } from './fields.js';
+import { directoryTenant } from './repo.js';
 
 export type ExportFormat = 'full' | 'portal';
 
@@ -38,9 +39,4 @@ export async function* exportUsersCsv(db: Db, tenantId: string, format: ExportFo
     after = rows[rows.length - 1]!.matricule;
     if (rows.length < pageSize) return;
   }
-}
-
-export async function countUsers(db: Db, tenantId: string): Promise<number> {
-  const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('n')).where('tenantId', '=', tenantId).executeTakeFirstOrThrow();
-  return Number(r.n);
 }

@@ -1,103 +1,26 @@
-// What the directory's verbs share: the tenant settings they depend on, the
-// field rules of SPEC §2 (User) and the user's outside view.
+// What the directory's verbs share: the field rules of SPEC §2 (User), the
+// parsing of numbers in the tenant's country and the user's outside view.
 import { sql, type RawBuilder } from 'kysely';
-import type { Db, Trx } from '../../db/connection.js';
 import type { User } from '../../db/schema.js';
-import { formatNumber, parseNumber, tenantCountry, type CountryCode, type NumberDisplay, type ParsedNumber } from '../../engine/numbers.js';
-import { NotFoundError } from '../shared/errors.js';
+import { formatNumber, parseNumber, type CountryCode, type NumberDisplay, type ParsedNumber } from '../../engine/numbers.js';
+import type { DirectoryTenant } from './repo.js';
 
 export const slotCount = 10;
-export const matriculeRe = /^[0-9]{14}$/;
-export const identifiantRe = /^[0-9]{7}$/;
 export const maxNameLength = 200;
 export const maxForfaitMinutes = 1_000_000;
-// Control characters have no place in a name and would break CSV and PDF output.
-// eslint-disable-next-line no-control-regex
-const controlRe = /[\u0000-\u001f\u007f]/;
-
-export type AccountStatus = 'enabled' | 'disabled';
-
-/** The tenant settings the directory needs. */
-export interface DirectoryTenant {
-  id: string;
-  name: string;
-  country: CountryCode;
-  numberDisplay: NumberDisplay;
-  timezone: string;
-  locale: 'fr' | 'en';
-  currency: string;
-  defaultForfaitMinutes: number;
-  maxUsers: number;
-  productType: string;
-}
-
-function toDirectoryTenant(row: Omit<DirectoryTenant, 'country'> & { country: string }): DirectoryTenant {
-  // tenants.country is an ISO alpha-2 code (database check); the rare code that
-  // libphonenumber has no metadata for would make it throw, so such a tenant's
-  // national numbers are read with FR rules (international ones are unaffected).
-  const country: CountryCode = tenantCountry(row.country);
-  return { ...row, country };
-}
-
-const tenantColumns = [
-  'tenants.id',
-  'tenants.name',
-  'tenants.country',
-  'tenants.numberDisplay',
-  'tenants.timezone',
-  'tenants.locale',
-  'tenants.currency',
-  'tenants.defaultForfaitMinutes',
-  'tenants.productType',
-  'productTypes.maxUsers',
-] as const;
-
-export async function directoryTenant(db: Db | Trx, tenantId: string): Promise<DirectoryTenant> {
-  const row = await db
-    .selectFrom('tenants')
-    .innerJoin('productTypes', 'productTypes.code', 'tenants.productType')
-    .select(tenantColumns)
-    .where('tenants.id', '=', tenantId)
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('tenant');
-  return toDirectoryTenant(row);
-}
-
-/**
- * Serialises changes to a tenant's directory (licence count, uniqueness checks
- * made before writing). FOR NO KEY UPDATE, not FOR UPDATE: rows referencing the
- * tenant (CDRs, ledger entries, reservations) take KEY SHARE on it, and call
- * rating must not wait behind a directory import.
- */
-export async function lockDirectory(trx: Trx, tenantId: string): Promise<DirectoryTenant> {
-  const row = await trx
-    .selectFrom('tenants')
-    .innerJoin('productTypes', 'productTypes.code', 'tenants.productType')
-    .select(tenantColumns)
-    .where('tenants.id', '=', tenantId)
-    .forNoKeyUpdate('tenants')
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('tenant');
-  return toDirectoryTenant(row);
-}
+export type AccountStatus = User['accountStatus'];
+export const accountStatuses = ['enabled', 'disabled'] as const satisfies readonly AccountStatus[];
 
 /**
  * Parses numbers in the tenant's country, remembering answers: a directory file
- * repeats the same switchboard and mobile numbers on many lines. Numbers already
- * stored in the directory were validated when they went in; when a cell is
- * exactly such an E.164 string (what an export in international display
- * writes) it is taken as is.
+ * repeats the same switchboard and mobile numbers on many lines.
  */
 export class NumberParser {
   private memo = new Map<string, ParsedNumber>();
-  constructor(
-    readonly country: CountryCode,
-    private readonly known: ReadonlySet<string> = new Set(),
-  ) {}
+  constructor(readonly country: CountryCode) {}
 
   parse(input: string): ParsedNumber {
     const text = input.trim();
-    if (this.known.has(text)) return { ok: true, e164: text };
     let hit = this.memo.get(text);
     if (hit === undefined) {
       hit = parseNumber(text, this.country);
@@ -107,19 +30,85 @@ export class NumberParser {
   }
 }
 
-export function nameProblem(name: string): string | undefined {
-  if (name === '') return 'full name is required';
-  if (name.length > maxNameLength) return `full name is longer than ${maxNameLength} characters`;
-  if (controlRe.test(name)) return 'full name contains control characters (tab, line break…)';
+/** What is wrong with the full name text[from, to) (already trimmed), if anything. */
+export function nameProblemAt(text: string, from: number, to: number): string | undefined {
+  if (to === from) return 'full name is required';
+  if (to - from > maxNameLength) return `full name is longer than ${maxNameLength} characters`;
+  // control characters have no place in a name and would break CSV and PDF output
+  for (let k = from; k < to; k++) {
+    const ch = text.charCodeAt(k);
+    if (ch < 32 || ch === 127) return 'full name contains control characters (tab, line break…)';
+  }
   return undefined;
 }
 
+export function nameProblem(name: string): string | undefined {
+  return nameProblemAt(name, 0, name.length);
+}
+
+/** A field made of a fixed number of decimal digits (SPEC §2 User). */
+export interface DigitsRule {
+  readonly field: 'matricule' | 'identifiant';
+  readonly digits: number;
+  /** The rule as a pattern, for request schemas (and so the OpenAPI document). */
+  readonly re: RegExp;
+  /** What a request schema answers when the pattern does not match. */
+  readonly message: string;
+}
+
+function digitsRule(field: DigitsRule['field'], digits: number): DigitsRule {
+  return { field, digits, re: new RegExp(`^[0-9]{${digits}}$`), message: `exactly ${digits} digits` };
+}
+
+/** The matricule: exactly 14 digits, the user's key in CSV sync. */
+export const matriculeRule = digitsRule('matricule', 14);
+/** The identifiant: exactly 7 digits, what the PBX sends. */
+export const identifiantRule = digitsRule('identifiant', 7);
+
+/** Value of text[from, to) when it is one or more decimal digits only, else -1. */
+export function digitsValue(text: string, from = 0, to = text.length): number {
+  if (to === from) return -1;
+  let v = 0;
+  for (let k = from; k < to; k++) {
+    const d = text.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * Value of text[from, to) when it follows the rule (exact as a double: at most
+ * 15 digits), else -1. The import keys its duplicate checks by it.
+ */
+export function digitsKey(rule: DigitsRule, text: string, from = 0, to = text.length): number {
+  return to - from === rule.digits ? digitsValue(text, from, to) : -1;
+}
+
+/** What a value that does not follow the rule is told. */
+export function digitsMessage(rule: DigitsRule, value: string): string {
+  return `${rule.field} must be ${rule.message} (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+}
+
+export function digitsProblem(rule: DigitsRule, value: string): string | undefined {
+  return digitsKey(rule, value) >= 0 ? undefined : digitsMessage(rule, value);
+}
+
 export function matriculeProblem(value: string): string | undefined {
-  return matriculeRe.test(value) ? undefined : `matricule must be exactly 14 digits (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+  return digitsProblem(matriculeRule, value);
 }
 
 export function identifiantProblem(value: string): string | undefined {
-  return identifiantRe.test(value) ? undefined : `identifiant must be exactly 7 digits (got ${value.length === 0 ? 'nothing' : `"${value}"`})`;
+  return digitsProblem(identifiantRule, value);
+}
+
+const maxForfaitDigits = String(maxForfaitMinutes).length;
+
+/** Forfait minutes written as digits (0 to maxForfaitMinutes): their value, else -1. */
+export function forfaitMinutesValue(text: string, from = 0, to = text.length): number {
+  if (to - from > maxForfaitDigits) return -1;
+  const v = digitsValue(text, from, to);
+  return v <= maxForfaitMinutes ? v : -1;
 }
 
 export interface UserView {
@@ -180,10 +169,6 @@ export function userView(u: User, tenant: Pick<DirectoryTenant, 'numberDisplay' 
     createdAt: u.createdAt.toISOString(),
     updatedAt: u.updatedAt.toISOString(),
   };
-}
-
-export function isUniqueViolation(err: unknown): err is { code: string; constraint_name?: string; detail?: string } {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
 }
 
 /**

@@ -15,12 +15,12 @@
 // Imports are undone newest first: restoring one while a later import of the
 // tenant is still in place is refused (409), so a restore always brings back a
 // state the directory really had.
-import type postgres from 'postgres';
-import type { Db } from '../../db/connection.js';
+import { sql } from 'kysely';
+import { withTransaction, type Db } from '../../db/connection.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
-import { isUnique } from './import.js';
-import { lockDirectoryRaw } from './raw.js';
 import { uuidRe } from './directory.js';
+import { countUsers, deferDirectoryUniqueness, isUniqueViolation, lockDirectory } from './repo.js';
+import { beforeImages, imageColumns } from './snapshot.js';
 
 export interface RestoreResult {
   importId: string;
@@ -33,89 +33,110 @@ export interface RestoreResult {
   recreated: number;
 }
 
-interface SnapshotRow {
-  id: string;
-  created_at: Date;
-  restored_at: Date | null;
-}
-
-/** The before-images of an import, from both tables, as rows. */
-function beforeImages(tx: postgres.TransactionSql, tenantId: string, importId: string) {
-  return tx`
-    SELECT tenant_id, id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes,
-           forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at
-    FROM import_snapshot_users WHERE tenant_id = ${tenantId} AND import_id = ${importId}
-    UNION ALL
-    SELECT x.tenant_id, b.id, b.full_name, b.matricule, b.identifiant, b.general_state, b.account_status, b.forfait_minutes,
-           b.forfait_period, b.used_seconds, b.total_call_seconds, b.billing_enabled, b.authorized_numbers::text[], b.created_at
-    FROM import_snapshot_batches x
-    CROSS JOIN LATERAL unnest(x.ids, x.full_names, x.matricules, x.identifiants, x.general_states, x.account_statuses,
-                              x.forfait_minutes, x.forfait_periods, x.used_seconds, x.total_call_seconds, x.billing_enabled,
-                              x.authorized_numbers, x.created_ats)
-         AS b(id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes, forfait_period,
-              used_seconds, total_call_seconds, billing_enabled, authorized_numbers, created_at)
-    WHERE x.tenant_id = ${tenantId} AND x.import_id = ${importId}`;
-}
-
-export async function restoreImport(sql: postgres.Sql, tenantId: string, importId: string, restoredBy: string | null): Promise<RestoreResult> {
+export async function restoreImport(db: Db, tenantId: string, importId: string, restoredBy: string | null): Promise<RestoreResult> {
   if (!uuidRe.test(importId)) throw new NotFoundError('import');
   try {
-    return await sql.begin(async (tx) => {
-      const tenant = await lockDirectoryRaw(tx, tenantId);
-      const [snap] = await tx<SnapshotRow[]>`
-        SELECT id, created_at, restored_at FROM import_snapshots
-        WHERE tenant_id = ${tenantId} AND id = ${importId} FOR UPDATE`;
+    return await withTransaction(db, async (trx) => {
+      const tenant = await lockDirectory(trx, tenantId);
+      const snap = await trx
+        .selectFrom('importSnapshots')
+        .select(['id', 'createdAt', 'restoredAt'])
+        .where('tenantId', '=', tenantId)
+        .where('id', '=', importId)
+        .forUpdate()
+        .executeTakeFirst();
       if (!snap) throw new NotFoundError('import');
-      if (snap.restored_at) throw new ConflictError('CONFLICT', `import ${importId} was already restored at ${snap.restored_at.toISOString()}`);
-      const [later] = await tx<{ id: string }[]>`
-        SELECT id FROM import_snapshots
-        WHERE tenant_id = ${tenantId} AND restored_at IS NULL
-          AND (created_at, id) > (SELECT created_at, id FROM import_snapshots WHERE tenant_id = ${tenantId} AND id = ${importId})
-        ORDER BY created_at DESC LIMIT 1`;
+      if (snap.restoredAt) throw new ConflictError('CONFLICT', `import ${importId} was already restored at ${snap.restoredAt.toISOString()}`);
+      // compared in the database: created_at has microseconds, a JS Date only milliseconds
+      const later = await trx
+        .selectFrom('importSnapshots')
+        .select('id')
+        .where('tenantId', '=', tenantId)
+        .where('restoredAt', 'is', null)
+        .where((eb) =>
+          eb(
+            eb.refTuple('createdAt', 'id'),
+            '>',
+            eb.selectFrom('importSnapshots').select(['createdAt', 'id']).where('tenantId', '=', tenantId).where('id', '=', importId).$asTuple('createdAt', 'id'),
+          ),
+        )
+        .orderBy('createdAt', 'desc')
+        .limit(1)
+        .executeTakeFirst();
       if (later) throw new ConflictError('CONFLICT', `import ${later.id} came after this one: restore it first (imports are undone newest first)`);
 
-      await tx`SET CONSTRAINTS users_matricule_uq, users_identifiant_uq DEFERRED`;
-      const removed = await tx`
-        DELETE FROM users u USING import_snapshots s
-        WHERE s.tenant_id = ${tenantId} AND s.id = ${importId}
-          AND u.tenant_id = ${tenantId} AND u.id IN (SELECT jsonb_array_elements_text(s.snapshot -> 'created')::uuid)`;
-      const restored = await tx`
-        UPDATE users u SET full_name = b.full_name, matricule = b.matricule, identifiant = b.identifiant,
-               general_state = b.general_state, account_status = b.account_status, forfait_minutes = b.forfait_minutes,
-               billing_enabled = b.billing_enabled, authorized_numbers = b.authorized_numbers, updated_at = now()
-        FROM (${beforeImages(tx, tenantId, importId)}) b
-        WHERE u.tenant_id = ${tenantId} AND u.id = b.id`;
-      const recreated = await tx`
-        INSERT INTO users (tenant_id, id, full_name, matricule, identifiant, general_state, account_status, forfait_minutes,
-                           forfait_period, used_seconds, total_call_seconds, billing_enabled, authorized_numbers, balance,
-                           created_at, updated_at)
-        SELECT b.tenant_id, b.id, b.full_name, b.matricule, b.identifiant, b.general_state, b.account_status, b.forfait_minutes,
-               b.forfait_period, b.used_seconds, b.total_call_seconds, b.billing_enabled, b.authorized_numbers,
-               coalesce((SELECT sum(l.amount) FROM ledger_entries l WHERE l.tenant_id = b.tenant_id AND l.user_id = b.id), 0),
-               b.created_at, now()
-        FROM (${beforeImages(tx, tenantId, importId)}) b
-        WHERE NOT EXISTS (SELECT 1 FROM users x WHERE x.tenant_id = b.tenant_id AND x.id = b.id)`;
-      const [counted] = await tx<{ n: string }[]>`SELECT count(*) AS n FROM users WHERE tenant_id = ${tenantId}`;
-      const n = Number(counted?.n ?? 0);
-      if (recreated.count > 0 && n > tenant.maxUsers) {
+      await deferDirectoryUniqueness(trx);
+      const removed = await trx
+        .deleteFrom('users as u')
+        .using('importSnapshots as s')
+        .where('s.tenantId', '=', tenantId)
+        .where('s.id', '=', importId)
+        .where('u.tenantId', '=', tenantId)
+        .where('u.id', 'in', sql<string>`(SELECT jsonb_array_elements_text(${sql.ref('s.snapshot')} -> 'created')::uuid)`)
+        .executeTakeFirstOrThrow();
+      const restored = await trx
+        .updateTable('users as u')
+        .from(beforeImages(trx, tenantId, importId).as('b'))
+        .set((eb) => ({
+          fullName: eb.ref('b.fullName'),
+          matricule: eb.ref('b.matricule'),
+          identifiant: eb.ref('b.identifiant'),
+          generalState: eb.ref('b.generalState'),
+          accountStatus: eb.ref('b.accountStatus'),
+          forfaitMinutes: eb.ref('b.forfaitMinutes'),
+          billingEnabled: eb.ref('b.billingEnabled'),
+          authorizedNumbers: eb.ref('b.authorizedNumbers'),
+          updatedAt: sql`now()`,
+        }))
+        .where('u.tenantId', '=', tenantId)
+        .whereRef('u.id', '=', 'b.id')
+        .executeTakeFirstOrThrow();
+      // a re-created user's balance is its ledger's sum: the entries outlived the deletion
+      const recreated = await trx
+        .insertInto('users')
+        .columns(['tenantId', ...imageColumns, 'balance', 'updatedAt'])
+        .expression((eb) =>
+          eb
+            .selectFrom(beforeImages(trx, tenantId, importId).as('b'))
+            .select(['b.tenantId', 'b.id', 'b.fullName', 'b.matricule', 'b.identifiant', 'b.generalState', 'b.accountStatus', 'b.forfaitMinutes'])
+            .select(['b.forfaitPeriod', 'b.usedSeconds', 'b.totalCallSeconds', 'b.billingEnabled', 'b.authorizedNumbers', 'b.createdAt'])
+            .select((eb) =>
+              eb.fn
+                .coalesce(
+                  eb.selectFrom('ledgerEntries as l').select((eb) => eb.fn.sum<string>('l.amount').as('sum')).whereRef('l.tenantId', '=', 'b.tenantId').whereRef('l.userId', '=', 'b.id'),
+                  sql.lit('0'),
+                )
+                .as('balance'),
+            )
+            .select(sql<Date>`now()`.as('updatedAt'))
+            .where(({ not, exists, selectFrom }) =>
+              not(exists(selectFrom('users as x').select('x.id').whereRef('x.tenantId', '=', 'b.tenantId').whereRef('x.id', '=', 'b.id'))),
+            ),
+        )
+        .executeTakeFirstOrThrow();
+      const recreatedCount = Number(recreated.numInsertedOrUpdatedRows ?? 0);
+      const n = await countUsers(trx, tenantId);
+      if (recreatedCount > 0 && n > tenant.maxUsers) {
         throw new ConflictError('LICENCE_LIMIT', `product type ${tenant.productType} allows ${tenant.maxUsers} users; the restored directory would have ${n}`);
       }
-      const [done] = await tx<{ restored_at: Date }[]>`
-        UPDATE import_snapshots SET restored_at = now(),
-               summary = summary || jsonb_build_object('restoredBy', ${restoredBy}::text)
-        WHERE tenant_id = ${tenantId} AND id = ${importId} RETURNING restored_at`;
+      const done = await trx
+        .updateTable('importSnapshots')
+        .set({ restoredAt: sql`now()`, summary: sql<string>`${sql.ref('summary')} || jsonb_build_object('restoredBy', ${restoredBy}::text)` })
+        .where('tenantId', '=', tenantId)
+        .where('id', '=', importId)
+        .returning('restoredAt')
+        .executeTakeFirst();
       return {
         importId,
-        restoredAt: (done?.restored_at ?? new Date()).toISOString(),
-        deleted: removed.count,
-        restored: restored.count,
-        recreated: recreated.count,
+        restoredAt: (done?.restoredAt ?? new Date()).toISOString(),
+        deleted: Number(removed.numDeletedRows),
+        restored: Number(restored.numUpdatedRows),
+        recreated: recreatedCount,
       };
     });
   } catch (err) {
-    if (isUnique(err)) {
-      const detail = (err as { detail?: string }).detail ?? '';
-      throw new ConflictError('CONFLICT', `the directory changed since this import and cannot be put back: ${detail || 'a matricule or identifiant is now used by another user'}`);
+    if (isUniqueViolation(err)) {
+      throw new ConflictError('CONFLICT', `the directory changed since this import and cannot be put back: ${err.detail || 'a matricule or identifiant is now used by another user'}`);
     }
     throw err;
   }

@@ -1,28 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testApp } from '../support/app.js';
+import { forfait } from '../support/cli.js';
 import { directory, dumpDirectory, line } from './helpers.js';
 
-const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
 const app = testApp();
-
-async function forfait(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(root, 'bin/forfait.js'), ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: inject('databaseUrl') },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('forfait users import|export', () => {
   it('imports a file, lists line errors without writing, and exports what sync-imports unchanged', async () => {

@@ -1,4 +1,4 @@
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import type { App } from '../../api/app.js';
 import { call, testDb } from '../support/app.js';
 import { newTenant, type TenantFixture } from '../support/factory.js';
@@ -14,6 +14,19 @@ export function ids(): { matricule: string; identifiant: string } {
 
 export async function directory(app: App, fields: Record<string, unknown> = {}): Promise<TenantFixture> {
   return newTenant(app, fields);
+}
+
+/** Fresh tenants, each checked against the ledger invariant after the test that made it. */
+export function checkedTenants(app: App): (fields?: Record<string, unknown>) => Promise<TenantFixture> {
+  const touched: string[] = [];
+  afterEach(async () => {
+    for (const id of touched.splice(0)) await expectLedgerInvariant(id);
+  });
+  return async (fields = {}) => {
+    const t = await directory(app, fields);
+    touched.push(t.id);
+    return t;
+  };
 }
 
 export async function createUser(app: App, t: TenantFixture, fields: Record<string, unknown> = {}) {

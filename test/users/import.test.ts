@@ -1,19 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { call, testApp, testDb } from '../support/app.js';
 import { resellerKey, uniqueName, type TenantFixture } from '../support/factory.js';
-import { createUser, directory, dumpDirectory, expectLedgerInvariant, ids, importCsv, line } from './helpers.js';
+import { checkedTenants, createUser, directory, dumpDirectory, ids, importCsv, line } from './helpers.js';
 
 const app = testApp();
-const touched: string[] = [];
-afterEach(async () => {
-  for (const id of touched.splice(0)) await expectLedgerInvariant(id);
-});
-
-async function tenant(fields: Record<string, unknown> = {}): Promise<TenantFixture> {
-  const t = await directory(app, fields);
-  touched.push(t.id);
-  return t;
-}
+const tenant = checkedTenants(app);
 
 async function importCount(tenantId: string): Promise<number> {
   const { db } = testDb();

@@ -1,19 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { call, testApp, testDb } from '../support/app.js';
 import { keyWithRoles, resellerKey, uniqueName, type TenantFixture } from '../support/factory.js';
-import { createUser, directory, expectLedgerInvariant, ids, userCount } from './helpers.js';
+import { checkedTenants, createUser, directory, ids, userCount } from './helpers.js';
 
 const app = testApp();
-const touched: string[] = [];
-afterEach(async () => {
-  for (const id of touched.splice(0)) await expectLedgerInvariant(id);
-});
-
-async function tenant(fields: Record<string, unknown> = {}): Promise<TenantFixture> {
-  const t = await directory(app, fields);
-  touched.push(t.id);
-  return t;
-}
+const tenant = checkedTenants(app);
 
 describe('users: create, read, change, delete', () => {
   it('creates a user with numbers in any form, shown in the tenant’s display format', async () => {
@@ -102,7 +93,18 @@ describe('users: create, read, change, delete', () => {
     expect(removed.status).toBe(200);
     expect((await call(app, 'GET', `/v1/users/${u.id}`, { key: t.adminKey })).status).toBe(404);
     expect((await call(app, 'DELETE', `/v1/users/${u.id}`, { key: t.adminKey })).status).toBe(404);
-    expect((await call(app, 'GET', '/v1/users/not-a-uuid', { key: t.adminKey })).status).toBe(404);
+    for (const [method, path, json] of [
+      ['GET', '/v1/users/not-a-uuid'],
+      ['GET', '/v1/users/not-a-uuid.pdf'],
+      ['PATCH', '/v1/users/not-a-uuid', { fullName: 'X' }],
+      ['DELETE', '/v1/users/not-a-uuid'],
+      ['GET', '/v1/users/not-a-uuid/calls.csv'],
+      ['GET', '/v1/users/not-a-uuid/ledger'],
+      ['POST', '/v1/users/not-a-uuid/ledger', { kind: 'topup', amount: '1', idempotencyKey: 'k' }],
+    ] as const) {
+      const res = await call(app, method, path, { key: t.adminKey, ...(json ? { json } : {}) });
+      expect([path, res.status, res.json?.error?.message]).toEqual([path, 404, 'user not found']);
+    }
   });
 
   it('lists with search by a part of the name, or the start of a matricule or identifiant, and pages', async () => {
