@@ -8,7 +8,8 @@
 import { WorkerPool, workerEntry } from '../services/shared/workerPool.js';
 import type { InvoicePdfInput } from './invoicePdf.js';
 import type { DetailsContext, DetailsPart, ItemRow } from '../services/invoices/details.js';
-import type { DirectoryTenant, UserView } from '../services/users/fields.js';
+import type { UserView } from '../services/users/fields.js';
+import type { DirectoryTenant } from '../services/users/repo.js';
 
 /** The tasks of ./renderWorker.ts and what each takes. */
 export interface RenderTasks {

@@ -10,7 +10,8 @@ import { closeRenderPool, detailsPageOffThread, renderPool } from '../../reports
 import { detailsPage, type ItemRow } from '../../services/invoices/details.js';
 import { drawUserSheet, renderUserSheet } from '../../reports/userSheet.js';
 import { defaultIssuer } from '../../services/invoices/issuer.js';
-import type { DirectoryTenant, UserView } from '../../services/users/fields.js';
+import type { UserView } from '../../services/users/fields.js';
+import type { DirectoryTenant } from '../../services/users/repo.js';
 import { pageCount, parseCsv, pdfText } from './helpers.js';
 
 afterAll(() => closeRenderPool());
