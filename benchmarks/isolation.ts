@@ -25,7 +25,7 @@
  * (lower is better; the issue's target is a ratio of 2 at most).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -90,9 +90,13 @@ async function load(url: string, connections: number, seconds: number, script: s
   };
 }
 
+/** The wrk scripts written by this run, removed at its end. */
+const scripts: string[] = [];
+
 /** A wrk script: fixed method, headers and bodies (round robin), and a pause before each request. */
 function wrkScript(name: string, o: { method: string; key: string; bodies?: string[]; pauseMs?: number }): string {
   const file = path.join(tmpdir(), `forfait-isolation-${name}-${process.pid}.lua`);
+  scripts.push(file);
   const bodies = o.bodies ?? [];
   writeFileSync(
     file,
@@ -248,6 +252,7 @@ export async function main(): Promise<void> {
     log(`best p99: alone ${best.alone.toFixed(2)} ms, with reports ${best.busy.toFixed(2)} ms (target: at most 2 × alone)`);
     log(benchLine('isolation', best.busy, 'ms', best.alone));
   } finally {
+    for (const f of scripts.splice(0)) rmSync(f, { force: true });
     server.close();
     await closeRenderPool();
     await app.close();
