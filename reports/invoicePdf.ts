@@ -8,6 +8,7 @@ import { DateTime } from 'luxon';
 import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
 import { collect, colors } from './pdf.js';
+import { renderOffThread } from './renderPool.js';
 
 type Locale = 'fr' | 'en';
 
@@ -111,6 +112,8 @@ export interface InvoicePdfInput {
   userCalls: { users: UserCalls[]; total: number };
   /** false writes the page content uncompressed (tests read its text). */
   compress?: boolean;
+  /** The document's creation date (its metadata and file id); now by default. */
+  createdAt?: Date;
 }
 
 interface Column {
@@ -119,7 +122,13 @@ interface Column {
   align: 'left' | 'right';
 }
 
+/** The invoice's PDF, drawn by a report worker: never on the thread that answers the PBX (issue #24). */
 export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
+  return renderOffThread('invoicePdf', { ...input, createdAt: input.createdAt ?? new Date() });
+}
+
+/** The invoice's PDF drawn on the calling thread (what the report worker runs). */
+export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const { invoice, tenant, issuer } = input;
   const locale: Locale = invoice.locale;
   const t = words[locale];
@@ -128,7 +137,7 @@ export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     margin: 50,
     bufferPages: true,
     compress: input.compress ?? true,
-    info: { Title: `${t.invoice} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}` },
+    info: { Title: `${t.invoice} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}`, CreationDate: input.createdAt ?? new Date() },
   });
   const finished = collect(doc);
 

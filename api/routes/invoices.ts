@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
+import { detailsPageOffThread } from '../../reports/renderPool.js';
 import { NotFoundError } from '../../services/shared/errors.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { exportWithSlot } from '../../services/exports/slot.js';
@@ -131,7 +132,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       const tenantId = tenantOf(c.get('principal'));
       const invoice = await getInvoice(deps.db, tenantId, c.req.valid('param').id);
       const tenant = await deps.db.selectFrom('tenants').select(['country', 'timezone', 'numberDisplay']).where('id', '=', tenantId).executeTakeFirstOrThrow();
-      const body = await exportWithSlot(exports, async () => ({ stream: invoiceDetailsCsv(deps.db, invoice, tenant), close: async () => undefined }), c.req.raw.signal);
+      const body = await exportWithSlot(exports, async () => ({ stream: invoiceDetailsCsv(deps.db, invoice, tenant, detailsPageOffThread), close: async () => undefined }), c.req.raw.signal);
       return c.body(body, 200, {
         'content-type': 'text/csv; charset=utf-8',
         'content-disposition': `attachment; filename="invoice-${invoice.number}-details.csv"`,

@@ -11,7 +11,7 @@
  * `source: 'raw'` the whole period is one "edge": that is the raw GROUP BY the
  * tests and the benchmark compare with.
  */
-import { DateTime } from 'luxon';
+import { DateTime, Info } from 'luxon';
 import type postgres from 'postgres';
 import { ValidationError } from '../shared/errors.js';
 import { fromUnits4, toUnits4 } from '../cdrs/pgArrays.js';
@@ -106,29 +106,57 @@ export function planPeriod(from: Date, to: Date, zone: string, source: 'rollups'
   return { from, to, days: { d0, d1, start, end }, months: m0 < m1 ? { m0, m1 } : null, raw };
 }
 
-/** Bucket starts (local hour, day or month starts) covering [from, to). */
-export function bucketStarts(from: Date, to: Date, zone: string, granularity: Granularity): DateTime[] {
-  const out: DateTime[] = [];
-  let b = DateTime.fromJSDate(from, { zone }).startOf(granularity);
-  const end = to.getTime();
-  while (b.toMillis() < end) {
-    out.push(b);
-    if (out.length > MAX_SERIES_POINTS) {
-      throw new ValidationError('period too long for this granularity', [
-        { field: 'granularity', value: granularity, message: `at most ${MAX_SERIES_POINTS} points: choose a coarser granularity or a shorter period` },
-      ]);
-    }
-    let next = b.plus({ [`${granularity}s`]: 1 }).startOf(granularity);
-    if (next <= b) next = b.plus({ [`${granularity}s`]: 1 });
-    b = next;
+const HOUR_MS = 3_600_000;
+
+/** The local calendar date of an instant, as days since 1970-01-01 (no DST in it: plain day arithmetic). */
+function localDay(at: Date, zone: string): { days: number; year: number; month: number } {
+  const d = DateTime.fromJSDate(at, { zone });
+  return { days: Date.UTC(d.year, d.month - 1, d.day) / 86_400_000, year: d.year, month: d.month };
+}
+
+/**
+ * How many series points [from, to) has, by arithmetic: a couple of zone
+ * conversions whatever the length of the period, so an oversized request is
+ * refused before anything is built (issue #24). Days and months: the local
+ * dates (months) of `from` and of the last millisecond before `to`, inclusive —
+ * exact. Hours: elapsed hours from the start of `from`'s local hour — exact in
+ * every zone whose offset changes by whole hours (all of them today but Lord
+ * Howe, whose half-hour change moves the count by one).
+ */
+export function bucketCount(from: Date, to: Date, zone: string, granularity: Granularity): number {
+  if (!(from < to)) return 0;
+  if (granularity === 'hour') {
+    const f = DateTime.fromJSDate(from, { zone });
+    const start = from.getTime() - (f.minute * 60_000 + f.second * 1000 + f.millisecond);
+    return Math.ceil((to.getTime() - start) / HOUR_MS);
   }
-  return out;
+  const first = localDay(from, zone);
+  const last = localDay(new Date(to.getTime() - 1), zone);
+  if (granularity === 'day') return last.days - first.days + 1;
+  return (last.year - first.year) * 12 + (last.month - first.month) + 1;
+}
+
+/** 400 naming `granularity` when the period has more than MAX_SERIES_POINTS points (docs/indicators.md). */
+export function checkSeriesSize(from: Date, to: Date, zone: string, granularity: Granularity): number {
+  const points = bucketCount(from, to, zone, granularity);
+  if (points > MAX_SERIES_POINTS) {
+    throw new ValidationError('period too long for this granularity', [
+      {
+        field: 'granularity',
+        value: granularity,
+        message: `${points} points, at most ${MAX_SERIES_POINTS}: choose a coarser granularity or a shorter period`,
+      },
+    ]);
+  }
+  return points;
 }
 
 type Sql = postgres.Sql;
+/** The statements' client: the pool or the request's transaction. */
+type Client = postgres.Sql | postgres.TransactionSql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
-function unionAll(sql: Sql, parts: Fragment[]): Fragment {
+function unionAll(sql: Client, parts: Fragment[]): Fragment {
   return parts.reduce((acc, p) => sql`${acc} UNION ALL ${p}`);
 }
 
@@ -139,13 +167,13 @@ interface Filters {
 }
 
 /** WHERE conditions on rollup columns (site, class and, where present, line). */
-function rollupFilters(sql: Sql, f: Filters, withLine: boolean): Fragment {
+function rollupFilters(sql: Client, f: Filters, withLine: boolean): Fragment {
   return sql`${f.site !== undefined ? sql`AND site = ${f.site}` : sql``}
     ${f.class !== undefined ? sql`AND class = ${f.class}` : sql``}
     ${withLine && f.line !== undefined ? sql`AND line = ${f.line}` : sql``}`;
 }
 
-function rawWhere(sql: Sql, tenantId: string, range: [Date, Date], f: Filters): Fragment {
+function rawWhere(sql: Client, tenantId: string, range: [Date, Date], f: Filters): Fragment {
   return sql`c.tenant_id = ${tenantId} AND c.started_at >= ${range[0]} AND c.started_at < ${range[1]}
     ${f.site !== undefined ? sql`AND c.site = ${f.site}` : sql``}
     ${f.class !== undefined ? sql`AND c.class = ${f.class}` : sql``}
@@ -156,22 +184,58 @@ const RAW_MEASURES = `1::bigint AS calls, (c.disposition = 'answered')::int::big
   (CASE WHEN c.disposition = 'answered' THEN c.duration_seconds ELSE 0 END)::bigint AS talk, c.cost::numeric AS cost`;
 const ROLLUP_MEASURES = `calls, answered, talk_seconds AS talk, cost`;
 
-function rawBucket(sql: Sql, zone: string, g: Granularity): Fragment {
+function rawBucket(sql: Client, zone: string, g: Granularity): Fragment {
   if (g === 'hour') return sql`c.started_at - ((c.started_at AT TIME ZONE ${zone}) - date_trunc('hour', c.started_at AT TIME ZONE ${zone}))`;
   if (g === 'day') return sql`(c.started_at AT TIME ZONE ${zone})::date`;
   return sql`date_trunc('month', c.started_at AT TIME ZONE ${zone})::date`;
 }
 
+/** The series as JSON text (the points, comma-separated) and its totals, all computed by PostgreSQL. */
 interface SeriesRow {
-  bucket: string;
-  direction: 'in' | 'out';
-  calls: string;
-  answered: string;
-  talk: string;
+  points: string;
+  outCalls: string;
+  outAnswered: string;
+  outTalk: string;
+  inCalls: string;
+  inAnswered: string;
+  inTalk: string;
   cost: string;
 }
 
-function seriesQuery(sql: Sql, tenantId: string, zone: string, plan: Plan, g: Granularity, f: Filters) {
+/**
+ * Every bucket of [from, to) in the tenant's zone, made by PostgreSQL (issue
+ * #24: no per-bucket work on the server's event loop). Hours: the instants of
+ * a 15-minute grid from the start of `from`'s local hour whose local time is on
+ * the hour — both 02:00 of a fall-back night, none in a spring-forward gap, and
+ * the right phase in half- and quarter-hour zones. Days and months: the local
+ * dates from `from`'s to the last millisecond's.
+ */
+function bucketGrid(sql: Client, zone: string, from: Date, to: Date, g: Granularity): Fragment {
+  const last = new Date(to.getTime() - 1);
+  if (g === 'hour') {
+    const start = sql`${from}::timestamptz - ((${from}::timestamptz AT TIME ZONE ${zone}) - date_trunc('hour', ${from}::timestamptz AT TIME ZONE ${zone}))`;
+    return sql`SELECT t AS bucket FROM generate_series(${start}, ${last}::timestamptz, interval '15 minutes') t
+      WHERE date_trunc('hour', t AT TIME ZONE ${zone}) = t AT TIME ZONE ${zone}`;
+  }
+  const step = g === 'day' ? sql`interval '1 day'` : sql`interval '1 month'`;
+  const local = (at: Date) => sql`date_trunc(${g}, ${at}::timestamptz AT TIME ZONE ${zone})`;
+  return sql`SELECT d::date AS bucket FROM generate_series(${local(from)}, ${local(last)}, ${step}) d`;
+}
+
+/**
+ * A point's start as luxon's toISO({ suppressMilliseconds: true }) writes it in
+ * the tenant's zone, from its local time and its offset in seconds:
+ * `2026-10-25T02:00:00+01:00`, or `Z` at offset 0 in a zone luxon calls
+ * universal (UTC, GMT).
+ */
+function isoStart(sql: Client, zone: string): Fragment {
+  const hhmm = sql`lpad((abs(off) / 3600)::text, 2, '0') || ':' || lpad((abs(off) % 3600 / 60)::text, 2, '0')`;
+  const signed = sql`CASE WHEN off < 0 THEN '-' ELSE '+' END || ${hhmm}`;
+  const offset = Info.normalizeZone(zone).isUniversal ? sql`CASE WHEN off = 0 THEN 'Z' ELSE ${signed} END` : signed;
+  return sql`to_char(local, 'YYYY-MM-DD"T"HH24:MI:SS') || ${offset}`;
+}
+
+function seriesQuery(sql: Client, tenantId: string, zone: string, plan: Plan, g: Granularity, f: Filters) {
   const parts: Fragment[] = [];
   const raw = [...plan.raw];
   const m = sql.unsafe(ROLLUP_MEASURES);
@@ -191,11 +255,29 @@ function seriesQuery(sql: Sql, tenantId: string, zone: string, plan: Plan, g: Gr
   }
   const rm = sql.unsafe(RAW_MEASURES);
   for (const r of raw) parts.push(sql`SELECT ${rawBucket(sql, zone, g)} AS bucket, c.direction, ${rm} FROM cdrs c WHERE ${rawWhere(sql, tenantId, r, f)}`);
-  const bucketText = g === 'hour' ? sql`(extract(epoch FROM bucket) * 1000)::bigint::text` : sql`bucket::text`;
+  // a day or month bucket starts at the first instant of its local date
+  const at = g === 'hour' ? sql`k.bucket` : sql`k.bucket::timestamp AT TIME ZONE ${zone}`;
+  const out = (col: string) => sql.unsafe(`coalesce(sum(${col}) FILTER (WHERE direction = 'out'), 0)::bigint`);
+  const inc = (col: string) => sql.unsafe(`coalesce(sum(${col}) FILTER (WHERE direction = 'in'), 0)::bigint`);
+  // a bucket with data outside the grid (a zone whose offset moves mid-hour) is kept
   return sql<SeriesRow[]>`
-    SELECT ${bucketText} AS bucket, direction, sum(calls)::text AS calls, sum(answered)::text AS answered,
-           sum(talk)::text AS talk, sum(cost)::text AS cost
-      FROM (${unionAll(sql, parts)}) p GROUP BY bucket, direction`;
+    WITH d AS (
+      SELECT bucket, ${out('calls')} AS oc, ${out('answered')} AS oa, ${out('talk')} AS ot,
+             ${inc('calls')} AS ic, ${inc('answered')} AS ia, ${inc('talk')} AS it, coalesce(sum(cost), 0) AS cost
+        FROM (${unionAll(sql, parts)}) p GROUP BY bucket
+    ), s AS (
+      SELECT at, local, (extract(epoch FROM local) - extract(epoch FROM at))::int AS off, coalesce(d.oc, 0) AS oc, coalesce(d.oa, 0) AS oa, coalesce(d.ot, 0) AS ot,
+             coalesce(d.ic, 0) AS ic, coalesce(d.ia, 0) AS ia, coalesce(d.it, 0) AS it, coalesce(d.cost, 0) AS cost
+        FROM (${bucketGrid(sql, zone, plan.from, plan.to, g)} UNION SELECT bucket FROM d) k
+        CROSS JOIN LATERAL (SELECT ${at} AS at) a CROSS JOIN LATERAL (SELECT a.at AT TIME ZONE ${zone} AS local) l
+        LEFT JOIN d ON d.bucket = k.bucket
+    )
+    SELECT coalesce(string_agg('{"start":"' || ${isoStart(sql, zone)} || '","outgoingCalls":' || oc || ',"outgoingAnswered":' || oa
+             || ',"incomingCalls":' || ic || ',"incomingMissed":' || (ic - ia) || ',"talkSeconds":' || (ot + it)
+             || ',"cost":"' || round(cost, 4) || '"}', ',' ORDER BY at), '') AS points,
+           sum(oc)::text AS "outCalls", sum(oa)::text AS "outAnswered", sum(ot)::text AS "outTalk",
+           sum(ic)::text AS "inCalls", sum(ia)::text AS "inAnswered", sum(it)::text AS "inTalk", round(sum(cost), 4)::text AS cost
+      FROM s`;
 }
 
 interface DestinationRow {
@@ -206,7 +288,7 @@ interface DestinationRow {
   cost: string;
 }
 
-function destinationQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters) {
+function destinationQuery(sql: Client, tenantId: string, plan: Plan, f: Filters) {
   const parts: Fragment[] = [];
   const raw = [...plan.raw];
   if (plan.days) {
@@ -232,7 +314,7 @@ interface LineRow {
 }
 
 /** The most active lines of one direction: a top-N sort of the per-line sums. */
-function topLinesQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters, top: number, direction: 'in' | 'out') {
+function topLinesQuery(sql: Client, tenantId: string, plan: Plan, f: Filters, top: number, direction: 'in' | 'out') {
   const parts: Fragment[] = [];
   const m = sql.unsafe(ROLLUP_MEASURES);
   const days = (a: string, b: string) =>
@@ -259,93 +341,93 @@ function topLinesQuery(sql: Sql, tenantId: string, plan: Plan, f: Filters, top: 
      ORDER BY sum(calls) DESC, sum(talk) DESC, line COLLATE "C" NULLS LAST LIMIT ${top}`;
 }
 
-/** The §8 indicators of a tenant. `source: 'raw'` answers from the CDRs alone (the reference). */
-export async function indicators(sql: Sql, tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): Promise<Indicators> {
+/** A request checked and planned, nothing asked of the database yet. */
+export interface IndicatorRequest {
+  tenant: IndicatorTenant;
+  from: Date;
+  to: Date;
+  granularity: Granularity;
+  plan: Plan;
+  filters: Filters;
+  top: number;
+}
+
+/**
+ * Checks a request and counts its points: a 400 naming the field comes from
+ * here, before any query and before the request waits for its turn — an
+ * oversized period costs a couple of zone conversions (issue #24).
+ */
+export function indicatorRequest(tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): IndicatorRequest {
   const zone = tenant.timezone;
   const granularity = q.granularity ?? 'day';
   const now = DateTime.now().setZone(zone);
   const from = q.from !== undefined ? periodBound(q.from, 'from', zone) : now.startOf('month').toJSDate();
   const to = q.to !== undefined ? periodBound(q.to, 'to', zone) : DateTime.fromJSDate(from, { zone }).startOf('month').plus({ months: 1 }).toJSDate();
   if (!(from < to)) throw new ValidationError('empty period', [{ field: 'to', value: q.to ?? '', message: '`to` must be after `from`' }]);
-  const buckets = bucketStarts(from, to, zone, granularity);
-  const plan = planPeriod(from, to, zone, options.source);
-  const f: Filters = { site: q.site, line: q.line, class: q.class };
-  const [series, destinations, linesOut, linesIn] = await Promise.all([
-    seriesQuery(sql, tenant.id, zone, plan, granularity, f),
-    destinationQuery(sql, tenant.id, plan, f),
-    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10, 'out'),
-    topLinesQuery(sql, tenant.id, plan, f, q.top ?? 10, 'in'),
-  ]);
-  return assemble(tenant, from, to, granularity, buckets, series, destinations, linesOut, linesIn);
+  checkSeriesSize(from, to, zone, granularity);
+  const filters: Filters = { site: q.site, line: q.line, class: q.class };
+  return { tenant, from, to, granularity, plan: planPeriod(from, to, zone, options.source), filters, top: q.top ?? 10 };
 }
 
+/**
+ * The §8 indicators as the JSON text of the answer. The series — every bucket,
+ * its figures and its start — is built by PostgreSQL as JSON text, so a request
+ * of 10,000 points costs the server's event loop a few milliseconds however
+ * long its period (issue #24).
+ */
+export async function runIndicators(sql: Sql, r: IndicatorRequest): Promise<string> {
+  const { tenant, plan, filters: f, granularity } = r;
+  const zone = tenant.timezone;
+  // One read-only transaction: the four statements see one snapshot (the totals are the series'), one
+  // after the other on one connection and without parallel workers, so a report takes one core of
+  // PostgreSQL at most and leaves the others to the PBX's commits (issue #24).
+  const [series, destinations, linesOut, linesIn] = await sql.begin('read only', async (tx) => {
+    await tx`SET LOCAL max_parallel_workers_per_gather = 0`;
+    const [s] = await seriesQuery(tx, tenant.id, zone, plan, granularity, f);
+    const d = await destinationQuery(tx, tenant.id, plan, f);
+    const lo = await topLinesQuery(tx, tenant.id, plan, f, r.top, 'out');
+    const li = await topLinesQuery(tx, tenant.id, plan, f, r.top, 'in');
+    return [s!, d, lo, li] as const;
+  });
+  const head = assemble(tenant, r.from, r.to, granularity, series, destinations, linesOut, linesIn);
+  // `series` is the last key: its points go in as PostgreSQL wrote them
+  return `${JSON.stringify(head).slice(0, -1)},"series":[${series.points}]}`;
+}
+
+/** Checks, then answers (`source: 'raw'`: from the CDRs alone, the reference). */
+export async function indicatorsJson(sql: Sql, tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): Promise<string> {
+  return runIndicators(sql, indicatorRequest(tenant, q, options));
+}
+
+/** The same answer as an object (tests, benchmarks, the CLI). */
+export async function indicators(sql: Sql, tenant: IndicatorTenant, q: IndicatorQuery, options: { source?: 'rollups' | 'raw' } = {}): Promise<Indicators> {
+  return JSON.parse(await indicatorsJson(sql, tenant, q, options)) as Indicators;
+}
+
+/** Everything but the series, in the order the answer prints it. */
 function assemble(
   tenant: IndicatorTenant,
   from: Date,
   to: Date,
   granularity: Granularity,
-  buckets: DateTime[],
-  seriesRows: SeriesRow[],
+  series: SeriesRow,
   destinations: DestinationRow[],
   linesOut: LineRow[],
   linesIn: LineRow[],
-): Indicators {
+): Omit<Indicators, 'series'> {
   const zone = tenant.timezone;
-  const iso = (d: DateTime) => d.toISO({ suppressMilliseconds: true })!;
-  interface Acc {
-    at: DateTime;
-    outCalls: number;
-    outAnswered: number;
-    inCalls: number;
-    inAnswered: number;
-    outTalk: number;
-    inTalk: number;
-    cost: bigint;
-  }
-  const byKey = new Map<string, Acc>();
-  const keyOf = (d: DateTime) => (granularity === 'hour' ? String(d.toMillis()) : d.toISODate()!);
-  const empty = (at: DateTime): Acc => ({ at, outCalls: 0, outAnswered: 0, inCalls: 0, inAnswered: 0, outTalk: 0, inTalk: 0, cost: 0n });
-  for (const b of buckets) byKey.set(keyOf(b), empty(b));
-  for (const r of seriesRows) {
-    let acc = byKey.get(r.bucket);
-    if (acc === undefined) {
-      // a bucket the calendar walk did not produce (a zone whose offset moves mid-hour): keep it
-      const at = granularity === 'hour' ? DateTime.fromMillis(Number(r.bucket), { zone }) : DateTime.fromISO(r.bucket, { zone }).startOf('day');
-      acc = empty(at);
-      byKey.set(r.bucket, acc);
-    }
-    if (r.direction === 'out') {
-      acc.outCalls += Number(r.calls);
-      acc.outAnswered += Number(r.answered);
-      acc.outTalk += Number(r.talk);
-    } else {
-      acc.inCalls += Number(r.calls);
-      acc.inAnswered += Number(r.answered);
-      acc.inTalk += Number(r.talk);
-    }
-    acc.cost += toUnits4(r.cost);
-  }
-  const points = [...byKey.values()].sort((a, b) => a.at.toMillis() - b.at.toMillis());
-  const total = empty(DateTime.fromJSDate(from, { zone }));
-  for (const p of points) {
-    total.outCalls += p.outCalls;
-    total.outAnswered += p.outAnswered;
-    total.inCalls += p.inCalls;
-    total.inAnswered += p.inAnswered;
-    total.outTalk += p.outTalk;
-    total.inTalk += p.inTalk;
-    total.cost += p.cost;
-  }
+  const iso = (d: Date) => DateTime.fromJSDate(d, { zone }).toISO({ suppressMilliseconds: true })!;
   const lineFigure = (r: LineRow): LineFigure => ({ line: r.line, calls: Number(r.calls), seconds: Number(r.seconds) });
+  const inCalls = Number(series.inCalls);
   return {
-    period: { from: iso(DateTime.fromJSDate(from, { zone })), to: iso(DateTime.fromJSDate(to, { zone })), timezone: zone, granularity },
+    period: { from: iso(from), to: iso(to), timezone: zone, granularity },
     currency: tenant.currency,
     locale: tenant.locale,
     outgoing: {
-      calls: total.outCalls,
-      answered: total.outAnswered,
-      talkSeconds: total.outTalk,
-      cost: fromUnits4(total.cost),
+      calls: Number(series.outCalls),
+      answered: Number(series.outAnswered),
+      talkSeconds: Number(series.outTalk),
+      cost: fromUnits4(toUnits4(series.cost)),
       byDestination: destinations.map((d) => ({
         destination: d.destination,
         class: d.class,
@@ -356,19 +438,10 @@ function assemble(
       topLines: linesOut.map(lineFigure),
     },
     incoming: {
-      calls: total.inCalls,
-      missed: total.inCalls - total.inAnswered,
-      talkSeconds: total.inTalk,
+      calls: inCalls,
+      missed: inCalls - Number(series.inAnswered),
+      talkSeconds: Number(series.inTalk),
       topLines: linesIn.map(lineFigure),
     },
-    series: points.map((p) => ({
-      start: iso(p.at),
-      outgoingCalls: p.outCalls,
-      outgoingAnswered: p.outAnswered,
-      incomingCalls: p.inCalls,
-      incomingMissed: p.inCalls - p.inAnswered,
-      talkSeconds: p.outTalk + p.inTalk,
-      cost: fromUnits4(p.cost),
-    })),
   };
 }

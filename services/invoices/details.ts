@@ -3,11 +3,11 @@
  * and every CDR behind the invoice, as frozen at issue in invoice_items, then
  * one row per invoice line and the three totals. The item amounts of a line,
  * summed and rounded half-up to cents, give that line's amount; the lines give
- * the totals. Read through a cursor and written by fast-csv: constant memory
- * whatever the size of the invoice.
+ * the totals. Read through a cursor and written by fast-csv a page at a time:
+ * constant memory whatever the size of the invoice.
  */
 import { Readable } from 'node:stream';
-import { format } from 'fast-csv';
+import { writeToString } from 'fast-csv';
 import type { Db } from '../../db/connection.js';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../../engine/index.js';
@@ -73,57 +73,103 @@ function invoiceItems(db: Db, invoice: InvoiceRecord) {
     .orderBy('i.id');
 }
 
-export function invoiceDetailsCsv(db: Db, invoice: InvoiceRecord, tenant: DetailsTenant): Readable {
+/** One invoice item as read (a licence or a CDR), before formatting. */
+export type ItemRow = Awaited<ReturnType<ReturnType<typeof invoiceItems>['execute']>>[number];
+
+/** What formatting a page of items needs besides the items (plain data: it goes to a report worker). */
+export interface DetailsContext {
+  invoice: InvoiceRecord;
+  tenant: DetailsTenant;
+}
+
+/** Where a page stands: the first carries the header, the last the lines and totals. */
+export interface DetailsPart {
+  first: boolean;
+  last: boolean;
+}
+
+/** Makes the text of one page of the CSV: the work a report worker does (reports/renderWorker.ts). */
+export type DetailsFormatter = (ctx: DetailsContext, items: ItemRow[], part: DetailsPart) => Promise<string>;
+
+/** Formatted numbers by tenant display, bounded: a worker keeps it from one page to the next. */
+const numberCache = new Map<string, string>();
+
+/**
+ * One page of the CSV as text, exactly the bytes fast-csv's stream writes for
+ * those rows at that place: the header first, rows joined by "\n", no final
+ * newline, so the pages joined are the whole file.
+ */
+export function detailsPage(ctx: DetailsContext, items: ItemRow[], part: DetailsPart): Promise<string> {
+  const { invoice, tenant } = ctx;
   const lineLabels = new Map(invoice.lines.map((l, i) => [invoice.lineNos[i]!, l.label]));
   const country = tenantCountry(tenant.country);
-  const numbers = new Map<string, string>();
   const show = (n: string | null) => {
     if (n === null) return '';
-    let hit = numbers.get(n);
+    const key = `${tenant.numberDisplay}|${tenant.country}|${n}`;
+    let hit = numberCache.get(key);
     if (hit === undefined) {
       hit = formatNumber(n, tenant.numberDisplay, country);
-      if (numbers.size >= 100_000) numbers.clear();
-      numbers.set(n, hit);
+      if (numberCache.size >= 100_000) numberCache.clear();
+      numberCache.set(key, hit);
     }
     return hit;
   };
   const base = { invoice_number: invoice.number, reference: guardText(invoice.reference) };
   const empty: DetailsRow = Object.fromEntries(DETAILS_COLUMNS.map((c) => [c, ''])) as DetailsRow;
-
-  async function* rows(): AsyncGenerator<DetailsRow> {
-    for await (const r of invoiceItems(db, invoice).stream(1000)) {
-      yield {
-        ...empty,
-        ...base,
-        record: r.kind,
-        line_no: String(r.lineNo),
-        label: guardText(lineLabels.get(r.lineNo) ?? ''),
-        matricule: guardText(r.matricule),
-        identifiant: guardText(r.identifiant),
-        full_name: guardText(r.fullName),
-        call_id: guardText(r.callId),
-        started_at: r.startedAt ? formatInZone(r.startedAt, tenant.timezone) : '',
-        callee: show(r.callee),
-        destination: guardText(r.destination),
-        class: r.class ?? '',
-        charged_seconds: r.kind === 'call' ? String(r.chargedSeconds) : '',
-        quantity: '1',
-        unit_price: r.kind === 'licence' ? r.amount : '',
-        cost: r.cost,
-        amount: r.amount,
-      };
-    }
+  const rows: DetailsRow[] = items.map((r) => ({
+    ...empty,
+    ...base,
+    record: r.kind,
+    line_no: String(r.lineNo),
+    label: guardText(lineLabels.get(r.lineNo) ?? ''),
+    matricule: guardText(r.matricule),
+    identifiant: guardText(r.identifiant),
+    full_name: guardText(r.fullName),
+    call_id: guardText(r.callId),
+    started_at: r.startedAt ? formatInZone(r.startedAt, tenant.timezone) : '',
+    callee: show(r.callee),
+    destination: guardText(r.destination),
+    class: r.class ?? '',
+    charged_seconds: r.kind === 'call' ? String(r.chargedSeconds) : '',
+    quantity: '1',
+    unit_price: r.kind === 'licence' ? r.amount : '',
+    cost: r.cost,
+    amount: r.amount,
+  }));
+  if (part.last) {
     for (const [i, l] of invoice.lines.entries()) {
-      yield { ...empty, ...base, record: 'line', line_no: String(invoice.lineNos[i]), label: guardText(l.label), quantity: l.quantity, unit_price: l.unitPrice, amount: l.amount };
+      rows.push({ ...empty, ...base, record: 'line', line_no: String(invoice.lineNos[i]), label: guardText(l.label), quantity: l.quantity, unit_price: l.unitPrice, amount: l.amount });
     }
-    yield { ...empty, ...base, record: 'total_excl_vat', amount: invoice.totalExclVat };
-    yield { ...empty, ...base, record: 'vat', unit_price: invoice.vatRate, amount: invoice.vat };
-    yield { ...empty, ...base, record: 'total', amount: invoice.total };
+    rows.push({ ...empty, ...base, record: 'total_excl_vat', amount: invoice.totalExclVat });
+    rows.push({ ...empty, ...base, record: 'vat', unit_price: invoice.vatRate, amount: invoice.vat });
+    rows.push({ ...empty, ...base, record: 'total', amount: invoice.total });
   }
+  return writeToString<DetailsRow, DetailsRow>(rows, { headers: [...DETAILS_COLUMNS], writeHeaders: part.first }).then((text) =>
+    part.first || text === '' ? text : `\n${text}`,
+  );
+}
 
-  const source = Readable.from(rows());
-  const csv = format<DetailsRow, DetailsRow>({ headers: [...DETAILS_COLUMNS] });
-  source.once('error', (err) => csv.destroy(err));
-  csv.once('close', () => source.destroy());
-  return source.pipe(csv);
+const PAGE = 1000;
+
+/**
+ * The details CSV as a stream: the items read through a cursor (constant
+ * memory), each page of 1,000 made by `format` — a report worker in the server
+ * (api/routes/invoices.ts), so the luxon, libphonenumber and CSV work of a large
+ * invoice stays off the thread that answers the PBX (issue #24).
+ */
+export function invoiceDetailsCsv(db: Db, invoice: InvoiceRecord, tenant: DetailsTenant, format: DetailsFormatter = detailsPage): Readable {
+  const ctx: DetailsContext = { invoice, tenant };
+  async function* pages(): AsyncGenerator<string> {
+    let page: ItemRow[] = [];
+    let first = true;
+    for await (const r of invoiceItems(db, invoice).stream(PAGE)) {
+      page.push(r);
+      if (page.length < PAGE) continue;
+      yield await format(ctx, page, { first, last: false });
+      page = [];
+      first = false;
+    }
+    yield await format(ctx, page, { first, last: true });
+  }
+  return Readable.from(pages(), { objectMode: false });
 }
