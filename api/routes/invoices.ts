@@ -10,7 +10,7 @@ import { getInvoice, invoiceUserCalls, invoiceView, listInvoices } from '../../s
 import { runInvoices } from '../../services/invoices/run.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute } from '../route.js';
+import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute } from '../route.js';
 
 const Period = z.string().openapi({ example: '2026-10', description: 'A month, YYYY-MM, in each tenant’s timezone' });
 

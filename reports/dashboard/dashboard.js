@@ -1,8 +1,8 @@
 /* Forfait manager dashboard: GET /v1/indicators shown as figures, charts and tables.
  * The API key is typed by the manager and kept in sessionStorage (this tab only);
  * every request sends it as a Bearer token to this same server. No CDN, no build step. */
-(function () {
-  'use strict';
+(() => {
+  
 
   var KEY = 'forfait.dashboard.key';
   var LANG = 'forfait.dashboard.lang';
@@ -50,7 +50,7 @@
 
   var COLORS = { out: '#2563eb', outSoft: '#93c5fd', answered: '#16a34a', in: '#7c3aed', inSoft: '#c4b5fd', missed: '#ea580c', cost: '#d97706' };
 
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = (id) => document.getElementById(id);
   var lang = sessionStorage.getItem(LANG) || null;
   var data = null;
   var charts = {};
@@ -58,14 +58,14 @@
 
   function t(k, vars) {
     var s = (T[lang || 'fr'][k]) || k;
-    if (vars) Object.keys(vars).forEach(function (v) { s = s.replace('{' + v + '}', vars[v]); });
+    if (vars) Object.keys(vars).forEach((v) => { s = s.replace('{' + v + '}', vars[v]); });
     return s;
   }
   function locale() { return lang === 'en' ? 'en-GB' : 'fr-FR'; }
   function int(n) { return new Intl.NumberFormat(locale()).format(n); }
   function money(s) {
     // the API's decimal string, formatted exactly (Intl takes decimal strings)
-    return new Intl.NumberFormat(locale(), { style: 'currency', currency: (data && data.currency) || 'EUR' }).format(s);
+    return new Intl.NumberFormat(locale(), { style: 'currency', currency: (data?.currency) || 'EUR' }).format(s);
   }
   function pct(a, b) { return b === 0 ? '—' : new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 1 }).format(a / b); }
   function duration(seconds) {
@@ -119,9 +119,9 @@
   function applyLang() {
     document.documentElement.lang = lang || 'fr';
     document.title = 'Forfait — ' + t('title');
-    document.querySelectorAll('[data-i18n]').forEach(function (el) { el.textContent = t(el.getAttribute('data-i18n')); });
-    document.querySelectorAll('[data-i18n-placeholder]').forEach(function (el) { el.placeholder = t(el.getAttribute('data-i18n-placeholder')); });
-    document.querySelectorAll('[data-lang]').forEach(function (b) { b.classList.toggle('active', b.getAttribute('data-lang') === (lang || 'fr')); });
+    document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.getAttribute('data-i18n')); });
+    document.querySelectorAll('[data-i18n-placeholder]').forEach((el) => { el.placeholder = t(el.getAttribute('data-i18n-placeholder')); });
+    document.querySelectorAll('[data-lang]').forEach((b) => { b.classList.toggle('active', b.getAttribute('data-lang') === (lang || 'fr')); });
     if (data) render();
     if (lastStatus) setStatus(lastStatus.key, lastStatus.key === 'updated' && data ? updatedVars() : lastStatus.vars, lastStatus.isError);
   }
@@ -135,7 +135,7 @@
     p.set('from', $('from').value);
     p.set('to', addDays($('to').value, 1));
     if (!forExport) p.set('granularity', $('granularity').value);
-    ['site', 'line', 'class'].forEach(function (f) { var v = $(f).value.trim(); if (v) p.set(f, v); });
+    ['site', 'line', 'class'].forEach((f) => { var v = $(f).value.trim(); if (v) p.set(f, v); });
     return p;
   }
   var lastStatus = null;
@@ -153,14 +153,14 @@
   function load(first) {
     setStatus('loading');
     var path = first && !$('from').value ? '/v1/indicators' : '/v1/indicators?' + query(false).toString();
-    return api(path).then(function (res) {
+    return api(path).then((res) => {
       if (res.status === 401 || res.status === 403) {
         sessionStorage.removeItem(KEY);
         showLogin(t(res.status === 401 ? 'badKey' : 'noRight'));
         return;
       }
       if (!res.ok) { setStatus('failed', { status: res.status }, true); return; }
-      return res.json().then(function (body) {
+      return res.json().then((body) => {
         data = body;
         if (!lang) { lang = body.locale === 'en' ? 'en' : 'fr'; applyLang(); }
         if (first && !$('from').value) {
@@ -175,7 +175,7 @@
         setStatus('updated', updatedVars());
         document.body.setAttribute('data-loaded', String(Date.now()));
       });
-    }).catch(function (err) { setStatus('failed', { status: String(err) }, true); });
+    }).catch((err) => { setStatus('failed', { status: String(err) }, true); });
   }
 
   function exportCsv() {
@@ -183,26 +183,26 @@
     var name = 'cdrs_' + $('from').value + '_' + $('to').value + '.csv';
     setStatus('exporting');
     $('export').disabled = true;
-    api('/v1/cdrs/export.csv?' + p.toString()).then(function (res) {
+    api('/v1/cdrs/export.csv?' + p.toString()).then((res) => {
       if (res.status === 404) { setStatus('exportMissing', null, true); return; }
       if (res.status === 403) { setStatus('noCdrRight', null, true); return; }
       if (res.status === 429 || res.status === 408) { setStatus('exportBusy', null, true); return; }
       if (!res.ok) { setStatus('failed', { status: res.status }, true); return; }
-      return res.blob().then(function (blob) {
+      return res.blob().then((blob) => {
         var a = document.createElement('a');
         a.href = URL.createObjectURL(blob);
         a.download = name;
         document.body.appendChild(a);
         a.click();
-        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+        setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
         setStatus('exported', { name: name });
       });
-    }).catch(function (err) { setStatus('failed', { status: String(err) }, true); })
-      .finally(function () { $('export').disabled = false; });
+    }).catch((err) => { setStatus('failed', { status: String(err) }, true); })
+      .finally(() => { $('export').disabled = false; });
   }
 
   // ---- rendering ----
-  function kpi(name, text) { document.querySelectorAll('[data-kpi="' + name + '"]').forEach(function (el) { el.textContent = text; }); }
+  function kpi(name, text) { document.querySelectorAll('[data-kpi="' + name + '"]').forEach((el) => { el.textContent = text; }); }
 
   function render() {
     var o = data.outgoing, i = data.incoming;
@@ -222,10 +222,10 @@
     renderTable();
   }
 
-  var baseOptions = function (extra) {
+  var baseOptions = (extra) => {
     var o = {
       responsive: true, maintainAspectRatio: false, animation: false, locale: locale(),
-      plugins: { legend: { position: 'bottom', labels: { boxWidth: 12, usePointStyle: true, sort: function (a, b) { return a.datasetIndex - b.datasetIndex; } } }, tooltip: { mode: 'index', intersect: false } },
+      plugins: { legend: { position: 'bottom', labels: { boxWidth: 12, usePointStyle: true, sort: (a, b) => a.datasetIndex - b.datasetIndex } }, tooltip: { mode: 'index', intersect: false } },
       scales: { x: { grid: { display: false } }, y: { beginAtZero: true, grid: { color: '#eef2f7' }, ticks: { precision: 0 } } },
     };
     return Object.assign(o, extra || {});
@@ -239,43 +239,43 @@
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.color = '#475569';
     var g = data.period.granularity;
-    var labels = data.series.map(function (p) { return bucketLabel(p.start, g); });
+    var labels = data.series.map((p) => bucketLabel(p.start, g));
     var s = data.series;
     chart('chart-calls', {
       type: 'bar',
       data: {
         labels: labels,
         datasets: [
-          { label: t('total'), data: s.map(function (p) { return p.outgoingCalls + p.incomingCalls; }), backgroundColor: COLORS.outSoft, borderRadius: 3, order: 2 },
-          { label: t('answered'), data: s.map(function (p) { return p.outgoingAnswered + p.incomingCalls - p.incomingMissed; }), backgroundColor: COLORS.answered, borderRadius: 3, order: 2 },
-          { label: t('missedIn'), type: 'line', data: s.map(function (p) { return p.incomingMissed; }), borderColor: COLORS.missed, backgroundColor: COLORS.missed, pointRadius: 2, tension: 0.25, order: 1 },
+          { label: t('total'), data: s.map((p) => p.outgoingCalls + p.incomingCalls), backgroundColor: COLORS.outSoft, borderRadius: 3, order: 2 },
+          { label: t('answered'), data: s.map((p) => p.outgoingAnswered + p.incomingCalls - p.incomingMissed), backgroundColor: COLORS.answered, borderRadius: 3, order: 2 },
+          { label: t('missedIn'), type: 'line', data: s.map((p) => p.incomingMissed), borderColor: COLORS.missed, backgroundColor: COLORS.missed, pointRadius: 2, tension: 0.25, order: 1 },
         ],
       },
       options: baseOptions(),
     });
     chart('chart-cost', {
       type: 'bar',
-      data: { labels: labels, datasets: [{ label: t('cost'), data: s.map(function (p) { return Number(p.cost); }), backgroundColor: COLORS.cost, borderRadius: 3 }] },
+      data: { labels: labels, datasets: [{ label: t('cost'), data: s.map((p) => Number(p.cost)), backgroundColor: COLORS.cost, borderRadius: 3 }] },
       options: baseOptions({
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { label: function (ctx) { return money(s[ctx.dataIndex].cost); } } },
+          tooltip: { callbacks: { label: (ctx) => money(s[ctx.dataIndex].cost) } },
         },
-        scales: { x: { grid: { display: false } }, y: { beginAtZero: true, grid: { color: '#eef2f7' }, ticks: { callback: function (v) { return money(String(v)); } } } },
+        scales: { x: { grid: { display: false } }, y: { beginAtZero: true, grid: { color: '#eef2f7' }, ticks: { callback: (v) => money(String(v)) } } },
       }),
     });
-    var dests = data.outgoing.byDestination.slice().sort(function (a, b) { return b.seconds - a.seconds; }).slice(0, 8);
-    horizontal('chart-destinations', dests.map(function (d) { return destName(d); }), [
-      { label: t('minutes'), data: dests.map(function (d) { return Math.round(d.seconds / 60); }), backgroundColor: COLORS.out, borderRadius: 3 },
-    ], function (ctx) { var d = dests[ctx.dataIndex]; return minutes(d.seconds) + ' min · ' + int(d.calls) + ' ' + t('calls').toLowerCase() + ' · ' + money(d.cost); });
+    var dests = data.outgoing.byDestination.slice().sort((a, b) => b.seconds - a.seconds).slice(0, 8);
+    horizontal('chart-destinations', dests.map((d) => destName(d)), [
+      { label: t('minutes'), data: dests.map((d) => Math.round(d.seconds / 60)), backgroundColor: COLORS.out, borderRadius: 3 },
+    ], (ctx) => { var d = dests[ctx.dataIndex]; return minutes(d.seconds) + ' min · ' + int(d.calls) + ' ' + t('calls').toLowerCase() + ' · ' + money(d.cost); });
     var lo = data.outgoing.topLines.slice(0, 8);
-    horizontal('chart-lines-out', lo.map(function (l) { return l.line || '—'; }), [
-      { label: t('calls'), data: lo.map(function (l) { return l.calls; }), backgroundColor: COLORS.out, borderRadius: 3 },
-    ], function (ctx) { var l = lo[ctx.dataIndex]; return int(l.calls) + ' ' + t('calls').toLowerCase() + ' · ' + minutes(l.seconds) + ' min'; });
+    horizontal('chart-lines-out', lo.map((l) => l.line || '—'), [
+      { label: t('calls'), data: lo.map((l) => l.calls), backgroundColor: COLORS.out, borderRadius: 3 },
+    ], (ctx) => { var l = lo[ctx.dataIndex]; return int(l.calls) + ' ' + t('calls').toLowerCase() + ' · ' + minutes(l.seconds) + ' min'; });
     var li = data.incoming.topLines.slice(0, 8);
-    horizontal('chart-lines-in', li.map(function (l) { return l.line || '—'; }), [
-      { label: t('calls'), data: li.map(function (l) { return l.calls; }), backgroundColor: COLORS.in, borderRadius: 3 },
-    ], function (ctx) { var l = li[ctx.dataIndex]; return int(l.calls) + ' ' + t('calls').toLowerCase() + ' · ' + minutes(l.seconds) + ' min'; });
+    horizontal('chart-lines-in', li.map((l) => l.line || '—'), [
+      { label: t('calls'), data: li.map((l) => l.calls), backgroundColor: COLORS.in, borderRadius: 3 },
+    ], (ctx) => { var l = li[ctx.dataIndex]; return int(l.calls) + ' ' + t('calls').toLowerCase() + ' · ' + minutes(l.seconds) + ' min'; });
   }
   function horizontal(id, labels, datasets, label) {
     chart(id, {
@@ -297,7 +297,7 @@
   }
 
   function cell(text, tag) { var el = document.createElement(tag || 'td'); el.textContent = text; return el; }
-  function row(values, tag) { var tr = document.createElement('tr'); values.forEach(function (v) { tr.appendChild(cell(v, tag)); }); return tr; }
+  function row(values, tag) { var tr = document.createElement('tr'); values.forEach((v) => { tr.appendChild(cell(v, tag)); }); return tr; }
   function renderTable() {
     var table = $('table');
     table.textContent = '';
@@ -305,24 +305,24 @@
     var g = data.period.granularity;
     if (tab === 'series') {
       head.appendChild(row([t('period'), t('outgoing'), t('answered'), t('incoming'), t('missed'), t('talkTime') + ' (min)', t('cost')], 'th'));
-      data.series.forEach(function (p) {
+      data.series.forEach((p) => {
         if (g === 'hour' && p.outgoingCalls + p.incomingCalls === 0) return;
         body.appendChild(row([bucketLabel(p.start, g), int(p.outgoingCalls), int(p.outgoingAnswered), int(p.incomingCalls), int(p.incomingMissed), minutes(p.talkSeconds), money(p.cost)]));
       });
-      var o = data.outgoing, i = data.incoming;
+      const o = data.outgoing, i = data.incoming;
       foot.appendChild(row([t('totalRow'), int(o.calls), int(o.answered), int(i.calls), int(i.missed), minutes(o.talkSeconds + i.talkSeconds), money(o.cost)]));
     } else if (tab === 'destinations') {
       head.appendChild(row([t('destination'), t('class'), t('calls'), t('minutes'), t('cost')], 'th'));
-      data.outgoing.byDestination.forEach(function (d) {
+      data.outgoing.byDestination.forEach((d) => {
         body.appendChild(row([destLabel(d), d.class ? t(d.class) : '—', int(d.calls), minutes(d.seconds), money(d.cost)]));
       });
     } else {
       head.appendChild(row([t('line'), t('direction'), t('calls'), t('minutes')], 'th'));
-      data.outgoing.topLines.forEach(function (l) { body.appendChild(row([l.line || '—', t('outgoing'), int(l.calls), minutes(l.seconds)])); });
-      data.incoming.topLines.forEach(function (l) { body.appendChild(row([l.line || '—', t('incoming'), int(l.calls), minutes(l.seconds)])); });
+      data.outgoing.topLines.forEach((l) => { body.appendChild(row([l.line || '—', t('outgoing'), int(l.calls), minutes(l.seconds)])); });
+      data.incoming.topLines.forEach((l) => { body.appendChild(row([l.line || '—', t('incoming'), int(l.calls), minutes(l.seconds)])); });
     }
     if (!body.children.length) {
-      var tr = document.createElement('tr'), td = cell(t('noData'));
+      const tr = document.createElement('tr'), td = cell(t('noData'));
       td.colSpan = 7; td.className = 'empty'; tr.appendChild(td); body.appendChild(tr);
     }
     table.appendChild(head); table.appendChild(body); table.appendChild(foot);
@@ -342,32 +342,32 @@
     $('signout').hidden = false;
   }
 
-  document.querySelectorAll('[data-lang]').forEach(function (b) {
-    b.addEventListener('click', function () { lang = b.getAttribute('data-lang'); sessionStorage.setItem(LANG, lang); applyLang(); });
+  document.querySelectorAll('[data-lang]').forEach((b) => {
+    b.addEventListener('click', () => { lang = b.getAttribute('data-lang'); sessionStorage.setItem(LANG, lang); applyLang(); });
   });
-  $('login-form').addEventListener('submit', function (e) {
+  $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     sessionStorage.setItem(KEY, $('key').value.trim());
     $('key').value = '';
     load(true);
   });
-  $('signout').addEventListener('click', function () { sessionStorage.removeItem(KEY); data = null; showLogin(); });
-  $('filters').addEventListener('submit', function (e) { e.preventDefault(); load(false); });
-  $('preset').addEventListener('change', function () {
+  $('signout').addEventListener('click', () => { sessionStorage.removeItem(KEY); data = null; showLogin(); });
+  $('filters').addEventListener('submit', (e) => { e.preventDefault(); load(false); });
+  $('preset').addEventListener('change', () => {
     if ($('preset').value === 'custom') return;
-    var d = presetDates($('preset').value, (data && data.period.timezone) || Intl.DateTimeFormat().resolvedOptions().timeZone);
+    var d = presetDates($('preset').value, (data?.period.timezone) || Intl.DateTimeFormat().resolvedOptions().timeZone);
     $('from').value = d[0];
     $('to').value = d[1];
     if ($('preset').value === 'today') $('granularity').value = 'hour';
     else if ($('granularity').value === 'hour') $('granularity').value = 'day';
     load(false);
   });
-  ['from', 'to'].forEach(function (id) { $(id).addEventListener('change', function () { $('preset').value = 'custom'; }); });
+  ['from', 'to'].forEach((id) => { $(id).addEventListener('change', () => { $('preset').value = 'custom'; }); });
   $('export').addEventListener('click', exportCsv);
-  document.querySelectorAll('[data-tab]').forEach(function (b) {
-    b.addEventListener('click', function () {
+  document.querySelectorAll('[data-tab]').forEach((b) => {
+    b.addEventListener('click', () => {
       tab = b.getAttribute('data-tab');
-      document.querySelectorAll('[data-tab]').forEach(function (x) { x.classList.toggle('active', x === b); });
+      document.querySelectorAll('[data-tab]').forEach((x) => { x.classList.toggle('active', x === b); });
       if (data) renderTable();
     });
   });
@@ -379,7 +379,7 @@
     $('to').value = addDays(params.get('to'), -1);
     $('preset').value = 'custom';
   }
-  ['granularity', 'site', 'line', 'class'].forEach(function (f) { if (params.get(f)) $(f).value = params.get(f); });
+  ['granularity', 'site', 'line', 'class'].forEach((f) => { if (params.get(f)) $(f).value = params.get(f); });
 
   applyLang();
   if (sessionStorage.getItem(KEY)) load(true);
