@@ -2,6 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import {
   digitsForLookup,
+  formatMoney4,
   formatPrice,
   maxCallSeconds,
   parseNumber,
@@ -211,8 +212,8 @@ function reserve(
         callee: r.answer.callee ?? '',
         rateId: r.rateId,
         maxSeconds: r.answer.maxSeconds,
-        holdForfait: r.forfait,
-        holdMoney: r.money,
+        holdForfaitSeconds: r.forfait,
+        holdMoney: formatMoney4(r.money),
         expiresAt: r.expiresAt,
         answer: r.answer,
       },
