@@ -56,7 +56,7 @@ export function createApp(deps: Deps): App {
   const house = new House(metrics, deps.logger);
   const exports = new ExportQueue(deps.config.exportLimits);
   const tariffs = new TariffIndexCache(deps.db);
-  const book = new AccountBook(deps.sql, deps.logger, (id) => tariffs.invalidate(id));
+  const book = new AccountBook(deps.db, deps.sql, deps.logger, (id) => tariffs.invalidate(id));
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
   const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
