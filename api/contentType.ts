@@ -12,8 +12,10 @@
  */
 export function mediaTypeOf(contentType: string | undefined): string {
   if (contentType === undefined) return '';
-  const end = /[;,]/.exec(contentType)?.index ?? contentType.length;
-  return contentType.slice(0, end).trim().toLowerCase();
+  let end = contentType.indexOf(';');
+  const comma = contentType.indexOf(',');
+  if (end < 0 || (comma >= 0 && comma < end)) end = comma;
+  return (end < 0 ? contentType : contentType.slice(0, end)).trim().toLowerCase();
 }
 
 /** `application/json`, or a JSON-based type such as `application/merge-patch+json`. */

@@ -10,7 +10,8 @@ import { jsonBodySchema, readJsonBody } from './route.js';
 export type LaneContext<R extends RouteConfig> = Parameters<RouteHandler<R, AppEnv>>[0];
 
 /** What the lane passes its steps as next(): none of them has anything to do after it. */
-const nothingAfter = (): Promise<void> => Promise.resolve();
+const done = Promise.resolve();
+const nothingAfter = (): Promise<void> => done;
 
 /** The handlers of lane routes: LaneRouter gives each its path to itself. */
 const laneHandlers = new WeakSet<object>();
