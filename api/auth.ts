@@ -76,11 +76,8 @@ export function admit(access: Exclude<Access, { scope: 'public' }>, principal: P
     if (principal.kind !== 'reseller') throw new ApiError('FORBIDDEN', 'this route needs a reseller key');
   } else if (principal.kind === 'reseller') {
     if (!access.reseller) throw new ApiError('FORBIDDEN', 'this route needs a tenant key');
-  } else {
-    const wanted = [access.permission, ...(access.anyOf ?? [])];
-    if (!wanted.some((p) => principal.permissions.has(p))) {
-      throw new ApiError('FORBIDDEN', `missing permission ${wanted.join(' or ')}`);
-    }
+  } else if (!principal.permissions.has(access.permission) && !access.anyOf?.some((p) => principal.permissions.has(p))) {
+    throw new ApiError('FORBIDDEN', `missing permission ${[access.permission, ...(access.anyOf ?? [])].join(' or ')}`);
   }
   return principal;
 }
