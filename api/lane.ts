@@ -87,8 +87,8 @@ export class LaneRouter<T> implements Router<T> {
       return;
     }
     if (/[:*{]/.test(path)) throw new Error(`a lane needs an exact path, not ${path}`);
-    let byPath = this.lanes.get(method);
-    if (!byPath) this.lanes.set(method, (byPath = new Map()));
+    const byPath = this.lanes.get(method) ?? new Map<string, Result<T>>();
+    this.lanes.set(method, byPath);
     byPath.set(path, [[[handler, {}]]]);
   }
 
