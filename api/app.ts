@@ -1,12 +1,15 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { routePath } from 'hono/route';
-import { requestId } from 'hono/request-id';
+import { RegExpRouter } from 'hono/router/reg-exp-router';
+import { SmartRouter } from 'hono/router/smart-router';
+import { TrieRouter } from 'hono/router/trie-router';
 import { sql } from 'kysely';
 import { KeyCache } from './auth.js';
 import type { AppEnv, Deps } from './context.js';
 import { docsApp } from './docs.js';
-import { ApiError, errorBody, sendError, toApiError } from './errors.js';
+import { ApiError, errorBody, sendError, validationFailed } from './errors.js';
+import { House } from './house.js';
+import { LaneRouter } from './lane.js';
 import { createMetrics } from './metrics.js';
 import { routeFactory, type DefineRoute } from './route.js';
 import { ExportQueue } from '../services/exports/queue.js';
@@ -23,7 +26,7 @@ import { TariffIndexCache } from '../services/tariffs/tariffs.js';
 import { AccountBook } from '../services/authorization/book.js';
 import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
-import { authorizeApp, authorizeHotPath, callsApp } from './routes/authorize.js';
+import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
 import { issuerFromEnv } from '../services/invoices/issuer.js';
 
@@ -50,57 +53,36 @@ export function createApp(deps: Deps): App {
   const keys = new KeyCache(deps);
   const defineRoute = routeFactory(deps, keys);
   const metrics = createMetrics();
+  const house = new House(metrics, deps.logger);
   const exports = new ExportQueue(deps.config.exportLimits);
   const tariffs = new TariffIndexCache(deps.db);
-  const book = new AccountBook(deps.sql, deps.logger, (id) => tariffs.invalidate(id));
+  const book = new AccountBook(deps.db, deps.sql, deps.logger, (id) => tariffs.invalidate(id));
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
   const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
 
   const app = new OpenAPIHono<AppEnv>({
+    // Hono's default router, behind the PBX lane's exact paths (lane.ts)
+    router: new LaneRouter(new SmartRouter({ routers: [new RegExpRouter(), new TrieRouter()] })),
     // zod failures become the §7 envelope, naming each field at fault
     defaultHook: (result, c) => {
-      if (result.success) return;
-      const details = result.error.issues.map((i) => ({
-        field: i.path.join('.') || '(body)',
-        message: i.message,
-      }));
-      return sendError(c, new ApiError('VALIDATION_FAILED', 'invalid request', details));
+      if (!result.success) return sendError(c, validationFailed(result.error.issues));
     },
   });
 
-  app.use(requestId({ headerName: 'x-request-id' }));
-  app.use(async (c, next) => {
-    const started = process.hrtime.bigint();
-    await next();
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const route = routePath(c, -1) || 'unmatched';
-    metrics.request(c.req.method, route, c.res.status, seconds);
-    if (c.res.status >= 500 || deps.logger.isLevelEnabled('debug')) {
-      deps.logger.info({ requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request');
-    }
-  });
+  // Every route but the PBX lane's: the house's request id, errors and metrics around it.
+  app.use(house.middleware());
+  app.onError(house.onError);
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, c.get('requestId') ?? ''), 404));
 
   // A change made through this API is visible to the next authorization at once:
   // the answer waits until the account books have applied it (a NOTIFY barrier).
   app.use('/v1/*', async (c, next) => {
     await next();
-    if (c.req.method === 'GET' || c.res.status >= 400 || c.req.path.startsWith('/v1/authorize') || c.req.path.startsWith('/v1/calls/')) return;
+    if (c.req.method === 'GET' || c.res.status >= 400 || c.req.path.startsWith('/v1/calls/')) return;
     if (!c.get('principal')) return;
     await book.barrier();
   });
-
-  /** A 500: the cause goes to the log, never to the client. */
-  const logUnhandled = (err: unknown, requestId: string | undefined, path: string) =>
-    deps.logger.error({ err, requestId, path }, 'unhandled error');
-  app.onError((err, c) => {
-    const apiErr = toApiError(err);
-    if (apiErr.code === 'INTERNAL') {
-      logUnhandled(err, c.get('requestId'), c.req.path);
-    }
-    return sendError(c, apiErr);
-  });
-  app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, c.get('requestId') ?? ''), 404));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
@@ -157,7 +139,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/cdrs', cdrsApp(deps, defineRoute, tariffs, exports));
   app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute, exports));
-  app.route('/v1/authorize', authorizeApp(deps, defineRoute, authorization, metrics));
+  app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, issuerFromEnv()));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
@@ -174,16 +156,6 @@ export function createApp(deps: Deps): App {
   });
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
-
-  // the PBX's hot path answers in front of Hono when it can; otherwise the full route above does
-  app.fetch = authorizeHotPath(
-    keys,
-    authorization,
-    metrics,
-    deps.config.bodyLimit,
-    (err, id) => logUnhandled(err, id, '/v1/authorize'),
-    app.fetch,
-  );
 
   return {
     app,

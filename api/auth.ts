@@ -23,21 +23,23 @@ export class KeyCache {
   private entries = new Map<string, { principal: Principal | undefined; expires: number }>();
   constructor(private readonly deps: Deps) {}
 
-  async resolve(key: string): Promise<Principal | undefined> {
+  /**
+   * The key's principal (undefined for an unknown or revoked key): at once when
+   * the key is cached, else a promise of one query.
+   */
+  principal(key: string): Principal | undefined | Promise<Principal | undefined> {
     const now = Date.now();
     const hit = this.entries.get(key);
     if (hit && hit.expires > now) return hit.principal;
+    return this.load(key, now);
+  }
+
+  private async load(key: string, now: number): Promise<Principal | undefined> {
     const principal = await principalOfKey(this.deps.db, key);
     if (this.entries.size > 10_000) this.entries.clear();
     // bad keys are cached briefly too, so a flood of them costs no queries
     this.entries.set(key, { principal, expires: now + (principal ? cacheTtlMs : 2_000) });
     return principal;
-  }
-
-  /** The cached principal of a key, without a query; undefined when not cached (or expired). */
-  peek(key: string): Principal | undefined {
-    const hit = this.entries.get(key);
-    return hit && hit.expires > Date.now() ? hit.principal : undefined;
   }
 
   clear(): void {
@@ -51,24 +53,50 @@ export function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
+/**
+ * Who calls: the principal of the request's `Authorization: Bearer` key, 401
+ * when there is none or it is unknown or revoked. At once when the key is
+ * cached, else a promise.
+ */
+export function caller(cache: KeyCache, authorization: string | undefined): Principal | Promise<Principal> {
+  const key = bearer(authorization);
+  if (!key) throw new ApiError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
+  const found = cache.principal(key);
+  return found instanceof Promise ? found.then(known) : known(found);
+}
+
+function known(principal: Principal | undefined): Principal {
+  if (!principal) throw new ApiError('UNAUTHORIZED', 'invalid or revoked API key');
+  return principal;
+}
+
+/** The caller when a route's access rule lets it in; 403 otherwise. */
+export function admit(access: Exclude<Access, { scope: 'public' }>, principal: Principal): Principal {
+  if (access.scope === 'reseller') {
+    if (principal.kind !== 'reseller') throw new ApiError('FORBIDDEN', 'this route needs a reseller key');
+  } else if (principal.kind === 'reseller') {
+    if (!access.reseller) throw new ApiError('FORBIDDEN', 'this route needs a tenant key');
+  } else if (!principal.permissions.has(access.permission) && !access.anyOf?.some((p) => principal.permissions.has(p))) {
+    throw new ApiError('FORBIDDEN', `missing permission ${[access.permission, ...(access.anyOf ?? [])].join(' or ')}`);
+  }
+  return principal;
+}
+
+/**
+ * The route's access rule as middleware: sets `principal` for the handler.
+ * (No await when the key is cached: the PBX lane runs this on every call set-up.)
+ */
 export function authorize(cache: KeyCache, access: Access): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (access.scope === 'public') return next();
-    const key = bearer(c.req.header('authorization'));
-    if (!key) throw new ApiError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
-    const principal = await cache.resolve(key);
-    if (!principal) throw new ApiError('UNAUTHORIZED', 'invalid or revoked API key');
-    if (access.scope === 'reseller') {
-      if (principal.kind !== 'reseller') throw new ApiError('FORBIDDEN', 'this route needs a reseller key');
-    } else if (principal.kind === 'reseller') {
-      if (!access.reseller) throw new ApiError('FORBIDDEN', 'this route needs a tenant key');
-    } else {
-      const wanted = [access.permission, ...(access.anyOf ?? [])];
-      if (!wanted.some((p) => principal.permissions.has(p))) {
-        throw new ApiError('FORBIDDEN', `missing permission ${wanted.join(' or ')}`);
-      }
+  if (access.scope === 'public') return (_c, next) => next();
+  return (c, next) => {
+    const found = caller(cache, c.req.header('authorization'));
+    if (found instanceof Promise) {
+      return found.then((principal) => {
+        c.set('principal', admit(access, principal));
+        return next();
+      });
     }
-    c.set('principal', principal);
+    c.set('principal', admit(access, found));
     return next();
   };
 }

@@ -48,6 +48,12 @@ export function errorBody(code: ErrorCode, message: string, requestId: string, d
   return { error: { code, message, ...(details && details.length ? { details } : {}), requestId } };
 }
 
+/** A schema's refusal of a request: VALIDATION_FAILED, naming each field at fault. */
+export function validationFailed(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ApiError {
+  const details = issues.map((i) => ({ field: i.path.map(String).join('.') || '(body)', message: i.message }));
+  return new ApiError('VALIDATION_FAILED', 'invalid request', details);
+}
+
 /** Maps domain errors to the envelope; a 500 never shows internals. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -75,8 +81,10 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError('INTERNAL', 'internal error');
 }
 
+/** The error's answer, with the request's id in its body and its `X-Request-Id`. */
 export function sendError(c: Context, err: ApiError) {
   const requestId = (c.get('requestId') as string | undefined) ?? '';
+  if (requestId) c.header('x-request-id', requestId);
   if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
   return c.json(errorBody(err.code, err.message, requestId, err.details), errorStatus[err.code]);
 }

@@ -16,7 +16,10 @@ export function createMetrics() {
   function counting(counter: Counter<string>, ...labels: string[]): { n: number } {
     const c = { labels, n: 0 };
     let list = uncounted.get(counter);
-    if (!list) uncounted.set(counter, (list = []));
+    if (!list) {
+      list = [];
+      uncounted.set(counter, list);
+    }
     list.push(c);
     return c;
   }
@@ -56,9 +59,15 @@ export function createMetrics() {
   const requestChildren = new Map<string, Map<string, Map<number, Child>>>();
   function request(method: string, route: string, status: number, seconds: number): void {
     let byRoute = requestChildren.get(method);
-    if (!byRoute) requestChildren.set(method, (byRoute = new Map()));
+    if (!byRoute) {
+      byRoute = new Map();
+      requestChildren.set(method, byRoute);
+    }
     let byStatus = byRoute.get(route);
-    if (!byStatus) byRoute.set(route, (byStatus = new Map()));
+    if (!byStatus) {
+      byStatus = new Map();
+      byRoute.set(route, byStatus);
+    }
     let child = byStatus.get(status);
     if (!child) {
       const histogram = latency.labels(method, route);
@@ -71,7 +80,10 @@ export function createMetrics() {
   const authorizationChildren = new Map<string, Map<string, Child>>();
   function authorization(decision: string, reason: string, seconds: number): void {
     let byReason = authorizationChildren.get(decision);
-    if (!byReason) authorizationChildren.set(decision, (byReason = new Map()));
+    if (!byReason) {
+      byReason = new Map();
+      authorizationChildren.set(decision, byReason);
+    }
     let child = byReason.get(reason);
     if (!child) {
       const histogram = authorizationLatency.labels(decision);

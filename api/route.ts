@@ -1,7 +1,8 @@
-import { createRoute, z, type OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono, type RouteConfig, type RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { ApiError } from './errors.js';
+import { isJsonMediaType, mediaTypeOf } from './contentType.js';
+import { ApiError, validationFailed } from './errors.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
 import type { AppEnv, Deps } from './context.js';
 
@@ -43,16 +44,16 @@ const standardErrors = {
  * Refuses bodies over maxSize with 413. A declared Content-Length is checked
  * from the header alone; hono's bodyLimit, which counts a streamed body, runs
  * only for chunked requests: reaching for the body at all makes the Node
- * adapter build a full web Request, which costs more than the PBX hot path.
+ * adapter build a full web Request, which costs more than the PBX lane's decision.
  */
-function limitBody(maxSize: number): MiddlewareHandler {
+export function limitBody(maxSize: number): MiddlewareHandler {
   const streamed = bodyLimit({
     maxSize,
     onError: () => {
       throw new ApiError('PAYLOAD_TOO_LARGE', `request body over ${maxSize} bytes`);
     },
   });
-  return async (c, next) => {
+  return (c, next) => {
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
       if (Number(length) > maxSize) throw new ApiError('PAYLOAD_TOO_LARGE', `request body over ${maxSize} bytes`);
@@ -86,6 +87,58 @@ export function routeFactory(deps: Deps, keys: KeyCache) {
 }
 
 export type DefineRoute = ReturnType<typeof routeFactory>;
+
+/**
+ * The request's JSON body as the schema reads it: 415 unless its first
+ * Content-Type is JSON (see mediaTypeOf: PBX clients send two), 400 when it is
+ * not JSON, VALIDATION_FAILED naming each field the schema refuses.
+ */
+export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  if (!isJsonMediaType(mediaTypeOf(c.req.header('content-type')))) {
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON: send Content-Type: application/json');
+  }
+  const text = await c.req.text();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError('BAD_REQUEST', 'Malformed JSON in request body');
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw validationFailed(parsed.error.issues);
+  return parsed.data;
+}
+
+/** readJsonBody as middleware: the body for `c.req.valid('json')`. */
+export function jsonBody(schema: z.ZodType): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    c.req.addValidatedData('json', (await readJsonBody(c, schema)) as object);
+    await next();
+  };
+}
+
+/** The zod schema of a route's `application/json` request body. */
+export function jsonBodySchema(route: RouteConfig): z.ZodType {
+  const media = route.request?.body?.content['application/json'];
+  const schema = media && 'schema' in media ? media.schema : undefined;
+  if (!(schema instanceof z.ZodType)) throw new Error(`${route.method} ${route.path}: no application/json body with a zod schema`);
+  return schema;
+}
+
+/**
+ * `app.openapi(route, handler)` for a route whose JSON body `jsonBody` reads,
+ * not zod-openapi's validators (they refuse a request with two Content-Types,
+ * see mediaTypeOf): the routes PBXs call. The route is documented with its
+ * body as usual, and its handler reads the body with `c.req.valid('json')`.
+ */
+export function openapiWithJsonBody<R extends RouteConfig>(app: OpenAPIHono<AppEnv>, route: R, handler: RouteHandler<R, AppEnv>): void {
+  const schema = jsonBodySchema(route);
+  const { middleware, hide: _hide, ...documented } = route;
+  app.openAPIRegistry.registerPath(documented);
+  const { body: _body, ...request } = route.request ?? {};
+  const served = { ...documented, request, hide: true, middleware: [...[middleware ?? []].flat(), jsonBody(schema)] };
+  app.openapi(served as unknown as R, handler);
+}
 
 // ---- shared schemas ------------------------------------------------------
 

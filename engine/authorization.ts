@@ -10,8 +10,10 @@
  * (14 for the default 14 400 s cap).
  */
 import type { Money4 } from './money.js';
+import { digitsForLookup } from './numbers.js';
 import type { CompiledRate } from './rate.js';
 import { billableSeconds, chargedCost } from './rating.js';
+import type { TariffIndex } from './tariff.js';
 
 /** Every §5 deny reason, in the order the checks run. */
 export const DENY_REASONS = [
@@ -100,10 +102,6 @@ export function maxCallSeconds(input: MaxCallSecondsInput): CallAllowance {
   return { maxSeconds, holdForfaitSeconds: share, holdMoney };
 }
 
-// Module functions rather than closures inside maxCallSeconds: it runs on every
-// PBX authorization, and tsx (esbuild's keepNames) gives every closure assigned
-// to a name an Object.defineProperty call each time it is created.
-
 /** The forfait seconds a call of `billable` seconds takes. */
 function forfaitShare(rate: CompiledRate, billable: number, forfait: number, free: boolean): number {
   return rate.forfaitEligible && !free ? (billable < forfait ? billable : forfait) : 0;
@@ -116,4 +114,99 @@ function fitsIn(rate: CompiledRate, d: number, forfait: number, free: boolean, b
   const share = forfaitShare(rate, billable, forfait, free);
   if (!billingEnabled) return billable === share;
   return chargedCost(rate, billable, share) <= moneyCeiling;
+}
+
+/** What §5 reads of the caller's account (the account book keeps it in memory). */
+export interface AccountState {
+  readonly enabled: boolean;
+  readonly billingEnabled: boolean;
+  /** forfaitMinutes × 60. */
+  readonly forfaitSeconds: number;
+  readonly usedSeconds: number;
+  readonly balance: Money4;
+  /** Slots 1–10 (index 0–9): E.164 or a short number's digits, or null. */
+  readonly authorized: readonly (string | null)[];
+  /** Forfait seconds and money held by the account's open reservations. */
+  readonly heldForfait: number;
+  readonly heldMoney: Money4;
+}
+
+/** What §5 reads of the tenant. */
+export interface TenantRules {
+  readonly status: 'active' | 'suspended';
+  /** In the form callees are compared in (freeNumberSet). */
+  readonly freeNumbers: ReadonlySet<string>;
+  /** The cap on any single authorization. */
+  readonly maxCallSeconds: number;
+  /** An allow that leaves less money than this answers lowBalance. */
+  readonly lowBalanceThreshold: Money4;
+}
+
+export interface AuthorizationQuestion<A extends AccountState = AccountState> {
+  /** The account of the identifiant asked about; undefined when the tenant has none. */
+  account: A | undefined;
+  tenant: TenantRules;
+  /** The callee, parsed (E.164 or a short number's digits); null when a speed-dial key was given instead. */
+  callee: string | null;
+  /** The speed-dial key (1–10), when given instead of a callee. */
+  key?: number;
+  /** The tenant's tariff; null when it has none. */
+  tariff: TariffIndex | null;
+  /** When the call starts (the rate valid then applies), ms since the epoch. */
+  now: number;
+}
+
+export type AuthorizationDecision<A extends AccountState = AccountState> =
+  | { decision: 'deny'; reason: DenyReason; callee: string | null; rate?: CompiledRate }
+  /** A free number: allowed for the tenant's cap, nothing held. */
+  | { decision: 'allow'; callee: string; maxSeconds: number; rate?: undefined; hold?: undefined }
+  /** A paid call: the forfait seconds and money of a maxSeconds call are to be held on the account. */
+  | {
+      decision: 'allow';
+      callee: string;
+      maxSeconds: number;
+      rate: CompiledRate;
+      hold: { account: A; forfaitSeconds: number; money: Money4 };
+      lowBalance: boolean;
+    };
+
+/**
+ * SPEC §5: the checks in their order, the first that fails giving the denial
+ * and its reason — UNKNOWN_USER, TENANT_SUSPENDED, ACCOUNT_DISABLED; a free
+ * number is allowed; EMPTY_KEY, NUMBER_NOT_AUTHORIZED, NO_RATE; then §5.7's
+ * maxSeconds against what the account has left after its holds.
+ */
+export function decideAuthorization<A extends AccountState>(q: AuthorizationQuestion<A>): AuthorizationDecision<A> {
+  const { account, tenant } = q;
+  let callee = q.callee;
+  if (!account) return { decision: 'deny', reason: 'UNKNOWN_USER', callee };
+  if (tenant.status === 'suspended') return { decision: 'deny', reason: 'TENANT_SUSPENDED', callee };
+  if (!account.enabled) return { decision: 'deny', reason: 'ACCOUNT_DISABLED', callee };
+
+  // a speed-dial key dials the number in its slot (undefined: no key given; null: an empty slot)
+  const slot = q.key !== undefined ? (account.authorized[q.key - 1] ?? null) : undefined;
+  if (slot) callee = slot;
+  if (callee !== null && tenant.freeNumbers.has(callee)) return { decision: 'allow', callee, maxSeconds: tenant.maxCallSeconds };
+  if (slot === null) return { decision: 'deny', reason: 'EMPTY_KEY', callee: null };
+  if (callee === null || !account.authorized.includes(callee)) return { decision: 'deny', reason: 'NUMBER_NOT_AUTHORIZED', callee };
+
+  const rate = q.tariff?.lookup(digitsForLookup(callee), q.now);
+  if (!rate) return { decision: 'deny', reason: 'NO_RATE', callee };
+  const availableMoney = (account.balance - account.heldMoney) as Money4;
+  const allowance = maxCallSeconds({
+    rate,
+    availableForfaitSeconds: account.forfaitSeconds - account.usedSeconds - account.heldForfait,
+    availableMoney,
+    billingEnabled: account.billingEnabled,
+    maxCallSeconds: tenant.maxCallSeconds,
+  });
+  if (allowance.maxSeconds === 0) return { decision: 'deny', reason: allowance.reason ?? 'INSUFFICIENT_BALANCE', callee, rate };
+  return {
+    decision: 'allow',
+    callee,
+    maxSeconds: allowance.maxSeconds,
+    rate,
+    hold: { account, forfaitSeconds: allowance.holdForfaitSeconds, money: allowance.holdMoney },
+    lowBalance: account.billingEnabled && availableMoney - allowance.holdMoney < tenant.lowBalanceThreshold,
+  };
 }

@@ -59,6 +59,11 @@ export {
   type AllowanceDenyReason,
   type MaxCallSecondsInput,
   type CallAllowance,
+  type AccountState,
+  type TenantRules,
+  type AuthorizationQuestion,
+  type AuthorizationDecision,
   DENY_REASONS,
   maxCallSeconds,
+  decideAuthorization,
 } from './authorization.js';

@@ -1,16 +1,9 @@
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import {
-  digitsForLookup,
-  formatPrice,
-  maxCallSeconds,
-  parseNumber,
-  type Money4,
-  type TariffIndex,
-} from '../../engine/index.js';
+import { decideAuthorization, formatMoney4, formatPrice, parseNumber, type TariffIndex } from '../../engine/index.js';
 import type { TariffIndexCache } from '../tariffs/tariffs.js';
 import { ConflictError, ValidationError } from '../shared/errors.js';
-import type { Account, AccountBook, AuthorizationAnswer, Hold, TenantBook } from './book.js';
+import type { AccountBook, AuthorizationAnswer, Hold, TenantBook } from './book.js';
 import type { ReservationWriter } from './writer.js';
 
 export interface AuthorizeRequest {
@@ -49,10 +42,6 @@ export function reservationId(): string {
 /** Grace after maxSeconds before an unfinished reservation expires (SPEC §2). */
 export const EXPIRY_GRACE_MS = 60_000;
 
-function deny(reason: string, callee: string | null): AuthorizationAnswer {
-  return { decision: 'deny', reason, maxSeconds: 0, callee };
-}
-
 /**
  * SPEC §5: the checks in order, against the tenant's in-memory book; an allow
  * holds the forfait and money of a maxSeconds call and is answered only once
@@ -60,8 +49,8 @@ function deny(reason: string, callee: string | null): AuthorizationAnswer {
  *
  * Synchronous whenever it can be: once the tenant's book and its tariff are
  * loaded, a denial is returned as it is and only an allow is a promise (its
- * commit). The PBX's hot path answers a denial without a turn of the event
- * loop; `await` works on both.
+ * commit). The PBX lane answers a denial without waiting for a turn of the
+ * event loop; `await` works on both.
  */
 export function authorize(
   svc: AuthorizationService,
@@ -96,90 +85,60 @@ function retried(svc: AuthorizationService, tb: TenantBook, req: AuthorizeReques
 }
 
 function decideNew(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequest, now: number): AuthorizationAnswer | Promise<AuthorizationAnswer> {
-  const s = tb.settings;
-  let callee: string | null = null;
-  if (req.callee !== undefined) {
-    callee = tb.numbers.parse(req.callee);
-    if (callee === null) {
-      const parsed = parseNumber(req.callee, s.country);
-      throw new ValidationError('invalid callee', [{ field: 'callee', value: req.callee, message: parsed.ok ? 'not a phone number' : parsed.message }]);
-    }
-  }
-
-  const account = tb.byIdentifiant.get(req.identifiant);
-  if (!account) return deny('UNKNOWN_USER', callee);
-  if (s.status === 'suspended') return deny('TENANT_SUSPENDED', callee);
-  if (!account.enabled) return deny('ACCOUNT_DISABLED', callee);
-
-  const slot = req.key !== undefined ? (account.authorized[req.key - 1] ?? null) : undefined;
-  if (slot) callee = slot;
-  if (callee !== null && s.freeNumbers.has(callee)) {
-    return { decision: 'allow', maxSeconds: s.maxCallSeconds, callee };
-  }
-  if (slot === null) return deny('EMPTY_KEY', null);
-  if (callee === null || !account.authorized.includes(callee)) return deny('NUMBER_NOT_AUTHORIZED', callee);
-
-  if (s.tariffId === null) return deny('NO_RATE', callee);
-  const index = svc.tariffs.peek(s.tariffId);
-  if (index === undefined) {
-    const number = callee;
-    return svc.tariffs.get(s.tariffId).then((built) => price(svc, tb, account, number, built, req, now));
-  }
-  return price(svc, tb, account, callee, index, req, now);
+  const callee = req.callee === undefined ? null : parsedCallee(tb, req.callee);
+  const { tariffId } = tb.settings;
+  const tariff = tariffId === null ? null : svc.tariffs.peek(tariffId);
+  if (tariff === undefined) return svc.tariffs.get(tariffId!).then((built) => answer(svc, tb, req, callee, built, now));
+  return answer(svc, tb, req, callee, tariff, now);
 }
 
-function price(
+/** The callee as the PBX dialled it, in E.164 (a short number's digits); 400 when it is not a phone number. */
+function parsedCallee(tb: TenantBook, dialled: string): string {
+  const callee = tb.numbers.parse(dialled);
+  if (callee !== null) return callee;
+  const parsed = parseNumber(dialled, tb.settings.country);
+  throw new ValidationError('invalid callee', [{ field: 'callee', value: dialled, message: parsed.ok ? 'not a phone number' : parsed.message }]);
+}
+
+/** §5's decision (engine/authorization.ts) as the answer; an allow of a paid call once its reservation is committed. */
+function answer(
   svc: AuthorizationService,
   tb: TenantBook,
-  account: Account,
-  callee: string,
-  index: TariffIndex,
   req: AuthorizeRequest,
+  callee: string | null,
+  tariff: TariffIndex | null,
   now: number,
 ): AuthorizationAnswer | Promise<AuthorizationAnswer> {
-  const s = tb.settings;
-  const rate = index.lookup(digitsForLookup(callee), now);
-  if (!rate) return deny('NO_RATE', callee);
-
-  const availableMoney = (account.balance - account.heldMoney) as Money4;
-  const allowance = maxCallSeconds({
-    rate,
-    availableForfaitSeconds: account.forfaitSeconds - account.usedSeconds - account.heldForfait,
-    availableMoney,
-    billingEnabled: account.billingEnabled,
-    maxCallSeconds: s.maxCallSeconds,
-  });
-  const pricePerMinute = formatPrice(rate.priceMicros);
-  if (allowance.maxSeconds === 0) {
-    return {
-      ...deny(allowance.reason ?? 'INSUFFICIENT_BALANCE', callee),
-      destination: rate.rate.destination,
-      class: rate.rate.class,
-      pricePerMinute,
-    };
+  const d = decideAuthorization({ account: tb.byIdentifiant.get(req.identifiant), tenant: tb.settings, callee, key: req.key, tariff, now });
+  if (d.decision === 'deny') {
+    const denial: AuthorizationAnswer = { decision: 'deny', reason: d.reason, maxSeconds: 0, callee: d.callee };
+    if (d.rate) {
+      denial.destination = d.rate.rate.destination;
+      denial.class = d.rate.rate.class;
+      denial.pricePerMinute = formatPrice(d.rate.priceMicros);
+    }
+    return denial;
   }
-
+  if (d.hold === undefined) return { decision: 'allow', maxSeconds: d.maxSeconds, callee: d.callee };
   const id = reservationId();
-  const left = availableMoney - allowance.holdMoney;
-  const answer: AuthorizationAnswer = {
-    decision: 'allow',
-    maxSeconds: allowance.maxSeconds,
-    reservationId: id,
-    callee,
-    destination: rate.rate.destination,
-    class: rate.rate.class,
-    pricePerMinute,
-    lowBalance: account.billingEnabled && left < s.lowBalanceThreshold,
-  };
   return reserve(svc, tb, {
     id,
     callId: req.callId ?? id,
-    account,
-    forfait: allowance.holdForfaitSeconds,
-    money: allowance.holdMoney,
-    expiresAt: now + allowance.maxSeconds * 1000 + EXPIRY_GRACE_MS,
-    answer,
-    rateId: rate.rate.id ?? null,
+    account: d.hold.account,
+    forfait: d.hold.forfaitSeconds,
+    money: d.hold.money,
+    expiresAt: now + d.maxSeconds * 1000 + EXPIRY_GRACE_MS,
+    answer: {
+      decision: 'allow',
+      maxSeconds: d.maxSeconds,
+      reservationId: id,
+      callee: d.callee,
+      destination: d.rate.rate.destination,
+      class: d.rate.rate.class,
+      pricePerMinute: formatPrice(d.rate.priceMicros),
+      lowBalance: d.lowBalance,
+    },
+    rateId: d.rate.rate.id ?? null,
   });
 }
 
@@ -211,8 +170,8 @@ function reserve(
         callee: r.answer.callee ?? '',
         rateId: r.rateId,
         maxSeconds: r.answer.maxSeconds,
-        holdForfait: r.forfait,
-        holdMoney: r.money,
+        holdForfaitSeconds: r.forfait,
+        holdMoney: formatMoney4(r.money),
         expiresAt: r.expiresAt,
         answer: r.answer,
       },

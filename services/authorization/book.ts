@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { sql, type Selectable } from 'kysely';
 import type postgres from 'postgres';
 import type { Logger } from 'pino';
+import type { Db, Trx } from '../../db/connection.js';
+import type { UserTable } from '../../db/schema.js';
 import { freeNumberSet, parseMoney4, parseNumber, tenantCountry, type CountryCode, type Money4 } from '../../engine/index.js';
 import { UnavailableError } from '../shared/errors.js';
 import { NumberCache } from '../cdrs/normalize.js';
@@ -147,42 +150,69 @@ export class TenantBook {
   }
 }
 
-interface UserRow {
-  id: string;
-  identifiant: string;
-  account_status: string;
-  billing_enabled: boolean;
-  forfait_minutes: number;
-  used_seconds: number;
-  balance: string;
-  authorized_numbers: (string | null)[];
+// The book's reads, each written once, typed by db/schema.ts through Kysely.
+
+/** A tenant's settings row. */
+function tenantRow(db: Db | Trx, tenantId: string) {
+  return db
+    .selectFrom('tenants')
+    .select(['id', 'status', 'country', 'tariffId', 'maxCallSeconds', 'lowBalanceThreshold', 'freeNumbers'])
+    .where('id', '=', tenantId)
+    .executeTakeFirst();
+}
+type TenantRow = NonNullable<Awaited<ReturnType<typeof tenantRow>>>;
+
+/** The tenant's users, or those of `ids`, as accounts need them. */
+function userRows(db: Db | Trx, tenantId: string, ids?: readonly string[]) {
+  const rows = db
+    .selectFrom('users')
+    .select(['id', 'identifiant', 'accountStatus', 'billingEnabled', 'forfaitMinutes', 'usedSeconds', 'balance'])
+    // to_json: postgres.js reads a NULL element of text[] as the string "NULL"
+    .select(sql<Selectable<UserTable>['authorizedNumbers']>`to_json(authorized_numbers)`.as('authorizedNumbers'))
+    .where('tenantId', '=', tenantId);
+  return (ids ? rows.where('id', 'in', ids) : rows).execute();
+}
+type UserRow = Awaited<ReturnType<typeof userRows>>[number];
+
+/** The tenant's open reservations, as holds need them. */
+function openReservationRows(db: Db | Trx, tenantId: string) {
+  return db
+    .selectFrom('reservations')
+    .select(['id', 'userId', 'callId', 'holdForfaitSeconds', 'holdMoney', 'expiresAt', 'answer', 'maxSeconds', 'callee'])
+    .where('tenantId', '=', tenantId)
+    .where('status', '=', 'open')
+    .execute();
 }
 
-interface ReservationRow {
-  id: string;
-  user_id: string;
-  call_id: string;
-  hold_forfait_seconds: number;
-  hold_money: string;
-  expires_at: Date;
-  answer: string | null;
-  max_seconds: number;
-  callee: string;
+/** Which of the reservations `ids` are no longer open. */
+function closedReservationIds(db: Db | Trx, tenantId: string, ids: readonly string[]) {
+  return db
+    .selectFrom('reservations')
+    .select('id')
+    .where('tenantId', '=', tenantId)
+    .where('id', 'in', ids)
+    .where('status', '<>', 'open')
+    .execute();
 }
 
-interface TenantRow {
-  id: string;
-  status: 'active' | 'suspended';
-  country: string;
-  tariff_id: string | null;
-  max_call_seconds: number;
-  low_balance_threshold: string;
-  free_numbers: string[];
+/** Closes the tenant's open reservations whose call outlived its grace: those of `ids`, or all that are past `expiresAt`. */
+function expireReservations(db: Db, tenantId: string, ids?: readonly string[]) {
+  const open = db
+    .updateTable('reservations')
+    .set({ status: 'expired', releasedAt: sql<Date>`now()` })
+    .where('tenantId', '=', tenantId)
+    .where('status', '=', 'open');
+  return (ids ? open.where('id', 'in', ids) : open.where('expiresAt', '<', sql<Date>`now()`)).execute();
+}
+
+/** A read of several of the above that sees one moment of the database. */
+function inSnapshot<T>(db: Db, read: (trx: Trx) => Promise<T>): Promise<T> {
+  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(read);
 }
 
 function settingsOf(t: TenantRow): TenantSettings {
   const country = tenantCountry(t.country);
-  const free = freeNumberSet(t.free_numbers, (n) => {
+  const free = freeNumberSet(t.freeNumbers, (n) => {
     const p = parseNumber(n, country);
     return p.ok ? p.e164 : null;
   });
@@ -190,21 +220,21 @@ function settingsOf(t: TenantRow): TenantSettings {
     id: t.id,
     status: t.status,
     country,
-    tariffId: t.tariff_id,
-    maxCallSeconds: t.max_call_seconds,
-    lowBalanceThreshold: parseMoney4(t.low_balance_threshold),
+    tariffId: t.tariffId,
+    maxCallSeconds: t.maxCallSeconds,
+    lowBalanceThreshold: parseMoney4(t.lowBalanceThreshold),
     freeNumbers: free,
   };
 }
 
 function fill(a: Account, u: UserRow): void {
   a.identifiant = u.identifiant;
-  a.enabled = u.account_status === 'enabled';
-  a.billingEnabled = u.billing_enabled;
-  a.forfaitSeconds = u.forfait_minutes * 60;
-  a.usedSeconds = u.used_seconds;
+  a.enabled = u.accountStatus === 'enabled';
+  a.billingEnabled = u.billingEnabled;
+  a.forfaitSeconds = u.forfaitMinutes * 60;
+  a.usedSeconds = u.usedSeconds;
   a.balance = parseMoney4(u.balance);
-  a.authorized = u.authorized_numbers;
+  a.authorized = u.authorizedNumbers;
 }
 
 export class AccountBook {
@@ -216,6 +246,8 @@ export class AccountBook {
   seq = 0;
 
   constructor(
+    private readonly db: Db,
+    /** For what Kysely does not do: LISTEN, and the advisory locks on a connection of their own. */
     private readonly sql: postgres.Sql,
     private readonly logger: Logger,
     private readonly onTariffChange: (tariffId: string) => void = () => undefined,
@@ -268,23 +300,23 @@ export class AccountBook {
       throw new UnavailableError('this tenant’s accounts are owned by another Forfait server: send its PBX traffic there');
     }
     // reservations whose call outlived its grace while nobody owned the tenant
-    await this.sql`update reservations set status = 'expired', released_at = now()
-                   where tenant_id = ${tenantId} and status = 'open' and expires_at < now()`;
+    await expireReservations(this.db, tenantId);
     const snap = await this.snapshot(tenantId);
     if (!snap.tenant) throw new UnavailableError('tenant not found');
     const tb = new TenantBook(settingsOf(snap.tenant));
     this.applyUsers(tb, snap.users);
     for (const r of snap.reservations) {
-      const account = tb.byUserId.get(r.user_id);
+      const account = tb.byUserId.get(r.userId);
       if (!account) continue; // user deleted: nothing left to spend from
-      const answer: AuthorizationAnswer = r.answer !== null ? (JSON.parse(r.answer) as AuthorizationAnswer) : { decision: 'allow', maxSeconds: r.max_seconds, reservationId: r.id, callee: r.callee };
+      const answer: AuthorizationAnswer =
+        r.answer !== null ? (JSON.parse(r.answer) as AuthorizationAnswer) : { decision: 'allow', maxSeconds: r.maxSeconds, reservationId: r.id, callee: r.callee };
       tb.hold({
         id: r.id,
-        callId: r.call_id,
+        callId: r.callId,
         account,
-        forfait: r.hold_forfait_seconds,
-        money: parseMoney4(r.hold_money),
-        expiresAt: r.expires_at.getTime(),
+        forfait: r.holdForfaitSeconds,
+        money: parseMoney4(r.holdMoney),
+        expiresAt: r.expiresAt.getTime(),
         answer,
         committed: 0,
         durable: Promise.resolve(),
@@ -295,21 +327,13 @@ export class AccountBook {
     return tb;
   }
 
-  private async snapshot(tenantId: string) {
-    return (await this.sql.begin('isolation level repeatable read read only', async (tx) => {
-      const [tenant] = await tx<TenantRow[]>`
-        select id, status, country, tariff_id, max_call_seconds, low_balance_threshold::text, free_numbers
-        from tenants where id = ${tenantId}`;
-      // to_json: postgres.js reads a NULL element of text[] as the string "NULL"
-      const users = await tx<UserRow[]>`
-        select id, identifiant, account_status, billing_enabled, forfait_minutes, used_seconds,
-               balance::text, to_json(authorized_numbers) as authorized_numbers
-        from users where tenant_id = ${tenantId}`;
-      const reservations = await tx<ReservationRow[]>`
-        select id, user_id, call_id, hold_forfait_seconds, hold_money::text, expires_at, answer, max_seconds, callee
-        from reservations where tenant_id = ${tenantId} and status = 'open'`;
-      return { tenant, users, reservations };
-    })) as { tenant: TenantRow | undefined; users: UserRow[]; reservations: ReservationRow[] };
+  /** The whole of a tenant's book, as the database has it at one moment. */
+  private snapshot(tenantId: string) {
+    return inSnapshot(this.db, async (trx) => ({
+      tenant: await tenantRow(trx, tenantId),
+      users: await userRows(trx, tenantId),
+      reservations: await openReservationRows(trx, tenantId),
+    }));
   }
 
   /** Applies user rows; users of `scope` (all when absent) missing from the rows were deleted. */
@@ -444,25 +468,11 @@ export class AccountBook {
       if (h) userIds.add(h.account.userId);
     }
     const tenantId = tb.settings.id;
-    const snap = (await this.sql.begin('isolation level repeatable read read only', async (tx) => {
-      const [tenant] = work.settings
-        ? await tx<TenantRow[]>`
-            select id, status, country, tariff_id, max_call_seconds, low_balance_threshold::text, free_numbers
-            from tenants where id = ${tenantId}`
-        : [];
-      const users = userIds.size
-        ? await tx<UserRow[]>`
-            select id, identifiant, account_status, billing_enabled, forfait_minutes, used_seconds,
-                   balance::text, to_json(authorized_numbers) as authorized_numbers
-            from users where tenant_id = ${tenantId} and id = any(${[...userIds]}::uuid[])`
-        : [];
-      const closed = work.reservations.size
-        ? await tx<{ id: string }[]>`
-            select id from reservations
-            where tenant_id = ${tenantId} and id = any(${[...work.reservations]}::uuid[]) and status <> 'open'`
-        : [];
-      return { tenant, users, closed };
-    })) as { tenant: TenantRow | undefined; users: UserRow[]; closed: { id: string }[] };
+    const snap = await inSnapshot(this.db, async (trx) => ({
+      tenant: work.settings ? await tenantRow(trx, tenantId) : undefined,
+      users: userIds.size ? await userRows(trx, tenantId, [...userIds]) : [],
+      closed: work.reservations.size ? await closedReservationIds(trx, tenantId, [...work.reservations]) : [],
+    }));
     if (snap.tenant) tb.configure(settingsOf(snap.tenant));
     this.applyUsers(tb, snap.users, userIds);
     for (const { id } of snap.closed) {
@@ -477,8 +487,7 @@ export class AccountBook {
     for (const tb of await this.loadedBooks()) {
       const due = [...tb.holds.values()].filter((h) => h.committed !== undefined && h.expiresAt <= now);
       if (!due.length) continue;
-      await this.sql`update reservations set status = 'expired', released_at = now()
-                     where tenant_id = ${tb.settings.id} and id = any(${due.map((h) => h.id)}::uuid[]) and status = 'open'`;
+      await expireReservations(this.db, tb.settings.id, due.map((h) => h.id));
       for (const h of due) tb.release(h);
       released += due.length;
     }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { CdrDeps } from '../cdrs/context.js';
 import { ingestCdrs } from '../cdrs/ingest.js';
 import { cdrView, getCdrByCallId, type CdrView } from '../cdrs/view.js';
@@ -27,9 +28,12 @@ export async function endCall(
   end: CallEnd,
 ): Promise<CdrView> {
   if (!UUID_RE.test(reservationId)) throw new NotFoundError('reservation');
-  const [reservation] = await deps.sql<{ callId: string; userId: string; callee: string; createdAt: Date; status: string }[]>`
-    SELECT call_id AS "callId", user_id AS "userId", callee, created_at AS "createdAt", status
-    FROM reservations WHERE tenant_id = ${tenantId} AND id = ${reservationId}`;
+  const reservation = await deps.db
+    .selectFrom('reservations')
+    .select(['callId', 'userId', 'callee', 'createdAt'])
+    .where('tenantId', '=', tenantId)
+    .where('id', '=', reservationId)
+    .executeTakeFirst();
   if (!reservation) throw new NotFoundError('reservation');
   const tenant = await deps.db
     .selectFrom('tenants')
@@ -66,8 +70,13 @@ export async function endCall(
     if (rejected) {
       // the call cannot be rated (its user was deleted, its rate removed): the
       // reservation still gives its credit back, and the reject waits for reprocessing
-      await deps.sql`UPDATE reservations SET status = 'ended', released_at = now()
-                     WHERE tenant_id = ${tenantId} AND id = ${reservationId} AND status = 'open'`;
+      await deps.db
+        .updateTable('reservations')
+        .set({ status: 'ended', releasedAt: sql<Date>`now()` })
+        .where('tenantId', '=', tenantId)
+        .where('id', '=', reservationId)
+        .where('status', '=', 'open')
+        .execute();
       await deps.book.barrier();
       throw new ConflictError('CONFLICT', `the call could not be rated: ${rejected.reason} (${rejected.message})`);
     }

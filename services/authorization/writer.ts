@@ -1,26 +1,16 @@
 import { Worker } from 'node:worker_threads';
 import type postgres from 'postgres';
-import type { ReservationTable } from '../../db/schema.js';
-import { formatMoney4, type Money4 } from '../../engine/index.js';
+import type { CommitWorkerData, WorkerConnection, WorkerReply, WriterMessage } from './commitWorker.js';
+import type { ReservationRow } from './reservationRow.js';
 import { CTRL, ringLayout, type RingLayout } from './ring.js';
 
-/** A reservation to insert: the table's columns, with the holds in the engine's units. */
-export type ReservationRow = Pick<ReservationTable, 'tenantId' | 'id' | 'userId' | 'callId' | 'callee' | 'rateId' | 'maxSeconds'> & {
-  holdForfait: number;
-  holdMoney: Money4;
-  /** When the reservation expires, in ms since the epoch. */
-  expiresAt: number;
-  answer: unknown;
-};
+export type { ReservationRow };
 
 /** Called once the reservation's commit is over: inserted false when its callId was already used, err when the commit failed. */
 export type Committed = (inserted: boolean, err?: unknown) => void;
 
-/** What the worker posts: a bare number after a clean commit (read COMMITTED), an object when some rows need more than "inserted". */
-type WorkerReply = number | { upTo: number; refused: string[] } | { upTo: number; error: { message: string; code?: string } };
-
 /** What the commit worker needs to open its own connection to the same database. */
-function connectionOf(sql: postgres.Sql): Record<string, unknown> {
+function connectionOf(sql: postgres.Sql): WorkerConnection {
   const o = sql.options;
   if (typeof o.pass === 'function') throw new Error('the reservation writer needs a password given as a string');
   return {
@@ -29,7 +19,7 @@ function connectionOf(sql: postgres.Sql): Record<string, unknown> {
     path: o.path,
     database: o.database,
     user: o.user,
-    pass: o.pass,
+    pass: o.pass ?? undefined,
     ssl: o.ssl,
     connection: { ...o.connection, application_name: 'forfait-reservations' },
     max: 1, // one commit in flight (see the class comment)
@@ -66,12 +56,25 @@ interface Channel {
 }
 
 /**
- * Group commit of reservations in a worker thread (commitWorker.js), which has
+ * The commit worker's thread. Built (dist/), this module is JavaScript and
+ * commitWorker.js is beside it. Run from the TypeScript sources (tsx, vitest),
+ * the worker loads commitWorker.ts through tsx's loader, which a new thread
+ * does not inherit from the one that starts it.
+ */
+function startWorker(workerData: CommitWorkerData): Worker {
+  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./commitWorker.js', import.meta.url), { workerData });
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const entry = JSON.stringify(new URL('./commitWorker.ts', import.meta.url).href);
+  return new Worker(`import(${tsx}).then((tsx) => { tsx.register(); return import(${entry}); });`, { eval: true, workerData });
+}
+
+/**
+ * Group commit of reservations in a worker thread (commitWorker.ts), which has
  * its own connection: the rows waiting when a commit starts go into one INSERT
  * (one transaction, one WAL flush), and each waiting authorization is answered
  * once that commit is over. One commit is in flight at a time.
  *
- * Rows cross to the worker through a ring in shared memory (ring.js), not by
+ * Rows cross to the worker through a ring in shared memory (ring.ts), not by
  * message: the event loop writes each row's JSON there as it is decided, and
  * the worker takes whatever is there as soon as its previous commit is over,
  * without waiting for the event loop, which under load is busy answering
@@ -154,7 +157,7 @@ export class ReservationWriter {
     this.channel = undefined;
     if (!ch) return;
     const exited = new Promise<void>((resolve) => ch.worker.once('exit', () => resolve()));
-    ch.worker.postMessage({ close: true });
+    ch.worker.postMessage({ close: true } satisfies WriterMessage);
     await exited;
   }
 
@@ -165,8 +168,13 @@ export class ReservationWriter {
 
   private open(): Channel {
     const layout = ringLayout(this.ringBytes, this.ringSlots);
-    const worker = new Worker(new URL('./commitWorker.js', import.meta.url), {
-      workerData: { connection: connectionOf(this.sql), ring: layout.sab, ringBytes: this.ringBytes, ringSlots: this.ringSlots, maxBatch: this.maxBatch, minCycleMs: this.minCycleMs },
+    const worker = startWorker({
+      connection: connectionOf(this.sql),
+      ring: layout.sab,
+      ringBytes: this.ringBytes,
+      ringSlots: this.ringSlots,
+      maxBatch: this.maxBatch,
+      minCycleMs: this.minCycleMs,
     });
     // never what keeps a process alive: close() ends it, and a process exiting without it loses nothing answered
     worker.unref();
@@ -205,7 +213,7 @@ export class ReservationWriter {
         this.complete(ch, reply.upTo, (id) => !refused.has(id));
       }
       // the worker waits for this before it goes on (it then publishes upTo as committed)
-      worker.postMessage({ ack: reply.upTo });
+      worker.postMessage({ ack: reply.upTo } satisfies WriterMessage);
       this.afterSettled(ch);
     });
     const fail = (err: unknown) => {
@@ -268,19 +276,7 @@ export class ReservationWriter {
   private put(ch: Channel, row: ReservationRow, done: Committed): boolean {
     const { ctrl, ends, data } = ch.layout;
     if (((ch.written - ch.answered) | 0) >= this.ringSlots) return false;
-    const text = JSON.stringify({
-      t: row.tenantId,
-      i: row.id,
-      u: row.userId,
-      c: row.callId,
-      e: row.callee,
-      r: row.rateId,
-      m: row.maxSeconds,
-      f: row.holdForfait,
-      h: formatMoney4(row.holdMoney),
-      x: row.expiresAt,
-      a: row.answer,
-    });
+    const text = JSON.stringify(row);
     let bytes = this.scratch;
     let n = bytes.write(text);
     // write stops before a character that does not fit (4 bytes at most): below that, all of it is there

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReservationWriter, type ReservationRow } from '../../services/authorization/writer.js';
-import type { Money4 } from '../../engine/index.js';
 import { testApp, testDb } from '../support/app.js';
 import { newTenant } from '../support/factory.js';
 import { newUser } from '../support/accounts.js';
@@ -34,8 +33,8 @@ function row(o: { tenantId: string; userId: string }, callId: string, extra: Par
     callee: '+33612345678',
     rateId: null,
     maxSeconds: 60,
-    holdForfait: 0,
-    holdMoney: 1_0000 as Money4,
+    holdForfaitSeconds: 0,
+    holdMoney: '1.0000',
     expiresAt: Date.UTC(2026, 10, 22, 12),
     answer: { decision: 'allow', reservationId: id, destination: 'Réunion mobile' },
     ...extra,

@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { DENY_REASONS, formatMoney4, maxCallSeconds, parseMoney4, type Rate } from '../../engine/index.js';
-import { compiled } from './helpers.js';
+import {
+  buildTariffIndex,
+  decideAuthorization,
+  DENY_REASONS,
+  formatMoney4,
+  freeNumberSet,
+  maxCallSeconds,
+  parseMoney4,
+  parseNumber,
+  type AccountState,
+  type AuthorizationQuestion,
+  type Rate,
+  type TenantRules,
+} from '../../engine/index.js';
+import { compiled, makeRate } from './helpers.js';
 
 interface Case {
   name: string;
@@ -168,5 +181,52 @@ describe('maxCallSeconds (SPEC §5.7)', () => {
       'FORFAIT_EXHAUSTED',
       'INSUFFICIENT_BALANCE',
     ]);
+  });
+});
+
+describe('decideAuthorization: the checks of SPEC §5, the first that fails decides', () => {
+  const MOBILE = '+33612345678';
+  const tariff = buildTariffIndex([makeRate({ prefix: '336', destination: 'France mobile', class: 'mobile', connectionFee: '0.2', pricePerMinute: '6' })]);
+  const parse = (n: string) => {
+    const p = parseNumber(n, 'FR');
+    return p.ok ? p.e164 : null;
+  };
+  const tenant: TenantRules = { status: 'active', freeNumbers: freeNumberSet(['112', '15'], parse), maxCallSeconds: 14_400, lowBalanceThreshold: parseMoney4('1') };
+  const account: AccountState = {
+    enabled: true,
+    billingEnabled: true,
+    forfaitSeconds: 0,
+    usedSeconds: 0,
+    balance: parseMoney4('10'),
+    authorized: [MOBILE, null, null, null, null, null, null, null, null, null],
+    heldForfait: 0,
+    heldMoney: parseMoney4('0'),
+  };
+  const ask = (q: Partial<AuthorizationQuestion>) => decideAuthorization({ account, tenant, callee: MOBILE, tariff, now: 0, ...q });
+  const suspended: TenantRules = { ...tenant, status: 'suspended' };
+  const disabled: AccountState = { ...account, enabled: false };
+
+  it.each([
+    ['1. no account', { account: undefined, tenant: suspended }, 'UNKNOWN_USER'],
+    ['2. a suspended tenant, before the disabled account', { tenant: suspended, account: disabled }, 'TENANT_SUSPENDED'],
+    ['2. a disabled account, before a free number', { account: disabled, callee: '112' }, 'ACCOUNT_DISABLED'],
+    ['4. an empty speed-dial slot', { callee: null, key: 2 }, 'EMPTY_KEY'],
+    ['5. a number not among the ten', { callee: '+33698765432' }, 'NUMBER_NOT_AUTHORIZED'],
+    ['6. no tariff', { tariff: null }, 'NO_RATE'],
+    ['7. no money left after the holds', { account: { ...account, heldMoney: parseMoney4('10') } }, 'INSUFFICIENT_BALANCE'],
+  ] as const)('%s → %s', (_name, q, reason) => {
+    expect(ask(q)).toMatchObject({ decision: 'deny', reason });
+  });
+
+  it('3. a free number is allowed for the cap with nothing held, authorized or not', () => {
+    expect(ask({ callee: '15' })).toEqual({ decision: 'allow', callee: '15', maxSeconds: 14_400 });
+  });
+
+  it('a speed-dial key dials its slot; SPEC §5.7: balance 10, fee 0.2, 6 per minute → 98 s holding all of it', () => {
+    const d = ask({ callee: null, key: 1 });
+    expect(d).toMatchObject({ decision: 'allow', callee: MOBILE, maxSeconds: 98, lowBalance: true });
+    if (d.decision !== 'allow' || !d.hold) throw new Error('a paid allow holds credit');
+    expect(d.hold.account).toBe(account);
+    expect(formatMoney4(d.hold.money)).toBe('10.0000');
   });
 });

@@ -1,42 +1,55 @@
 // The reservation writer's PostgreSQL side, in a worker thread. The main
 // thread, which answers the PBX, writes each reservation's JSON into a ring in
-// shared memory (ring.js); this worker takes every row there, inserts them in
+// shared memory (ring.ts); this worker takes every row there, inserts them in
 // one statement, publishes how far it has committed, and goes straight on to
 // the rows that arrived meanwhile. The wire protocol, the statement and its
 // result stay off the event loop that serves HTTP.
-//
-// Plain JavaScript (no TypeScript syntax) so that Node loads it as it is, from
-// tsx, from a bundle or from the test runner alike.
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
 import { noDelaySocket } from '../../db/noDelaySocket.js';
+import { INSERTED_VALUES, RECORD_COLUMNS, TABLE_COLUMNS } from './reservationRow.js';
 import { CTRL, ringLayout } from './ring.js';
 
-/** @type {{ connection: import('postgres').Options<{}>, ring: SharedArrayBuffer, ringBytes: number, ringSlots: number, maxBatch: number, minCycleMs: number }} */
-const { connection, ring, ringBytes, ringSlots, maxBatch, minCycleMs } = workerData;
+/**
+ * The writer's connection settings as postgres.js parsed them: it takes its
+ * hosts and ports back as the arrays it made, which its Options type (one host
+ * string, "a,b" for several) does not say.
+ */
+export type WorkerConnection = Omit<postgres.Options<{}>, 'host' | 'port'> & { host: string[]; port: number[] };
+
+/** What the writer starts the worker with. */
+export interface CommitWorkerData {
+  connection: WorkerConnection;
+  ring: SharedArrayBuffer;
+  ringBytes: number;
+  ringSlots: number;
+  maxBatch: number;
+  minCycleMs: number;
+}
+
+/** What the worker posts: a bare number after a clean commit (read COMMITTED), an object when some rows need more than "inserted". */
+export type WorkerReply = number | Report;
+type Report = { upTo: number; refused: string[] } | { upTo: number; error: { message: string; code?: string } };
+
+/** What the writer posts: the acknowledgement of a report, or the end. */
+export type WriterMessage = { ack: number } | { close: true };
+
+const { connection, ring, ringBytes, ringSlots, maxBatch, minCycleMs } = workerData as CommitWorkerData;
 const { ctrl, stats, ends, data } = ringLayout(ringBytes, ringSlots, ring);
 
 /** Event loop utilization (‰) from which the worker lets rows gather. */
 const BUSY_PERMILLE = 800;
 
-const sql = postgres({ ...connection, socket: noDelaySocket, onnotice: () => undefined });
+// `socket` (TCP_NODELAY, see db/noDelaySocket.js) is a postgres.js option its type declarations lack
+const settings: WorkerConnection & { socket: typeof noDelaySocket } = { ...connection, socket: noDelaySocket, onnotice: () => undefined };
+const sql = postgres(settings as unknown as postgres.Options<{}>);
 
-/**
- * The batch's rows (the ring's JSON array) as a relation, typed as the columns
- * they go into.
- * @param {string} json
- */
-const batch = (json) => sql`json_to_recordset(${json}::text::json)
-  as v(t uuid, i uuid, u uuid, c text, e text, r bigint, m int, f int, h numeric, x bigint, a text)`;
+/** The batch's rows (the ring's JSON array) as a relation, typed as the columns they go into. */
+const batch = (json: string) => sql`json_to_recordset(${json}::text::json) as v(${sql.unsafe(RECORD_COLUMNS)})`;
 
-/**
- * The INSERT of every row of `rows`, a relation with the columns of `batch`.
- * @param {import('postgres').PendingQuery<import('postgres').Row[]>} rows
- */
-const insertFrom = (rows) => sql`
-  insert into reservations (tenant_id, id, user_id, call_id, callee, rate_id, max_seconds,
-                            hold_forfait_seconds, hold_money, expires_at, answer)
-  select t, i, u, c, e, r, m, f, h, to_timestamp(x::float8 / 1000), a from ${rows}`;
+/** The INSERT of every row of `rows`, a relation with the columns of `batch`. */
+const insertFrom = (rows: postgres.PendingQuery<postgres.Row[]>) =>
+  sql`insert into reservations (${sql.unsafe(TABLE_COLUMNS)}) select ${sql.unsafe(INSERTED_VALUES)} from ${rows}`;
 
 /**
  * A plain INSERT: the owner's memory already answers a callId it holds, so a
@@ -44,10 +57,8 @@ const insertFrom = (rows) => sql`
  * ON CONFLICT would cost every reservation a speculative insertion (~5 µs of
  * PostgreSQL each, a fifth of the insert); a conflict instead fails the whole
  * statement, which rolls back, and the batch goes again through `insertRefusing`.
- * @param {string} json
- * @returns {Promise<string[]>}
  */
-async function insert(json) {
+async function insert(json: string): Promise<string[]> {
   try {
     await insertFrom(batch(json));
     return [];
@@ -57,24 +68,19 @@ async function insert(json) {
   }
 }
 
-/**
- * The batch again, keeping what does not conflict.
- * @param {string} json
- * @returns {Promise<string[]>} the ids not inserted (their callId was already used)
- */
-async function insertRefusing(json) {
-  const refused = await sql`
+/** The batch again, keeping what does not conflict; the ids not inserted (their callId was already used). */
+async function insertRefusing(json: string): Promise<string[]> {
+  const refused = await sql<{ id: string }[]>`
     with v as (select * from ${batch(json)}),
     ins as (${insertFrom(sql`v`)} on conflict (tenant_id, call_id) do nothing returning id)
-    select v.i::text as id from v where v.i not in (select id from ins)`;
+    select v."id"::text as id from v where v."id" not in (select id from ins)`;
   return refused.map((r) => r.id);
 }
 
 let closing = false;
-/** @type {((upTo: number) => void) | undefined} */
-let acked;
+let acked: ((upTo: number) => void) | undefined;
 
-parentPort?.on('message', (/** @type {{ ack: number } | { close: true }} */ msg) => {
+parentPort?.on('message', (msg: WriterMessage) => {
   if ('ack' in msg) acked?.(msg.ack);
   else {
     closing = true;
@@ -86,9 +92,8 @@ parentPort?.on('message', (/** @type {{ ack: number } | { close: true }} */ msg)
  * Hands the main thread rows that were not simply inserted, and waits until it
  * has settled them: only then is `upTo` published as committed, so the main
  * thread never takes them for inserted ones.
- * @param {{ upTo: number, refused: string[] } | { upTo: number, error: { message: string, code?: string } }} reply
  */
-function report(reply) {
+function report(reply: Report): Promise<number> {
   return new Promise((resolve) => {
     acked = resolve;
     parentPort?.postMessage(reply);
@@ -96,13 +101,13 @@ function report(reply) {
 }
 
 /** The rows between two offsets of the ring, as one JSON array. */
-function rowsJson(/** @type {number} */ from, /** @type {number} */ to) {
+function rowsJson(from: number, to: number): string {
   // a row can wrap in the middle of a character: join the bytes before decoding
   const text = to > from ? data.toString('utf8', from, to) : Buffer.concat([data.subarray(from, ringBytes), data.subarray(0, to)]).toString('utf8');
   return `[${text.slice(0, -1)}]`; // each row ends with a comma
 }
 
-async function run() {
+async function run(): Promise<void> {
   let consumed = 0; // rows taken from the ring (an int32 that wraps, like WRITTEN)
   let readOff = 0;
   let cycleStart = -Infinity;
@@ -126,16 +131,16 @@ async function run() {
     }
     cycleStart = performance.now();
     const upTo = ((written - consumed) | 0) > maxBatch ? (consumed + maxBatch) | 0 : written;
-    const end = /** @type {number} */ (ends[(upTo - 1) & (ringSlots - 1)]);
+    const end = ends[(upTo - 1) & (ringSlots - 1)]!;
     const json = rowsJson(readOff, end);
     consumed = upTo;
     readOff = end;
     /** What the main thread must settle itself (refused rows, a failed commit); none when all were inserted. */
-    let reply;
+    let reply: Report | undefined;
     try {
       const refused = await insert(json);
-      stats[0] = /** @type {number} */ (stats[0]) + 1;
-      stats[1] = /** @type {number} */ (stats[1]) + performance.now() - cycleStart;
+      stats[0] = stats[0]! + 1;
+      stats[1] = stats[1]! + performance.now() - cycleStart;
       if (refused.length > 0) reply = { upTo, refused };
     } catch (err) {
       const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
@@ -144,7 +149,7 @@ async function run() {
     if (reply) await report(reply);
     Atomics.store(ctrl, CTRL.COMMITTED, upTo);
     // wakes the main thread if it is idle (under load it has often read COMMITTED already); a reply was its own wake-up
-    if (!reply) parentPort?.postMessage(upTo);
+    if (!reply) parentPort?.postMessage(upTo satisfies WorkerReply);
   }
   await sql.end({ timeout: 5 });
   parentPort?.close();
