@@ -28,7 +28,6 @@ import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
-import { issuerFromEnv } from '../services/invoices/issuer.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -140,7 +139,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute, exports));
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
-  app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, issuerFromEnv()));
+  app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 

@@ -155,14 +155,3 @@ export function settings(flags: Record<string, string | undefined> = {}): Settin
   }
 }
 
-/**
- * Imported back by services/invoices/issuer.ts (a cycle: nothing at the top
- * level of either module may use the other's exports).
- *
- * @deprecated The invoice issuer for api/app.ts, its last reader outside this
- * module: remove once app.ts takes it from its Deps (`deps.config.issuer`).
- */
-export function issuerFromEnv(): Issuer {
-  const issuerVariables = Object.entries(process.env).filter(([name]) => name.startsWith('FORFAIT_ISSUER_'));
-  return readSettings(Object.fromEntries(issuerVariables)).invoicing.issuer;
-}

@@ -25,8 +25,3 @@ export const defaultIssuer: Issuer = {
   timezone: 'Europe/Paris',
 };
 
-/**
- * @deprecated Kept only for api/app.ts, which still asks for the issuer this way;
- * the value comes from cli/config.ts. Remove with that call.
- */
-export { issuerFromEnv } from '../../cli/config.js';
