@@ -62,3 +62,11 @@ export {
   DENY_REASONS,
   maxCallSeconds,
 } from './authorization.js';
+export {
+  hasControlCharacter,
+  isInstantInRange,
+  CONTROL_CHARACTER_MESSAGE,
+  INSTANT_RANGE_MESSAGE,
+  MIN_INSTANT_MS,
+  MAX_INSTANT_MS,
+} from './input.js';

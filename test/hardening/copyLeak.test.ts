@@ -1,0 +1,104 @@
+import { sql } from 'kysely';
+import pino from 'pino';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createApp } from '../../api/app.js';
+import { defaultConfig } from '../../api/context.js';
+import { connect, rawSql, withTransaction } from '../../db/connection.js';
+import { copyIn } from '../../db/copy.js';
+import { putTariff } from '../../services/tariffs/tariffs.js';
+import { call } from '../support/app.js';
+import { newTenant, resellerKey, uniqueName } from '../support/factory.js';
+import { ids, line } from '../users/helpers.js';
+
+const HEADER = 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible,next_price_per_minute,valid_from';
+const POOL = 2;
+
+/** A pool of its own, small, so one leaked connection shows at once. */
+const pool = connect(inject('databaseUrl'), { max: POOL });
+const app = createApp({ ...pool, logger: pino({ level: 'silent' }), config: defaultConfig });
+afterAll(async () => {
+  await app.close();
+  await pool.close();
+});
+
+/** Every connection of the pool can be taken at once and is outside any transaction. */
+async function expectPoolWhole(): Promise<void> {
+  const taken = Promise.all(
+    Array.from({ length: POOL }, async () => {
+      const c = await pool.sql.reserve();
+      try {
+        const [row] = await c<{ n: number }[]>`SELECT 1 AS n`;
+        return row!.n;
+      } finally {
+        c.release();
+      }
+    }),
+  );
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the pool did not give back its connections')), 5000));
+  expect(await Promise.race([taken, timeout])).toEqual(Array(POOL).fill(1));
+}
+
+/** Settles `p` within 5 s, or says it hung. */
+function outcome(p: Promise<unknown>): Promise<string> {
+  return Promise.race([
+    p.then(
+      () => 'resolved',
+      (err: unknown) => (err instanceof Error ? err.name : 'thrown'),
+    ),
+    new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 5000)),
+  ]);
+}
+
+describe('a COPY that fails inside PostgreSQL gives its connection back (issue #24.1)', () => {
+  it('copyIn: bad rows, early or in the last group, and a failing producer, more times than the pool holds', async () => {
+    await sql`CREATE TABLE IF NOT EXISTS test_copy_fail (t text, d timestamptz)`.execute(pool.db);
+    const cases: (() => Iterable<Buffer>)[] = [
+      () => [Buffer.from('a\u0000b\t2026-01-01T00:00:00Z\n')],
+      () => [Buffer.from('ok\t0000-01-01T00:00:00Z\n')],
+      () => [Buffer.from('ok\t2026-01-01T00:00:00Z\n'.repeat(5000)), Buffer.from('ok\tnot a date\n')],
+      function* () {
+        yield Buffer.from('ok\t2026-01-01T00:00:00Z\n');
+        throw new Error('producer failed');
+      },
+    ];
+    const seen: string[] = [];
+    for (let round = 0; round < POOL + 1; round++) {
+      for (const chunks of cases) {
+        seen.push(await outcome(withTransaction(pool.db, async (trx) => copyIn(await rawSql(trx), 'COPY test_copy_fail (t, d) FROM STDIN', chunks()))));
+      }
+    }
+    expect(seen.filter((s) => s === 'hung')).toEqual([]);
+    expect(seen.filter((s) => s === 'resolved')).toEqual([]);
+    await expectPoolWhole();
+    expect((await sql<{ n: string }>`SELECT count(*)::text AS n FROM test_copy_fail`.execute(pool.db)).rows[0]!.n).toBe('0');
+  });
+
+  it('tariff upload: a NUL byte or year 0 is a line error, and the pool stays whole', async () => {
+    const { resellerId } = await resellerKey();
+    const bad = [`33,France\u0000fixe,fixed,0.02,0,60,60,true,,`, `33,France fixe,fixed,0.02,0,60,60,true,,0000-01-01T00:00:00Z`];
+    const seen: string[] = [];
+    for (let round = 0; round < POOL + 1; round++) {
+      for (const l of bad) seen.push(await outcome(putTariff(pool.db, resellerId, uniqueName('tariff'), `${HEADER}\n${l}\n`)));
+    }
+    await expectPoolWhole();
+    expect(seen).toEqual(Array(seen.length).fill('ValidationError'));
+  });
+
+  it('users import: a NUL byte in a line is a 400 naming the line, and the pool stays whole', async () => {
+    const t = await newTenant(app);
+    const statuses: number[] = [];
+    for (let round = 0; round < POOL + 1; round++) {
+      const a = ids();
+      const b = ids();
+      const csv = [line('Ann', a.matricule, a.identifiant), line('Bo\u0000b', b.matricule, b.identifiant)].join('\n');
+      const res = await Promise.race([
+        call(app, 'POST', '/v1/users/import?mode=append', { key: t.adminKey, body: csv, headers: { 'content-type': 'text/csv' } }),
+        new Promise<{ status: number; json: undefined }>((resolve) => setTimeout(() => resolve({ status: 0, json: undefined }), 5000)),
+      ]);
+      statuses.push(res.status);
+      if (res.status === 400) expect(res.json.error.details).toContainEqual(expect.objectContaining({ line: 2 }));
+    }
+    await expectPoolWhole();
+    expect(statuses).toEqual(Array(POOL + 1).fill(400));
+  });
+});
