@@ -96,14 +96,15 @@ function isPgError(err: unknown): err is PgError {
 /**
  * A constraint PostgreSQL enforced that the boundary did not check first: the
  * client's input, so a 4xx, not a 500. Class 22 (data exception: a value out of
- * range, an invalid byte) and 23502/23514 (null, check) are values the request
+ * range, an invalid byte; not 22P04, a COPY this server wrote wrong) and 23502/23514 (null, check) are values the request
  * should not have sent: 400. 23505/23503/23P01 (unique, foreign key, exclusion)
  * are state the request collides with: 409. Anything else stays a 500.
  */
 function postgresError(err: unknown): ApiError | undefined {
   if (!isPgError(err)) return undefined;
   const field = err.column_name ? [{ field: toCamel(err.column_name), message: 'value not accepted' }] : undefined;
-  if (err.code.startsWith('22') || err.code === '23502' || err.code === '23514') {
+  // 22P04 (bad COPY file format) is this server writing COPY text wrong: a 500
+  if ((err.code.startsWith('22') && err.code !== '22P04') || err.code === '23502' || err.code === '23514') {
     return new ApiError('VALIDATION_FAILED', 'a value is out of range or not accepted', field);
   }
   if (err.code === '23505' || err.code === '23503' || err.code === '23P01' || err.code === '23001') {

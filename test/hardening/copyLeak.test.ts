@@ -1,14 +1,17 @@
 import { sql } from 'kysely';
 import pino from 'pino';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { defaultConfig } from '../../api/context.js';
 import { connect, rawSql, withTransaction } from '../../db/connection.js';
 import { copyIn } from '../../db/copy.js';
 import { putTariff } from '../../services/tariffs/tariffs.js';
+import { LineChecker } from '../../services/users/importLine.js';
+import { openCdrExport } from '../../services/exports/cdrExport.js';
 import { call } from '../support/app.js';
 import { newTenant, resellerKey, uniqueName } from '../support/factory.js';
 import { ids, line } from '../users/helpers.js';
+import { cdr, cdrTenant, cdrUser } from '../cdrs/helpers.js';
 
 const HEADER = 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible,next_price_per_minute,valid_from';
 const POOL = 2;
@@ -100,5 +103,80 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
     }
     await expectPoolWhole();
     expect(statuses).toEqual(Array(POOL + 1).fill(400));
+  });
+
+  describe('users import: a failure injected into its COPY', () => {
+    afterEach(() => vi.restoreAllMocks());
+    const injections: [string, (original: LineChecker['row']) => (this: LineChecker) => string | undefined][] = [
+      [
+        'the line checker throws mid-file',
+        (original) => {
+          let calls = 0;
+          return function (this: LineChecker) {
+            const row = original.call(this);
+            if (++calls % 5 === 3) throw new Error('injected: checker failed');
+            return row;
+          };
+        },
+      ],
+      ['PostgreSQL refuses a row (wrong column count)', () => () => '1\n'],
+    ];
+    for (const [what, inject] of injections) {
+      it(`(${what}) is a 500 that gives the connection back`, async () => {
+        const t = await newTenant(app);
+        const original = LineChecker.prototype.row;
+        vi.spyOn(LineChecker.prototype, 'row').mockImplementation(inject(original));
+        const statuses: number[] = [];
+        for (let round = 0; round < POOL + 1; round++) {
+          const csv = Array.from({ length: 5 }, () => {
+            const a = ids();
+            return line('Ann', a.matricule, a.identifiant);
+          }).join('\n');
+          const res = await Promise.race([
+            call(app, 'POST', '/v1/users/import?mode=append', { key: t.adminKey, body: csv, headers: { 'content-type': 'text/csv' } }),
+            new Promise<{ status: number }>((resolve) => setTimeout(() => resolve({ status: 0 }), 5000)),
+          ]);
+          statuses.push(res.status);
+        }
+        vi.restoreAllMocks();
+        await expectPoolWhole();
+        expect(statuses).toEqual(Array(POOL + 1).fill(500));
+      });
+    }
+  });
+
+  it('COPY out (CDR export): a statement that fails inside PostgreSQL ends its session and leaves the pool whole', async () => {
+    const t = await cdrTenant(app);
+    const u = await cdrUser(t.id, { balance: '10' }, app);
+    const rated = await call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr(uniqueName('out'), u.identifiant, '0142000000', 30)] });
+    expect(rated.json.accepted, rated.text).toBe(1);
+    const started = new Date();
+    const outcomes: string[] = [];
+    for (let round = 0; round < POOL + 1; round++) {
+      // user_id is cast to uuid inside the COPY: PostgreSQL refuses it there
+      const failing = (async () => {
+        const exp = await openCdrExport(pool.sql, { id: t.id, reference: null, country: 'FR', timezone: 'Europe/Paris', numberDisplay: 'international' }, { userId: 'not-a-uuid' });
+        try {
+          for await (const _ of exp.stream) void _;
+          await exp.close(true);
+        } catch (err) {
+          await exp.close(false);
+          throw err;
+        }
+      })();
+      outcomes.push(await outcome(failing));
+    }
+    expect(outcomes.filter((o) => o === 'hung' || o === 'resolved')).toEqual([]);
+    await expectPoolWhole();
+    // the export sessions this test opened are gone (others' come and go)
+    await vi.waitFor(
+      async () => {
+        const [row] = await pool.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE application_name = 'forfait-export' AND backend_start >= ${started} AND state <> 'active'`;
+        expect(row!.n).toBe(0);
+      },
+      { timeout: 10_000, interval: 200 },
+    );
   });
 });
