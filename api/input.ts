@@ -13,6 +13,16 @@ import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from '../engine/index.
 import type { FieldError } from '../services/shared/errors.js';
 import { ApiError } from './errors.js';
 
+/**
+ * A string without control characters, for schemas read outside defineRoute's
+ * middleware (the PBX hot path parses its body with the route's schema alone).
+ */
+export function safeText(): z.ZodString {
+  return z.string().regex(NO_CONTROL, CONTROL_CHARACTER_MESSAGE);
+}
+// eslint-disable-next-line no-control-regex
+const NO_CONTROL = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]*$/;
+
 const MAX_DETAILS = 20;
 const SHOWN = 100;
 
