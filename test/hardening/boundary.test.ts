@@ -6,6 +6,7 @@
  * batch with one bad record rejects that record only.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { errorStatus, toApiError } from '../../api/errors.js';
 import { call, testApp, testDb, type Answer } from '../support/app.js';
 import { keyWithRoles, uniqueName } from '../support/factory.js';
 import { cdr, cdrCount, cdrTenant, cdrUser } from '../cdrs/helpers.js';
@@ -164,5 +165,36 @@ describe('revocation is checked like creation (issue #24.5)', () => {
     expect((await call(app, 'DELETE', `/v1/keys/${lesser.id}`, { key: keeper.key })).status).toBe(200);
     expect((await call(app, 'GET', `/v1/tariffs/${t.tariffId}`, { key: lesser.key })).status).toBe(401);
     expect((await call(app, 'DELETE', `/v1/keys/${admin.id}`, { key: t.adminKey })).status).toBe(200);
+  });
+});
+
+describe('PostgreSQL errors the boundary missed are 4xx, never a 500 (issue #24.2)', () => {
+  /** The error a real statement raises, as the handler would receive it. */
+  async function pgError(statement: () => Promise<unknown>): Promise<unknown> {
+    try {
+      await statement();
+    } catch (err) {
+      return err;
+    }
+    throw new Error('the statement did not fail');
+  }
+
+  it('data exceptions and check/not-null violations are 400, unique and foreign-key violations 409, without internals', async () => {
+    const { sql } = testDb();
+    const cases: [string, () => Promise<unknown>, number][] = [
+      ['22021 NUL in text', () => sql`SELECT ${'a\u0000b'}::text`, 400],
+      ['22008 year 0', () => sql`SELECT '0000-01-01T00:00:00Z'::timestamptz`, 400],
+      ['22P02 not a uuid', () => sql`SELECT 'x'::uuid`, 400],
+      ['22003 out of range', () => sql`SELECT 99999999999::int`, 400],
+      ['23514 check', () => sql`INSERT INTO product_types (code, name, max_users, monthly_fee_per_user) VALUES (${uniqueName('x')}, 'x', 1, -1)`, 400],
+      ['23502 not null', () => sql`INSERT INTO product_types (code, name, max_users, monthly_fee_per_user) VALUES (${uniqueName('x')}, NULL, 1, 1)`, 400],
+      ['23505 unique', () => sql`INSERT INTO product_types (code, name, max_users, monthly_fee_per_user) VALUES ('essentiel', 'x', 1, 1)`, 409],
+      ['23503 foreign key', () => sql`INSERT INTO roles (tenant_id, name, inherits) VALUES (${'00000000-0000-0000-0000-000000000000'}, 'x', 'acheteur')`, 409],
+    ];
+    for (const [what, statement, status] of cases) {
+      const mapped = toApiError(await pgError(statement));
+      expect(errorStatus[mapped.code], what).toBe(status);
+      expect(mapped.message, what).not.toMatch(/product_types|roles|constraint|INSERT|SELECT/i);
+    }
   });
 });
