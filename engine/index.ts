@@ -64,6 +64,7 @@ export {
 } from './authorization.js';
 export {
   hasControlCharacter,
+  replaceControlCharacters,
   isInstantInRange,
   CONTROL_CHARACTER_MESSAGE,
   INSTANT_RANGE_MESSAGE,

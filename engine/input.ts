@@ -11,12 +11,19 @@
  *   JavaScript's `Date` writes years beyond 9999 in a form it does not read.
  */
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
 
 /** True when `s` holds a character no text field accepts (NUL, other C0 controls but tab and line breaks, DEL). */
 export function hasControlCharacter(s: string): boolean {
   return CONTROL.test(s);
+}
+
+/** `s` with each such character replaced by U+FFFD (text kept for the record, e.g. a rejected CDR's raw line). */
+export function replaceControlCharacters(s: string): string {
+  return hasControlCharacter(s) ? s.replace(CONTROLS, '\uFFFD') : s;
 }
 
 export const CONTROL_CHARACTER_MESSAGE = 'must not contain control characters (NUL, U+0001–U+001F, DEL)';

@@ -4,7 +4,7 @@
  * PBX files repeat the same callers and callees over and over, and
  * libphonenumber costs microseconds per call.
  */
-import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter, isCountryCode, parseNumber, type CountryCode } from '../../engine/index.js';
+import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter, isCountryCode, replaceControlCharacters, parseNumber, type CountryCode } from '../../engine/index.js';
 import type { InstantReader } from './time.js';
 import { DISPOSITIONS, type CdrInput, type Direction, type Disposition, type IncomingCdr, type NormalizedCdr, type Rejection } from './types.js';
 
@@ -65,18 +65,6 @@ function text(input: CdrInput, field: keyof CdrInput, required: boolean): string
   if (s.length > MAX_TEXT) throw new Malformed(field, `${field} is longer than ${MAX_TEXT} characters`);
   if (hasControlCharacter(s)) throw new Malformed(field, `${field} ${CONTROL_CHARACTER_MESSAGE}`);
   return s;
-}
-
-// eslint-disable-next-line no-control-regex
-const CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
-
-/**
- * A rejected record's text as it can be stored: PostgreSQL refuses NUL in
- * text, so control characters become U+FFFD. Only MALFORMED records hold
- * them, and those are never read back to be rated again.
- */
-function storable(s: string): string {
-  return hasControlCharacter(s) ? s.replace(CONTROLS, '\uFFFD') : s;
 }
 
 function seconds(input: CdrInput): number {
@@ -142,7 +130,7 @@ function normalizeOne(rec: IncomingCdr, { numbers, instants }: CdrReaders): Norm
 
 function callIdGuess(rec: IncomingCdr): string | null {
   const v = rec.input.callId;
-  return typeof v === 'string' && v.trim() !== '' && v.length <= MAX_TEXT ? storable(v.trim()) : null;
+  return typeof v === 'string' && v.trim() !== '' && v.length <= MAX_TEXT ? replaceControlCharacters(v.trim()) : null;
 }
 
 function malformed(rec: IncomingCdr, field: string | undefined, message: string): Rejection {
@@ -152,7 +140,8 @@ function malformed(rec: IncomingCdr, field: string | undefined, message: string)
     reason: 'MALFORMED',
     ...(field !== undefined ? { field } : {}),
     message,
-    raw: storable(rec.raw),
+    // PostgreSQL refuses NUL in text: a MALFORMED record (never rated again) is stored with U+FFFD in its place
+    raw: replaceControlCharacters(rec.raw),
     ...(rec.rejectId !== undefined ? { rejectId: rec.rejectId } : {}),
   };
 }
