@@ -151,6 +151,11 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
     const rated = await call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr(uniqueName('out'), u.identifiant, '0142000000', 30)] });
     expect(rated.json.accepted, rated.text).toBe(1);
     const started = new Date();
+    // a COPY failing as it starts must reach the stream's reader, not be an uncaught 'error' event (which ends the server)
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    process.on('uncaughtException', onUnhandled);
     const outcomes: string[] = [];
     for (let round = 0; round < POOL + 1; round++) {
       // user_id is cast to uuid inside the COPY: PostgreSQL refuses it there
@@ -167,6 +172,10 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
       outcomes.push(await outcome(failing));
     }
     expect(outcomes.filter((o) => o === 'hung' || o === 'resolved')).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.off('unhandledRejection', onUnhandled);
+    process.off('uncaughtException', onUnhandled);
+    expect(unhandled).toEqual([]);
     await expectPoolWhole();
     // the export sessions this test opened are gone (others' come and go)
     await vi.waitFor(
