@@ -70,6 +70,8 @@ export function toApiError(err: unknown): ApiError {
       err.retryAfterSeconds ? { 'Retry-After': String(err.retryAfterSeconds) } : undefined,
     );
   }
+  const pg = postgresError(err);
+  if (pg !== undefined) return pg;
   if (err instanceof HTTPException) {
     const s = err.status;
     if (s === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
@@ -88,3 +90,35 @@ export function sendError(c: Context, err: ApiError) {
   if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
   return c.json(errorBody(err.code, err.message, requestId, err.details), errorStatus[err.code]);
 }
+
+/** What of a PostgreSQL error may be shown: its SQLSTATE and the column, never the statement or the constraint. */
+interface PgError {
+  code: string;
+  column_name?: string;
+}
+
+function isPgError(err: unknown): err is PgError {
+  return err instanceof Error && err.name === 'PostgresError' && typeof (err as { code?: unknown }).code === 'string';
+}
+
+/**
+ * A constraint PostgreSQL enforced that the boundary did not check first: the
+ * client's input, so a 4xx, not a 500. Class 22 (data exception: a value out of
+ * range, an invalid byte; not 22P04, a COPY this server wrote wrong) and 23502/23514 (null, check) are values the request
+ * should not have sent: 400. 23505/23503/23P01 (unique, foreign key, exclusion)
+ * are state the request collides with: 409. Anything else stays a 500.
+ */
+function postgresError(err: unknown): ApiError | undefined {
+  if (!isPgError(err)) return undefined;
+  const field = err.column_name ? [{ field: toCamel(err.column_name), message: 'value not accepted' }] : undefined;
+  // 22P04 (bad COPY file format) is this server writing COPY text wrong: a 500
+  if ((err.code.startsWith('22') && err.code !== '22P04') || err.code === '23502' || err.code === '23514') {
+    return new ApiError('VALIDATION_FAILED', 'a value is out of range or not accepted', field);
+  }
+  if (err.code === '23505' || err.code === '23503' || err.code === '23P01' || err.code === '23001') {
+    return new ApiError('CONFLICT', 'the request conflicts with existing data');
+  }
+  return undefined;
+}
+
+const toCamel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

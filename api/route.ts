@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { isJsonMediaType, mediaTypeOf } from './contentType.js';
 import { ApiError, validationFailed } from './errors.js';
+import { refuseControlCharacters } from './input.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
 import type { AppEnv, Deps } from './context.js';
 
@@ -64,7 +65,12 @@ export function limitBody(maxSize: number): MiddlewareHandler {
   };
 }
 
-type Def<R extends Omit<RouteConfig, 'middleware'>> = R & { access: Access; bodyLimit?: number };
+type Def<R extends Omit<RouteConfig, 'middleware'>> = R & {
+  access: Access;
+  bodyLimit?: number;
+  /** The JSON body is a batch of records the verb checks one by one (control characters reject a record, not the request). */
+  records?: boolean;
+};
 
 /**
  * createRoute plus the project's conventions: every route declares who may call
@@ -73,7 +79,7 @@ type Def<R extends Omit<RouteConfig, 'middleware'>> = R & { access: Access; body
  */
 export function routeFactory(deps: Deps, keys: KeyCache) {
   return function defineRoute<R extends Omit<RouteConfig, 'middleware'>>(def: Def<R>) {
-    const { access, bodyLimit: limit, ...route } = def;
+    const { access, bodyLimit: limit, records, ...route } = def;
     const maxSize = limit ?? deps.config.bodyLimit;
     const secured = access.scope !== 'public';
     return createRoute({
@@ -81,7 +87,7 @@ export function routeFactory(deps: Deps, keys: KeyCache) {
       ...(secured ? { security: [{ bearer: [] }] } : {}),
       'x-forfait-access': access,
       responses: { ...(secured ? standardErrors : { 500: standardErrors[500] }), ...route.responses },
-      middleware: [authorize(keys, access), limitBody(maxSize)],
+      middleware: [authorize(keys, access), limitBody(maxSize), refuseControlCharacters({ records })],
     } as unknown as R);
   };
 }
@@ -150,12 +156,7 @@ export const ListQuery = z.object({
   cursor: z.string().max(200).optional(),
 });
 
-/** Money in: a decimal string (or a JSON number, taken by its text), at most 4 decimals. */
-export const MoneyIn = z
-  .union([z.string(), z.number()])
-  .transform((v) => String(v).trim())
-  .pipe(z.string().regex(/^-?\d{1,15}(\.\d{1,4})?$/, 'a decimal with at most 4 decimals'))
-  .openapi({ type: 'string', example: '10.00' });
+export { MoneyIn, MoneyInNonNegative } from './input.js';
 
 export function page<T>(items: T[], nextCursor: string | null) {
   return { items, nextCursor };

@@ -127,9 +127,19 @@ export async function copyIn(tx: postgres.Sql, statement: string, chunks: CopyCh
       finished,
       failure,
     ]);
-  for (const chunk of chunks) {
-    if (stream.destroyed) break;
-    if (!stream.write(chunk)) await drained();
+  try {
+    for (const chunk of chunks) {
+      if (stream.destroyed) break;
+      if (!stream.write(chunk)) await drained();
+    }
+  } catch (err) {
+    // The rows could not be produced: abort the COPY (CopyFail) and wait for
+    // PostgreSQL's answer, so the connection is out of COPY mode when the
+    // transaction rolls back; otherwise the ROLLBACK is refused and the
+    // connection never goes back to the pool.
+    stream.destroy(err instanceof Error ? err : new Error(String(err)));
+    await Promise.race([finished, failure]).catch(() => undefined);
+    throw err;
   }
   stream.end();
   await Promise.race([finished, failure]);

@@ -67,3 +67,12 @@ export {
   maxCallSeconds,
   decideAuthorization,
 } from './authorization.js';
+export {
+  hasControlCharacter,
+  replaceControlCharacters,
+  isInstantInRange,
+  CONTROL_CHARACTER_MESSAGE,
+  INSTANT_RANGE_MESSAGE,
+  MIN_INSTANT_MS,
+  MAX_INSTANT_MS,
+} from './input.js';

@@ -3,6 +3,7 @@
  * compiled form with pre-parsed integer fields for the rating hot path.
  */
 import { DateTime } from 'luxon';
+import { isInstantInRange } from './input.js';
 import { parsePrice, type PriceMicros } from './money.js';
 
 export const RATE_CLASSES = ['fixed', 'mobile', 'special', 'international', 'free'] as const;
@@ -53,19 +54,19 @@ export function isRateClass(s: string): s is RateClass {
 /**
  * Parses an ISO 8601 date or date-time. Without an offset it is read in
  * `defaultZone` (UTC unless told otherwise); a space instead of 'T' is accepted.
- * Returns epoch milliseconds, or undefined when invalid.
+ * Returns epoch milliseconds, or undefined when invalid or outside years 0001–9999.
  */
 export function parseInstant(s: string, defaultZone = 'utc'): number | undefined {
   const text = s.trim();
   if (CANONICAL_UTC_RE.test(text)) {
     const ms = Date.parse(text);
-    return Number.isNaN(ms) ? undefined : ms;
+    return Number.isNaN(ms) || !isInstantInRange(ms) ? undefined : ms;
   }
   let dt = DateTime.fromISO(text, { zone: defaultZone, setZone: true });
   if (!dt.isValid && /^\d{4}-\d{2}-\d{2} \d/.test(text)) {
     dt = DateTime.fromISO(text.replace(' ', 'T'), { zone: defaultZone, setZone: true });
   }
-  return dt.isValid ? dt.toMillis() : undefined;
+  return dt.isValid && isInstantInRange(dt.toMillis()) ? dt.toMillis() : undefined;
 }
 
 /** Epoch ms → canonical UTC ISO string without milliseconds when they are 0 ("1970-01-01T00:00:00Z"). */

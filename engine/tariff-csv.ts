@@ -9,6 +9,7 @@
  * not be read comes as its line error. Here they are checked, the whole file,
  * and every error is returned; rates are returned only when there is none.
  */
+import { CONTROL_CHARACTER_MESSAGE, INSTANT_RANGE_MESSAGE, hasControlCharacter } from './input.js';
 import { parsePrice, formatPrice } from './money.js';
 import {
   EPOCH_ISO,
@@ -162,6 +163,11 @@ function readRate(
     errors.push({ line, field, value, message });
     return undefined;
   };
+  for (const [field, i] of columns) {
+    const v = cells[i] ?? '';
+    if (hasControlCharacter(v)) fail(field, v, CONTROL_CHARACTER_MESSAGE);
+  }
+  if (errors.length !== before) return undefined;
   const cell = (field: Column): string => {
     const i = columns.get(field);
     return i === undefined ? '' : (cells[i] ?? '').trim();
@@ -217,7 +223,7 @@ function readRate(
   let validFrom: string | undefined = EPOCH_ISO;
   if (validFromText !== '') {
     const ms = parseInstant(validFromText, options.defaultZone);
-    validFrom = ms === undefined ? fail('valid_from', validFromText, 'must be an ISO 8601 date or date-time') : formatInstant(ms);
+    validFrom = ms === undefined ? fail('valid_from', validFromText, `must be an ISO 8601 date or date-time (${INSTANT_RANGE_MESSAGE})`) : formatInstant(ms);
   }
 
   if (

@@ -154,7 +154,7 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
     }),
     async (c) => {
       const p = tenantPrincipal(c.get('principal'));
-      const revoked = await revokeTenantKey(deps.db, p.tenantId, c.req.valid('param').id);
+      const revoked = await revokeTenantKey(deps.db, p, c.req.valid('param').id);
       keys.clear();
       return c.json(revoked, 200);
     },

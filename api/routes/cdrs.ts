@@ -183,6 +183,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
         'Each CDR is rated exactly once by callId: a known callId counts as a duplicate. A JSON array item without a callId is a 400 naming its index; any other bad field rejects that CDR only (MALFORMED), as do an unknown identifiant (UNKNOWN_USER) and a callee no rate matches (NO_RATE). Rejected CDRs are stored with their raw record for POST /v1/cdrs/rejects/reprocess.',
       access: { scope: 'tenant', permission: 'cdrs:write' },
       bodyLimit: deps.config.cdrBodyLimit,
+      records: true,
       request: {
         body: {
           required: false,

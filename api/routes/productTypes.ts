@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { createProductType, listProductTypes } from '../../services/tenants/tenants.js';
 import type { AppEnv, Deps } from '../context.js';
-import { MoneyIn, type DefineRoute } from '../route.js';
+import { MoneyInNonNegative, type DefineRoute } from '../route.js';
 
 const ProductTypeSchema = z
   .object({
@@ -18,7 +18,7 @@ const ProductTypeCreate = z
     code: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'lower-case letters, digits, - and _'),
     name: z.string().trim().min(1).max(100),
     maxUsers: z.number().int().min(0).max(10_000_000),
-    monthlyFeePerUser: MoneyIn,
+    monthlyFeePerUser: MoneyInNonNegative,
     locked: z.boolean().optional(),
   })
   .strict()

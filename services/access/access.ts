@@ -215,7 +215,19 @@ export async function listTenantKeys(db: Db, tenantId: string, limit: number, cu
   return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
 }
 
-export async function revokeTenantKey(db: Db, tenantId: string, id: string): Promise<KeyView> {
+/**
+ * Revokes a key of the revoker's tenant. Like creation, revocation may not
+ * reach beyond the revoker's permissions: a key holding a permission the
+ * revoker lacks (an administrator's, seen from a key with only access:manage)
+ * is not its to revoke (403).
+ */
+export async function revokeTenantKey(db: Db, revoker: Principal & { kind: 'tenant' }, id: string): Promise<KeyView> {
+  const tenantId = revoker.tenantId;
+  const target = await db.selectFrom('apiKeys').select(['principal', 'roles']).where('tenantId', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  if (!target) throw new NotFoundError('key');
+  const held = target.principal === 'pbx' ? new Set<Permission>(pbxPermissions) : await permissionsOfRoles(db, tenantId, target.roles);
+  const beyond = [...held].filter((p) => !revoker.permissions.has(p));
+  if (beyond.length) throw new ForbiddenError(`cannot revoke a key holding permissions you do not hold: ${beyond.join(', ')}`);
   const row = await db
     .updateTable('apiKeys')
     .set({ revokedAt: new Date() })

@@ -4,7 +4,7 @@
  * PBX files repeat the same callers and callees over and over, and
  * libphonenumber costs microseconds per call.
  */
-import { parseNumber, type CountryCode } from '../../engine/index.js';
+import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter, parseNumber, replaceControlCharacters, type CountryCode } from '../../engine/index.js';
 import type { InstantReader } from './time.js';
 import { DISPOSITIONS, type CdrInput, type Direction, type Disposition, type IncomingCdr, type NormalizedCdr, type Rejection } from './types.js';
 
@@ -63,6 +63,7 @@ function text(input: CdrInput, field: keyof CdrInput, required: boolean): string
     return null;
   }
   if (s.length > MAX_TEXT) throw new Malformed(field, `${field} is longer than ${MAX_TEXT} characters`);
+  if (hasControlCharacter(s)) throw new Malformed(field, `${field} ${CONTROL_CHARACTER_MESSAGE}`);
   return s;
 }
 
@@ -129,7 +130,7 @@ function normalizeOne(rec: IncomingCdr, { numbers, instants }: CdrReaders): Norm
 
 function callIdGuess(rec: IncomingCdr): string | null {
   const v = rec.input.callId;
-  return typeof v === 'string' && v.trim() !== '' && v.length <= MAX_TEXT ? v.trim() : null;
+  return typeof v === 'string' && v.trim() !== '' && v.length <= MAX_TEXT ? replaceControlCharacters(v.trim()) : null;
 }
 
 function malformed(rec: IncomingCdr, field: string | undefined, message: string): Rejection {
@@ -139,7 +140,8 @@ function malformed(rec: IncomingCdr, field: string | undefined, message: string)
     reason: 'MALFORMED',
     ...(field !== undefined ? { field } : {}),
     message,
-    raw: rec.raw,
+    // PostgreSQL refuses NUL in text: a MALFORMED record (never rated again) is stored with U+FFFD in its place
+    raw: replaceControlCharacters(rec.raw),
     ...(rec.rejectId !== undefined ? { rejectId: rec.rejectId } : {}),
   };
 }
@@ -152,7 +154,10 @@ function malformed(rec: IncomingCdr, field: string | undefined, message: string)
 export function normalizeCdr(rec: IncomingCdr, readers: CdrReaders): NormalizedCdr | Rejection {
   if (rec.error) return malformed(rec, rec.error.field, rec.error.message);
   try {
-    return normalizeOne(rec, readers);
+    const cdr = normalizeOne(rec, readers);
+    // a control character in a field no column maps (a CSV line's other cells)
+    if (hasControlCharacter(rec.raw)) return malformed(rec, 'row', `the record ${CONTROL_CHARACTER_MESSAGE}`);
+    return cdr;
   } catch (err) {
     if (err instanceof Malformed) return malformed(rec, err.field, err.message);
     throw err;

@@ -16,7 +16,7 @@
  * ingestion of one tenant: nothing is kept between imports.
  */
 import { DateTime } from 'luxon';
-import { parseInstant } from '../../engine/index.js';
+import { isInstantInRange, parseInstant } from '../../engine/index.js';
 
 // 2026-11-03T10:15:00, 2026-11-03 10:15:00.250, 2026-11-03T10:15 …
 const LOCAL = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$/;
@@ -42,8 +42,13 @@ export class InstantReader {
 
   constructor(readonly zone: string) {}
 
-  /** Epoch ms of an ISO 8601 date-time, or undefined when it is not one. */
+  /** Epoch ms of an ISO 8601 date-time within years 0001–9999, or undefined when it is not one. */
   read(text: string): number | undefined {
+    const ms = this.parse(text);
+    return ms !== undefined && isInstantInRange(ms) ? ms : undefined;
+  }
+
+  private parse(text: string): number | undefined {
     const s = text.trim();
     const local = LOCAL.test(s);
     if (!local && !WITH_OFFSET.test(s)) return parseInstant(s, this.zone);

@@ -4,7 +4,7 @@ import type postgres from 'postgres';
 import { kyselyOn, type Db } from '../../db/connection.js';
 import type { Tenant } from '../../db/schema.js';
 import { cdrByCallId, selectCdrs } from '../../db/repositories/cdrs.js';
-import { formatNumber, parseInstant, type CountryCode } from '../../engine/index.js';
+import { INSTANT_RANGE_MESSAGE, formatNumber, isInstantInRange, parseInstant, type CountryCode } from '../../engine/index.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from './time.js';
@@ -91,14 +91,14 @@ export interface CdrFilters {
 /** A period bound: a date (midnight) or a date-time, in the tenant's zone when it has no offset. */
 export function periodBound(value: string, field: string, zone: string): Date {
   const ms = parseInstant(value, zone);
-  if (ms === undefined) throw new ValidationError(`invalid ${field}`, [{ field, value, message: 'an ISO 8601 date or date-time' }]);
+  if (ms === undefined) throw new ValidationError(`invalid ${field}`, [{ field, value, message: `an ISO 8601 date or date-time, ${INSTANT_RANGE_MESSAGE}` }]);
   return new Date(ms);
 }
 
 function decodeCursor(cursor: string): { at: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const ms = at === undefined ? NaN : Date.parse(at);
-  if (Number.isNaN(ms) || id === undefined || !/^\d{1,19}$/.test(id)) {
+  if (Number.isNaN(ms) || !isInstantInRange(ms) || id === undefined || !/^\d{1,19}$/.test(id)) {
     throw new ValidationError('invalid cursor', [{ field: 'cursor', value: cursor, message: 'not a cursor of this list' }]);
   }
   return { at: new Date(ms), id };

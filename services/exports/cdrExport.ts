@@ -95,6 +95,29 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
   return { text, settings };
 }
 
+/**
+ * COPY … TO STDOUT as a stream. PostgreSQL may refuse the statement in the same
+ * packet that starts the COPY (a value it cannot cast at the first row): then
+ * postgres.js creates the stream and destroys it with the error before any
+ * reader holds it, and an 'error' event nobody listens to ends the process.
+ * A listener from the stream's creation (postgres.js resolves the query with
+ * it, as db/copy.ts watches its reject) keeps the error on the stream
+ * (`stream.errored`), where its reader finds it.
+ */
+async function copyOut(session: postgres.Sql, select: string): Promise<Readable> {
+  const query = session.unsafe(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true)`) as unknown as postgres.PendingQuery<postgres.Row[]> & {
+    resolve?: (value: unknown) => void;
+  };
+  const resolve = query.resolve;
+  if (typeof resolve === 'function') {
+    query.resolve = (value: unknown) => {
+      if (value instanceof Readable) value.on('error', () => undefined);
+      resolve.call(query, value);
+    };
+  }
+  return (await query.readable()) as unknown as Readable;
+}
+
 /** A one-connection client on the same server, its session in the tenant's zone. */
 function exportSession(shared: postgres.Sql, zone: string): postgres.Sql {
   const o = shared.options;
@@ -179,9 +202,7 @@ export async function openCdrExport(shared: postgres.Sql, tenant: ExportTenant, 
     [{ pid }] = (await session<{ pid: number }[]>`
       SELECT pg_backend_pid() AS pid, set_config(s.name, s.value, false)
         FROM unnest(${textArray(names)}::text[], ${textArray(values)}::text[]) AS s(name, value)`) as unknown as [{ pid: number }];
-    const stream = tenant.numberDisplay === 'national'
-      ? nationalExport(session, tenant, query)
-      : await session.unsafe(`COPY (${query.text}) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
+    const stream = tenant.numberDisplay === 'national' ? nationalExport(session, tenant, query) : await copyOut(session, query.text);
     return { stream, close };
   } catch (err) {
     await close(false);

@@ -2,9 +2,9 @@
 // COPY into a temporary table while the rest of the file is still being read
 // (PostgreSQL stores it meanwhile), for one join with the directory
 // (importPlan.ts). The COPY runs on the import's transaction (rawSql).
-import type { Writable } from 'node:stream';
 import type { ColumnDataType } from 'kysely';
 import { rawSql, type Trx } from '../../db/connection.js';
+import { copyIn, CopyBuffer } from '../../db/copy.js';
 import type { User } from '../../db/schema.js';
 import type { UsersCsvReader } from './csv.js';
 import type { ImportErrors } from './importErrors.js';
@@ -61,66 +61,35 @@ export async function stageFile(
   let create = trx.schema.createTable('userImportFile').temporary().onCommit('drop');
   for (const [name, [type, nulls]] of Object.entries(fileColumns)) create = create.addColumn(name, type, (c) => (nulls === 'not null' ? c.notNull() : c));
   await create.execute();
-  const copy = await (await rawSql(trx))`COPY user_import_file FROM STDIN`.writable();
-  const copied = new Promise<void>((resolve, reject) => {
-    copy.on('finish', resolve);
-    copy.on('error', reject);
-  });
-  copied.catch(() => undefined); // awaited below; a failed scan must not leave it unhandled
-  let staged: number;
-  try {
-    staged = await copyLines(reader, copy, checker, errors, onProgress);
-  } finally {
-    copy.end();
-  }
-  await copied;
-  return { matricules: checker.matricules, staged };
+  // copyIn: a failure anywhere (a line PostgreSQL refuses, the reader throwing)
+  // ends the COPY and gives the connection back in a state to roll back
+  const counted = { staged: 0 };
+  await copyIn(await rawSql(trx), 'COPY user_import_file FROM STDIN', copyLines(reader, checker, errors, counted, onProgress));
+  return { matricules: checker.matricules, staged: counted.staged };
 }
 
-/** Resolves when the stream can take more, or has failed (its error surfaces where the COPY is awaited). */
-function drained(stream: Writable): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      stream.off('error', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-    stream.on('error', done);
-  });
-}
-
-/** Reads the file once: each line checked, the good ones written to the COPY stream in 256K-character chunks. */
-async function copyLines(
+/** Reads the file once: each line checked, the good ones as COPY text in chunks of about 256 KB. */
+function* copyLines(
   reader: UsersCsvReader,
-  copy: Writable,
   checker: LineChecker,
   errors: ImportErrors,
+  counted: { staged: number },
   onProgress?: (p: ImportProgress) => void,
-): Promise<number> {
+): Generator<Buffer> {
   const total = onProgress ? reader.lineCount() : 0;
-  let chunk = '';
-  let staged = 0;
+  const out = new CopyBuffer();
   let records = 0;
-  const flush = async () => {
-    if (chunk === '') return;
-    const ok = copy.write(chunk);
-    chunk = '';
-    if (!ok) await drained(copy);
-  };
   while (reader.next()) {
     if (onProgress && records % 5000 === 0) onProgress({ phase: 'validate', done: records, total: Math.max(total, records) });
     records++;
     const row = checker.row();
     if (row === undefined) continue;
-    chunk += row;
-    staged++;
-    if (chunk.length > 1 << 18) await flush();
+    counted.staged++;
+    const full = out.add(row);
+    if (full !== undefined) yield full;
   }
-  await flush();
+  const last = out.take();
+  if (last !== undefined) yield last;
   if (reader.error) errors.add({ line: reader.error.line, field: 'file', message: reader.error.message });
   onProgress?.({ phase: 'validate', done: records, total: records });
-  return staged;
 }

@@ -26,7 +26,7 @@ describe('ledger', () => {
     expect(topup.status).toBe(201);
     expect(topup.json.entry).toMatchObject({ kind: 'topup', amount: '10.0000', balanceAfter: '10.0000', reason: 'welcome', idempotencyKey: 'a' });
     expect(topup.json.balance).toBe('10.0000');
-    const adjust = await post(t, u.id, { kind: 'adjustment', amount: -2.5, idempotencyKey: 'b' });
+    const adjust = await post(t, u.id, { kind: 'adjustment', amount: '-2.5', idempotencyKey: 'b' });
     expect(adjust.json.entry.balanceAfter).toBe('7.5000');
     const refund = await post(t, u.id, { kind: 'refund', amount: '0.0001', idempotencyKey: 'c' });
     expect(refund.json.balance).toBe('7.5001');

@@ -1,0 +1,94 @@
+/**
+ * The HTTP boundary's one check of text (engine/input.ts): every path and query
+ * parameter, and every string (and key) of a JSON body, before validation, so
+ * that no route — however its schema was written — lets a NUL byte or another
+ * control character reach PostgreSQL. The refusal is the 400 envelope naming
+ * each field at fault. Bodies that are files (CSV, NDJSON) are checked by their
+ * readers, line by line; a route whose JSON body is a batch of records checked
+ * one by one (CDRs) opts out of the body check (`records: true`).
+ */
+import { z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from '../engine/index.js';
+import type { FieldError } from '../services/shared/errors.js';
+import { ApiError } from './errors.js';
+
+/**
+ * A string without control characters, for schemas read outside defineRoute's
+ * middleware (the PBX hot path parses its body with the route's schema alone).
+ */
+export function safeText(): z.ZodString {
+  return z.string().refine((s) => !hasControlCharacter(s), CONTROL_CHARACTER_MESSAGE);
+}
+
+const MAX_DETAILS = 20;
+const SHOWN = 100;
+
+/** The value as a detail can show it: control characters escaped, cut short. */
+function shown(s: string): string {
+  const escaped = JSON.stringify(s.length > SHOWN ? s.slice(0, SHOWN) + '…' : s);
+  return escaped.slice(1, -1);
+}
+
+function walk(value: unknown, path: string[], out: FieldError[]): void {
+  if (out.length >= MAX_DETAILS) return;
+  if (typeof value === 'string') {
+    if (hasControlCharacter(value)) out.push({ field: path.join('.') || '(body)', value: shown(value), message: CONTROL_CHARACTER_MESSAGE });
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) walk(v, [...path, String(i)], out);
+    return;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (hasControlCharacter(k)) out.push({ field: [...path, k].join('.'), value: shown(k), message: `field names ${CONTROL_CHARACTER_MESSAGE}` });
+      walk(v, [...path, k], out);
+    }
+  }
+}
+
+/** The fields of a request's parameters (and JSON body) that hold a control character. */
+export function controlCharacterFields(params: Record<string, string>, query: Record<string, string[]>, body: unknown): FieldError[] {
+  const out: FieldError[] = [];
+  for (const [name, v] of Object.entries(params)) walk(v, [name], out);
+  for (const [name, values] of Object.entries(query)) {
+    if (hasControlCharacter(name)) out.push({ field: shown(name), value: shown(name), message: `parameter names ${CONTROL_CHARACTER_MESSAGE}` });
+    for (const v of values) walk(v, [name], out);
+  }
+  if (body !== undefined) walk(body, [], out);
+  return out.slice(0, MAX_DETAILS);
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+
+/** Refuses (400) a request whose parameters or JSON body hold a control character. */
+export function refuseControlCharacters(options: { records?: boolean } = {}): MiddlewareHandler {
+  return async (c, next) => {
+    let body: unknown;
+    if (!options.records && c.req.method !== 'GET' && c.req.method !== 'HEAD' && JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+      // parsed once: the validator reads the same cached body; bad JSON is its to report
+      body = await c.req.json().catch(() => undefined);
+    }
+    const fields = controlCharacterFields(c.req.param() as Record<string, string>, c.req.queries(), body);
+    if (fields.length > 0) throw new ApiError('VALIDATION_FAILED', 'control characters are not accepted', fields);
+    return next();
+  };
+}
+
+const MONEY = /^-?(?:0|[1-9]\d{0,14})(?:\.\d{1,4})?$/;
+const MONEY_MESSAGE = 'a decimal string: optional -, digits without leading zeros, at most 4 decimals (e.g. "10", "-2.5", "0.0417")';
+
+/**
+ * Money in: only a decimal string of the documented form. A JSON number is
+ * refused (1.5 may already be 1.4999… by the time it is read), and so are
+ * spaces, leading zeros and exponents: what is stored is what was written.
+ */
+export const MoneyIn = z.string().regex(MONEY, MONEY_MESSAGE).openapi({ type: 'string', example: '10.00' });
+
+/** Money in that cannot be below zero (a fee, a threshold). */
+export const MoneyInNonNegative = z
+  .string()
+  .regex(MONEY, MONEY_MESSAGE)
+  .refine((s) => !s.startsWith('-'), 'must not be negative')
+  .openapi({ type: 'string', example: '10.00' });
