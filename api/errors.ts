@@ -45,7 +45,7 @@ export class ApiError extends Error {
 }
 
 export function errorBody(code: ErrorCode, message: string, requestId: string, details?: FieldError[]) {
-  return { error: { code, message, ...(details && details.length ? { details } : {}), requestId } };
+  return { error: { code, message, ...(details?.length ? { details } : {}), requestId } };
 }
 
 /** A schema's refusal of a request: VALIDATION_FAILED, naming each field at fault. */

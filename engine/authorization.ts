@@ -66,13 +66,13 @@ export function maxCallSeconds(input: MaxCallSecondsInput): CallAllowance {
     throw new RangeError('maxCallSeconds and availableForfaitSeconds must be whole numbers of seconds');
   }
   if (!Number.isSafeInteger(availableMoney)) throw new RangeError('availableMoney must be a Money4 integer');
-  const cap = input.maxCallSeconds > 0 ? input.maxCallSeconds : 0;
-  const forfait = input.availableForfaitSeconds > 0 ? input.availableForfaitSeconds : 0;
+  const cap = Math.max(input.maxCallSeconds, 0);
+  const forfait = Math.max(input.availableForfaitSeconds, 0);
   const free = rate.free || input.freeNumber === true;
   // A call that takes no money (forfait-covered, or zero-priced) fits even when the
   // available money is negative: "costs at most the available money" is read as
   // cost ≤ max(available money, 0), so a negative balance only stops paid calls.
-  const moneyCeiling = availableMoney > 0 ? availableMoney : 0;
+  const moneyCeiling = Math.max(availableMoney, 0);
 
   let maxSeconds: number;
   if (fitsIn(rate, cap, forfait, free, billingEnabled, moneyCeiling)) {
@@ -104,7 +104,7 @@ export function maxCallSeconds(input: MaxCallSecondsInput): CallAllowance {
 
 /** The forfait seconds a call of `billable` seconds takes. */
 function forfaitShare(rate: CompiledRate, billable: number, forfait: number, free: boolean): number {
-  return rate.forfaitEligible && !free ? (billable < forfait ? billable : forfait) : 0;
+  return rate.forfaitEligible && !free ? Math.min(billable, forfait) : 0;
 }
 
 /** Does an answered call of d seconds fit what the user has? */

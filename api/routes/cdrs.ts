@@ -139,8 +139,7 @@ async function* ndjsonRecords(body: ReadableStream<Uint8Array> | null): AsyncGen
   };
   for await (const chunk of body) {
     rest += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) !== -1) {
+    for (let nl = rest.indexOf('\n'); nl !== -1; nl = rest.indexOf('\n')) {
       const r = record(rest.slice(0, nl));
       rest = rest.slice(nl + 1);
       if (r) yield r;

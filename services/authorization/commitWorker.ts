@@ -15,7 +15,7 @@ import { CTRL, ringLayout } from './ring.js';
  * hosts and ports back as the arrays it made, which its Options type (one host
  * string, "a,b" for several) does not say.
  */
-export type WorkerConnection = Omit<postgres.Options<{}>, 'host' | 'port'> & { host: string[]; port: number[] };
+export type WorkerConnection = Omit<postgres.Options<Record<string, never>>, 'host' | 'port'> & { host: string[]; port: number[] };
 
 /** What the writer starts the worker with. */
 export interface CommitWorkerData {
@@ -42,7 +42,7 @@ const BUSY_PERMILLE = 800;
 
 // `socket` (TCP_NODELAY, see db/noDelaySocket.js) is a postgres.js option its type declarations lack
 const settings: WorkerConnection & { socket: typeof noDelaySocket } = { ...connection, socket: noDelaySocket, onnotice: () => undefined };
-const sql = postgres(settings as unknown as postgres.Options<{}>);
+const sql = postgres(settings as unknown as postgres.Options<Record<string, never>>);
 
 /** The batch's rows (the ring's JSON array) as a relation, typed as the columns they go into. */
 const batch = (json: string) => sql`json_to_recordset(${json}::text::json) as v(${sql.unsafe(RECORD_COLUMNS)})`;
