@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded.js';
 import { nextIds, tariffHeader } from '../support/accounts.js';
 import { uniqueName } from '../support/factory.js';
-import { embeddedUrl, healthy, spawnServer, type ServerProcess } from '../support/server.js';
+import { embeddedUrl, silentServer, startServerIn, type ServerProcess } from '../support/server.js';
 import {
   calleeCalls,
   freeUdpPort,
@@ -53,8 +52,7 @@ let callee: (Child & { logFile: string }) | undefined;
 let kamailio: Kamailio | undefined;
 let deadPort: number;
 let calleePort: number;
-let silent: Server | undefined;
-const sockets = new Set<Socket>();
+let silent: Awaited<ReturnType<typeof silentServer>> | undefined;
 const extra: Kamailio[] = [];
 
 const u = { rich: nextIds(), cut: nextIds(), next: nextIds() };
@@ -95,13 +93,7 @@ describe.skipIf(skip)('Kamailio and sipp against a running Forfait (integrations
   beforeAll(async () => {
     if (missing.length) throw new Error(`CI must have ${missing.join(', ')}: .ci/run installs them`);
     dir = await mkdtemp(path.join(tmpdir(), 'forfait-pbx-'));
-    const port = await freePort();
-    server = spawnServer(path.join(dir, 'data'), port);
-    await healthy(port).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${server!.output()}`);
-    });
-    base = `http://127.0.0.1:${port}`;
-    resellerKey = (await readFile(path.join(dir, 'data', 'bootstrap-key'), 'utf8')).trim();
+    ({ server, base, resellerKey } = await startServerIn(dir));
     tenant = await provision(base, resellerKey, {
       name: uniqueName('pbx'),
       tariffId: uniqueName('tariff'),
@@ -113,11 +105,7 @@ describe.skipIf(skip)('Kamailio and sipp against a running Forfait (integrations
       ],
     });
     // a Forfait that accepts connections and never answers (the HTTP timeout), and a port nobody listens on
-    silent = createServer((s) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    });
-    await new Promise<void>((r) => silent!.listen(0, '127.0.0.1', () => r()));
+    silent = await silentServer();
     deadPort = await freePort();
 
     calleePort = await freeUdpPort();
@@ -135,7 +123,6 @@ describe.skipIf(skip)('Kamailio and sipp against a running Forfait (integrations
   afterAll(async () => {
     for (const k of [kamailio, ...extra]) await k?.stop();
     await callee?.stop();
-    for (const s of sockets) s.destroy();
     silent?.close();
     if (server) {
       server.child.kill('SIGTERM');
@@ -201,7 +188,7 @@ describe.skipIf(skip)('Kamailio and sipp against a running Forfait (integrations
       dir: path.join(dir, 'kamailio-failover'),
       port: await freeUdpPort(),
       gateway: `sip:127.0.0.1:${calleePort}`,
-      forfaitUrl: `http://127.0.0.1:${(silent!.address() as { port: number }).port}`,
+      forfaitUrl: silent!.url,
       forfaitUrl2: base,
       key: tenant.pbxKey,
       httpTimeout: 1,
@@ -218,7 +205,7 @@ describe.skipIf(skip)('Kamailio and sipp against a running Forfait (integrations
       dir: path.join(dir, 'kamailio-down'),
       port: await freeUdpPort(),
       gateway: `sip:127.0.0.1:${calleePort}`,
-      forfaitUrl: `http://127.0.0.1:${(silent!.address() as { port: number }).port}`,
+      forfaitUrl: silent!.url,
       forfaitUrl2: `http://127.0.0.1:${deadPort}`,
       key: tenant.pbxKey,
       httpTimeout: 1,

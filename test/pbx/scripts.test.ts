@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded.js';
 import { nextIds, tariffHeader } from '../support/accounts.js';
 import { uniqueName } from '../support/factory.js';
-import { healthy, spawnServer, type ServerProcess } from '../support/server.js';
+import { silentServer, startServerIn, type ServerProcess } from '../support/server.js';
 import { http, missingBinaries, provision, root, type Provisioned } from './harness.js';
 
 /**
@@ -32,10 +31,9 @@ let dir: string;
 let server: ServerProcess | undefined;
 let base: string;
 let tenant: Provisioned;
-let silent: Server | undefined;
+let silent: Awaited<ReturnType<typeof silentServer>> | undefined;
 let silentUrl: string;
 let deadUrl: string;
-const sockets = new Set<Socket>();
 const u = { agi: nextIds(), lua: nextIds() };
 
 async function cdr(callId: string) {
@@ -126,13 +124,10 @@ describe.skipIf(skip)('the AGI program and the Lua script against a running Forf
   beforeAll(async () => {
     if (missing.length) throw new Error(`CI must have ${missing.join(', ')}: .ci/run installs them`);
     dir = await mkdtemp(path.join(tmpdir(), 'forfait-scripts-'));
-    const port = await freePort();
-    server = spawnServer(path.join(dir, 'data'), port);
-    await healthy(port).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${server!.output()}`);
-    });
-    base = `http://127.0.0.1:${port}`;
-    const resellerKey = (await readFile(path.join(dir, 'data', 'bootstrap-key'), 'utf8')).trim();
+    const started = await startServerIn(dir);
+    server = started.server;
+    base = started.base;
+    const resellerKey = started.resellerKey;
     tenant = await provision(base, resellerKey, {
       name: uniqueName('scripts'),
       tariffId: uniqueName('tariff'),
@@ -142,17 +137,12 @@ describe.skipIf(skip)('the AGI program and the Lua script against a running Forf
         { ...u.lua, balance: '1', numbers: { 1: MOBILE } },
       ],
     });
-    silent = createServer((s) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    });
-    await new Promise<void>((r) => silent!.listen(0, '127.0.0.1', () => r()));
-    silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    silent = await silentServer();
+    silentUrl = silent.url;
     deadUrl = `http://127.0.0.1:${await freePort()}`;
   }, 180_000);
 
   afterAll(async () => {
-    for (const s of sockets) s.destroy();
     silent?.close();
     if (server) {
       server.child.kill('SIGTERM');

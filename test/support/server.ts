@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../db/embedded.js';
 
 /** A real `forfait serve` in a child process, on its own data folder (embedded PostgreSQL). */
 const root = path.resolve(import.meta.dirname, '../..');
@@ -59,4 +61,32 @@ export async function embeddedUrl(dataDir: string): Promise<string> {
 /** The postmaster's pid (its process group: the server runs detached in its own group). */
 export async function postmasterPid(dataDir: string): Promise<number> {
   return Number((await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+}
+
+/** A `forfait serve` on a free port with its own data folder (`dir/data`), up and healthy, and its reseller key. */
+export async function startServerIn(dir: string): Promise<{ server: ServerProcess; base: string; resellerKey: string }> {
+  const port = await freePort();
+  const server = spawnServer(path.join(dir, 'data'), port);
+  await healthy(port).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n${server.output()}`);
+  });
+  const resellerKey = (await readFile(path.join(dir, 'data', 'bootstrap-key'), 'utf8')).trim();
+  return { server, base: `http://127.0.0.1:${port}`, resellerKey };
+}
+
+/** A server that accepts connections and never answers: what a PBX's HTTP timeout is about. */
+export async function silentServer(): Promise<{ url: string; close(): void }> {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+    close() {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    },
+  };
 }
