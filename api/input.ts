@@ -11,15 +11,8 @@ import { z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from '../engine/index.js';
 import type { FieldError } from '../services/shared/errors.js';
+import { isJsonMediaType, mediaTypeOf } from './contentType.js';
 import { ApiError } from './errors.js';
-
-/**
- * A string without control characters, for schemas read outside defineRoute's
- * middleware (the PBX hot path parses its body with the route's schema alone).
- */
-export function safeText(): z.ZodString {
-  return z.string().refine((s) => !hasControlCharacter(s), CONTROL_CHARACTER_MESSAGE);
-}
 
 const MAX_DETAILS = 20;
 const SHOWN = 100;
@@ -60,14 +53,12 @@ export function controlCharacterFields(params: Record<string, string>, query: Re
   return out.slice(0, MAX_DETAILS);
 }
 
-const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
-
 /** Refuses (400) a request whose parameters or JSON body hold a control character. */
 export function refuseControlCharacters(options: { records?: boolean } = {}): MiddlewareHandler {
   return async (c, next) => {
     let body: unknown;
-    if (!options.records && c.req.method !== 'GET' && c.req.method !== 'HEAD' && JSON_TYPE.test(c.req.header('content-type') ?? '')) {
-      // parsed once: the validator reads the same cached body; bad JSON is its to report
+    if (!options.records && c.req.method !== 'GET' && c.req.method !== 'HEAD' && isJsonMediaType(mediaTypeOf(c.req.header('content-type')))) {
+      // parsed once: the body reader and the validator read Hono's cached parse; bad JSON is theirs to report
       body = await c.req.json().catch(() => undefined);
     }
     const fields = controlCharacterFields(c.req.param() as Record<string, string>, c.req.queries(), body);

@@ -103,13 +103,10 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): 
   if (!isJsonMediaType(mediaTypeOf(c.req.header('content-type')))) {
     throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON: send Content-Type: application/json');
   }
-  const text = await c.req.text();
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
+  // Hono's cached parse: the control-character check before this already read it
+  const value: unknown = await c.req.json().catch(() => {
     throw new ApiError('BAD_REQUEST', 'Malformed JSON in request body');
-  }
+  });
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw validationFailed(parsed.error.issues);
   return parsed.data;

@@ -8,16 +8,15 @@ import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import type { House } from '../house.js';
-import { safeText } from '../input.js';
 import { laneRoute } from '../lane.js';
 import { openapiWithJsonBody, type DefineRoute } from '../route.js';
 
 const AuthorizeRequest = z
   .object({
     identifiant: z.string().regex(/^\d{7}$/, 'exactly 7 digits').openapi({ example: '1234567' }),
-    callee: safeText().min(1).max(40).optional().openapi({ example: '0612345678' }),
+    callee: z.string().min(1).max(40).optional().openapi({ example: '0612345678' }),
     key: z.number().int().min(1).max(10).optional().openapi({ description: 'speed-dial key: the authorized number in that slot' }),
-    callId: safeText().min(1).max(200).optional().openapi({ description: 'the PBX call id; a retry with the same callId gets the same answer' }),
+    callId: z.string().min(1).max(200).optional().openapi({ description: 'the PBX call id; a retry with the same callId gets the same answer' }),
   })
   .strict()
   .refine((r) => (r.callee === undefined) !== (r.key === undefined), { message: 'give either callee or key', path: ['callee'] })
