@@ -1,11 +1,12 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { validate as isUuid } from 'uuid';
 import { stream } from 'hono/streaming';
 import { renderUserSheet } from '../../reports/userSheet.js';
 import { listLedger, postLedgerEntry } from '../../services/ledger/ledger.js';
 import { exportUsersCsv } from '../../services/users/export.js';
 import { importModes, importUsers } from '../../services/users/import.js';
 import { listImports, restoreImport } from '../../services/users/restore.js';
-import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
+import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUser } from '../../services/users/directory.js';
 import { accountStatuses, identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
@@ -147,7 +148,7 @@ const csvOut = { 'text/csv': { schema: z.string() } };
 
 /** The ledger's verbs send the id to the database as given: one that is not a uuid is a 404 here (the directory's verbs check it themselves). */
 function ledgerUserId(id: string): string {
-  if (!uuidRe.test(id)) throw new ApiError('NOT_FOUND', 'user not found');
+  if (!isUuid(id)) throw new ApiError('NOT_FOUND', 'user not found');
   return id;
 }
 
