@@ -77,6 +77,52 @@ async function insertRefusing(json: string): Promise<string[]> {
   return refused.map((r) => r.id);
 }
 
+/** How often a batch is tried again after its connection was lost (each time on a new connection). */
+const RECONNECTS = 3;
+
+/** The error's code (SQLSTATE, or postgres.js's own such as CONNECTION_CLOSED). */
+function codeOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+}
+
+/**
+ * A failure of the connection rather than of the statement: postgres.js lost
+ * it (CONNECTION_*), or the server ended it (class 08, 57P01–57P03: an
+ * administrator's pg_terminate_backend, a shutdown, a crash recovery). The
+ * statement may or may not have committed before it went; postgres.js opens a
+ * new connection for the next query (which may first meet the old one's
+ * FATAL message: a lost connection can be seen twice).
+ */
+function connectionLost(err: unknown): boolean {
+  const code = codeOf(err);
+  return code !== undefined && (code.startsWith('CONNECTION_') || code.startsWith('08') || /^57P0[123]$/.test(code));
+}
+
+/**
+ * `insert`, surviving a lost connection: the batch's rows are looked for on a
+ * new connection; all there, it was committed before the connection went; none
+ * there, it is inserted again. (One statement: never some of them.) Only when
+ * the database stays out of reach is the batch failed, and then nothing of it
+ * was stored: an allow is never answered without its reservation, nor a
+ * stored reservation answered as an error.
+ */
+async function insertSurviving(json: string): Promise<string[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (attempt === 0) return await insert(json);
+      const [found] = await sql<{ stored: number; total: number }[]>`
+        select count(r.id)::int as stored, count(*)::int as total
+        from ${batch(json)} left join reservations r on r.tenant_id = v."tenantId" and r.id = v."id"`;
+      const { stored, total } = found!;
+      if (stored === total) return [];
+      if (stored !== 0) throw new Error(`a lost commit stored ${stored} of its ${total} reservations`);
+      return await insert(json);
+    } catch (err) {
+      if (!connectionLost(err) || attempt === RECONNECTS) throw err;
+    }
+  }
+}
+
 let closing = false;
 let acked: ((upTo: number) => void) | undefined;
 
@@ -138,13 +184,12 @@ async function run(): Promise<void> {
     /** What the main thread must settle itself (refused rows, a failed commit); none when all were inserted. */
     let reply: Report | undefined;
     try {
-      const refused = await insert(json);
+      const refused = await insertSurviving(json);
       stats[0] = stats[0]! + 1;
       stats[1] = stats[1]! + performance.now() - cycleStart;
       if (refused.length > 0) reply = { upTo, refused };
     } catch (err) {
-      const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
-      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code } };
+      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code: codeOf(err) } };
     }
     if (reply) await report(reply);
     Atomics.store(ctrl, CTRL.COMMITTED, upTo);

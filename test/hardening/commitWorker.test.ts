@@ -1,0 +1,183 @@
+/**
+ * Issue #24, "every database path releases its connection on every failure":
+ * the commit worker (services/authorization/commitWorker.ts), which stores each
+ * allowed call's reservation before the PBX gets its allow. A failure there —
+ * its connection terminated in the middle of an INSERT, or a statement that
+ * PostgreSQL refuses — must never give an allow without a durable reservation:
+ * the requests of that batch get a 503 (wave 1: a 500), their holds are let go,
+ * nothing of the batch is stored, and the worker and the pool work on.
+ *
+ * The failures are made deterministic with a trigger on this file's tenants
+ * only (the database is shared with other test files): one that refuses the
+ * row, one that sleeps until the test has terminated the worker's backend.
+ */
+import pino from 'pino';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApp } from '../../api/app.js';
+import { defaultConfig } from '../../api/context.js';
+import { kyselyOn } from '../../db/connection.js';
+import { newUser } from '../support/accounts.js';
+import { call, unlimited, type Answer } from '../support/app.js';
+import { cdrTenant } from '../cdrs/helpers.js';
+
+const POOL = 3;
+const NAME = `forfait-commit-${process.pid}`;
+const WORKER = `${NAME}-reservations`;
+const sql = postgres(inject('databaseUrl'), { max: POOL, onnotice: () => undefined, connection: { application_name: NAME } });
+const app = createApp({ db: kyselyOn(sql), sql, logger: pino({ level: 'silent' }), config: { ...defaultConfig, rateLimits: unlimited } });
+const fn = `forfait_test_commit_${process.pid}`;
+
+afterAll(async () => {
+  // a test that failed may leave the worker asleep in the trigger: end that before dropping it
+  await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${WORKER} AND state = 'active'`;
+  await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}() CASCADE`);
+  await sql.unsafe(`DROP SEQUENCE IF EXISTS ${fn}_once`);
+  await app.close();
+  await sql.end({ timeout: 1 });
+});
+
+/** Every connection of the pool can be taken and answers. */
+async function expectPoolWhole(): Promise<void> {
+  const taken = Promise.all(
+    Array.from({ length: POOL }, async () => {
+      const c = await sql.reserve();
+      try {
+        return (await c<{ n: number }[]>`SELECT 1 AS n`)[0]!.n;
+      } finally {
+        c.release();
+      }
+    }),
+  );
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the pool did not give back its connections')), 5000));
+  expect(await Promise.race([taken, timeout])).toEqual(Array(POOL).fill(1));
+}
+
+/** A trigger on reservations that runs `body` for rows of `tenantId` only. */
+async function trigger(tenantId: string, body: string): Promise<void> {
+  await sql.unsafe(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body}; RETURN NEW; END $$`);
+  await sql.unsafe(`CREATE TRIGGER ${fn} BEFORE INSERT ON reservations FOR EACH ROW WHEN (NEW.tenant_id = '${tenantId}') EXECUTE FUNCTION ${fn}()`);
+}
+
+async function dropTrigger(): Promise<void> {
+  await sql.unsafe(`DROP TRIGGER IF EXISTS ${fn} ON reservations`);
+}
+
+let seq = 0;
+function authorize(key: string, identifiant: string): Promise<Answer & { callId: string }> {
+  const callId = `commit-${process.pid}-${++seq}`;
+  return call(app, 'POST', '/v1/authorize', { key, json: { identifiant, callee: '0612345678', callId } }).then((a) => ({ ...a, callId }));
+}
+
+/** What is stored and what is held for the tenant: both must be exactly the allows answered. */
+async function storedAndHeld(tenantId: string): Promise<{ stored: string[]; held: string[] }> {
+  const rows = await sql<{ id: string }[]>`SELECT id::text FROM reservations WHERE tenant_id = ${tenantId} AND status = 'open'`;
+  const held = [...(app.authorization.book.loaded(tenantId)?.holds.values() ?? [])].map((h) => h.id);
+  return { stored: rows.map((r) => r.id).sort(), held: held.sort() };
+}
+
+function expectUnavailable(a: Answer): void {
+  expect(a.status, a.text).toBe(503);
+  expect(a.json.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', requestId: expect.any(String) });
+  expect(a.headers.get('retry-after')).toBe('5');
+  expect(a.text).not.toMatch(/reservations|trigger|terminat|INSERT/i);
+}
+
+async function setup() {
+  const t = await cdrTenant(app);
+  const users = await Promise.all([1, 2, 3].map(() => newUser(t.id, { balance: '100', numbers: { 1: '+33612345678' } }, app)));
+  const allowed: string[] = [];
+  for (const u of users) {
+    const a = await authorize(t.adminKey, u.identifiant);
+    expect(a.json.decision, a.text).toBe('allow');
+    allowed.push(a.json.reservationId);
+  }
+  return { t, users, allowed };
+}
+
+describe('the commit worker fails (issue #24.1)', () => {
+  beforeAll(async () => {
+    await dropTrigger();
+  });
+
+  it('a statement PostgreSQL refuses: its batch is a 503, nothing stored or held, and the worker goes on', async () => {
+    const { t, users, allowed } = await setup();
+    await trigger(t.id, `RAISE EXCEPTION 'refused by the test'`);
+    const failed = await Promise.all(users.flatMap((u) => [authorize(t.adminKey, u.identifiant), authorize(t.adminKey, u.identifiant)]));
+    await dropTrigger();
+    for (const a of failed) expectUnavailable(a);
+    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
+
+    const again = await Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant)));
+    for (const a of again) {
+      expect(a.json.decision, a.text).toBe('allow');
+      allowed.push(a.json.reservationId);
+    }
+    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
+    await expectPoolWhole();
+  });
+
+  /** Terminates the worker's backend while its INSERT runs (asleep in the trigger), until `settled`; how many times. */
+  async function terminateInserts(settled: () => boolean, most: number): Promise<number> {
+    let n = 0;
+    while (!settled() && n < most) {
+      const rows = await sql<{ pid: number }[]>`
+        SELECT pid FROM pg_stat_activity WHERE application_name = ${WORKER} AND state = 'active' AND query ILIKE 'insert into reservations%'`;
+      if (rows.length === 0) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      await sql`SELECT pg_terminate_backend(${rows[0]!.pid})`;
+      n++;
+    }
+    return n;
+  }
+
+  async function workerConnections(): Promise<number> {
+    return (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${WORKER}`)[0]!.n;
+  }
+
+  it('its connection terminated in the middle of an INSERT: the batch is looked for on a new connection and inserted again', async () => {
+    const { t, users, allowed } = await setup();
+    // the batch's first row sleeps once (a sequence is not rolled back): the INSERT after the reconnection goes through
+    await sql.unsafe(`CREATE SEQUENCE IF NOT EXISTS ${fn}_once`);
+    await trigger(t.id, `IF nextval('${fn}_once') = 1 THEN PERFORM pg_sleep(60); END IF`);
+    let settled = false;
+    const pending = Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant))).finally(() => (settled = true));
+    expect(await terminateInserts(() => settled, 1)).toBe(1);
+    const answers = await pending;
+    await dropTrigger();
+    for (const a of answers) {
+      expect(a.json.decision, a.text).toBe('allow');
+      allowed.push(a.json.reservationId);
+    }
+    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
+    expect(await workerConnections()).toBe(1);
+    await expectPoolWhole();
+  });
+
+  it('its connection terminated again and again: a 503, never an allow without its row, nothing stored; then it works on', async () => {
+    const { t, users, allowed } = await setup();
+    await trigger(t.id, 'PERFORM pg_sleep(60)');
+    let settled = false;
+    const pending = Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant))).finally(() => (settled = true));
+    const kills = await terminateInserts(() => settled, 100);
+    const answers = await pending;
+    await dropTrigger();
+    expect(kills).toBeGreaterThan(1);
+    for (const a of answers) {
+      if (a.status === 200) throw new Error(`an allow was answered while its reservation was being lost: ${a.text}`);
+      expectUnavailable(a);
+    }
+    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
+
+    const again = await Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant)));
+    for (const a of again) {
+      expect(a.json.decision, a.text).toBe('allow');
+      allowed.push(a.json.reservationId);
+    }
+    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
+    expect(await workerConnections()).toBe(1);
+    await expectPoolWhole();
+  });
+});
