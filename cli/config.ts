@@ -41,6 +41,8 @@ export interface Settings {
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
   invoicing: { issuer: Issuer; graceHours: number };
+  /** FORFAIT_SHUTDOWN_GRACE_S: on SIGINT/SIGTERM, how long requests in flight may go on before their connections are cut. */
+  shutdownGraceSeconds: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -102,6 +104,7 @@ const schema = z.object({
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
+  FORFAIT_SHUTDOWN_GRACE_S: optional(number('a number of seconds ≥ 0, such as 10', (n) => n >= 0)),
   FORFAIT_AUTH_FAILURES_PER_ADDRESS: optional(whole('failed authentications per client address and window', 1)),
   FORFAIT_AUTH_FAILURES_PER_KEY: optional(whole('failed authentications per key id and window', 1)),
   FORFAIT_AUTH_FAILURE_WINDOW_S: optional(whole('seconds', 1)),
@@ -157,6 +160,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       },
       graceHours: e.FORFAIT_INVOICE_GRACE_HOURS ?? 2,
     },
+    shutdownGraceSeconds: e.FORFAIT_SHUTDOWN_GRACE_S ?? 10,
   };
 }
 

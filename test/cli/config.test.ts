@@ -33,6 +33,7 @@ describe('readSettings', () => {
     expect(s.api).toEqual({ rateLimits: defaultRateLimits });
     expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
     expect(s.invoicing).toEqual({ issuer: defaultIssuer, graceHours: 2 });
+    expect(s.shutdownGraceSeconds).toBe(10);
   });
 
   it('reads every variable of the Settings table', () => {
@@ -54,6 +55,7 @@ describe('readSettings', () => {
       FORFAIT_ISSUER_TIMEZONE: 'America/Martinique',
       FORFAIT_INVOICE_GRACE_HOURS: '0.5',
       FORFAIT_PG_SETTINGS: 'shared_buffers=1GB, max_connections = 300',
+      FORFAIT_SHUTDOWN_GRACE_S: '2.5',
       FORFAIT_AUTH_FAILURES_PER_ADDRESS: '5',
       FORFAIT_AUTH_FAILURES_PER_KEY: '3',
       FORFAIT_AUTH_FAILURE_WINDOW_S: '120',
@@ -95,6 +97,7 @@ describe('readSettings', () => {
         },
         graceHours: 0.5,
       },
+      shutdownGraceSeconds: 2.5,
     });
   });
 
