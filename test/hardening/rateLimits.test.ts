@@ -12,10 +12,14 @@
  * The limits' windows are minutes long: nothing here depends on timing.
  */
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../api/app.js';
+import { createApp, type App } from '../../api/app.js';
+import { defaultConfig } from '../../api/context.js';
 import { authorize, KeyCache, type Clock } from '../../api/auth.js';
 import { errorStatus, toApiError } from '../../api/errors.js';
 import { RateLimiter, defaultRateLimits, type RateLimits } from '../../api/limits.js';
@@ -74,8 +78,13 @@ describe('a flood of random well-formed bad keys from one address (issue #24.4)'
   let t: TenantFixture;
   let pbx: string;
 
+  /** The app's warnings, as pino writes them. */
+  const logged: { limit?: string; address?: string; msg: string }[] = [];
+
   beforeAll(async () => {
-    app = testApp({ rateLimits: limits });
+    const { db, sql } = testDb();
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    app = createApp({ db, sql, logger, config: { ...defaultConfig, rateLimits: limits } });
     t = await newTenant(app);
     pbx = await pbxKey(app, t);
   });
@@ -101,6 +110,8 @@ describe('a flood of random well-formed bad keys from one address (issue #24.4)'
     expect(app.keys.size - held).toBe(20);
     expect(await metric(app, 'forfait_rate_limited_total{limit="address"}')).toBe(180);
     expect(await metric(app, 'forfait_auth_failures_total')).toBe(200);
+    // logged once when the limit started refusing, not once per refused request
+    expect(logged.filter((l) => l.msg === 'rate limit reached')).toEqual([expect.objectContaining({ limit: 'address', address: ATTACKER })]);
   });
 
   it('a key id that authenticated before is still looked up for the blocked address; a never seen one is not', async () => {
@@ -121,6 +132,38 @@ describe('a flood of random well-formed bad keys from one address (issue #24.4)'
     expect((await from(app.app, '2001:db8:1:3::1', 'GET', '/v1/users', badKey(3001))).status).toBe(401);
     // an IPv4-mapped address is its IPv4 address
     limited(await from(app.app, `::ffff:${ATTACKER}`, 'GET', '/v1/users', badKey(3002)), 600);
+  });
+});
+
+describe('over real sockets (issue #24.4)', () => {
+  /** GET /v1/users with `key` from the local address `from`: the status and Retry-After. */
+  function get(port: number, from: string, key: string): Promise<{ status: number; retryAfter: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/v1/users', localAddress: from, headers: { authorization: `Bearer ${key}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('the client address is the socket’s: 127.0.0.1 is limited, 127.0.0.2 is not', async () => {
+    const app = testApp({ rateLimits: { ...unlimited, failuresPerAddress: 3, failureWindowSeconds: 600, blockSeconds: 600 } });
+    const t = await newTenant(app);
+    const server = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((r) => server.once('listening', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await get(port, '127.0.0.1', badKey(5000 + i))).status);
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      expect(Number((await get(port, '127.0.0.1', badKey(5010))).retryAfter)).toBeGreaterThan(0);
+      expect((await get(port, '127.0.0.2', badKey(5011))).status).toBe(401);
+      expect((await get(port, '127.0.0.2', t.adminKey)).status).toBe(200);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
