@@ -20,6 +20,7 @@ import { kyselyOn } from '../../db/connection.js';
 import { newUser } from '../support/accounts.js';
 import { call, unlimited, type Answer } from '../support/app.js';
 import { cdrTenant } from '../cdrs/helpers.js';
+import { expectPoolWhole } from '../support/pool.js';
 
 const POOL = 3;
 const NAME = `forfait-commit-${process.pid}`;
@@ -36,22 +37,6 @@ afterAll(async () => {
   await app.close();
   await sql.end({ timeout: 1 });
 });
-
-/** Every connection of the pool can be taken and answers. */
-async function expectPoolWhole(): Promise<void> {
-  const taken = Promise.all(
-    Array.from({ length: POOL }, async () => {
-      const c = await sql.reserve();
-      try {
-        return (await c<{ n: number }[]>`SELECT 1 AS n`)[0]!.n;
-      } finally {
-        c.release();
-      }
-    }),
-  );
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the pool did not give back its connections')), 5000));
-  expect(await Promise.race([taken, timeout])).toEqual(Array(POOL).fill(1));
-}
 
 /** A trigger on reservations that runs `body` for rows of `tenantId` only. */
 async function trigger(tenantId: string, body: string): Promise<void> {
@@ -83,15 +68,27 @@ function expectUnavailable(a: Answer): void {
   expect(a.text).not.toMatch(/reservations|trigger|terminat|INSERT/i);
 }
 
+/** Each answer is an allow: its reservation joins `allowed`. */
+function expectAllowed(answers: Answer[], allowed: string[]): void {
+  for (const a of answers) {
+    expect(a.json?.decision, a.text).toBe('allow');
+    allowed.push(a.json.reservationId);
+  }
+}
+
+/** What is stored and what is held are exactly the allows answered; the worker is connected again; the pool is whole. */
+async function expectWhole(tenantId: string, allowed: string[]): Promise<void> {
+  expect(await storedAndHeld(tenantId)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
+  const [workers] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${WORKER}`;
+  expect(workers!.n).toBe(1);
+  await expectPoolWhole(sql, POOL);
+}
+
 async function setup() {
   const t = await cdrTenant(app);
   const users = await Promise.all([1, 2, 3].map(() => newUser(t.id, { balance: '100', numbers: { 1: '+33612345678' } }, app)));
   const allowed: string[] = [];
-  for (const u of users) {
-    const a = await authorize(t.adminKey, u.identifiant);
-    expect(a.json.decision, a.text).toBe('allow');
-    allowed.push(a.json.reservationId);
-  }
+  for (const u of users) expectAllowed([await authorize(t.adminKey, u.identifiant)], allowed);
   return { t, users, allowed };
 }
 
@@ -108,13 +105,8 @@ describe('the commit worker fails (issue #24.1)', () => {
     for (const a of failed) expectUnavailable(a);
     expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
 
-    const again = await Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant)));
-    for (const a of again) {
-      expect(a.json.decision, a.text).toBe('allow');
-      allowed.push(a.json.reservationId);
-    }
-    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
-    await expectPoolWhole();
+    expectAllowed(await Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant))), allowed);
+    await expectWhole(t.id, allowed);
   });
 
   /** Terminates the worker's backend while its INSERT runs (asleep in the trigger), until `settled`; how many times. */
@@ -133,10 +125,6 @@ describe('the commit worker fails (issue #24.1)', () => {
     return n;
   }
 
-  async function workerConnections(): Promise<number> {
-    return (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${WORKER}`)[0]!.n;
-  }
-
   it('its connection terminated in the middle of an INSERT: the batch is looked for on a new connection and inserted again', async () => {
     const { t, users, allowed } = await setup();
     // the batch's first row sleeps once (a sequence is not rolled back): the INSERT after the reconnection goes through
@@ -147,13 +135,8 @@ describe('the commit worker fails (issue #24.1)', () => {
     expect(await terminateInserts(() => settled, 1)).toBe(1);
     const answers = await pending;
     await dropTrigger();
-    for (const a of answers) {
-      expect(a.json.decision, a.text).toBe('allow');
-      allowed.push(a.json.reservationId);
-    }
-    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
-    expect(await workerConnections()).toBe(1);
-    await expectPoolWhole();
+    expectAllowed(answers, allowed);
+    await expectWhole(t.id, allowed);
   });
 
   it('its connection terminated again and again: a 503, never an allow without its row, nothing stored; then it works on', async () => {
@@ -171,13 +154,7 @@ describe('the commit worker fails (issue #24.1)', () => {
     }
     expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
 
-    const again = await Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant)));
-    for (const a of again) {
-      expect(a.json.decision, a.text).toBe('allow');
-      allowed.push(a.json.reservationId);
-    }
-    expect(await storedAndHeld(t.id)).toEqual({ stored: [...allowed].sort(), held: [...allowed].sort() });
-    expect(await workerConnections()).toBe(1);
-    await expectPoolWhole();
+    expectAllowed(await Promise.all(users.map((u) => authorize(t.adminKey, u.identifiant))), allowed);
+    await expectWhole(t.id, allowed);
   });
 });
