@@ -99,26 +99,39 @@ function connectionLost(err: unknown): boolean {
 }
 
 /**
+ * After a lost connection: undefined when none of the batch's rows is stored
+ * (its statement did not commit), else the ids of those that are not (the
+ * callIds `insertRefusing` refused, when that was the statement that committed).
+ */
+async function notStored(json: string): Promise<string[] | undefined> {
+  const rows = await sql<{ id: string; stored: boolean }[]>`
+    select v."id"::text as id, r.id is not null as stored
+    from ${batch(json)} left join reservations r on r.tenant_id = v."tenantId" and r.id = v."id"`;
+  if (!rows.some((r) => r.stored)) return undefined;
+  return rows.filter((r) => !r.stored).map((r) => r.id);
+}
+
+/**
  * `insert`, surviving a lost connection: the batch's rows are looked for on a
- * new connection; all there, it was committed before the connection went; none
- * there, it is inserted again. (One statement: never some of them.) Only when
- * the database stays out of reach is the batch failed, and then nothing of it
- * was stored: an allow is never answered without its reservation, nor a
- * stored reservation answered as an error.
+ * new connection; if they are there, it was committed before the connection
+ * went; if none is, it is inserted again. Only when the database stays out of
+ * reach is the batch failed, after a last look (the last INSERT too may have
+ * committed before its connection went): an allow is never answered without
+ * its reservation, nor, while PostgreSQL can be asked, a stored reservation
+ * answered as an error.
  */
 async function insertSurviving(json: string): Promise<string[]> {
   for (let attempt = 0; ; attempt++) {
     try {
-      if (attempt === 0) return await insert(json);
-      const [found] = await sql<{ stored: number; total: number }[]>`
-        select count(r.id)::int as stored, count(*)::int as total
-        from ${batch(json)} left join reservations r on r.tenant_id = v."tenantId" and r.id = v."id"`;
-      const { stored, total } = found!;
-      if (stored === total) return [];
-      if (stored !== 0) throw new Error(`a lost commit stored ${stored} of its ${total} reservations`);
-      return await insert(json);
+      const refused = attempt > 0 ? await notStored(json) : undefined;
+      return refused ?? (await insert(json));
     } catch (err) {
-      if (!connectionLost(err) || attempt === RECONNECTS) throw err;
+      if (!connectionLost(err)) throw err;
+      if (attempt === RECONNECTS) {
+        const refused = await notStored(json).catch(() => undefined);
+        if (refused) return refused;
+        throw err;
+      }
     }
   }
 }
