@@ -20,6 +20,7 @@ import { kyselyOn } from '../../db/connection.js';
 import { newUser } from '../support/accounts.js';
 import { call, unlimited, type Answer } from '../support/app.js';
 import { cdrTenant } from '../cdrs/helpers.js';
+import { formatMoney4 } from '../../engine/index.js';
 import { expectPoolWhole } from '../support/pool.js';
 
 const POOL = 3;
@@ -34,6 +35,7 @@ afterAll(async () => {
   await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${WORKER} AND state = 'active'`;
   await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}() CASCADE`);
   await sql.unsafe(`DROP SEQUENCE IF EXISTS ${fn}_once`);
+  await sql.unsafe(`DROP SEQUENCE IF EXISTS ${fn}_stored`);
   await app.close();
   await sql.end({ timeout: 1 });
 });
@@ -109,6 +111,17 @@ describe('the commit worker fails (issue #24.1)', () => {
     await expectWhole(t.id, allowed);
   });
 
+  /** Resolves once the worker's INSERT is running (asleep in the trigger). */
+  async function waitForInsert(): Promise<void> {
+    for (let i = 0; i < 1000; i++) {
+      const [row] = await sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${WORKER} AND state = 'active' AND query ILIKE 'insert into reservations%'`;
+      if (row!.n > 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('the commit worker never started its INSERT');
+  }
+
   /** Terminates the worker's backend while its INSERT runs (asleep in the trigger), until `settled`; how many times. */
   async function terminateInserts(settled: () => boolean, most: number): Promise<number> {
     let n = 0;
@@ -136,6 +149,36 @@ describe('the commit worker fails (issue #24.1)', () => {
     const answers = await pending;
     await dropTrigger();
     expectAllowed(answers, allowed);
+    await expectWhole(t.id, allowed);
+  });
+
+  it('its connection lost after its rows were stored: they are found, the allow is answered, nothing is stored twice', async () => {
+    const { t, users, allowed } = await setup();
+    await sql.unsafe(`CREATE SEQUENCE IF NOT EXISTS ${fn}_stored`);
+    await trigger(t.id, `IF nextval('${fn}_stored') = 1 THEN PERFORM pg_sleep(60); END IF`);
+    let settled = false;
+    const pending = authorize(t.adminKey, users[0]!.identifiant).finally(() => (settled = true));
+    await waitForInsert();
+    // the worker is asleep before its row reaches the table: store that row as its commit would have, then end its connection
+    const [hold] = [...app.authorization.book.loaded(t.id)!.holds.values()].filter((h) => h.committed === undefined);
+    await sql`INSERT INTO reservations ${sql({
+      tenant_id: t.id,
+      id: hold!.id,
+      user_id: hold!.account.userId,
+      call_id: hold!.callId,
+      callee: hold!.answer.callee ?? '',
+      rate_id: null,
+      max_seconds: hold!.answer.maxSeconds,
+      hold_forfait_seconds: hold!.forfait,
+      hold_money: formatMoney4(hold!.money),
+      expires_at: new Date(hold!.expiresAt),
+      answer: JSON.stringify(hold!.answer),
+    })}`;
+    expect(await terminateInserts(() => settled, 1)).toBe(1);
+    const answer = await pending;
+    await dropTrigger();
+    expectAllowed([answer], allowed);
+    expect(answer.json.reservationId).toBe(hold!.id);
     await expectWhole(t.id, allowed);
   });
 
