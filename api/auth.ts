@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { secretMatches, splitKey, type KeyRecord, type Permission, type Principal } from '../services/access/access.js';
 import { ApiError } from './errors.js';
 import type { AppEnv } from './context.js';
-import { clientAddress, type RateLimiter } from './limits.js';
+import type { RateLimiter } from './limits.js';
 
 /**
  * Who may call a route. Declared on every route (and published in the OpenAPI
@@ -85,7 +85,7 @@ export class KeyCache {
   }
 
   private async lookUp(c: Context, parts: { id: string; secret: string }): Promise<Principal> {
-    if (!this.good.has(parts.id) && (await this.limiter.exhausted(clientAddress(c)))) return this.refuse(c, undefined);
+    if (!this.good.has(parts.id) && (await this.limiter.exhausted(this.limiter.clientOf(c)))) return this.refuse(c, undefined);
     const entry = await this.records.fetch(parts.id);
     return this.check(c, parts, entry?.record ?? null);
   }
@@ -99,7 +99,7 @@ export class KeyCache {
 
   /** A failed authentication: rejects with 401, or 429 past a limit. */
   private async refuse(c: Context, existingKeyId: string | undefined, message = 'invalid or revoked API key'): Promise<never> {
-    throw await this.limiter.failed(clientAddress(c), existingKeyId, message);
+    throw await this.limiter.failed(this.limiter.clientOf(c), existingKeyId, message);
   }
 
   /** How many key ids' records are held (for tests and diagnostics). */

@@ -29,6 +29,8 @@ export interface RateLimits {
   keyWindowSeconds: number;
   /** Authorizations (POST /v1/authorize, /v1/calls/{id}/end: a pbx key's traffic) are never limited below this per key and window. */
   pbxAuthorizeFloor: number;
+  /** Proxies (addresses or ranges) whose X-Forwarded-For names the client (FORFAIT_TRUSTED_PROXIES); none by default. */
+  trustedProxies: readonly string[];
 }
 
 export const defaultRateLimits: RateLimits = {
@@ -40,27 +42,53 @@ export const defaultRateLimits: RateLimits = {
   keyWindowSeconds: 1,
   // above what one server answers (benchmarks/RESULTS.md): a PBX is not limited unless this is lowered
   pbxAuthorizeFloor: 50_000,
+  trustedProxies: [],
 };
 
 export type LimitName = 'address' | 'key_id' | 'key_requests' | 'pbx_authorizations';
 
+/** An address range: an address and the bits of its prefix. */
+export type AddressRange = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** `10.0.0.0/8`, `2001:db8::/32` or one address as a range; undefined when it is neither. */
+export function addressRange(text: string): AddressRange | undefined {
+  const t = text.trim();
+  if (ipaddr.isValidCIDR(t)) return ipaddr.parseCIDR(t);
+  if (!ipaddr.isValid(t)) return undefined;
+  const address = ipaddr.process(t);
+  return [address, address.kind() === 'ipv4' ? 32 : 128];
+}
+
+function within(address: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly AddressRange[]): boolean {
+  return ranges.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
+}
+
 /**
- * Who a request comes from, for the failure limit: the socket's address, an
- * IPv4-mapped IPv6 address as IPv4, and an IPv6 address as its /64 (one host
- * commonly holds a whole /64, and would otherwise have 2^64 addresses to try
- * from). An in-process request (tests) is "in-process".
+ * Who a request comes from, for the failure limit: the socket's address; when
+ * that is a trusted proxy, the nearest address of `X-Forwarded-For` (read from
+ * the right) that is not one, so a client cannot choose its address by sending
+ * the header itself. An IPv4-mapped IPv6 address counts as IPv4, and an IPv6
+ * address as its /64 (one host commonly holds a whole /64, and would otherwise
+ * have 2^64 addresses to try from). An in-process request (tests) is "in-process".
  */
-export function clientAddress(c: Context): string {
-  let address: string | undefined;
+export function clientAddress(c: Context, trustedProxies: readonly AddressRange[] = []): string {
+  let socket: string | undefined;
   try {
-    address = getConnInfo(c).remote.address;
+    socket = getConnInfo(c).remote.address;
   } catch {
     return 'in-process';
   }
-  if (!address || !ipaddr.isValid(address)) return address ?? 'unknown';
-  const parsed = ipaddr.process(address);
-  if (parsed.kind() === 'ipv4') return parsed.toString();
-  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  if (!socket || !ipaddr.isValid(socket)) return socket ?? 'unknown';
+  let address = ipaddr.process(socket);
+  if (trustedProxies.length > 0 && within(address, trustedProxies)) {
+    const hops = (c.req.header('x-forwarded-for') ?? '').split(',').map((h) => h.trim());
+    for (let i = hops.length - 1; i >= 0 && ipaddr.isValid(hops[i]!); i--) {
+      address = ipaddr.process(hops[i]!);
+      if (!within(address, trustedProxies)) break;
+    }
+  }
+  if (address.kind() === 'ipv4') return address.toString();
+  const parts = (address as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
   return `${parts.join(':')}::/64`;
 }
 
@@ -73,12 +101,18 @@ export class RateLimiter {
   private readonly keyIds: RateLimiterMemory;
   private readonly apiRequests: RateLimiterMemory | undefined;
   private readonly pbxAuthorizations: RateLimiterMemory | undefined;
+  private readonly proxies: AddressRange[];
 
   constructor(
     readonly limits: RateLimits,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
+    this.proxies = limits.trustedProxies.map((p) => {
+      const range = addressRange(p);
+      if (!range) throw new Error(`not an address or range: ${p}`);
+      return range;
+    });
     const failures = { duration: limits.failureWindowSeconds, blockDuration: limits.blockSeconds };
     this.addresses = new RateLimiterMemory({ ...failures, points: limits.failuresPerAddress, keyPrefix: 'address' });
     this.keyIds = new RateLimiterMemory({ ...failures, points: limits.failuresPerKey, keyPrefix: 'key' });
@@ -87,6 +121,11 @@ export class RateLimiter {
       const pbx = Math.max(limits.keyRequests, limits.pbxAuthorizeFloor);
       this.pbxAuthorizations = new RateLimiterMemory({ points: pbx, duration: limits.keyWindowSeconds, keyPrefix: 'pbx' });
     }
+  }
+
+  /** Who the request comes from (see clientAddress), behind the trusted proxies. */
+  clientOf(c: Context): string {
+    return clientAddress(c, this.proxies);
   }
 
   /** Whether the address has used up its failures: its next unknown key is refused (failed) before any look-up. */

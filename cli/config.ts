@@ -21,7 +21,7 @@ import { z } from 'zod';
 import type { Config } from '../api/context.js';
 import { splitKey } from '../services/access/access.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
-import { defaultRateLimits } from '../api/limits.js';
+import { addressRange, defaultRateLimits } from '../api/limits.js';
 
 export interface Settings {
   /** PORT, HOST: where the API listens. */
@@ -104,6 +104,14 @@ const schema = z.object({
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
+  FORFAIT_TRUSTED_PROXIES: optional(
+    z
+      .string()
+      .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+      .superRefine((list, ctx) => {
+        for (const p of list) if (!addressRange(p)) ctx.addIssue({ code: 'custom', message: `"${p}" is not an address or a range such as 10.0.0.0/8` });
+      }),
+  ),
   FORFAIT_SHUTDOWN_GRACE_S: optional(number('a number of seconds ≥ 0, such as 10', (n) => n >= 0)),
   FORFAIT_AUTH_FAILURES_PER_ADDRESS: optional(whole('failed authentications per client address and window', 1)),
   FORFAIT_AUTH_FAILURES_PER_KEY: optional(whole('failed authentications per key id and window', 1)),
@@ -146,6 +154,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
         keyRequests: e.FORFAIT_KEY_REQUESTS ?? defaultRateLimits.keyRequests,
         keyWindowSeconds: e.FORFAIT_KEY_WINDOW_S ?? defaultRateLimits.keyWindowSeconds,
         pbxAuthorizeFloor: e.FORFAIT_PBX_AUTHORIZE_FLOOR ?? defaultRateLimits.pbxAuthorizeFloor,
+        trustedProxies: e.FORFAIT_TRUSTED_PROXIES ?? defaultRateLimits.trustedProxies,
       },
     },
     logLevel: e.LOG_LEVEL ?? 'info',

@@ -63,6 +63,7 @@ describe('readSettings', () => {
       FORFAIT_KEY_REQUESTS: '0',
       FORFAIT_KEY_WINDOW_S: '10',
       FORFAIT_PBX_AUTHORIZE_FLOOR: '2000',
+      FORFAIT_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,2001:db8::/32',
     });
     expect(s).toEqual({
       port: 9090,
@@ -83,6 +84,7 @@ describe('readSettings', () => {
           keyRequests: 0,
           keyWindowSeconds: 10,
           pbxAuthorizeFloor: 2000,
+          trustedProxies: ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32'],
         },
       },
       logLevel: 'debug',
@@ -124,6 +126,7 @@ describe('readSettings', () => {
       FORFAIT_AUTH_FAILURES_PER_ADDRESS: ['0', 'expected failed authentications per client address and window, a whole number ≥ 1, got "0"'],
       FORFAIT_KEY_REQUESTS: ['-5', 'expected requests per key and window (0: no limit), a whole number ≥ 0, got "-5"'],
       FORFAIT_PBX_AUTHORIZE_FLOOR: ['1.5', 'expected authorizations per pbx key and window, a whole number ≥ 1, got "1.5"'],
+      FORFAIT_TRUSTED_PROXIES: ['10.0.0.0/8,haproxy', '"haproxy" is not an address or a range such as 10.0.0.0/8'],
       FORFAIT_PG_SETTINGS: ['shared_buffers', '"shared_buffers" is not name=value (expected e.g. shared_buffers=1GB,max_connections=300)'],
     };
     const found = problems(Object.fromEntries(Object.entries(invalid).map(([name, [value]]) => [name, value])));

@@ -167,6 +167,25 @@ describe('over real sockets (issue #24.4)', () => {
   });
 });
 
+describe('behind a trusted proxy (FORFAIT_TRUSTED_PROXIES)', () => {
+  it('counts the client X-Forwarded-For names; a client that is not a trusted proxy cannot choose its address', async () => {
+    const app = testApp({ rateLimits: { ...unlimited, failuresPerAddress: 2, failureWindowSeconds: 600, blockSeconds: 600, trustedProxies: ['10.0.0.0/8'] } });
+    const via = async (socket: string, forwardedFor: string, i: number) => {
+      const res = await app.app.request('/v1/users', { headers: { authorization: `Bearer ${badKey(7000 + i)}`, 'x-forwarded-for': forwardedFor } }, {
+        incoming: { socket: { remoteAddress: socket } },
+      });
+      return res.status;
+    };
+    // through the proxy 10.0.0.5, which appends the address it saw (a chain: the client, then another proxy of ours)
+    expect([await via('10.0.0.5', ATTACKER, 1), await via('10.0.0.5', `${ATTACKER}, 10.1.2.3`, 2), await via('::ffff:10.0.0.5', ATTACKER, 3)]).toEqual([401, 401, 429]);
+    expect(await via('10.0.0.5', OTHER, 4)).toBe(401);
+    // what the client wrote itself, left of the proxy's entry, is not who it is
+    expect(await via('10.0.0.5', `${OTHER}, ${ATTACKER}`, 5)).toBe(429);
+    // a direct client's X-Forwarded-For is ignored: it is counted as itself
+    expect([await via('192.0.2.50', OTHER, 6), await via('192.0.2.50', '198.51.100.99', 7), await via('192.0.2.50', '203.0.113.200', 8)]).toEqual([401, 401, 429]);
+  });
+});
+
 describe('wrong secrets for one key id, from many addresses (issue #24.4)', () => {
   it('are refused 429 past the per-key limit, while the right secret is answered', async () => {
     const app = testApp({ rateLimits: { ...unlimited, failuresPerKey: 5, failureWindowSeconds: 600, blockSeconds: 900 } });
