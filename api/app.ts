@@ -5,6 +5,8 @@ import { SmartRouter } from 'hono/router/smart-router';
 import { TrieRouter } from 'hono/router/trie-router';
 import { sql } from 'kysely';
 import { KeyCache } from './auth.js';
+import { RateLimiter } from './limits.js';
+import { keyRecord } from '../services/access/access.js';
 import type { AppEnv, Deps } from './context.js';
 import { docsApp } from './docs.js';
 import { ApiError, errorBody, sendError, validationFailed } from './errors.js';
@@ -49,9 +51,9 @@ function isLoopback(address: string | undefined): boolean {
 }
 
 export function createApp(deps: Deps): App {
-  const keys = new KeyCache(deps);
-  const defineRoute = routeFactory(deps, keys);
   const metrics = createMetrics();
+  const keys = new KeyCache((id) => keyRecord(deps.db, id), new RateLimiter(deps.config.rateLimits, metrics, deps.logger));
+  const defineRoute = routeFactory(deps, keys);
   const house = new House(metrics, deps.logger);
   const exports = new ExportQueue(deps.config.exportLimits);
   const tariffs = new TariffIndexCache(deps.db);

@@ -1,7 +1,9 @@
-import type { MiddlewareHandler } from 'hono';
-import { principalOfKey, type Permission, type Principal } from '../services/access/access.js';
+import type { Context, MiddlewareHandler, Next } from 'hono';
+import { LRUCache } from 'lru-cache';
+import { secretMatches, splitKey, type KeyRecord, type Permission, type Principal } from '../services/access/access.js';
 import { ApiError } from './errors.js';
-import type { AppEnv, Deps } from './context.js';
+import type { AppEnv } from './context.js';
+import type { RateLimiter } from './limits.js';
 
 /**
  * Who may call a route. Declared on every route (and published in the OpenAPI
@@ -12,38 +14,101 @@ export type Access =
   | { scope: 'reseller' }
   | { scope: 'tenant'; permission: Permission; anyOf?: Permission[]; reseller?: boolean };
 
-const cacheTtlMs = 30_000;
+/** A clock of milliseconds, as `performance` is one: the key cache's TTLs run on it. */
+export interface Clock {
+  now(): number;
+}
+
+export interface KeyCacheOptions {
+  /** How long a key id's record (or its absence) is trusted before it is read again. */
+  ttlMs: number;
+  /** Key ids held at most: past it the least recently used is dropped, not the whole cache. */
+  max: number;
+  clock: Clock;
+}
+
+const defaultKeyCacheOptions: KeyCacheOptions = { ttlMs: 30_000, max: 10_000, clock: performance };
+
+/** A key id's record, or null for an id that is unknown or revoked (cached too: a flood of one bad key costs one query). */
+interface Entry {
+  record: KeyRecord | null;
+}
 
 /**
- * Resolves keys to principals, caching for a short time: the PBX calls on every
- * call set-up and a key check must not cost a database round trip each time.
+ * Resolves keys to principals. Key ids' records (secret hash and principal) are
+ * kept in an LRU cache whose entries age out after `ttlMs`: the PBX calls on
+ * every call set-up and a key check must not cost a database round trip each
+ * time, a wrong secret for a known id is refused from memory, and a flood of
+ * random ids pushes out the oldest entries instead of emptying the cache.
  * Revocations and role changes made through this process clear the cache.
+ *
+ * Failed authentications are counted per client address and per key id
+ * (limits.ts). An address over its limit gets 429 before any look-up, except
+ * for a key id that authenticated in the last day (one look-up per id and TTL
+ * at most), so a PBX behind the same address as an attacker keeps working.
  */
 export class KeyCache {
-  private entries = new Map<string, { principal: Principal | undefined; expires: number }>();
-  constructor(private readonly deps: Deps) {}
+  private readonly records: LRUCache<string, Entry>;
+  /** Key ids that authenticated in the last day. */
+  private readonly good: LRUCache<string, true>;
 
-  /**
-   * The key's principal (undefined for an unknown or revoked key): at once when
-   * the key is cached, else a promise of one query.
-   */
-  principal(key: string): Principal | undefined | Promise<Principal | undefined> {
-    const now = Date.now();
-    const hit = this.entries.get(key);
-    if (hit && hit.expires > now) return hit.principal;
-    return this.load(key, now);
+  constructor(
+    private readonly load: (id: string) => Promise<KeyRecord | undefined>,
+    readonly limiter: RateLimiter,
+    options: Partial<KeyCacheOptions> = {},
+  ) {
+    const o = { ...defaultKeyCacheOptions, ...options };
+    this.records = new LRUCache<string, Entry>({
+      max: o.max,
+      ttl: o.ttlMs,
+      ttlResolution: 0,
+      perf: o.clock,
+      fetchMethod: async (id) => ({ record: (await this.load(id)) ?? null }),
+    });
+    this.good = new LRUCache<string, true>({ max: 100_000, ttl: 86_400_000, ttlResolution: 0, perf: o.clock });
   }
 
-  private async load(key: string, now: number): Promise<Principal | undefined> {
-    const principal = await principalOfKey(this.deps.db, key);
-    if (this.entries.size > 10_000) this.entries.clear();
-    // bad keys are cached briefly too, so a flood of them costs no queries
-    this.entries.set(key, { principal, expires: now + (principal ? cacheTtlMs : 2_000) });
-    return principal;
+  /**
+   * The principal of the request's `Authorization: Bearer` key: at once when
+   * its key id is in memory, else a promise of one query. Throws (or rejects
+   * with) 401 for a missing, unknown, revoked or wrong key, 429 past the
+   * failure limits.
+   */
+  caller(c: Context): Principal | Promise<Principal> {
+    const key = bearer(c.req.header('authorization'));
+    if (!key) return this.refuse(c, undefined, 'missing API key: send Authorization: Bearer <key>');
+    const parts = splitKey(key);
+    if (!parts) return this.refuse(c, undefined);
+    const hit = this.records.get(parts.id);
+    if (hit) return this.check(c, parts, hit.record);
+    return this.lookUp(c, parts);
+  }
+
+  private async lookUp(c: Context, parts: { id: string; secret: string }): Promise<Principal> {
+    if (!this.good.has(parts.id) && (await this.limiter.exhausted(this.limiter.clientOf(c)))) return this.refuse(c, undefined);
+    const entry = await this.records.fetch(parts.id);
+    return this.check(c, parts, entry?.record ?? null);
+  }
+
+  private check(c: Context, parts: { id: string; secret: string }, record: KeyRecord | null): Principal | Promise<Principal> {
+    if (!record || !secretMatches(parts.secret, record.secretHash)) return this.refuse(c, record ? parts.id : undefined);
+    // set once a day, not on every call set-up: the PBX's hot path
+    if (!this.good.has(parts.id)) this.good.set(parts.id, true);
+    return record.principal;
+  }
+
+  /** A failed authentication: rejects with 401, or 429 past a limit. */
+  private async refuse(c: Context, existingKeyId: string | undefined, message = 'invalid or revoked API key'): Promise<never> {
+    throw await this.limiter.failed(this.limiter.clientOf(c), existingKeyId, message);
+  }
+
+  /** How many key ids' records are held (for tests and diagnostics). */
+  get size(): number {
+    return this.records.size;
   }
 
   clear(): void {
-    this.entries.clear();
+    this.records.clear();
   }
 }
 
@@ -51,23 +116,6 @@ export function bearer(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m?.[1];
-}
-
-/**
- * Who calls: the principal of the request's `Authorization: Bearer` key, 401
- * when there is none or it is unknown or revoked. At once when the key is
- * cached, else a promise.
- */
-export function caller(cache: KeyCache, authorization: string | undefined): Principal | Promise<Principal> {
-  const key = bearer(authorization);
-  if (!key) throw new ApiError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
-  const found = cache.principal(key);
-  return found instanceof Promise ? found.then(known) : known(found);
-}
-
-function known(principal: Principal | undefined): Principal {
-  if (!principal) throw new ApiError('UNAUTHORIZED', 'invalid or revoked API key');
-  return principal;
 }
 
 /** The caller when a route's access rule lets it in; 403 otherwise. */
@@ -83,21 +131,23 @@ export function admit(access: Exclude<Access, { scope: 'public' }>, principal: P
 }
 
 /**
- * The route's access rule as middleware: sets `principal` for the handler.
- * (No await when the key is cached: the PBX lane runs this on every call set-up.)
+ * The route's access rule as middleware: sets `principal` for the handler, and
+ * counts the request against its key's limit (limits.ts). No await when the
+ * key is cached and no request limit applies: the PBX lane runs this on every
+ * call set-up.
  */
 export function authorize(cache: KeyCache, access: Access): MiddlewareHandler<AppEnv> {
   if (access.scope === 'public') return (_c, next) => next();
+  const pbxAuthorization = access.scope === 'tenant' && access.permission === 'pbx:authorize';
+  const admitted = (c: Context<AppEnv>, principal: Principal, next: Next) => {
+    c.set('principal', admit(access, principal));
+    const counted = cache.limiter.request(principal, pbxAuthorization);
+    return counted ? counted.then(next) : next();
+  };
   return (c, next) => {
-    const found = caller(cache, c.req.header('authorization'));
-    if (found instanceof Promise) {
-      return found.then((principal) => {
-        c.set('principal', admit(access, principal));
-        return next();
-      });
-    }
-    c.set('principal', admit(access, found));
-    return next();
+    const found = cache.caller(c);
+    if (found instanceof Promise) return found.then((principal) => admitted(c, principal, next));
+    return admitted(c, found, next);
   };
 }
 

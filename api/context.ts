@@ -4,6 +4,7 @@ import type { Principal } from '../services/access/access.js';
 import type postgres from 'postgres';
 import { specExportLimits, type ExportQueueOptions } from '../services/exports/queue.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
+import { defaultRateLimits, type RateLimits } from './limits.js';
 
 export interface Config {
   /** Default request body limit in bytes (per route overrides exist). */
@@ -20,6 +21,8 @@ export interface Config {
   exportLimits: ExportQueueOptions;
   /** Who issues the invoices (FORFAIT_ISSUER_*). */
   issuer: Issuer;
+  /** Failed authentications and requests per key (FORFAIT_AUTH_*, FORFAIT_KEY_*, FORFAIT_PBX_AUTHORIZE_FLOOR). */
+  rateLimits: RateLimits;
 }
 
 export const defaultConfig: Config = {
@@ -30,6 +33,7 @@ export const defaultConfig: Config = {
   metricsPublic: false,
   exportLimits: specExportLimits,
   issuer: defaultIssuer,
+  rateLimits: defaultRateLimits,
 };
 
 export interface Deps {

@@ -75,7 +75,20 @@ export function createMetrics() {
     child.count.n++;
     child.observe(seconds);
   }
-  return { registry, request, authorization };
+  const authFailures = new Counter({
+    name: 'forfait_auth_failures_total',
+    help: 'Failed authentications: a missing, malformed, unknown, revoked or wrong key',
+    registers: [registry],
+  });
+  const limited = new Counter({
+    name: 'forfait_rate_limited_total',
+    help: 'Requests answered 429 by a rate limit: address and key_id (failed authentications), key_requests, pbx_authorizations',
+    labelNames: ['limit'] as const,
+    registers: [registry],
+  });
+  const authFailure = (): void => authFailures.inc();
+  const rateLimited = (limit: string): void => limited.labels(limit).inc();
+  return { registry, request, authorization, authFailure, rateLimited };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

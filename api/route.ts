@@ -47,6 +47,7 @@ const standardErrors = {
   403: errorResponse('The key lacks the permission'),
   404: errorResponse('Not found, or another tenant’s'),
   413: errorResponse('Request body too large'),
+  429: errorResponse('A rate limit: too many failed authentications from this address or for this key id, or too many requests of this key (Retry-After)'),
   500: errorResponse('Internal error (no internals shown)'),
 };
 

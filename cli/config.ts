@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { Config } from '../api/context.js';
 import { splitKey } from '../services/access/access.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
+import { addressRange, defaultRateLimits } from '../api/limits.js';
 
 export interface Settings {
   /** PORT, HOST: where the API listens. */
@@ -35,11 +36,13 @@ export interface Settings {
   /** FORFAIT_PG_SETTINGS: `-c name=value` settings of the embedded PostgreSQL. */
   pgSettings: Record<string, string>;
   /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
-  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic'>>;
+  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'rateLimits'>>;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
   invoicing: { issuer: Issuer; graceHours: number };
+  /** FORFAIT_SHUTDOWN_GRACE_S: on SIGINT/SIGTERM, how long requests in flight may go on before their connections are cut. */
+  shutdownGraceSeconds: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -56,6 +59,9 @@ const number = (expected: string, inRange: (n: number) => boolean) =>
     ctx.addIssue({ code: 'custom', message: `expected ${expected}, got "${v}"` });
     return z.NEVER;
   });
+
+/** A whole number of at least `min`. */
+const whole = (expected: string, min: number) => number(`${expected}, a whole number ≥ ${min}`, (n) => Number.isInteger(n) && n >= min);
 
 const megabytes = number('a size in MB above 0, such as 1 or 0.5', (n) => n > 0).transform((mb) => Math.round(mb * 1024 * 1024));
 
@@ -98,6 +104,22 @@ const schema = z.object({
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
+  FORFAIT_TRUSTED_PROXIES: optional(
+    z
+      .string()
+      .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+      .superRefine((list, ctx) => {
+        for (const p of list) if (!addressRange(p)) ctx.addIssue({ code: 'custom', message: `"${p}" is not an address or a range such as 10.0.0.0/8` });
+      }),
+  ),
+  FORFAIT_SHUTDOWN_GRACE_S: optional(number('a number of seconds ≥ 0, such as 10', (n) => n >= 0)),
+  FORFAIT_AUTH_FAILURES_PER_ADDRESS: optional(whole('failed authentications per client address and window', 1)),
+  FORFAIT_AUTH_FAILURES_PER_KEY: optional(whole('failed authentications per key id and window', 1)),
+  FORFAIT_AUTH_FAILURE_WINDOW_S: optional(whole('seconds', 1)),
+  FORFAIT_AUTH_BLOCK_S: optional(whole('seconds', 1)),
+  FORFAIT_KEY_REQUESTS: optional(whole('requests per key and window (0: no limit)', 0)),
+  FORFAIT_KEY_WINDOW_S: optional(whole('seconds', 1)),
+  FORFAIT_PBX_AUTHORIZE_FLOOR: optional(whole('authorizations per pbx key and window', 1)),
 });
 
 /** The settings are invalid: one line per variable at fault. */
@@ -124,6 +146,16 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       ...(e.FORFAIT_BODY_LIMIT_MB !== undefined && { bodyLimit: e.FORFAIT_BODY_LIMIT_MB }),
       ...(e.FORFAIT_IMPORT_LIMIT_MB !== undefined && { importBodyLimit: e.FORFAIT_IMPORT_LIMIT_MB }),
       ...(e.FORFAIT_METRICS_PUBLIC !== undefined && { metricsPublic: e.FORFAIT_METRICS_PUBLIC === '1' }),
+      rateLimits: {
+        failuresPerAddress: e.FORFAIT_AUTH_FAILURES_PER_ADDRESS ?? defaultRateLimits.failuresPerAddress,
+        failuresPerKey: e.FORFAIT_AUTH_FAILURES_PER_KEY ?? defaultRateLimits.failuresPerKey,
+        failureWindowSeconds: e.FORFAIT_AUTH_FAILURE_WINDOW_S ?? defaultRateLimits.failureWindowSeconds,
+        blockSeconds: e.FORFAIT_AUTH_BLOCK_S ?? defaultRateLimits.blockSeconds,
+        keyRequests: e.FORFAIT_KEY_REQUESTS ?? defaultRateLimits.keyRequests,
+        keyWindowSeconds: e.FORFAIT_KEY_WINDOW_S ?? defaultRateLimits.keyWindowSeconds,
+        pbxAuthorizeFloor: e.FORFAIT_PBX_AUTHORIZE_FLOOR ?? defaultRateLimits.pbxAuthorizeFloor,
+        trustedProxies: e.FORFAIT_TRUSTED_PROXIES ?? defaultRateLimits.trustedProxies,
+      },
     },
     logLevel: e.LOG_LEVEL ?? 'info',
     invoicing: {
@@ -137,6 +169,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       },
       graceHours: e.FORFAIT_INVOICE_GRACE_HOURS ?? 2,
     },
+    shutdownGraceSeconds: e.FORFAIT_SHUTDOWN_GRACE_S ?? 10,
   };
 }
 

@@ -60,11 +60,18 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     db,
     close() {
       closing ??= (async () => {
-        // stop taking requests, let the ones in flight finish
+        // stop taking requests, let the ones in flight finish within the grace, then cut them:
+        // a client that never ends its upload (or never reads its download) cannot hold the shutdown
+        let cut: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
+          cut = setTimeout(() => {
+            logger.warn({ graceSeconds: settings.shutdownGraceSeconds }, 'shutdown: cutting the requests still in flight');
+            server.closeAllConnections();
+          }, settings.shutdownGraceSeconds * 1000);
         });
+        clearTimeout(cut);
         await jobs?.stop();
         await created.close();
         await db.close();
@@ -75,22 +82,36 @@ export async function startServer(options: ServeOptions): Promise<Running> {
   };
 }
 
-/** `forfait serve`: runs until SIGINT/SIGTERM, then shuts down and exits 0. */
+/** How long the stopping itself (jobs, pool, PostgreSQL's fast shutdown) may take after the grace before the exit is forced. */
+const STOPPING_MS = 20_000;
+
+/**
+ * `forfait serve`: runs until SIGINT/SIGTERM, then shuts down and exits 0:
+ * requests in flight get FORFAIT_SHUTDOWN_GRACE_S, then are cut; the jobs, the
+ * pool and the embedded PostgreSQL stop. Whatever goes wrong then (a stop that
+ * hangs or fails, a second signal) the exit is forced, and the embedded
+ * PostgreSQL is never left behind: it gets an immediate shutdown first.
+ */
 export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   const running = await startServer(options);
   let signalled = false;
+  const forced = (why: string) => {
+    process.stderr.write(`${why}: exiting now\n`);
+    running.db.embedded?.kill();
+    process.exit(1);
+  };
   const stop = (signal: string) => {
-    if (signalled) return;
+    if (signalled) {
+      forced(`${signal} again`);
+      return;
+    }
     signalled = true;
-    process.stderr.write(`\n${signal}: finishing requests in flight and stopping…\n`);
-    const force = setTimeout(() => process.exit(1), 30_000);
+    process.stderr.write(`\n${signal}: finishing requests in flight (${options.settings.shutdownGraceSeconds} s at most) and stopping…\n`);
+    const force = setTimeout(() => forced('shutdown took too long'), options.settings.shutdownGraceSeconds * 1000 + STOPPING_MS);
     force.unref();
     running.close().then(
       () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`shutdown failed: ${String(err)}\n`);
-        process.exit(1);
-      },
+      (err: unknown) => forced(`shutdown failed: ${String(err)}`),
     );
   };
   process.on('SIGINT', () => stop('SIGINT'));

@@ -12,6 +12,12 @@ export interface EmbeddedServer {
   port: number;
   pid: number;
   stop(): Promise<void>;
+  /**
+   * At once, for a process that must exit now: PostgreSQL's immediate shutdown
+   * (SIGQUIT: no checkpoint, crash recovery on the next start, every committed
+   * row kept). Nothing when it is stopped or not this process's.
+   */
+  kill(): void;
 }
 
 export interface EmbeddedOptions {
@@ -170,7 +176,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       // a Forfait server is using this data directory: share its PostgreSQL
       // (the CLI next to `npm start`), and leave stopping it to its owner
       const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${running.port}/forfait`;
-      return { url, port: running.port, pid: running.pid, stop: async () => undefined };
+      return { url, port: running.port, pid: running.pid, stop: async () => undefined, kill: () => undefined };
     }
     if (running) {
       // left behind by a Forfait process that was killed (SIGKILL skips every
@@ -232,16 +238,17 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     await sql.end();
   }
   let stopped = false;
-  if (options.ephemeral) {
-    // 'exit' runs on a normal end and on process.exit(); SIGQUIT is an immediate shutdown
-    process.once('exit', () => {
-      if (!stopped && alive(pid)) process.kill(pid, 'SIGQUIT');
-    });
-  }
+  const kill = () => {
+    if (!stopped && alive(pid)) process.kill(pid, 'SIGQUIT');
+    stopped = true;
+  };
+  // 'exit' runs on a normal end and on process.exit()
+  if (options.ephemeral) process.once('exit', kill);
   return {
     url: `${admin}/forfait`,
     port,
     pid,
+    kill,
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -3,7 +3,7 @@ import { createTenant, getTenant, listTenants, tenantView, updateTenant } from '
 import { maxForfaitMinutes } from '../../services/users/fields.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute, json, jsonRequest } from '../route.js';
+import { IdParam, ListQuery, listOf, MoneyInNonNegative, Uuid, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const numberText = z.string().trim().regex(/^\+?[0-9 .-]{2,20}$/, 'a phone number');
 
@@ -53,7 +53,7 @@ const TenantFields = {
     .pipe(z.string().regex(/^0(\.\d{1,4})?$/, 'a rate between 0 and 1 with at most 4 decimals, e.g. 0.20')),
   defaultForfaitMinutes: z.number().int().min(0).max(maxForfaitMinutes),
   maxCallSeconds: z.number().int().min(1).max(86_400),
-  lowBalanceThreshold: MoneyIn,
+  lowBalanceThreshold: MoneyInNonNegative,
   freeNumbers: z.array(numberText).max(100),
 };
 

@@ -110,21 +110,25 @@ export async function permissionsOfRoles(db: Db | Trx, tenantId: string, roles: 
   return result;
 }
 
-/** Finds the principal of a presented key, or undefined for any bad key. */
-export async function principalOfKey(db: Db, presented: string): Promise<Principal | undefined> {
-  const parts = splitKey(presented);
-  if (!parts) return undefined;
+/** What a key id stands for: the hash of its secret and its principal. */
+export interface KeyRecord {
+  secretHash: Buffer;
+  principal: Principal;
+}
+
+/** The record of key id `id`, or undefined when there is no such key or it is revoked. */
+export async function keyRecord(db: Db, id: string): Promise<KeyRecord | undefined> {
   const row = await db
     .selectFrom('apiKeys')
     .leftJoin('tenants', 'tenants.id', 'apiKeys.tenantId')
     .select(['apiKeys.id', 'apiKeys.secretHash', 'apiKeys.principal', 'apiKeys.resellerId', 'apiKeys.tenantId', 'apiKeys.roles', 'apiKeys.revokedAt'])
-    .where('apiKeys.id', '=', parts.id)
+    .where('apiKeys.id', '=', id)
     .executeTakeFirst();
-  if (!row || row.revokedAt || !secretMatches(parts.secret, row.secretHash)) return undefined;
-  if (row.principal === 'reseller') return { kind: 'reseller', keyId: row.id, resellerId: row.resellerId! };
+  if (!row || row.revokedAt) return undefined;
+  if (row.principal === 'reseller') return { secretHash: row.secretHash, principal: { kind: 'reseller', keyId: row.id, resellerId: row.resellerId! } };
   const tenantId = row.tenantId!;
   const perms = row.principal === 'pbx' ? new Set(pbxPermissions) : await permissionsOfRoles(db, tenantId, row.roles);
-  return { kind: 'tenant', keyId: row.id, tenantId, pbx: row.principal === 'pbx', permissions: perms };
+  return { secretHash: row.secretHash, principal: { kind: 'tenant', keyId: row.id, tenantId, pbx: row.principal === 'pbx', permissions: perms } };
 }
 
 export interface KeyView {

@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { decideAuthorization, formatMoney4, formatPrice, parseNumber, type TariffIndex } from '../../engine/index.js';
 import type { TariffIndexCache } from '../tariffs/tariffs.js';
-import { ConflictError, ValidationError } from '../shared/errors.js';
+import { ConflictError, UnavailableError, ValidationError } from '../shared/errors.js';
 import type { AccountBook, AuthorizationAnswer, Hold, TenantBook } from './book.js';
 import type { ReservationWriter } from './writer.js';
 
@@ -180,7 +180,12 @@ function reserve(
         hold.durable = COMMITTED;
         if (err !== undefined || !inserted) {
           tb.release(hold);
-          reject(err ?? new ConflictError('CONFLICT', `callId ${hold.callId} was already used by an earlier call of this tenant`));
+          // a commit that failed (the connection lost, a statement refused) rolled the whole batch back: the PBX may ask again
+          reject(
+            err !== undefined
+              ? new UnavailableError('the reservation could not be stored: ask again')
+              : new ConflictError('CONFLICT', `callId ${hold.callId} was already used by an earlier call of this tenant`),
+          );
           return;
         }
         hold.committed = ++svc.book.seq;

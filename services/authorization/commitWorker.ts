@@ -78,6 +78,65 @@ async function insertRefusing(json: string): Promise<string[]> {
   return refused.map((r) => r.id);
 }
 
+/** How often a batch is tried again after its connection was lost (each time on a new connection). */
+const RECONNECTS = 3;
+
+/** The error's code (SQLSTATE, or postgres.js's own such as CONNECTION_CLOSED). */
+function codeOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+}
+
+/**
+ * A failure of the connection rather than of the statement: postgres.js lost
+ * it (CONNECTION_*), or the server ended it (class 08, 57P01–57P03: an
+ * administrator's pg_terminate_backend, a shutdown, a crash recovery). The
+ * statement may or may not have committed before it went; postgres.js opens a
+ * new connection for the next query (which may first meet the old one's
+ * FATAL message: a lost connection can be seen twice).
+ */
+function connectionLost(err: unknown): boolean {
+  const code = codeOf(err);
+  return code !== undefined && (code.startsWith('CONNECTION_') || code.startsWith('08') || /^57P0[123]$/.test(code));
+}
+
+/**
+ * After a lost connection: undefined when none of the batch's rows is stored
+ * (its statement did not commit), else the ids of those that are not (the
+ * callIds `insertRefusing` refused, when that was the statement that committed).
+ */
+async function notStored(json: string): Promise<string[] | undefined> {
+  const rows = await sql<{ id: string; stored: boolean }[]>`
+    select v."id"::text as id, r.id is not null as stored
+    from ${batch(json)} left join reservations r on r.tenant_id = v."tenantId" and r.id = v."id"`;
+  if (!rows.some((r) => r.stored)) return undefined;
+  return rows.filter((r) => !r.stored).map((r) => r.id);
+}
+
+/**
+ * `insert`, surviving a lost connection: the batch's rows are looked for on a
+ * new connection; if they are there, it was committed before the connection
+ * went; if none is, it is inserted again. Only when the database stays out of
+ * reach is the batch failed, after a last look (the last INSERT too may have
+ * committed before its connection went): an allow is never answered without
+ * its reservation, nor, while PostgreSQL can be asked, a stored reservation
+ * answered as an error.
+ */
+async function insertSurviving(json: string): Promise<string[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const refused = attempt > 0 ? await notStored(json) : undefined;
+      return refused ?? (await insert(json));
+    } catch (err) {
+      if (!connectionLost(err)) throw err;
+      if (attempt === RECONNECTS) {
+        const refused = await notStored(json).catch(() => undefined);
+        if (refused) return refused;
+        throw err;
+      }
+    }
+  }
+}
+
 let closing = false;
 let acked: ((upTo: number) => void) | undefined;
 
@@ -139,13 +198,12 @@ async function run(): Promise<void> {
     /** What the main thread must settle itself (refused rows, a failed commit); none when all were inserted. */
     let reply: Report | undefined;
     try {
-      const refused = await insert(json);
+      const refused = await insertSurviving(json);
       stats[0] = stats[0]! + 1;
       stats[1] = stats[1]! + performance.now() - cycleStart;
       if (refused.length > 0) reply = { upTo, refused };
     } catch (err) {
-      const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
-      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code } };
+      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code: codeOf(err) } };
     }
     if (reply) await report(reply);
     Atomics.store(ctrl, CTRL.COMMITTED, upTo);

@@ -21,7 +21,8 @@ function connectionOf(sql: postgres.Sql): WorkerConnection {
     user: o.user,
     pass: o.pass ?? undefined,
     ssl: o.ssl,
-    connection: { ...o.connection, application_name: 'forfait-reservations' },
+    // named after the pool's own name ("forfait" → "forfait-reservations"), so an operator (or a test) tells servers' writers apart
+    connection: { ...o.connection, application_name: `${o.connection.application_name ?? 'forfait'}-reservations` },
     max: 1, // one commit in flight (see the class comment)
   };
 }

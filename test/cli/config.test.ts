@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { readSettings, SettingsError } from '../../cli/config.js';
 import { defaultConfig } from '../../api/context.js';
 import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { defaultRateLimits } from '../../api/limits.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const MB = 1024 * 1024;
@@ -29,9 +30,10 @@ describe('readSettings', () => {
     const s = readSettings({});
     expect([s.port, s.host, s.dataDir, s.databaseUrl, s.bootstrapKey, s.logLevel]).toEqual([8080, '0.0.0.0', path.resolve('./var'), undefined, undefined, 'info']);
     expect(s.pgSettings).toEqual({});
-    expect(s.api).toEqual({});
+    expect(s.api).toEqual({ rateLimits: defaultRateLimits });
     expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
     expect(s.invoicing).toEqual({ issuer: defaultIssuer, graceHours: 2 });
+    expect(s.shutdownGraceSeconds).toBe(10);
   });
 
   it('reads every variable of the Settings table', () => {
@@ -53,6 +55,15 @@ describe('readSettings', () => {
       FORFAIT_ISSUER_TIMEZONE: 'America/Martinique',
       FORFAIT_INVOICE_GRACE_HOURS: '0.5',
       FORFAIT_PG_SETTINGS: 'shared_buffers=1GB, max_connections = 300',
+      FORFAIT_SHUTDOWN_GRACE_S: '2.5',
+      FORFAIT_AUTH_FAILURES_PER_ADDRESS: '5',
+      FORFAIT_AUTH_FAILURES_PER_KEY: '3',
+      FORFAIT_AUTH_FAILURE_WINDOW_S: '120',
+      FORFAIT_AUTH_BLOCK_S: '600',
+      FORFAIT_KEY_REQUESTS: '0',
+      FORFAIT_KEY_WINDOW_S: '10',
+      FORFAIT_PBX_AUTHORIZE_FLOOR: '2000',
+      FORFAIT_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,2001:db8::/32',
     });
     expect(s).toEqual({
       port: 9090,
@@ -61,7 +72,21 @@ describe('readSettings', () => {
       databaseUrl: 'postgres://forfait:pw@db:5432/forfait',
       bootstrapKey: 'ffk_0123456789abcdef_a-secret-of-twenty-chars',
       pgSettings: { shared_buffers: '1GB', max_connections: '300' },
-      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true },
+      api: {
+        bodyLimit: 2 * MB,
+        importBodyLimit: Math.round(0.5 * MB),
+        metricsPublic: true,
+        rateLimits: {
+          failuresPerAddress: 5,
+          failuresPerKey: 3,
+          failureWindowSeconds: 120,
+          blockSeconds: 600,
+          keyRequests: 0,
+          keyWindowSeconds: 10,
+          pbxAuthorizeFloor: 2000,
+          trustedProxies: ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32'],
+        },
+      },
       logLevel: 'debug',
       invoicing: {
         issuer: {
@@ -74,6 +99,7 @@ describe('readSettings', () => {
         },
         graceHours: 0.5,
       },
+      shutdownGraceSeconds: 2.5,
     });
   });
 
@@ -97,6 +123,10 @@ describe('readSettings', () => {
       FORFAIT_ISSUER_EMAIL: ['billing', 'expected an email address'],
       FORFAIT_ISSUER_TIMEZONE: ['Europe/Nowhere', 'expected an IANA time zone such as Europe/Paris'],
       FORFAIT_INVOICE_GRACE_HOURS: ['-1', 'expected a number of hours ≥ 0, such as 2, got "-1"'],
+      FORFAIT_AUTH_FAILURES_PER_ADDRESS: ['0', 'expected failed authentications per client address and window, a whole number ≥ 1, got "0"'],
+      FORFAIT_KEY_REQUESTS: ['-5', 'expected requests per key and window (0: no limit), a whole number ≥ 0, got "-5"'],
+      FORFAIT_PBX_AUTHORIZE_FLOOR: ['1.5', 'expected authorizations per pbx key and window, a whole number ≥ 1, got "1.5"'],
+      FORFAIT_TRUSTED_PROXIES: ['10.0.0.0/8,haproxy', '"haproxy" is not an address or a range such as 10.0.0.0/8'],
       FORFAIT_PG_SETTINGS: ['shared_buffers', '"shared_buffers" is not name=value (expected e.g. shared_buffers=1GB,max_connections=300)'],
     };
     const found = problems(Object.fromEntries(Object.entries(invalid).map(([name, [value]]) => [name, value])));

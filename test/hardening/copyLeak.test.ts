@@ -12,6 +12,7 @@ import { call } from '../support/app.js';
 import { newTenant, resellerKey, uniqueName } from '../support/factory.js';
 import { ids, line } from '../users/helpers.js';
 import { cdr, cdrTenant, cdrUser } from '../cdrs/helpers.js';
+import { expectPoolWhole } from '../support/pool.js';
 
 const HEADER = 'prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible,next_price_per_minute,valid_from';
 const POOL = 2;
@@ -23,23 +24,6 @@ afterAll(async () => {
   await app.close();
   await pool.close();
 });
-
-/** Every connection of the pool can be taken at once and is outside any transaction. */
-async function expectPoolWhole(): Promise<void> {
-  const taken = Promise.all(
-    Array.from({ length: POOL }, async () => {
-      const c = await pool.sql.reserve();
-      try {
-        const [row] = await c<{ n: number }[]>`SELECT 1 AS n`;
-        return row!.n;
-      } finally {
-        c.release();
-      }
-    }),
-  );
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the pool did not give back its connections')), 5000));
-  expect(await Promise.race([taken, timeout])).toEqual(Array(POOL).fill(1));
-}
 
 /** Settles `p` within 5 s, or says it hung. */
 function outcome(p: Promise<unknown>): Promise<string> {
@@ -72,7 +56,7 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
     }
     expect(seen.filter((s) => s === 'hung')).toEqual([]);
     expect(seen.filter((s) => s === 'resolved')).toEqual([]);
-    await expectPoolWhole();
+    await expectPoolWhole(pool.sql, POOL);
     expect((await sql<{ n: string }>`SELECT count(*)::text AS n FROM test_copy_fail`.execute(pool.db)).rows[0]!.n).toBe('0');
   });
 
@@ -83,7 +67,7 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
     for (let round = 0; round < POOL + 1; round++) {
       for (const l of bad) seen.push(await outcome(putTariff(pool.db, resellerId, uniqueName('tariff'), `${HEADER}\n${l}\n`)));
     }
-    await expectPoolWhole();
+    await expectPoolWhole(pool.sql, POOL);
     expect(seen).toEqual(Array(seen.length).fill('ValidationError'));
   });
 
@@ -101,7 +85,7 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
       statuses.push(res.status);
       if (res.status === 400) expect(res.json.error.details).toContainEqual(expect.objectContaining({ line: 2 }));
     }
-    await expectPoolWhole();
+    await expectPoolWhole(pool.sql, POOL);
     expect(statuses).toEqual(Array(POOL + 1).fill(400));
   });
 
@@ -139,7 +123,7 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
           statuses.push(res.status);
         }
         vi.restoreAllMocks();
-        await expectPoolWhole();
+        await expectPoolWhole(pool.sql, POOL);
         expect(statuses).toEqual(Array(POOL + 1).fill(500));
       });
     }
@@ -176,7 +160,7 @@ describe('a COPY that fails inside PostgreSQL gives its connection back (issue #
     process.off('unhandledRejection', onUnhandled);
     process.off('uncaughtException', onUnhandled);
     expect(unhandled).toEqual([]);
-    await expectPoolWhole();
+    await expectPoolWhole(pool.sql, POOL);
     // the export sessions this test opened are gone (others' come and go)
     await vi.waitFor(
       async () => {

@@ -7,6 +7,7 @@ import { kyselyOn } from '../../db/connection.js';
 import { call } from '../support/app.js';
 import { newTenant } from '../support/factory.js';
 import { newUser } from '../support/accounts.js';
+import { expectPoolWhole } from '../support/pool.js';
 
 const POOL = 2;
 const NAME = `forfait-listen-${process.pid}`;
@@ -17,21 +18,6 @@ afterAll(async () => {
   await app.close();
   await sql.end({ timeout: 1 });
 });
-
-async function expectPoolWhole(): Promise<void> {
-  const taken = Promise.all(
-    Array.from({ length: POOL }, async () => {
-      const c = await sql.reserve();
-      try {
-        return (await c<{ n: number }[]>`SELECT 1 AS n`)[0]!.n;
-      } finally {
-        c.release();
-      }
-    }),
-  );
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the pool did not give back its connections')), 5000));
-  expect(await Promise.race([taken, timeout])).toEqual(Array(POOL).fill(1));
-}
 
 describe('the account book’s LISTEN connection fails (issue #24.1)', () => {
   it('changes through the API still answer, the pool stays whole, and LISTEN comes back', async () => {
@@ -45,7 +31,7 @@ describe('the account book’s LISTEN connection fails (issue #24.1)', () => {
     const topup = await call(app, 'POST', `/v1/users/${u.id}/ledger`, { key: t.adminKey, json: { kind: 'topup', amount: '2', idempotencyKey: 'after-kill' } });
     expect(topup.status, topup.text).toBe(201);
     expect(topup.json.balance).toBe('3.0000');
-    await expectPoolWhole();
+    await expectPoolWhole(sql, POOL);
     // postgres.js listens again on a new connection: a barrier is answered by NOTIFY again, well before its 2 s fallback
     await vi.waitFor(
       async () => {

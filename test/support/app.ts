@@ -3,6 +3,7 @@ import { inject } from 'vitest';
 import { createApp, type App } from '../../api/app.js';
 import { defaultConfig, type Config } from '../../api/context.js';
 import { connect, type DbHandle } from '../../db/connection.js';
+import { defaultRateLimits, type RateLimits } from '../../api/limits.js';
 
 let shared: DbHandle | undefined;
 
@@ -12,9 +13,21 @@ export function testDb(): DbHandle {
   return shared;
 }
 
+/**
+ * Tests send their requests in-process, all from one "address", faster than
+ * any client: the rate limits are off unless a test sets them
+ * (test/hardening/rateLimits.test.ts).
+ */
+export const unlimited: RateLimits = { ...defaultRateLimits, failuresPerAddress: 1e9, failuresPerKey: 1e9, keyRequests: 0 };
+
 export function testApp(config: Partial<Config> = {}): App {
   const { db, sql } = testDb();
-  return createApp({ db, sql, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), config: { ...defaultConfig, ...config } });
+  return createApp({
+    db,
+    sql,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    config: { ...defaultConfig, rateLimits: unlimited, ...config },
+  });
 }
 
 export interface Call {
