@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono, type RouteConfig, type RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { isJsonMediaType, mediaTypeOf } from './contentType.js';
+import { firstContentTypeOnly, isJsonMediaType, mediaTypeOf } from './contentType.js';
 import { ApiError, validationFailed } from './errors.js';
 import { refuseControlCharacters } from './input.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
@@ -83,7 +83,8 @@ type Def<R extends Omit<RouteConfig, 'middleware'>> = R & {
 
 /**
  * createRoute plus the project's conventions: every route declares who may call
- * it, gets the auth and body-limit middleware, the standard error responses
+ * it, gets its first Content-Type alone (firstContentTypeOnly), the auth and
+ * body-limit middleware, the standard error responses
  * and its access published as x-forfait-access.
  */
 export function routeFactory(deps: Deps, keys: KeyCache) {
@@ -96,7 +97,7 @@ export function routeFactory(deps: Deps, keys: KeyCache) {
       ...(secured ? { security: [{ bearer: [] }] } : {}),
       'x-forfait-access': access,
       responses: { ...(secured ? standardErrors : { 500: standardErrors[500] }), ...route.responses },
-      middleware: [authorize(keys, access), limitBody(maxSize), refuseControlCharacters({ records })],
+      middleware: [firstContentTypeOnly, authorize(keys, access), limitBody(maxSize), refuseControlCharacters({ records })],
     } as unknown as R);
   };
 }
