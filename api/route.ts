@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { firstContentTypeOnly, isJsonMediaType, mediaTypeOf } from './contentType.js';
 import { ApiError, validationFailed } from './errors.js';
-import { refuseControlCharacters } from './input.js';
+import { jsonBodyOf, refuseControlCharacters } from './input.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
 import type { AppEnv, Deps } from './context.js';
 
@@ -113,8 +113,8 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): 
   if (!isJsonMediaType(mediaTypeOf(c.req.header('content-type')))) {
     throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON: send Content-Type: application/json');
   }
-  // Hono's cached parse: the control-character check before this already read it
-  const value: unknown = await c.req.json().catch(() => {
+  // parsed once: the control-character check before this already read it
+  const { value } = await jsonBodyOf(c).catch(() => {
     throw new ApiError('BAD_REQUEST', 'Malformed JSON in request body');
   });
   const parsed = schema.safeParse(value);
