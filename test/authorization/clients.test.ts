@@ -1,10 +1,7 @@
-import { serve } from '@hono/node-server';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import type { Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, testApp } from '../support/app.js';
-import { newTenant, resellerKey } from '../support/factory.js';
-import { newTariff, newUser, pbxKey } from '../support/accounts.js';
+import { connect, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { call, servedOnLoopback, testApp } from '../support/app.js';
+import { newUser, tenantWithPbx } from '../support/accounts.js';
 
 // Requests as real PBX HTTP clients send them, over a real socket, on the PBX's
 // two routes (POST /v1/authorize on the lane, POST /v1/calls/{id}/end) and on an
@@ -17,17 +14,7 @@ import { newTariff, newUser, pbxKey } from '../support/accounts.js';
 const app = testApp();
 const MOBILE = '+33612345678';
 
-let server: Server;
-let port: number;
-beforeAll(async () => {
-  server = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  port = (server.address() as AddressInfo).port;
-});
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+const port = servedOnLoopback(app);
 
 interface Reply {
   status: number;
@@ -47,7 +34,7 @@ class Connection {
   closed = false;
 
   constructor() {
-    this.socket = connect(port, '127.0.0.1');
+    this.socket = connect(port(), '127.0.0.1');
     this.socket.on('data', (d: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, d]);
       this.waiting?.();
@@ -122,7 +109,7 @@ class Connection {
   }
 
   async send(path: string, headers: [string, string][], body: string, how: 'whole' | 'chunked' | 'expect-continue'): Promise<Reply> {
-    const lines = [`POST ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
+    const lines = [`POST ${path} HTTP/1.1`, `Host: 127.0.0.1:${port()}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
     const bytes = Buffer.from(body);
     if (how === 'chunked') {
       lines.push('Transfer-Encoding: chunked');
@@ -150,13 +137,7 @@ class Connection {
   }
 }
 
-async function setup() {
-  const r = await resellerKey();
-  const tariffId = await newTariff(app, r.key, ['336,France mobile,mobile,6,0.2,1,1,true,,']);
-  const t = await newTenant(app, { tariffId });
-  const pbx = await pbxKey(app, t);
-  return { t, pbx };
-}
+const setup = () => tenantWithPbx(app, ['336,France mobile,mobile,6,0.2,1,1,true,,']);
 
 const kamailio = (key: string): [string, string][] => [
   ['Authorization', `Bearer ${key}`],
