@@ -51,6 +51,9 @@ export async function startServer(options: ServeOptions): Promise<Running> {
   // tenant's book after a start (docs/authorization.md); until then a PBX finds the port closed and
   // fails over at once instead of waiting out its timeout
   if (settings.preloadBooks) {
+    // after the forfaits' renewal at start: it rewrites every user of a tenant whose month began during the
+    // downtime, which a loaded book would re-read whole on the event loop (~1 s for 100,000 users)
+    await jobs?.caughtUp('renew-forfaits');
     const started = performance.now();
     const done = await preloadBooks(created.authorization, await tenantsWithPbxKeys(db.db), logger);
     const ms = Math.round(performance.now() - started);
