@@ -8,7 +8,7 @@
  * one by one (CDRs) opts out of the body check (`records: true`).
  */
 import { z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { CONTROL_CHARACTER_MESSAGE, hasControlCharacter } from '../engine/index.js';
 import type { FieldError } from '../services/shared/errors.js';
 import { isJsonMediaType, mediaTypeOf } from './contentType.js';
@@ -53,15 +53,50 @@ export function controlCharacterFields(params: Record<string, string>, query: Re
   return out.slice(0, MAX_DETAILS);
 }
 
+/** A request's JSON body as read once: its text and what it parses to. */
+export interface JsonBody {
+  text: string;
+  value: unknown;
+}
+
+const jsonBodies = new WeakMap<Request, Promise<JsonBody>>();
+
+/**
+ * The request's body, read and parsed once for whoever looks at it (the
+ * control-character check, then readJsonBody): Hono caches the text, not the
+ * parse. Rejects as `c.req.json()` does, when the body cannot be read or is
+ * not JSON.
+ */
+export function jsonBodyOf(c: Context): Promise<JsonBody> {
+  const raw = c.req.raw;
+  let body = jsonBodies.get(raw);
+  if (body === undefined) {
+    body = c.req.text().then((text) => ({ text, value: JSON.parse(text) as unknown }));
+    jsonBodies.set(raw, body);
+  }
+  return body;
+}
+
+/**
+ * Whether a JSON text may hold a control character in one of its strings:
+ * JSON.parse refuses them raw inside a string, so one can only come from an
+ * escape (a backslash) or be a raw DEL. A text with neither needs no walk.
+ */
+function mayHoldControlCharacter(json: string): boolean {
+  return json.includes('\\') || hasControlCharacter(json);
+}
+
 /** Refuses (400) a request whose parameters or JSON body hold a control character. */
 export function refuseControlCharacters(options: { records?: boolean } = {}): MiddlewareHandler {
   return async (c, next) => {
     let body: unknown;
     if (!options.records && c.req.method !== 'GET' && c.req.method !== 'HEAD' && isJsonMediaType(mediaTypeOf(c.req.header('content-type')))) {
-      // parsed once: the body reader and the validator read Hono's cached parse; bad JSON is theirs to report
-      body = await c.req.json().catch(() => undefined);
+      // bad JSON is for the body reader to report
+      const read = await jsonBodyOf(c).catch(() => undefined);
+      if (read !== undefined && mayHoldControlCharacter(read.text)) body = read.value;
     }
-    const fields = controlCharacterFields(c.req.param() as Record<string, string>, c.req.queries(), body);
+    const query = c.req.url.includes('?') ? c.req.queries() : {};
+    const fields = controlCharacterFields(c.req.param() as Record<string, string>, query, body);
     if (fields.length > 0) throw new ApiError('VALIDATION_FAILED', 'control characters are not accepted', fields);
     return next();
   };

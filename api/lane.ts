@@ -51,12 +51,16 @@ export function laneRoute<R extends RouteConfig>(
     let res: Response | undefined;
     try {
       for (const step of steps) {
-        res = (await step(c, nothingAfter)) ?? undefined;
+        const stepped = step(c, nothingAfter);
+        // a step that only called next() returned `done`: no turn of the microtask queue for it
+        if (stepped !== done) res = (await stepped) ?? undefined;
         if (res) break;
       }
       if (!res) {
         c.req.addValidatedData('json', (await readJsonBody(c, schema)) as object);
-        res = answer(c, await handle(c as LaneContext<R>));
+        // a denial is decided synchronously (authorize.ts): answered without a turn either
+        const handled = handle(c as LaneContext<R>);
+        res = answer(c, handled instanceof Promise ? await handled : handled);
       }
     } catch (err) {
       res = house.onError(err, c);

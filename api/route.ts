@@ -1,9 +1,9 @@
 import { createRoute, z, type OpenAPIHono, type RouteConfig, type RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { isJsonMediaType, mediaTypeOf } from './contentType.js';
+import { firstContentTypeOnly, isJsonMediaType, mediaTypeOf } from './contentType.js';
 import { ApiError, validationFailed } from './errors.js';
-import { refuseControlCharacters } from './input.js';
+import { jsonBodyOf, refuseControlCharacters } from './input.js';
 import { authorize, type Access, type KeyCache } from './auth.js';
 import type { AppEnv, Deps } from './context.js';
 
@@ -84,7 +84,8 @@ type Def<R extends Omit<RouteConfig, 'middleware'>> = R & {
 
 /**
  * createRoute plus the project's conventions: every route declares who may call
- * it, gets the auth and body-limit middleware, the standard error responses
+ * it, gets its first Content-Type alone (firstContentTypeOnly), the auth and
+ * body-limit middleware, the standard error responses
  * and its access published as x-forfait-access.
  */
 export function routeFactory(deps: Deps, keys: KeyCache) {
@@ -97,7 +98,7 @@ export function routeFactory(deps: Deps, keys: KeyCache) {
       ...(secured ? { security: [{ bearer: [] }] } : {}),
       'x-forfait-access': access,
       responses: { ...(secured ? standardErrors : { 500: standardErrors[500] }), ...route.responses },
-      middleware: [authorize(keys, access), limitBody(maxSize), refuseControlCharacters({ records })],
+      middleware: [firstContentTypeOnly, authorize(keys, access), limitBody(maxSize), refuseControlCharacters({ records })],
     } as unknown as R);
   };
 }
@@ -113,8 +114,8 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): 
   if (!isJsonMediaType(mediaTypeOf(c.req.header('content-type')))) {
     throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON: send Content-Type: application/json');
   }
-  // Hono's cached parse: the control-character check before this already read it
-  const value: unknown = await c.req.json().catch(() => {
+  // parsed once: the control-character check before this already read it
+  const { value } = await jsonBodyOf(c).catch(() => {
     throw new ApiError('BAD_REQUEST', 'Malformed JSON in request body');
   });
   const parsed = schema.safeParse(value);

@@ -39,6 +39,8 @@ export interface Settings {
   api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'rateLimits'>>;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
+  /** FORFAIT_PRELOAD_BOOKS: load the account books of tenants with a PBX key at start (on by default), not on their first call. */
+  preloadBooks: boolean;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
   invoicing: { issuer: Issuer; graceHours: number };
   /** FORFAIT_SHUTDOWN_GRACE_S: on SIGINT/SIGTERM, how long requests in flight may go on before their connections are cut. */
@@ -91,6 +93,7 @@ const schema = z.object({
   FORFAIT_BODY_LIMIT_MB: optional(megabytes),
   FORFAIT_IMPORT_LIMIT_MB: optional(megabytes),
   FORFAIT_METRICS_PUBLIC: optional(z.enum(['0', '1'], { error: 'expected 1 (serve /metrics to any client) or 0 (loopback only, the default)' })),
+  FORFAIT_PRELOAD_BOOKS: optional(z.enum(['0', '1'], { error: 'expected 1 (load the books of tenants with a PBX key at start, the default) or 0 (on their first call)' })),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
   FORFAIT_ISSUER_NAME: optional(z.string()),
   FORFAIT_ISSUER_ADDRESS: optional(
@@ -158,6 +161,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       },
     },
     logLevel: e.LOG_LEVEL ?? 'info',
+    preloadBooks: e.FORFAIT_PRELOAD_BOOKS !== '0',
     invoicing: {
       issuer: {
         name: e.FORFAIT_ISSUER_NAME ?? defaultIssuer.name,

@@ -38,7 +38,7 @@ export const jobs: Job[] = [
   { name: 'cdr-spool', schedule: '*/30 * * * * *', run: (ctx) => ingestCdrSpool(ctx.cdrs, defaultSpoolRoot(ctx.dataDir)) },
 ];
 
-export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<void> } {
+export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<void>; caughtUp(name: string): Promise<void> } {
   const running = new Set<Promise<unknown>>();
   const tasks = jobs.map((job) =>
     cron.schedule(
@@ -55,12 +55,19 @@ export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<vo
     ),
   );
   // catch up at start (after downtime over a month boundary)
+  const catchUps = new Map<string, Promise<void>>();
   for (const job of jobs) {
-    const p = job.run(ctx).catch((err: unknown) => logger.error({ job: job.name, err }, 'job failed'));
+    const p = job.run(ctx).then(
+      () => undefined,
+      (err: unknown) => logger.error({ job: job.name, err }, 'job failed'),
+    );
+    catchUps.set(job.name, p);
     running.add(p);
     void p.finally(() => running.delete(p));
   }
   return {
+    /** Settles when the job's run at start is over (failed or not). */
+    caughtUp: (name) => catchUps.get(name) ?? Promise.resolve(),
     async stop() {
       for (const t of tasks) await t.stop();
       await Promise.allSettled([...running]);

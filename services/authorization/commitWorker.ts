@@ -28,8 +28,8 @@ export interface CommitWorkerData {
   minCycleMs: number;
 }
 
-/** What the worker posts: a bare number after a clean commit (read COMMITTED), an object when some rows need more than "inserted". */
-export type WorkerReply = number | Report;
+/** What the worker posts: 'ready' once its connection is up, a bare number after a clean commit (read COMMITTED), an object when some rows need more than "inserted". */
+export type WorkerReply = 'ready' | number | Report;
 type Report = { upTo: number; refused: string[] } | { upTo: number; error: { message: string; code?: string } };
 
 /** What the writer posts: the acknowledgement of a report, or the end. */
@@ -168,6 +168,9 @@ function rowsJson(from: number, to: number): string {
 }
 
 async function run(): Promise<void> {
+  // connect now: the first reservation after a start must not wait for the connection (writer.ready())
+  await sql`select 1`;
+  parentPort?.postMessage('ready' satisfies WorkerReply);
   let consumed = 0; // rows taken from the ring (an int32 that wraps, like WRITTEN)
   let readOff = 0;
   let cycleStart = -Infinity;

@@ -1,10 +1,8 @@
-import { serve } from '@hono/node-server';
-import { connect, type AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, testApp } from '../support/app.js';
-import { keyWithRoles, newTenant, resellerKey } from '../support/factory.js';
-import { newTariff, newUser, pbxKey } from '../support/accounts.js';
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { call, servedOnLoopback, testApp } from '../support/app.js';
+import { keyWithRoles } from '../support/factory.js';
+import { newUser, tenantWithPbx } from '../support/accounts.js';
 
 // The PBX routes are answered the same whichever way a request reaches them:
 // through app.request (web Request, web Headers) and over real node:http
@@ -17,22 +15,10 @@ const LIMIT = 2048;
 const app = testApp({ bodyLimit: LIMIT });
 const MOBILE = '+33612345678';
 
-let server: Server;
-let port: number;
-beforeAll(async () => {
-  server = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  port = (server.address() as AddressInfo).port;
-});
-afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-});
+const port = servedOnLoopback(app);
 
 async function setup() {
-  const r = await resellerKey();
-  const tariffId = await newTariff(app, r.key, ['336,France mobile,mobile,6,0.2,1,1,true,,']);
-  const t = await newTenant(app, { tariffId });
-  const pbx = await pbxKey(app, t);
+  const { t, pbx } = await tenantWithPbx(app, ['336,France mobile,mobile,6,0.2,1,1,true,,']);
   const comptable = (await keyWithRoles(app, t, ['comptable'])).key;
   const u = await newUser(t.id, { balance: '10', numbers: { 1: MOBILE } }, app);
   return { t, pbx, comptable, u };
@@ -72,7 +58,7 @@ async function viaAppRequest(path: string, w: Wire): Promise<Answer> {
 
 /** Over a socket, byte for byte: each header line as given (Kamailio's two Content-Types stay two lines). */
 function overNodeHttp(path: string, w: Wire): Promise<Answer> {
-  const lines = [`POST ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: close', ...w.headers.map(([n, v]) => `${n}: ${v}`)];
+  const lines = [`POST ${path} HTTP/1.1`, `Host: 127.0.0.1:${port()}`, 'Connection: close', ...w.headers.map(([n, v]) => `${n}: ${v}`)];
   const body = Buffer.from(w.body);
   let payload: Buffer;
   if (w.chunked) {
@@ -88,7 +74,7 @@ function overNodeHttp(path: string, w: Wire): Promise<Answer> {
     payload = body;
   }
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port(), '127.0.0.1');
     const received: Buffer[] = [];
     socket.on('data', (d: Buffer) => received.push(d));
     socket.on('error', reject);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../db/embedded.js';
 import { ReservationWriter, type ReservationRow } from '../../services/authorization/writer.js';
 import { testApp, testDb } from '../support/app.js';
 import { newTenant } from '../support/factory.js';
@@ -148,5 +150,22 @@ describe('ReservationWriter (group commit through a shared ring)', () => {
     const { outcomes } = await enqueueAll(w, [late]);
     expect(outcomes.get(late.id)?.inserted).toBe(true);
     expect(await stored(o.tenantId)).toHaveLength(rows.length + 1);
+  });
+});
+
+describe('ReservationWriter.ready', () => {
+  it('starts the worker and its connection before any row, and says so when it cannot connect', async () => {
+    const w = writer();
+    await w.ready();
+    expect(w.flushes).toBe(0); // connected, nothing committed yet
+    const o = await owner();
+    const { outcomes } = await enqueueAll(w, [row(o, 'ready-1')]);
+    expect([...outcomes.values()]).toEqual([{ inserted: true, err: undefined }]);
+
+    // a database that is not there: ready() rejects rather than hang
+    const nowhere = postgres({ host: '127.0.0.1', port: await freePort(), user: 'x', pass: 'x', database: 'x', connect_timeout: 2, max: 1 });
+    const lost = new ReservationWriter(nowhere);
+    await expect(lost.ready()).rejects.toThrow();
+    await nowhere.end();
   });
 });

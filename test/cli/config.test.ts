@@ -64,6 +64,7 @@ describe('readSettings', () => {
       FORFAIT_KEY_WINDOW_S: '10',
       FORFAIT_PBX_AUTHORIZE_FLOOR: '2000',
       FORFAIT_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,2001:db8::/32',
+      FORFAIT_PRELOAD_BOOKS: '0',
     });
     expect(s).toEqual({
       port: 9090,
@@ -88,6 +89,7 @@ describe('readSettings', () => {
         },
       },
       logLevel: 'debug',
+      preloadBooks: false,
       invoicing: {
         issuer: {
           name: 'Opérateur SA',
@@ -110,6 +112,7 @@ describe('readSettings', () => {
     expect(s.invoicing.issuer.name).toBe(defaultIssuer.name);
     expect(s.api.metricsPublic).toBe(false);
     expect(s.port).toBe(8080);
+    expect(s.preloadBooks).toBe(true);
   });
 
   it('lists every invalid variable at once, by name, with what it expects', () => {
@@ -118,6 +121,7 @@ describe('readSettings', () => {
       PORT: ['80a', 'expected a port number from 0 to 65535, got "80a"'],
       FORFAIT_BODY_LIMIT_MB: ['0', 'expected a size in MB above 0, such as 1 or 0.5, got "0"'],
       FORFAIT_METRICS_PUBLIC: ['yes', 'expected 1 (serve /metrics to any client) or 0 (loopback only, the default)'],
+      FORFAIT_PRELOAD_BOOKS: ['yes', 'expected 1 (load the books of tenants with a PBX key at start, the default) or 0 (on their first call)'],
       LOG_LEVEL: ['verbose', 'expected one of fatal, error, warn, info, debug, trace, silent'],
       FORFAIT_ISSUER_ADDRESS: ['| |', 'expected address lines separated by |'],
       FORFAIT_ISSUER_EMAIL: ['billing', 'expected an email address'],

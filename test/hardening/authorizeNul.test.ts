@@ -24,6 +24,19 @@ describe('POST /v1/authorize with control characters (issue #24.2)', () => {
       expect(res.status, res.text).toBe(400);
       expect(res.json.error.code).toBe('VALIDATION_FAILED');
     }
+    // the check reads the body's text first: a raw DEL (valid in a JSON string) and escapes in a key or a value are found too
+    for (const [text, field] of [
+      [`{"identifiant":"${u.identifiant}","callee":"0142000000","callId":"del\u007f"}`, 'callId'],
+      [`{"identifiant":"${u.identifiant}","callee":"0142000000","callId":"bs\\b"}`, 'callId'],
+      [`{"identifiant":"${u.identifiant}","callee":"0142000000","call\\u0001Id":"x"}`, 'call\u0001Id'],
+    ]) {
+      const res = await call(app, 'POST', '/v1/authorize', { key: pbx.key, body: text, headers: { 'content-type': 'application/json' } });
+      expect(res.status, text).toBe(400);
+      expect(res.json.error.details[0].field, text).toBe(field);
+    }
+    // a backslash that escapes no control character is not one
+    const quoted = await call(app, 'POST', '/v1/authorize', { key: pbx.key, json: { identifiant: u.identifiant, callee: '0142000000', callId: 'a"b\\c/d' } });
+    expect(quoted.status, quoted.text).toBe(200);
     const next = await call(app, 'POST', '/v1/authorize', { key: pbx.key, json: { identifiant: u.identifiant, callee: '0142000000', callId: 'after-1' } });
     expect(next.status, next.text).toBe(200);
     expect(next.json.decision, next.text).toBe('allow');

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { appendLedgerEntry } from '../../services/ledger/ledger.js';
 import { call, testDb } from './app.js';
 import type { App } from '../../api/app.js';
-import type { TenantFixture } from './factory.js';
+import { newTenant, resellerKey, type TenantFixture } from './factory.js';
 
 let counter = randomInt(1_000_000);
 
@@ -82,4 +82,12 @@ export async function pbxKey(app: App, t: TenantFixture): Promise<string> {
   const res = await call(app, 'POST', '/v1/keys', { key: t.adminKey, json: { name: 'pbx', principal: 'pbx' } });
   if (res.status !== 201) throw new Error(`pbx key: ${res.status} ${res.text}`);
   return res.json.key;
+}
+
+/** A tenant on a tariff of its own (CSV lines after the header), and a PBX key of it. */
+export async function tenantWithPbx(app: App, tariffLines: string[]): Promise<{ t: TenantFixture; pbx: string }> {
+  const r = await resellerKey();
+  const tariffId = await newTariff(app, r.key, tariffLines);
+  const t = await newTenant(app, { tariffId });
+  return { t, pbx: await pbxKey(app, t) };
 }

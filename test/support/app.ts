@@ -1,5 +1,8 @@
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { createApp, type App } from '../../api/app.js';
 import { defaultConfig, type Config } from '../../api/context.js';
 import { connect, type DbHandle } from '../../db/connection.js';
@@ -28,6 +31,26 @@ export function testApp(config: Partial<Config> = {}): App {
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     config: { ...defaultConfig, rateLimits: unlimited, ...config },
   });
+}
+
+/**
+ * Serves the app over real node:http (@hono/node-server) on a loopback port
+ * for the tests of the file: started before them, closed after. Returns the
+ * port, once started.
+ */
+export function servedOnLoopback(app: App): () => number {
+  let server: Server | undefined;
+  beforeAll(async () => {
+    const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    await new Promise<void>((resolve) => s.once('listening', () => resolve()));
+    server = s;
+  });
+  afterAll(async () => {
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server!.close(resolve));
+  });
+  return () => (server!.address() as AddressInfo).port;
 }
 
 export interface Call {
