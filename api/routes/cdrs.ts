@@ -55,6 +55,18 @@ const IngestAnswer = z
     duplicates: z.number().int(),
     rejected: z.array(Rejected).openapi({ description: 'Each rejected record (at most 10,000 listed; all are stored)' }),
     rejectedCount: z.number().int(),
+    unknownRange: z
+      .array(
+        z.object({
+          index: z.number().int().optional(),
+          line: z.number().int().optional(),
+          callId: z.string(),
+          callee: z.string(),
+          message: z.string(),
+        }),
+      )
+      .openapi({ description: 'Records rated whose callee lies outside the number ranges the metadata knows (numberCheck unknown_range on the CDR); at most 10,000 listed' }),
+    unknownRangeCount: z.number().int(),
   })
   .openapi('CdrIngestResult');
 
@@ -84,6 +96,7 @@ export const CdrSchema = z
     reservationId: z.string().nullable(),
     ratedAt: z.string(),
     reratedAt: z.string().nullable(),
+    numberCheck: z.enum(['unknown_range']).nullable().openapi({ description: 'unknown_range: the callee has a possible length but lies outside the number ranges known to the metadata; rated all the same' }),
   })
   .openapi('Cdr');
 

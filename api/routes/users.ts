@@ -71,7 +71,7 @@ const LedgerEntrySchema = z
   .object({
     id: z.string(),
     userId: Uuid,
-    kind: z.enum(['topup', 'adjustment', 'call', 'refund', 'rerate']),
+    kind: z.enum(['topup', 'adjustment', 'call', 'refund', 'rerate', 'release']),
     amount: z.string().openapi({ example: '10.0000' }),
     balanceAfter: z.string().openapi({ example: '10.0000' }),
     reason: z.string().nullable(),

@@ -58,6 +58,7 @@ export function cdrView(row: CdrRow, tenant: TenantDisplay): CdrView {
     reservationId: row.reservationId,
     ratedAt: at(row.ratedAt)!,
     reratedAt: at(row.reratedAt),
+    numberCheck: row.numberCheck,
   };
 }
 
