@@ -54,7 +54,7 @@ export function usersCommand(): Command {
     .addOption(new Option('--mode <mode>', 'append: only new; upsert: create or update; sync: upsert and delete the absent').choices(importModes).makeOptionMandatory())
     .option('--dry-run', 'print the plan (created, updated, deleted, unchanged) without writing')
     .action(async (file: string, opts: { tenant: string; mode: ImportMode; dryRun?: boolean }) => {
-      const csv = await readFile(file, 'utf8').catch((err: unknown) => fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`));
+      const csv = await readFile(file).catch((err: unknown) => fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`));
       await withDatabase(async ({ db }) => {
         if (!(await tenantExists(db, opts.tenant))) fail(`no tenant ${opts.tenant}`);
         const bar = progressBar(opts.dryRun ? 'dry run' : 'import');

@@ -107,6 +107,8 @@ const ImportAnswer = z
       .object({ created: z.array(z.string()), updated: z.array(z.string()), deleted: z.array(z.string()), unchanged: z.array(z.string()) })
       .optional()
       .openapi({ description: 'Dry runs only: the matricules of each group' }),
+    encoding: z.enum(['utf-8', 'windows-1252', 'utf-16le', 'utf-16be']).openapi({ description: 'How the file was read: UTF-8 (with or without BOM), or converted from the encoding named' }),
+    notes: z.array(z.string()).openapi({ description: 'What reading the file did: a conversion from Windows-1252, a BOM removed' }),
   })
   .openapi('UserImportResult');
 
@@ -242,8 +244,8 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
       const { mode, dryRun } = c.req.valid('query');
-      const csv = await c.req.text();
-      const result = await importUsers(deps.db, tenantId, csv, { mode, dryRun, createdBy: principal.keyId });
+      const file = new Uint8Array(await c.req.arrayBuffer());
+      const result = await importUsers(deps.db, tenantId, file, { mode, dryRun, createdBy: principal.keyId });
       return c.json(result, 200);
     },
   );
