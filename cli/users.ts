@@ -20,17 +20,18 @@ function progressBar(label: string): { update(p: ImportProgress): void; stop(): 
     cliProgress.Presets.shades_classic,
   );
   let started = false;
-  let phase = '';
+  let total = 0;
   return {
     update(p) {
-      if (p.total < progressFrom) return;
+      if (!started && p.total < progressFrom) return;
       if (!started) {
         bar.start(p.total, p.done, { phase: p.phase });
         started = true;
-      } else if (p.phase !== phase) {
+      } else if (p.total !== total) {
+        // a phase's total is known better as it goes (the validate phase counts line breaks first): the bar ends at 100 %
         bar.setTotal(p.total);
       }
-      phase = p.phase;
+      total = p.total;
       bar.update(p.done, { phase: p.phase });
     },
     stop() {

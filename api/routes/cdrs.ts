@@ -67,6 +67,8 @@ const IngestAnswer = z
       )
       .openapi({ description: 'Records rated whose callee lies outside the number ranges the metadata knows (numberCheck unknown_range on the CDR); at most 10,000 listed' }),
     unknownRangeCount: z.number().int(),
+    encoding: z.enum(['utf-8', 'windows-1252', 'utf-16le', 'utf-16be']).optional().openapi({ description: 'CSV imports: how the file was read' }),
+    notes: z.array(z.string()).optional().openapi({ description: 'CSV imports: what reading the file did (a conversion from Windows-1252, a BOM removed)' }),
   })
   .openapi('CdrIngestResult');
 
