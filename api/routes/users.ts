@@ -67,7 +67,7 @@ const UserCreate = z
   .openapi('UserCreate', { description: 'A new user; forfaitMinutes defaults to the tenant’s defaultForfaitMinutes. The balance is not a field: use the ledger.' });
 const UserPatch = z.object(UserFields).partial().strict().openapi('UserPatch');
 
-const LedgerEntrySchema = z
+export const LedgerEntrySchema = z
   .object({
     id: z.string(),
     userId: Uuid,
