@@ -66,7 +66,12 @@ export function createApp(deps: Deps): App {
     router: new LaneRouter(new SmartRouter({ routers: [new RegExpRouter(), new TrieRouter()] })),
     // zod failures become the §7 envelope, naming each field at fault
     defaultHook: (result, c) => {
-      if (!result.success) return sendError(c, validationFailed(result.error.issues));
+      if (result.success) return;
+      // what the schema was given, to show the value at fault
+      const t = result.target;
+      const input: Promise<unknown> =
+        t === 'query' ? Promise.resolve(c.req.query()) : t === 'param' ? Promise.resolve(c.req.param()) : t === 'json' ? c.req.json().catch(() => undefined) : Promise.resolve(undefined);
+      return input.then((given) => sendError(c, validationFailed(result.error.issues, given)));
     },
   });
 

@@ -34,7 +34,7 @@ import postgres from 'postgres';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../../engine/index.js';
 import { textArray } from '../../db/arrays.js';
-import { periodBound, type CdrFilters, type TenantDisplay } from '../cdrs/view.js';
+import { periodRange, type CdrFilters, type TenantDisplay } from '../cdrs/view.js';
 import { ValidationError } from '../shared/errors.js';
 import { guardText, guardTextSql } from './csvCells.js';
 
@@ -75,8 +75,9 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
     return `(SELECT current_setting('forfait_export.${name}')${type})`;
   };
   const where = [`tenant_id = ${value('tenant', tenant.id, '::uuid')}`];
-  if (f.from !== undefined) where.push(`started_at >= ${value('from', periodBound(f.from, 'from', tenant.timezone).toISOString(), '::timestamptz')}`);
-  if (f.to !== undefined) where.push(`started_at < ${value('to', periodBound(f.to, 'to', tenant.timezone).toISOString(), '::timestamptz')}`);
+  const { from, to } = periodRange(f, tenant.timezone);
+  if (from !== undefined) where.push(`started_at >= ${value('from', from.toISOString(), '::timestamptz')}`);
+  if (to !== undefined) where.push(`started_at < ${value('to', to.toISOString(), '::timestamptz')}`);
   for (const field of EQUALITY_FILTERS) {
     const v = f[field];
     if (v === undefined) continue;
