@@ -111,6 +111,7 @@ export const CdrFilterQuery = z.object({
   line: z.string().max(200).optional(),
   class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
   direction: Direction.optional(),
+  excel: z.enum(['0', '1']).optional().openapi({ description: 'CSV exports: 1 for French Excel (a UTF-8 BOM, `;` between cells, a decimal comma); lists ignore it' }),
 });
 
 export const csvExportResponses = {
