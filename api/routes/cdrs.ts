@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { csvEncodings } from '../../services/shared/csvText.js';
 import type { Context } from 'hono';
 import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { loadTenantContext, type CdrDeps } from '../../services/cdrs/context.js';
@@ -67,7 +68,7 @@ const IngestAnswer = z
       )
       .openapi({ description: 'Records rated whose callee lies outside the number ranges the metadata knows (numberCheck unknown_range on the CDR); at most 10,000 listed' }),
     unknownRangeCount: z.number().int(),
-    encoding: z.enum(['utf-8', 'windows-1252', 'utf-16le', 'utf-16be']).optional().openapi({ description: 'CSV imports: how the file was read' }),
+    encoding: z.enum(csvEncodings).optional().openapi({ description: 'CSV imports: how the file was read' }),
     notes: z.array(z.string()).optional().openapi({ description: 'CSV imports: what reading the file did (a conversion from Windows-1252, a BOM removed)' }),
   })
   .openapi('CdrIngestResult');

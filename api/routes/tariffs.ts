@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { csvEncodings } from '../../services/shared/csvText.js';
 import { getTariff, putTariff, type TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
@@ -24,7 +25,7 @@ const TariffUploadSchema = z
   .object({
     id: z.string(),
     rates: z.array(RateSchema),
-    encoding: z.enum(['utf-8', 'windows-1252', 'utf-16le', 'utf-16be']).openapi({ description: 'How the file was read' }),
+    encoding: z.enum(csvEncodings).openapi({ description: 'How the file was read' }),
     notes: z.array(z.string()).openapi({ description: 'What reading the file did (a conversion from Windows-1252, a BOM removed)' }),
   })
   .openapi('TariffUpload');

@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { csvEncodings } from '../../services/shared/csvText.js';
 import { validate as isUuid } from 'uuid';
 import { stream } from 'hono/streaming';
 import { renderUserSheet } from '../../reports/userSheet.js';
@@ -108,7 +109,7 @@ const ImportAnswer = z
       .object({ created: z.array(z.string()), updated: z.array(z.string()), deleted: z.array(z.string()), unchanged: z.array(z.string()) })
       .optional()
       .openapi({ description: 'Dry runs only: the matricules of each group' }),
-    encoding: z.enum(['utf-8', 'windows-1252', 'utf-16le', 'utf-16be']).openapi({ description: 'How the file was read: UTF-8 (with or without BOM), or converted from the encoding named' }),
+    encoding: z.enum(csvEncodings).openapi({ description: 'How the file was read: UTF-8 (with or without BOM), or converted from the encoding named' }),
     notes: z.array(z.string()).openapi({ description: 'What reading the file did: a conversion from Windows-1252, a BOM removed' }),
   })
   .openapi('UserImportResult');

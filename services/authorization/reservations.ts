@@ -6,6 +6,7 @@
  * the user's ledger history shows a `release` entry of 0.
  */
 import { sql, type Selectable } from 'kysely';
+import { validate as isUuid } from 'uuid';
 import type { Db } from '../../db/connection.js';
 import type { ReservationTable } from '../../db/schema.js';
 import { formatMoney4, parseMoney4 } from '../../engine/index.js';
@@ -31,8 +32,6 @@ export interface ReservationView {
   releasedAt: string | null;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export interface ReservationFilters {
   status?: ReservationStatus;
   userId?: string;
@@ -42,10 +41,10 @@ export interface ReservationFilters {
 
 /** The tenant's reservations, newest first (ids are time-ordered UUIDv7), by pages: cursor = the last id seen. */
 export async function listReservations(db: Db, tenantId: string, f: ReservationFilters): Promise<{ items: ReservationView[]; nextCursor: string | null }> {
-  if (f.userId !== undefined && !UUID_RE.test(f.userId)) {
+  if (f.userId !== undefined && !isUuid(f.userId)) {
     throw new ValidationError('invalid userId', [{ field: 'userId', value: f.userId, message: `\`userId\` must be a user's id (a UUID): got \`${f.userId}\`` }]);
   }
-  if (f.cursor !== undefined && !UUID_RE.test(f.cursor)) {
+  if (f.cursor !== undefined && !isUuid(f.cursor)) {
     throw new ValidationError('invalid cursor', [{ field: 'cursor', value: f.cursor, message: 'not a cursor of this list: give the nextCursor of the previous page' }]);
   }
   let q = db
@@ -81,7 +80,7 @@ export async function listReservations(db: Db, tenantId: string, f: ReservationF
  * call was rated, it expired, it was released already).
  */
 export async function releaseReservation(book: AccountBook, tenantId: string, id: string, createdBy: string | null): Promise<{ reservationId: string; entry: LedgerEntryView }> {
-  if (!UUID_RE.test(id)) throw new NotFoundError('reservation');
+  if (!isUuid(id)) throw new NotFoundError('reservation');
   const outcome = await book.releaseReservation(tenantId, id, async (trx, r) => {
     const held = formatMoney4(parseMoney4(r.holdMoney));
     const { entry } = await appendLedgerEntry(trx, {

@@ -22,7 +22,8 @@ import chardet from 'chardet';
 import iconv from 'iconv-lite';
 import { ValidationError } from './errors.js';
 
-export type CsvEncoding = 'utf-8' | 'windows-1252' | 'utf-16le' | 'utf-16be';
+export const csvEncodings = ['utf-8', 'windows-1252', 'utf-16le', 'utf-16be'] as const;
+export type CsvEncoding = (typeof csvEncodings)[number];
 
 /** What reading the file found out, for the import's answer. */
 export interface CsvReading {
