@@ -13,10 +13,11 @@ import { fail, withDatabase } from './context.js';
 /** Files at least this long get a progress bar (on a terminal). */
 const progressFrom = 5_000;
 
-function progressBar(label: string): { update(p: ImportProgress): void; stop(): void } {
-  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+/** The import's progress on a terminal (`stream`, stderr by default); nothing elsewhere. */
+export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): { update(p: ImportProgress): void; stop(): void } {
+  if (!stream.isTTY) return { update: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
-    { format: `${label} {phase} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr, hideCursor: true },
+    { format: `${label} {phase} [{bar}] {percentage}% {value}/{total}`, stream, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
