@@ -1,24 +1,13 @@
-import { parseString } from 'fast-csv';
 import { describe, expect, it } from 'vitest';
 import { testApp } from '../support/app.js';
 import { cdrTenant, cdrUser } from '../cdrs/helpers.js';
-import { postCdrs } from '../invoices/helpers.js';
+import { parseCsv as rows, postCdrs } from '../invoices/helpers.js';
 
 const app = testApp();
 
 async function bytes(path: string, key: string): Promise<{ status: number; body: Buffer; type: string | null }> {
   const res = await app.app.request(path, { headers: { authorization: `Bearer ${key}` } });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), type: res.headers.get('content-type') };
-}
-
-function rows(text: string, delimiter: string): Promise<Record<string, string>[]> {
-  return new Promise((resolve, reject) => {
-    const out: Record<string, string>[] = [];
-    parseString(text, { headers: true, delimiter })
-      .on('data', (r: Record<string, string>) => out.push(r))
-      .on('error', reject)
-      .on('end', () => resolve(out));
-  });
 }
 
 describe('CSV exports for French Excel: ?excel=1 (issue 18)', () => {
