@@ -48,11 +48,6 @@ const FRENCH_PLAN: readonly CountryCode[] = ['RE', 'YT', 'GP', 'MF', 'BL', 'GF',
 
 const GEOGRAPHIC = new Set(['FIXED_LINE', 'MOBILE', 'FIXED_LINE_OR_MOBILE']);
 
-/** The countries a national number of `country` is read in, in order. */
-function nationalPlan(country: CountryCode): readonly CountryCode[] {
-  return FRENCH_PLAN.includes(country) ? FRENCH_PLAN : [country];
-}
-
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
 
 /** "France (+33)": how a message names a country. */
@@ -119,18 +114,28 @@ export function parseNumber(input: string, country: CountryCode, options: ParseO
   return { ok: false, message: invalidMessage(input, text, country) };
 }
 
-/** The number as a valid one: read in the tenant's country, or in its national plan's other territories. */
+/**
+ * The number as a valid one: read in the tenant's country, or in its national
+ * plan's other territories. A territory claims a national number when its
+ * geographic or mobile ranges hold it and no other country code's do (0806…
+ * is valid in several territories' metadata: a shared range, the tenant's own).
+ */
 function validIn(text: string, country: CountryCode): PhoneNumber | undefined {
   const own = parsePhoneNumberFromString(text, { defaultCountry: country, extract: false });
   // a number written internationally (+262…, 00590…) names its country itself
-  if (own === undefined || !isNationalForm(text)) return own?.isValid() ? own : undefined;
-  for (const c of nationalPlan(country)) {
-    const phone = c === country ? own : parsePhoneNumberFromString(text, { defaultCountry: c, extract: false });
-    // a territory claims its geographic and mobile ranges; the plan's shared
-    // non-geographic ones (0800, 089…) are the tenant's own country's
-    if (phone?.isValid() && (c === country || GEOGRAPHIC.has(phone.getType() ?? ''))) return phone;
+  if (own === undefined || !isNationalForm(text) || !FRENCH_PLAN.includes(country)) return own?.isValid() ? own : undefined;
+  // in a territory, its own numbers first; in France, whose broad fixed pattern also matches 0596…, the territories' first
+  if (country !== 'FR' && own.isValid()) return own;
+  const claims: PhoneNumber[] = [];
+  for (const c of FRENCH_PLAN) {
+    if (c === country || c === 'FR') continue;
+    const phone = parsePhoneNumberFromString(text, { defaultCountry: c, extract: false });
+    if (phone?.isValid() && GEOGRAPHIC.has(phone.getType() ?? '')) claims.push(phone);
   }
-  return own.isValid() ? own : undefined;
+  if (claims.length > 0 && claims.every((p) => p.countryCallingCode === claims[0]!.countryCallingCode)) return claims[0];
+  if (own.isValid()) return own;
+  const metropolitan = country === 'FR' ? undefined : parsePhoneNumberFromString(text, { defaultCountry: 'FR', extract: false });
+  return metropolitan?.isValid() ? metropolitan : undefined;
 }
 
 /** Written as dialled within the country (`0692…`), not with a country code (`+262…`, `00262…`). */

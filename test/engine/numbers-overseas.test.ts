@@ -33,6 +33,13 @@ describe('overseas departments and collectivities in a French tenant (issue 18)'
     expect(parseNumber('0590 87 12 34', 'GP')).toEqual({ ok: true, e164: '+590590871234' });
   });
 
+  it('ranges the territories share (0806…, 0800…) stay the tenant’s own: a territory claims a range alone', () => {
+    expect(parseNumber('0806 12 34 56', 'FR')).toEqual({ ok: true, e164: '+33806123456' });
+    expect(parseNumber('0800 12 34 56', 'FR')).toEqual({ ok: true, e164: '+33800123456' });
+    expect(parseNumber('0976 12 34 56', 'FR')).toEqual({ ok: true, e164: '+33976123456' });
+    expect(parseNumber('0590 87 12 34', 'RE')).toEqual({ ok: true, e164: '+590590871234' });
+  });
+
   it('other countries are untouched by the French plan', () => {
     expect(parseNumber('020 7946 0958', 'GB')).toEqual({ ok: true, e164: '+442079460958' });
     expect(parseNumber('0692 36 09 58', 'GB').ok).toBe(false);
