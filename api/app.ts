@@ -30,6 +30,7 @@ import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
+import { reservationsApp } from './routes/reservations.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -67,7 +68,12 @@ export function createApp(deps: Deps): App {
     router: new LaneRouter(new SmartRouter({ routers: [new RegExpRouter(), new TrieRouter()] })),
     // zod failures become the §7 envelope, naming each field at fault
     defaultHook: (result, c) => {
-      if (!result.success) return sendError(c, validationFailed(result.error.issues));
+      if (result.success) return;
+      // what the schema was given, to show the value at fault
+      const t = result.target;
+      const input: Promise<unknown> =
+        t === 'query' ? Promise.resolve(c.req.query()) : t === 'param' ? Promise.resolve(c.req.param()) : t === 'json' ? c.req.json().catch(() => undefined) : Promise.resolve(undefined);
+      return input.then((given) => sendError(c, validationFailed(result.error.issues, given)));
     },
   });
 
@@ -140,6 +146,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
+  app.route('/v1/reservations', reservationsApp(deps, defineRoute, book));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {

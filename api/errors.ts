@@ -49,10 +49,103 @@ export function errorBody(code: ErrorCode, message: string, requestId: string, d
   return { error: { code, message, ...(details?.length ? { details } : {}), requestId } };
 }
 
-/** A schema's refusal of a request: VALIDATION_FAILED, naming each field at fault. */
-export function validationFailed(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ApiError {
-  const details = issues.map((i) => ({ field: i.path.map(String).join('.') || '(body)', message: i.message }));
-  return new ApiError('VALIDATION_FAILED', 'invalid request', details);
+/** What a schema says of a value it refuses (zod's issue, the fields this module reads). */
+export interface SchemaIssue {
+  code: string;
+  path: readonly PropertyKey[];
+  message: string;
+  expected?: string;
+  values?: readonly unknown[];
+  keys?: readonly string[];
+  origin?: string;
+  format?: string;
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+}
+
+/**
+ * A schema's refusal of a request: VALIDATION_FAILED, naming each field at
+ * fault, what was expected and what was given, in words — never the
+ * validator's own text ("expected nonoptional"). `input` is what the schema
+ * was given (the JSON body, the query), to show the value.
+ */
+export function validationFailed(issues: readonly SchemaIssue[], input?: unknown): ApiError {
+  const details = issues.flatMap((i) => issueDetails(i, input));
+  return new ApiError('VALIDATION_FAILED', `invalid request: ${details.map((d) => d.message).join('; ')}`.slice(0, 500), details);
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'text (a JSON string)',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'a list',
+  bigint: 'a whole number',
+  date: 'a date',
+};
+
+const FORMAT_WORDS: Record<string, string> = {
+  datetime: 'an ISO 8601 date-time with its offset (2026-11-03T10:15:00+01:00)',
+  date: 'a date (YYYY-MM-DD)',
+  uuid: 'a UUID',
+  email: 'an email address',
+  url: 'a URL',
+};
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/** A value as the message shows it. */
+function shownValue(v: unknown): string {
+  if (typeof v === 'string') return `\`${v.length > 80 ? v.slice(0, 80) + '…' : v}\``;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `\`${String(v)}\``;
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : String(v);
+}
+
+function issueDetails(i: SchemaIssue, input: unknown): FieldError[] {
+  const field = i.path.map(String).join('.') || '(body)';
+  const name = `\`${field}\``;
+  const given = valueAt(input, i.path);
+  const value = typeof given === 'string' || typeof given === 'number' || typeof given === 'boolean' ? { value: String(given) } : {};
+  const got = given === undefined ? '' : `: got ${shownValue(given)}`;
+  const detail = (message: string): FieldError[] => [{ field, ...value, message }];
+  const bound = (n: number | bigint | undefined) => String(n);
+  switch (i.code) {
+    case 'invalid_type':
+      if (given === undefined || i.expected === 'nonoptional') return detail(`${name} is required`);
+      return detail(`${name} must be ${TYPE_WORDS[i.expected ?? ''] ?? i.expected}${got}`);
+    case 'invalid_value':
+      return detail(`${name} must be one of ${(i.values ?? []).map((x) => String(x)).join(', ')}${got}`);
+    case 'invalid_format': {
+      const words = FORMAT_WORDS[i.format ?? ''];
+      // a schema's own words ("exactly 7 digits") say it best; zod's defaults ("Invalid string") do not
+      if (/^Invalid\b/.test(i.message) || words !== undefined) return detail(`${name} must be ${words ?? `in the ${i.format} format`}${got}`);
+      return detail(`${name} must be ${i.message.replace(/^must (be )?/, '')}${got}`);
+    }
+    case 'too_small':
+      if (i.origin === 'string') return detail(`${name} must be at least ${bound(i.minimum)} character(s) long${got}`);
+      if (i.origin === 'array') return detail(`${name} must hold at least ${bound(i.minimum)} item(s)`);
+      return detail(`${name} must be at least ${bound(i.minimum)}${got}`);
+    case 'too_big':
+      if (i.origin === 'string') return detail(`${name} must be at most ${bound(i.maximum)} character(s) long${got}`);
+      if (i.origin === 'array') return detail(`${name} must hold at most ${bound(i.maximum)} item(s)`);
+      return detail(`${name} must be at most ${bound(i.maximum)}${got}`);
+    case 'unrecognized_keys':
+      return (i.keys ?? []).map((k) => ({ field: [...i.path.map(String), k].join('.'), message: `\`${k}\` is not a field of this request` }));
+    default:
+      // refinements: their message is written for people; it gets the field and the value
+      if (/^must\b/.test(i.message)) return detail(`${name} ${i.message}${got}`);
+      return detail(/^Invalid\b/.test(i.message) ? `${name} is not accepted${got}` : `${name}: ${i.message}`);
+  }
 }
 
 /** Maps domain errors to the envelope; a 500 never shows internals. */

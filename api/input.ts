@@ -103,6 +103,9 @@ export function refuseControlCharacters(options: { records?: boolean } = {}): Mi
 }
 
 const MONEY = /^-?(?:0|[1-9]\d{0,14})(?:\.\d{1,4})?$/;
+/** "20,00": what a French keyboard types; said as such rather than as a bad decimal. */
+const noDecimalComma = (s: string) => !/^-?\d+,\d+$/.test(s.trim());
+const DECIMAL_COMMA_ISSUE = { message: 'must use a dot as decimal separator', abort: true };
 const MONEY_MESSAGE = 'a decimal string: optional -, digits without leading zeros, at most 4 decimals (e.g. "10", "-2.5", "0.0417")';
 
 /**
@@ -110,11 +113,12 @@ const MONEY_MESSAGE = 'a decimal string: optional -, digits without leading zero
  * refused (1.5 may already be 1.4999… by the time it is read), and so are
  * spaces, leading zeros and exponents: what is stored is what was written.
  */
-export const MoneyIn = z.string().regex(MONEY, MONEY_MESSAGE).openapi({ type: 'string', example: '10.00' });
+export const MoneyIn = z.string().refine(noDecimalComma, DECIMAL_COMMA_ISSUE).regex(MONEY, MONEY_MESSAGE).openapi({ type: 'string', example: '10.00' });
 
 /** Money in that cannot be below zero (a fee, a threshold). */
 export const MoneyInNonNegative = z
   .string()
+  .refine(noDecimalComma, DECIMAL_COMMA_ISSUE)
   .regex(MONEY, MONEY_MESSAGE)
   .refine((s) => !s.startsWith('-'), 'must not be negative')
   .openapi({ type: 'string', example: '10.00' });

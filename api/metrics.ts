@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { unknownRangeCounts, type NumberCheckPath } from '../services/shared/numberChecks.js';
 
 /** One registry per app, so tests can build several apps in one process. */
 export function createMetrics() {
@@ -45,6 +46,21 @@ export function createMetrics() {
     labelNames: ['decision'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [registry],
+  });
+  // counted by the services in the process; this registry takes in what is new at each scrape
+  const unknownRangeSeen: Record<NumberCheckPath, number> = { ...unknownRangeCounts() };
+  new Counter({
+    name: 'forfait_unknown_range_numbers_total',
+    help: 'Callees outside the number ranges the metadata knows, accepted and rated all the same, by path (cdrs, authorize)',
+    labelNames: ['path'] as const,
+    registers: [registry],
+    collect(this: Counter<'path'>) {
+      const now = unknownRangeCounts();
+      for (const path of Object.keys(now) as NumberCheckPath[]) {
+        this.labels(path).inc(now[path] - unknownRangeSeen[path]);
+        unknownRangeSeen[path] = now[path];
+      }
+    },
   });
   // prom-client hashes and checks a label object on every call, even through a
   // child: the hot paths keep, for each label combination (a handful of routes

@@ -119,7 +119,7 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): 
     throw new ApiError('BAD_REQUEST', 'Malformed JSON in request body');
   });
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw validationFailed(parsed.error.issues);
+  if (!parsed.success) throw validationFailed(parsed.error.issues, value);
   return parsed.data;
 }
 

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { defaultSpoolRoot, ingestCdrSpool } from '../jobs/ingestCdrSpool.js';
 import { CDR_FORMATS, type CdrFormat } from '../services/cdrs/formats.js';
 import { importCdrCsv } from '../services/cdrs/importCsv.js';
+import type { RejectedItem } from '../services/cdrs/types.js';
 import { NotFoundError, ValidationError } from '../services/shared/errors.js';
 import { TariffIndexCache } from '../services/tariffs/tariffs.js';
 import { settings } from './config.js';
@@ -30,6 +31,16 @@ async function* withProgress(file: string, size: number): AsyncGenerator<Buffer>
   }
 }
 
+/** Exit code of an import that rated the file but rejected some of its rows (1: nothing could be imported, 2: bad usage). */
+export const REJECTED_EXIT_CODE = 3;
+
+/** When every row was refused for its shape, the format given is probably not the file's. */
+function formatAdvice(rejected: readonly RejectedItem[]): string {
+  const first = rejected[0];
+  if (first === undefined || !rejected.every((r) => r.reason === 'MALFORMED' && (r.field === 'row' || r.field === 'header'))) return '';
+  return '; every row has the wrong shape: is --format the file\'s (native, asterisk for Master.csv, freeswitch for mod_cdr_csv)?';
+}
+
 export function cdrsCommand(): Command {
   const cdrs = new Command('cdrs').description('call detail records');
   cdrs
@@ -45,12 +56,26 @@ export function cdrsCommand(): Command {
         try {
           return await importCdrCsv(deps, opts.tenant, withProgress(file, size), { format: opts.format, source: `cli:${opts.format}` });
         } catch (err) {
-          if (err instanceof ValidationError) fail(`${err.message} ${JSON.stringify(err.details)}`);
+          if (err instanceof ValidationError) {
+            for (const d of err.details) process.stderr.write(`line ${d.line ?? '?'}${d.field ? ` ${d.field}` : ''}: ${d.message}\n`);
+            fail(`${err.message}; nothing was imported`);
+          }
           if (err instanceof NotFoundError) fail(`no tenant ${opts.tenant}`);
           throw err;
         }
       });
       process.stdout.write(JSON.stringify(summary) + '\n');
+      for (const note of summary.notes) process.stderr.write(`forfait: ${note}\n`);
+      if (summary.unknownRangeCount > 0) {
+        process.stderr.write(`forfait: ${summary.unknownRangeCount} call(s) to numbers outside the known ranges were rated all the same (numberCheck unknown_range)\n`);
+      }
+      if (summary.rejectedCount > 0) {
+        // the rest is rated; a script must still know that some rows were not
+        process.stderr.write(
+          `forfait: ${summary.rejectedCount} row(s) rejected, listed in "rejected" with their line; fix them and run \`forfait cdrs import\` again (rated rows are not rated twice)${formatAdvice(summary.rejected)}\n`,
+        );
+        process.exitCode = REJECTED_EXIT_CODE;
+      }
     });
   cdrs
     .command('spool')

@@ -13,24 +13,26 @@ import { fail, withDatabase } from './context.js';
 /** Files at least this long get a progress bar (on a terminal). */
 const progressFrom = 5_000;
 
-function progressBar(label: string): { update(p: ImportProgress): void; stop(): void } {
-  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+/** The import's progress on a terminal (`stream`, stderr by default); nothing elsewhere. */
+export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): { update(p: ImportProgress): void; stop(): void } {
+  if (!stream.isTTY) return { update: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
-    { format: `${label} {phase} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr, hideCursor: true },
+    { format: `${label} {phase} [{bar}] {percentage}% {value}/{total}`, stream, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
-  let phase = '';
+  let total = 0;
   return {
     update(p) {
-      if (p.total < progressFrom) return;
+      if (!started && p.total < progressFrom) return;
       if (!started) {
         bar.start(p.total, p.done, { phase: p.phase });
         started = true;
-      } else if (p.phase !== phase) {
+      } else if (p.total !== total) {
+        // a phase's total is known better as it goes (the validate phase counts line breaks first): the bar ends at 100 %
         bar.setTotal(p.total);
       }
-      phase = p.phase;
+      total = p.total;
       bar.update(p.done, { phase: p.phase });
     },
     stop() {
@@ -54,7 +56,7 @@ export function usersCommand(): Command {
     .addOption(new Option('--mode <mode>', 'append: only new; upsert: create or update; sync: upsert and delete the absent').choices(importModes).makeOptionMandatory())
     .option('--dry-run', 'print the plan (created, updated, deleted, unchanged) without writing')
     .action(async (file: string, opts: { tenant: string; mode: ImportMode; dryRun?: boolean }) => {
-      const csv = await readFile(file, 'utf8').catch((err: unknown) => fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`));
+      const csv = await readFile(file).catch((err: unknown) => fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`));
       await withDatabase(async ({ db }) => {
         if (!(await tenantExists(db, opts.tenant))) fail(`no tenant ${opts.tenant}`);
         const bar = progressBar(opts.dryRun ? 'dry run' : 'import');

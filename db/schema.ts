@@ -107,7 +107,7 @@ export interface UserTable {
   updatedAt: Timestamp;
 }
 
-export type LedgerKind = 'topup' | 'adjustment' | 'call' | 'refund' | 'rerate';
+export type LedgerKind = 'topup' | 'adjustment' | 'call' | 'refund' | 'rerate' | 'release';
 
 export interface LedgerEntryTable {
   tenantId: string;
@@ -133,7 +133,7 @@ export interface ReservationTable {
   maxSeconds: number;
   holdForfaitSeconds: number;
   holdMoney: Numeric;
-  status: Generated<'open' | 'ended' | 'rated' | 'expired'>;
+  status: Generated<'open' | 'ended' | 'rated' | 'expired' | 'released'>;
   createdAt: Timestamp;
   expiresAt: Timestamp;
   releasedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -169,6 +169,8 @@ export interface CdrTable {
   reservationId: string | null;
   ratedAt: Timestamp;
   reratedAt: NullableTimestamp;
+  /** 'unknown_range': the callee is outside the ranges the number metadata knows, rated all the same (migration 0030). */
+  numberCheck: ColumnType<'unknown_range' | null, 'unknown_range' | null | undefined, 'unknown_range' | null>;
 }
 
 export interface RejectedCdrTable {

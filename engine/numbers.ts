@@ -12,12 +12,48 @@
 import {
   parsePhoneNumberFromString,
   isSupportedCountry,
+  getCountryCallingCode,
+  validatePhoneNumberLength,
   type CountryCode,
+  type PhoneNumber,
 } from 'libphonenumber-js/max';
 
 export type { CountryCode };
 
-export type ParsedNumber = { ok: true; e164: string } | { ok: false; message: string };
+/**
+ * A number read. `unknownRange`: the number has a possible length for its
+ * country code but lies outside the ranges the metadata knows (only given
+ * when the caller asked for `lenient` reading: calls that happened).
+ */
+export type ParsedNumber = { ok: true; e164: string; unknownRange?: true } | { ok: false; message: string };
+
+export interface ParseOptions {
+  /**
+   * Calls that happened (CDRs) and calls being set up (authorization): a number
+   * of a possible length outside the known ranges is accepted with
+   * `unknownRange` instead of refused. Number plans change every month and the
+   * metadata lags; the directory (what people type) stays strict.
+   */
+  lenient?: boolean;
+}
+
+/**
+ * The French numbering plan (ARCEP) covers metropolitan France and the overseas
+ * departments and collectivities: `0692 36 09 58` dialled in Paris is Réunion's
+ * `+262 692 36 09 58`, and `01 23 45 67 89` dialled in Réunion is Paris. Their
+ * ranges are libphonenumber's metadata of each territory, tried before France's
+ * own (whose broad fixed-line pattern also matches some overseas ranges).
+ */
+const FRENCH_PLAN: readonly CountryCode[] = ['RE', 'YT', 'GP', 'MF', 'BL', 'GF', 'MQ', 'PM', 'FR'];
+
+const GEOGRAPHIC = new Set(['FIXED_LINE', 'MOBILE', 'FIXED_LINE_OR_MOBILE']);
+
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+
+/** "France (+33)": how a message names a country. */
+function countryName(country: CountryCode): string {
+  return `${regionNames.of(country) ?? country} (+${getCountryCallingCode(country)})`;
+}
 export type NumberDisplay = 'international' | 'national';
 
 /** Characters people and PBXs put between digits. */
@@ -58,17 +94,70 @@ export function freeNumberSet(numbers: readonly string[], parse: (n: string) => 
  *   (a tariff prefix "3949" or "118"), so look-ups and comparisons work on them.
  * - Anything else is refused with a message.
  */
-export function parseNumber(input: string, country: CountryCode): ParsedNumber {
+export function parseNumber(input: string, country: CountryCode, options: ParseOptions = {}): ParsedNumber {
   const text = input.trim();
   if (text === '') return { ok: false, message: 'number is empty' };
   const compact = text.replace(SEPARATORS_RE, '');
-  const phone = parsePhoneNumberFromString(text, { defaultCountry: country, extract: false });
-  if (phone?.isValid()) {
+  const phone = validIn(text, country);
+  if (phone !== undefined) {
     if (phone.ext !== undefined) return { ok: false, message: `"${input}" has an extension, which cannot be dialled` };
     return { ok: true, e164: phone.number };
   }
   if (SHORT_NUMBER_RE.test(compact)) return { ok: true, e164: compact };
-  return { ok: false, message: `"${input}" is not a valid phone number for ${country}` };
+  const read = parsePhoneNumberFromString(text, { defaultCountry: country, extract: false });
+  if (read?.isPossible()) {
+    if (read.ext !== undefined) return { ok: false, message: `"${input}" has an extension, which cannot be dialled` };
+    if (options.lenient) return { ok: true, e164: read.number, unknownRange: true };
+    const where = read.country ?? country;
+    return { ok: false, message: `"${input}" has the length of a ${countryName(where)} number but is not in a range allocated there` };
+  }
+  return { ok: false, message: invalidMessage(input, text, country) };
+}
+
+/**
+ * The number as a valid one: read in the tenant's country, or in its national
+ * plan's other territories. A territory claims a national number when its
+ * geographic or mobile ranges hold it and no other country code's do (0806…
+ * is valid in several territories' metadata: a shared range, the tenant's own).
+ */
+function validIn(text: string, country: CountryCode): PhoneNumber | undefined {
+  const own = parsePhoneNumberFromString(text, { defaultCountry: country, extract: false });
+  // a number written internationally (+262…, 00590…) names its country itself
+  if (own === undefined || !isNationalForm(text) || !FRENCH_PLAN.includes(country)) return own?.isValid() ? own : undefined;
+  // in a territory, its own numbers first; in France, whose broad fixed pattern also matches 0596…, the territories' first
+  if (country !== 'FR' && own.isValid()) return own;
+  const claims: PhoneNumber[] = [];
+  for (const c of FRENCH_PLAN) {
+    if (c === country || c === 'FR') continue;
+    const phone = parsePhoneNumberFromString(text, { defaultCountry: c, extract: false });
+    if (phone?.isValid() && GEOGRAPHIC.has(phone.getType() ?? '')) claims.push(phone);
+  }
+  if (claims.length > 0 && claims.every((p) => p.countryCallingCode === claims[0]!.countryCallingCode)) return claims[0];
+  if (own.isValid()) return own;
+  const metropolitan = country === 'FR' ? undefined : parsePhoneNumberFromString(text, { defaultCountry: 'FR', extract: false });
+  return metropolitan?.isValid() ? metropolitan : undefined;
+}
+
+/** Written as dialled within the country (`0692…`), not with a country code (`+262…`, `00262…`). */
+function isNationalForm(text: string): boolean {
+  const compact = text.replace(SEPARATORS_RE, '');
+  return compact.startsWith('0') && !compact.startsWith('00');
+}
+
+/** Why `text` is not a phone number of `country`, in words. */
+function invalidMessage(input: string, text: string, country: CountryCode): string {
+  switch (validatePhoneNumberLength(text, { defaultCountry: country })) {
+    case 'TOO_SHORT':
+      return `"${input}" is too short for a ${countryName(country)} number`;
+    case 'TOO_LONG':
+      return `"${input}" is too long for a ${countryName(country)} number`;
+    case 'INVALID_COUNTRY':
+      return `"${input}" starts with a country code that does not exist`;
+    case 'NOT_A_NUMBER':
+      return `"${input}" is not a phone number: digits expected, with spaces, dots, dashes or a leading +`;
+    default:
+      return `"${input}" is not a valid phone number for ${countryName(country)}`;
+  }
 }
 
 /** True for the bare-digit form that `parseNumber` gives short numbers. */

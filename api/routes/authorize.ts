@@ -20,8 +20,9 @@ const AuthorizeRequest = z
     callId: z.string().min(1).max(200).optional().openapi({ description: 'the PBX call id; a retry with the same callId gets the same answer' }),
   })
   .strict()
-  .refine((r) => (r.callee === undefined) !== (r.key === undefined), { message: 'give either callee or key', path: ['callee'] })
-  .openapi('AuthorizeRequest');
+  .refine((r) => (r.callee === undefined) !== (r.key === undefined), { message: 'give either callee or key, not both', path: ['callee'] })
+  // one example for the whole request: built from each field's, it sent callee and key, which is refused
+  .openapi('AuthorizeRequest', { example: { identifiant: '1234567', callee: '0612345678', callId: 'a1b2c3d4@pbx' } });
 
 export const AuthorizationAnswerSchema = z
   .object({

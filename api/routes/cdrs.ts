@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { csvEncodings } from '../../services/shared/csvText.js';
 import type { Context } from 'hono';
 import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { loadTenantContext, type CdrDeps } from '../../services/cdrs/context.js';
@@ -55,6 +56,20 @@ const IngestAnswer = z
     duplicates: z.number().int(),
     rejected: z.array(Rejected).openapi({ description: 'Each rejected record (at most 10,000 listed; all are stored)' }),
     rejectedCount: z.number().int(),
+    unknownRange: z
+      .array(
+        z.object({
+          index: z.number().int().optional(),
+          line: z.number().int().optional(),
+          callId: z.string(),
+          callee: z.string(),
+          message: z.string(),
+        }),
+      )
+      .openapi({ description: 'Records rated whose callee lies outside the number ranges the metadata knows (numberCheck unknown_range on the CDR); at most 10,000 listed' }),
+    unknownRangeCount: z.number().int(),
+    encoding: z.enum(csvEncodings).optional().openapi({ description: 'CSV imports: how the file was read' }),
+    notes: z.array(z.string()).optional().openapi({ description: 'CSV imports: what reading the file did (a conversion from Windows-1252, a BOM removed)' }),
   })
   .openapi('CdrIngestResult');
 
@@ -84,6 +99,7 @@ export const CdrSchema = z
     reservationId: z.string().nullable(),
     ratedAt: z.string(),
     reratedAt: z.string().nullable(),
+    numberCheck: z.enum(['unknown_range']).nullable().openapi({ description: 'unknown_range: the callee has a possible length but lies outside the number ranges known to the metadata; rated all the same' }),
   })
   .openapi('Cdr');
 
@@ -96,6 +112,7 @@ export const CdrFilterQuery = z.object({
   line: z.string().max(200).optional(),
   class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
   direction: Direction.optional(),
+  excel: z.enum(['0', '1']).optional().openapi({ description: 'CSV exports: 1 for French Excel (a UTF-8 BOM, `;` between cells, a decimal comma); lists ignore it' }),
 });
 
 export const csvExportResponses = {

@@ -121,7 +121,10 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       description:
         'Rows `licence` (one per user counted) and `call` (one per CDR, with its cost at issue) carry `line_no`; their `amount`s summed per line and rounded half-up to cents give the `line` rows, which sum to `total_excl_vat`; then `vat` and `total`. 429 with Retry-After when 3 exports run and 10 wait; 408 after 30 s of waiting.',
       access: read,
-      request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }) },
+      request: {
+        params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }),
+        query: z.object({ excel: z.enum(['0', '1']).optional().openapi({ description: '1 for French Excel: a UTF-8 BOM, `;` between cells, a decimal comma' }) }),
+      },
       responses: {
         200: { description: 'CSV with a header', content: csvOut },
         408: { description: 'REQUEST_TIMEOUT: waited 30 s for an export slot' },
@@ -132,7 +135,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       const tenantId = tenantOf(c.get('principal'));
       const invoice = await getInvoice(deps.db, tenantId, c.req.valid('param').id);
       const tenant = await deps.db.selectFrom('tenants').select(['country', 'timezone', 'numberDisplay']).where('id', '=', tenantId).executeTakeFirstOrThrow();
-      const body = await exportWithSlot(exports, async () => ({ stream: invoiceDetailsCsv(deps.db, invoice, tenant, detailsPageOffThread), close: async () => undefined }), c.req.raw.signal);
+      const body = await exportWithSlot(exports, async () => ({ stream: invoiceDetailsCsv(deps.db, invoice, tenant, detailsPageOffThread, c.req.valid('query').excel === '1'), close: async () => undefined }), c.req.raw.signal);
       return c.body(body, 200, {
         'content-type': 'text/csv; charset=utf-8',
         'content-disposition': `attachment; filename="invoice-${invoice.number}-details.csv"`,

@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { csvEncodings } from '../../services/shared/csvText.js';
 import { getTariff, putTariff, type TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
@@ -20,6 +21,14 @@ const RateSchema = z
   })
   .openapi('Rate');
 const TariffSchema = z.object({ id: z.string(), rates: z.array(RateSchema) }).openapi('Tariff');
+const TariffUploadSchema = z
+  .object({
+    id: z.string(),
+    rates: z.array(RateSchema),
+    encoding: z.enum(csvEncodings).openapi({ description: 'How the file was read' }),
+    notes: z.array(z.string()).openapi({ description: 'What reading the file did (a conversion from Windows-1252, a BOM removed)' }),
+  })
+  .openapi('TariffUpload');
 
 const csvExample = `prefix,destination,class,price_per_minute,connection_fee,first_increment,next_increment,forfait_eligible,next_price_per_minute,valid_from
 33,France fixe,fixed,0.02,0,60,60,true,,
@@ -40,13 +49,13 @@ export function tariffsApp(deps: Deps, defineRoute: DefineRoute, tariffs: Tariff
         params: IdParam,
         body: { required: true, content: { 'text/csv': { schema: z.string().openapi({ example: csvExample }) } } },
       },
-      responses: { 200: json('The tariff as stored', TariffSchema) },
+      responses: { 200: json('The tariff as stored', TariffUploadSchema) },
     }),
     async (c) => {
       const p = c.get('principal');
       if (p.kind !== 'reseller') throw new ApiError('FORBIDDEN', 'reseller key required');
-      const csv = await c.req.text();
-      const result = await putTariff(deps.db, p.resellerId, c.req.valid('param').id, csv, (id) => tariffs.invalidate(id));
+      const file = new Uint8Array(await c.req.arrayBuffer());
+      const result = await putTariff(deps.db, p.resellerId, c.req.valid('param').id, file, (id) => tariffs.invalidate(id));
       return c.json(result, 200);
     },
   );

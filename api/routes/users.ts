@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { csvEncodings } from '../../services/shared/csvText.js';
 import { validate as isUuid } from 'uuid';
 import { stream } from 'hono/streaming';
 import { renderUserSheet } from '../../reports/userSheet.js';
@@ -68,11 +69,11 @@ const UserCreate = z
   .openapi('UserCreate', { description: 'A new user; forfaitMinutes defaults to the tenant’s defaultForfaitMinutes. The balance is not a field: use the ledger.' });
 const UserPatch = z.object(UserFields).partial().strict().openapi('UserPatch');
 
-const LedgerEntrySchema = z
+export const LedgerEntrySchema = z
   .object({
     id: z.string(),
     userId: Uuid,
-    kind: z.enum(['topup', 'adjustment', 'call', 'refund', 'rerate']),
+    kind: z.enum(['topup', 'adjustment', 'call', 'refund', 'rerate', 'release']),
     amount: z.string().openapi({ example: '10.0000' }),
     balanceAfter: z.string().openapi({ example: '10.0000' }),
     reason: z.string().nullable(),
@@ -108,6 +109,8 @@ const ImportAnswer = z
       .object({ created: z.array(z.string()), updated: z.array(z.string()), deleted: z.array(z.string()), unchanged: z.array(z.string()) })
       .optional()
       .openapi({ description: 'Dry runs only: the matricules of each group' }),
+    encoding: z.enum(csvEncodings).openapi({ description: 'How the file was read: UTF-8 (with or without BOM), or converted from the encoding named' }),
+    notes: z.array(z.string()).openapi({ description: 'What reading the file did: a conversion from Windows-1252, a BOM removed' }),
   })
   .openapi('UserImportResult');
 
@@ -243,8 +246,8 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
       const { mode, dryRun } = c.req.valid('query');
-      const csv = await c.req.text();
-      const result = await importUsers(deps.db, tenantId, csv, { mode, dryRun, createdBy: principal.keyId });
+      const file = new Uint8Array(await c.req.arrayBuffer());
+      const result = await importUsers(deps.db, tenantId, file, { mode, dryRun, createdBy: principal.keyId });
       return c.json(result, 200);
     },
   );

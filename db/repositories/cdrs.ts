@@ -15,7 +15,7 @@ export type CdrRow = Omit<Selectable<CdrTable>, 'tenantId'>;
 const CDR_COLUMNS = [
   'id', 'callId', 'userId', 'identifiant', 'caller', 'callee', 'direction', 'startedAt', 'answeredAt', 'durationSeconds',
   'disposition', 'site', 'line', 'rateId', 'destination', 'class', 'billableSeconds', 'forfaitSeconds', 'chargedSeconds',
-  'cost', 'originalCost', 'reservationId', 'ratedAt', 'reratedAt',
+  'cost', 'originalCost', 'reservationId', 'ratedAt', 'reratedAt', 'numberCheck',
 ] as const satisfies readonly (keyof CdrRow)[];
 
 /** The tenant's CDRs, every column of CdrRow selected: filter, order and page it further. */

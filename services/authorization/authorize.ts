@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
+import { countUnknownRange } from '../shared/numberChecks.js';
 import { decideAuthorization, formatMoney4, formatPrice, parseNumber, type TariffIndex } from '../../engine/index.js';
 import type { TariffIndexCache } from '../tariffs/tariffs.js';
 import { ConflictError, UnavailableError, ValidationError } from '../shared/errors.js';
@@ -95,7 +96,11 @@ function decideNew(svc: AuthorizationService, tb: TenantBook, req: AuthorizeRequ
 /** The callee as the PBX dialled it, in E.164 (a short number's digits); 400 when it is not a phone number. */
 function parsedCallee(tb: TenantBook, dialled: string): string {
   const callee = tb.numbers.parse(dialled);
-  if (callee !== null) return callee;
+  if (callee !== null) {
+    // outside the ranges the metadata knows: decided like any other, and counted
+    if (tb.numbers.isUnknownRange(callee)) countUnknownRange('authorize');
+    return callee;
+  }
   const parsed = parseNumber(dialled, tb.settings.country);
   throw new ValidationError('invalid callee', [{ field: 'callee', value: dialled, message: parsed.ok ? 'not a phone number' : parsed.message }]);
 }

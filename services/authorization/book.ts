@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type postgres from 'postgres';
 import type { Logger } from 'pino';
-import type { Db, Trx } from '../../db/connection.js';
+import { withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { UserTable } from '../../db/schema.js';
 import { freeNumberSet, parseMoney4, parseNumber, tenantCountry, type CountryCode, type Money4 } from '../../engine/index.js';
 import { UnavailableError } from '../shared/errors.js';
@@ -479,6 +479,40 @@ export class AccountBook {
       const h = tb.holds.get(id);
       if (h && h.committed !== undefined && h.committed <= startSeq) tb.release(h);
     }
+  }
+
+  /**
+   * An operator releases an open reservation the PBX never ended (DELETE
+   * /v1/reservations/{id}): this process must own the tenant (the book is
+   * loaded, and locked, first), the reservation is closed as `released` and
+   * `record` writes what the ledger keeps of it in the same transaction; then
+   * its hold leaves memory, so the user's credit is free at once. Undefined
+   * when the tenant has no such reservation, its status when it is not open.
+   */
+  async releaseReservation<T>(
+    tenantId: string,
+    id: string,
+    record: (trx: Trx, released: { userId: string; callId: string; callee: string; holdMoney: string; holdForfaitSeconds: number }) => Promise<T>,
+  ): Promise<{ released: T } | { status: string } | undefined> {
+    const tb = await this.tenant(tenantId);
+    const outcome = await withTransaction(this.db, async (trx) => {
+      const row = await trx
+        .updateTable('reservations')
+        .set({ status: 'released', releasedAt: sql<Date>`now()` })
+        .where('tenantId', '=', tenantId)
+        .where('id', '=', id)
+        .where('status', '=', 'open')
+        .returning(['userId', 'callId', 'callee', 'holdMoney', 'holdForfaitSeconds'])
+        .executeTakeFirst();
+      if (row) return { released: await record(trx, row) };
+      const other = await trx.selectFrom('reservations').select('status').where('tenantId', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      return other && { status: other.status };
+    });
+    if (outcome !== undefined && 'released' in outcome) {
+      const h = tb.holds.get(id);
+      if (h) tb.release(h);
+    }
+    return outcome;
   }
 
   /** Closes reservations whose call outlived maxSeconds + 60 s (the expiry job). */

@@ -353,7 +353,7 @@ function classOf(p: Planned): string | null {
 
 const COPY_CDRS = `COPY cdrs (id, tenant_id, call_id, user_id, identifiant, caller, callee, direction, started_at, answered_at,
   duration_seconds, disposition, site, line, rate_id, destination, class, billable_seconds, forfait_seconds, charged_seconds,
-  cost, reservation_id) FROM STDIN`;
+  cost, reservation_id, number_check) FROM STDIN`;
 
 /** The COPY text lines of the planned rows, in chunks. */
 function* cdrLines(tenantId: string, planned: readonly Planned[]): Generator<Buffer> {
@@ -391,7 +391,8 @@ function* cdrLines(tenantId: string, planned: readonly Planned[]): Generator<Buf
       rateCols + '\t' +
       r.billableSeconds + '\t' + r.forfaitSeconds + '\t' + r.chargedSeconds + '\t' +
       units4Text(r.cost) + '\t' +
-      (p.reservationId ?? '\\N') + '\n',
+      (p.reservationId ?? '\\N') + '\t' +
+      (c.numberCheck ?? '\\N') + '\n',
     );
     if (full !== undefined) yield full;
   }
@@ -426,5 +427,6 @@ function rowOf(p: Planned, id: string, ratedAt: Date): CdrRow {
     reservationId: p.reservationId,
     ratedAt,
     reratedAt: null,
+    numberCheck: c.numberCheck,
   };
 }

@@ -117,6 +117,29 @@ function freeswitch(r: CsvRecord): IncomingCdr {
   return { position: r.line, raw: r.raw, input };
 }
 
+const HANGUP_CAUSE_RE = /^[A-Z][A-Z_]+$/;
+
+/**
+ * The PBX format a record looks like, when it looks like one: an Asterisk
+ * Master.csv line (16 to 21 fields, a cdr_csv disposition 15th) or a FreeSWITCH
+ * mod_cdr_csv one (13 or 15 fields, a hangup cause 10th). For the message of a
+ * file imported with the wrong format.
+ */
+export function guessFormat(fields: readonly string[]): Exclude<CdrFormat, 'native'> | undefined {
+  const n = fields.length;
+  if (n >= 16 && n <= 21 && ASTERISK_DISPOSITIONS[(fields[14] ?? '').trim().toUpperCase()] !== undefined) return 'asterisk';
+  if ((n === 13 || n === 15) && HANGUP_CAUSE_RE.test((fields[9] ?? '').trim())) return 'freeswitch';
+  return undefined;
+}
+
+/** What to say of a first line that is not the native header but another format's record. */
+export function formatHint(fields: readonly string[]): string {
+  const guess = guessFormat(fields);
+  if (guess === undefined) return '';
+  const name = guess === 'asterisk' ? 'an Asterisk Master.csv' : 'a FreeSWITCH mod_cdr_csv';
+  return `; this line looks like ${name} record: import the file with format=${guess} (CLI: --format ${guess})`;
+}
+
 /** A CSV record of `format` as a received CDR (a reading error is kept on it, to be rejected as MALFORMED). */
 export function recordToIncoming(format: CdrFormat, r: CsvRecord): IncomingCdr {
   if (r.error) return { position: r.line, raw: r.raw, input: {}, error: { field: 'row', message: r.error } };

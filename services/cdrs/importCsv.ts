@@ -4,10 +4,11 @@
  * is a MALFORMED reject naming its line, never an error of the whole file. Only
  * a native file whose header is wrong is refused (400), before anything is written.
  */
+import { CsvDecoder, headerLineMessage, looksLikeHeader, type CsvReading } from '../shared/csvText.js';
 import { ValidationError } from '../shared/errors.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { CsvReader, type CsvRecord } from './csv.js';
-import { checkNativeHeader, detectSeparator, recordToIncoming, type CdrFormat } from './formats.js';
+import { checkNativeHeader, detectSeparator, formatHint, recordToIncoming, type CdrFormat } from './formats.js';
 import { Ingestor } from './ingest.js';
 import type { IngestSummary } from './types.js';
 
@@ -23,7 +24,7 @@ export async function importCdrCsv(
   tenantId: string,
   body: AsyncIterable<Uint8Array | string>,
   options: CsvImportOptions,
-): Promise<IngestSummary> {
+): Promise<IngestSummary & CsvReading> {
   const ctx = await loadTenantContext(deps, tenantId);
   const ingestor = new Ingestor(deps, ctx, {
     source: options.source ?? `import:${options.format}`,
@@ -31,20 +32,32 @@ export async function importCdrCsv(
     batchSize: options.batchSize,
     onProgress: options.onProgress,
   });
-  const decoder = new TextDecoder('utf-8');
+  // the bytes as text, whatever a spreadsheet saved them as (a line error where it cannot be sure)
+  const decoder = new CsvDecoder();
   let reader: CsvReader | undefined;
   let head = '';
   let headerSeen = options.format !== 'native';
+  let first = true;
 
   const take = async (records: CsvRecord[]) => {
     for (const r of records) {
       if (!headerSeen) {
         headerSeen = true;
+        first = false;
         const problem = r.error ?? checkNativeHeader(r.fields);
         if (problem !== undefined) {
-          throw new ValidationError('not a native CDR file', [{ line: r.line, field: 'header', value: r.raw.slice(0, 200), message: problem }]);
+          throw new ValidationError('not a native CDR file', [{ line: r.line, field: 'header', value: r.raw.slice(0, 200), message: problem + formatHint(r.fields) }]);
         }
         continue;
+      }
+      if (first) {
+        first = false;
+        // Master.csv and mod_cdr_csv have no header: one reject that says so, not a cryptic one
+        if (r.error === undefined && looksLikeHeader(r.fields)) {
+          const full = ingestor.push({ position: r.line, raw: r.raw, input: {}, error: { field: 'header', message: headerLineMessage(r.fields, options.format) } });
+          if (full !== undefined) await full;
+          continue;
+        }
       }
       const full = ingestor.push(recordToIncoming(options.format, r));
       if (full !== undefined) await full;
@@ -53,7 +66,7 @@ export async function importCdrCsv(
 
   try {
     for await (const chunk of body) {
-      const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+      const text = decoder.push(chunk);
       if (reader === undefined) {
         // the separator is decided on the first line
         head += text;
@@ -67,7 +80,7 @@ export async function importCdrCsv(
       }
       await take(reader.push(text));
     }
-    const tail = decoder.decode();
+    const tail = decoder.end();
     if (reader === undefined) {
       reader = new CsvReader(detectSeparator(head + tail));
       await take(reader.push(head + tail));
@@ -78,5 +91,5 @@ export async function importCdrCsv(
     await ingestor.abandon();
     throw err;
   }
-  return ingestor.finish();
+  return { ...(await ingestor.finish()), ...decoder.reading };
 }

@@ -7,7 +7,8 @@
 import { writeBatch, type BatchState } from './batch.js';
 import { loadTenantContext, type CdrDeps, type TenantContext } from './context.js';
 import { isRejection, normalizeCdr } from './normalize.js';
-import type { CdrInput, CdrRow, IncomingCdr, IngestSummary, NormalizedCdr, Rejection, RejectedItem } from './types.js';
+import { countUnknownRange } from '../shared/numberChecks.js';
+import type { CdrInput, CdrRow, IncomingCdr, IngestSummary, NormalizedCdr, Rejection, RejectedItem, UnknownRangeItem } from './types.js';
 
 export const DEFAULT_BATCH_SIZE = 50_000;
 /** An answer lists at most this many rejects (all are stored; `rejectedCount` counts them all). */
@@ -62,6 +63,8 @@ export class Ingestor {
   private duplicates = 0;
   private rejectedCount = 0;
   private readonly rejected: RejectedItem[] = [];
+  private unknownRangeCount = 0;
+  private readonly unknownRange: UnknownRangeItem[] = [];
   private readonly state: BatchState;
 
   constructor(
@@ -89,6 +92,7 @@ export class Ingestor {
       lane = this.lanes[0]!;
       lane.malformed.push(n);
     } else {
+      if (n.numberCheck !== null) this.noteUnknownRange(n);
       lane = this.lanes.length === 1 ? this.lanes[0]! : this.lanes[laneOf(n.identifiant ?? n.callId, this.lanes.length)]!;
       lane.cdrs.push(n);
     }
@@ -103,7 +107,26 @@ export class Ingestor {
     if (this.failure !== undefined) throw this.failure;
     // lanes finish in any order: list the rejects in input order
     this.rejected.sort((a, b) => (a.line ?? a.index ?? 0) - (b.line ?? b.index ?? 0));
-    return { accepted: this.accepted, duplicates: this.duplicates, rejected: this.rejected, rejectedCount: this.rejectedCount };
+    countUnknownRange('cdrs', this.unknownRangeCount);
+    return {
+      accepted: this.accepted,
+      duplicates: this.duplicates,
+      rejected: this.rejected,
+      rejectedCount: this.rejectedCount,
+      unknownRange: this.unknownRange,
+      unknownRangeCount: this.unknownRangeCount,
+    };
+  }
+
+  private noteUnknownRange(n: NormalizedCdr): void {
+    this.unknownRangeCount++;
+    if (this.unknownRange.length >= MAX_LISTED_REJECTS) return;
+    this.unknownRange.push({
+      ...(this.options.positionKind === 'index' ? { index: n.position } : { line: n.position }),
+      callId: n.callId,
+      callee: n.callee,
+      message: `callee ${n.callee} is outside the number ranges known to the metadata: rated by its longest tariff prefix`,
+    });
   }
 
   /** Stops after a failure of the input (the batches already committed stay: they are whole). */

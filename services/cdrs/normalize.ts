@@ -27,19 +27,34 @@ const MAX_TEXT = 200;
 const MAX_DURATION_SECONDS = 31 * 86_400;
 const DIGITS_RE = /^\d{1,9}$/;
 
+/**
+ * Numbers of calls (CDRs, authorizations) read leniently: a number of a possible
+ * length outside the ranges the metadata knows is kept (E.164) and remembered
+ * as such (`isUnknownRange`), never refused: the call happened.
+ */
 export class NumberCache {
   private readonly map = new Map<string, string | null>();
+  private readonly unknown = new Set<string>();
   constructor(private readonly country: CountryCode) {}
 
   /** E.164 (or a short number's digits), or null when not a phone number. */
   parse(text: string): string | null {
     const hit = this.map.get(text);
     if (hit !== undefined) return hit;
-    const parsed = parseNumber(text, this.country);
+    const parsed = parseNumber(text, this.country, { lenient: true });
     const value = parsed.ok ? parsed.e164 : null;
-    if (this.map.size >= 500_000) this.map.clear();
+    if (this.map.size >= 500_000) {
+      this.map.clear();
+      this.unknown.clear();
+    }
     this.map.set(text, value);
+    if (parsed.ok && parsed.unknownRange) this.unknown.add(parsed.e164);
     return value;
+  }
+
+  /** Whether `e164`, a value `parse` gave, lies outside the ranges the metadata knows. */
+  isUnknownRange(e164: string): boolean {
+    return this.unknown.size > 0 && this.unknown.has(e164);
   }
 }
 
@@ -118,6 +133,7 @@ function normalizeOne(rec: IncomingCdr, { numbers, instants }: CdrReaders): Norm
     identifiant,
     caller,
     callee: parsedCallee ?? calleeText,
+    numberCheck: parsedCallee !== null && numbers.isUnknownRange(parsedCallee) ? 'unknown_range' : null,
     direction,
     startedAtMs,
     answeredAtMs,

@@ -17,11 +17,10 @@ import { rawSql, withTransaction, type Trx } from '../../db/connection.js';
 import { lockCdrRatings, lockUsersOfCdrs, outgoingCdrIds, updateRatings, type Rerating } from '../../db/repositories/cdrs.js';
 import { periodOf } from '../../engine/periods.js';
 import { digitsForLookup, rateCall, type RatedCall } from '../../engine/index.js';
-import { ValidationError } from '../shared/errors.js';
 import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { fromUnits4, toUnits4 } from './pgArrays.js';
-import { periodBound } from './view.js';
+import { periodRange } from './view.js';
 import { moveCdrsInRollups } from '../indicators/rollups.js';
 
 const CHUNK = 5_000;
@@ -39,9 +38,9 @@ export interface RerateResult {
 
 export async function rerate(deps: CdrDeps, tenantId: string, period: { from: string; to: string }, createdBy: string): Promise<RerateResult> {
   const ctx = await loadTenantContext(deps, tenantId, { freshTariff: true });
-  const from = periodBound(period.from, 'from', ctx.timezone);
-  const to = periodBound(period.to, 'to', ctx.timezone);
-  if (!(from < to)) throw new ValidationError('empty period', [{ field: 'to', value: period.to, message: '`to` must be after `from`' }]);
+  const range = periodRange(period, ctx.timezone);
+  const from = range.from!;
+  const to = range.to!;
   const reason = `rerate ${period.from} .. ${period.to}`;
   const currentPeriod = periodOf(new Date(), ctx.timezone);
   const total = { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };

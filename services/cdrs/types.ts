@@ -2,6 +2,8 @@
 import type { CdrTable } from '../../db/schema.js';
 
 export type Direction = CdrTable['direction'];
+/** What the number metadata said of a rated CDR's callee: null when its range is known. */
+export type NumberCheck = 'unknown_range' | null;
 export type Disposition = CdrTable['disposition'];
 export const DISPOSITIONS: readonly Disposition[] = ['answered', 'no_answer', 'busy', 'failed'];
 
@@ -48,6 +50,8 @@ export interface NormalizedCdr {
   identifiant: string | null;
   caller: string | null;
   callee: string;
+  /** 'unknown_range': the callee has a possible length but lies outside the ranges the metadata knows (rated all the same). */
+  numberCheck: NumberCheck;
   direction: Direction;
   startedAtMs: number;
   answeredAtMs: number | null;
@@ -80,10 +84,22 @@ export interface RejectedItem {
 /** A stored CDR row with its rating: the columns of `cdrs` (db/schema.ts). */
 export type { CdrRow } from '../../db/repositories/cdrs.js';
 
+/** A record rated whose callee lies outside the ranges the metadata knows: `index` for JSON, `line` for CSV. */
+export interface UnknownRangeItem {
+  index?: number;
+  line?: number;
+  callId: string;
+  callee: string;
+  message: string;
+}
+
 export interface IngestSummary {
   accepted: number;
   duplicates: number;
   /** Every rejected record, up to `maxListedRejects`; `rejectedCount` counts them all. */
   rejected: RejectedItem[];
   rejectedCount: number;
+  /** Records whose callee is outside the known number ranges (rated all the same), up to `maxListedRejects`. */
+  unknownRange: UnknownRangeItem[];
+  unknownRangeCount: number;
 }

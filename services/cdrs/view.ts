@@ -58,6 +58,7 @@ export function cdrView(row: CdrRow, tenant: TenantDisplay): CdrView {
     reservationId: row.reservationId,
     ratedAt: at(row.ratedAt)!,
     reratedAt: at(row.reratedAt),
+    numberCheck: row.numberCheck,
   };
 }
 
@@ -95,6 +96,27 @@ export function periodBound(value: string, field: string, zone: string): Date {
   return new Date(ms);
 }
 
+/**
+ * The one check of a date range, for every route that takes one (CDR list and
+ * export, rerate, indicators): a reversed or empty range is the same 400.
+ */
+export function checkRange(from: Date | undefined, to: Date | undefined, given: { from?: string; to?: string }): void {
+  if (from === undefined || to === undefined || from < to) return;
+  const fromText = given.from ?? from.toISOString();
+  const toText = given.to ?? to.toISOString();
+  throw new ValidationError('empty period', [
+    { field: 'to', value: toText, message: `\`to\` must be after \`from\` (from is inclusive, to exclusive): got from \`${fromText}\` and to \`${toText}\`` },
+  ]);
+}
+
+/** A range's two bounds read in the tenant's zone, and checked (checkRange). */
+export function periodRange(given: { from?: string; to?: string }, zone: string): { from: Date | undefined; to: Date | undefined } {
+  const from = given.from === undefined ? undefined : periodBound(given.from, 'from', zone);
+  const to = given.to === undefined ? undefined : periodBound(given.to, 'to', zone);
+  checkRange(from, to, given);
+  return { from, to };
+}
+
 function decodeCursor(cursor: string): { at: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const ms = at === undefined ? NaN : Date.parse(at);
@@ -107,8 +129,7 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
 /** SPEC §7 GET /v1/cdrs: newest first, by pages. */
 export async function listCdrs(db: Db, tenantId: string, f: CdrFilters): Promise<{ items: CdrView[]; nextCursor: string | null }> {
   const tenant = await loadTenantDisplay(db, tenantId);
-  const from = f.from === undefined ? undefined : periodBound(f.from, 'from', tenant.timezone);
-  const to = f.to === undefined ? undefined : periodBound(f.to, 'to', tenant.timezone);
+  const { from, to } = periodRange(f, tenant.timezone);
   const cursor = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
   let q = selectCdrs(db, tenant.id);
   if (from) q = q.where('startedAt', '>=', from);

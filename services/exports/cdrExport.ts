@@ -33,9 +33,9 @@ import { format } from 'fast-csv';
 import postgres from 'postgres';
 import { CONTROL_CHARACTER_MESSAGE, formatNumber, hasControlCharacter, tenantCountry } from '../../engine/index.js';
 import { textArray } from '../../db/arrays.js';
-import { periodBound, type CdrFilters, type TenantDisplay } from '../cdrs/view.js';
+import { periodRange, type CdrFilters, type TenantDisplay } from '../cdrs/view.js';
 import { ValidationError } from '../shared/errors.js';
-import { guardText, guardTextSql } from './csvCells.js';
+import { EXCEL, guardText, guardTextSql, withExcelBom } from './csvCells.js';
 
 export const CDR_EXPORT_COLUMNS = [
   'reference', 'call_id', 'identifiant', 'caller', 'callee', 'direction', 'started_at', 'answered_at', 'duration_seconds',
@@ -48,6 +48,8 @@ export type ExportTenant = TenantDisplay & { id: string; reference: string | nul
 export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'> & {
   /** GET /v1/users/{id}/calls.csv */
   userId?: string;
+  /** `1`: for French Excel (csvCells.ts excelDialect): a BOM, `;` between cells, a decimal comma. */
+  excel?: '0' | '1';
 };
 
 /** The SELECT both paths run, and the values it reads: session settings, each bound as a parameter. */
@@ -55,6 +57,8 @@ export interface ExportQuery {
   text: string;
   /** Setting name (forfait_export.*) → value. */
   settings: Map<string, string>;
+  /** For French Excel (excelDialect). */
+  excel: boolean;
 }
 
 /** The filter columns the SELECT compares for equality (a setting each when given). */
@@ -74,8 +78,9 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
     return `(SELECT current_setting('forfait_export.${name}')${type})`;
   };
   const where = [`tenant_id = ${value('tenant', tenant.id, '::uuid')}`];
-  if (f.from !== undefined) where.push(`started_at >= ${value('from', periodBound(f.from, 'from', tenant.timezone).toISOString(), '::timestamptz')}`);
-  if (f.to !== undefined) where.push(`started_at < ${value('to', periodBound(f.to, 'to', tenant.timezone).toISOString(), '::timestamptz')}`);
+  const { from, to } = periodRange(f, tenant.timezone);
+  if (from !== undefined) where.push(`started_at >= ${value('from', from.toISOString(), '::timestamptz')}`);
+  if (to !== undefined) where.push(`started_at < ${value('to', to.toISOString(), '::timestamptz')}`);
   for (const field of EQUALITY_FILTERS) {
     const v = f[field];
     if (v === undefined) continue;
@@ -84,15 +89,20 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
   }
   if (f.userId !== undefined) where.push(`user_id = ${value('user_id', f.userId, '::uuid')}`);
   const reference = value('reference', guardText(tenant.reference?.trim() || tenant.id));
-  // ::text on the times: the same text COPY prints, also through the cursor path
+  // times as text, ISO 8601 with the offset of the session's zone (the tenant's), as every export and the API write them
+  const excel = f.excel === '1';
   const text = `SELECT ${reference} AS reference, ${guardTextSql('call_id')} AS call_id, ${guardTextSql('identifiant')} AS identifiant,
-      caller, callee, direction, started_at::text AS started_at, answered_at::text AS answered_at,
+      caller, callee, direction, ${ISO_SQL('started_at')} AS started_at, ${ISO_SQL('answered_at')} AS answered_at,
       duration_seconds, disposition, ${guardTextSql('site')} AS site, ${guardTextSql('line')} AS line,
-      ${guardTextSql('destination')} AS destination, class, billable_seconds, forfait_seconds, charged_seconds, cost
+      ${guardTextSql('destination')} AS destination, class, billable_seconds, forfait_seconds, charged_seconds,
+      ${excel ? `replace(cost::text, '.', '${EXCEL.decimal}')` : 'cost'} AS cost
     FROM cdrs WHERE ${where.join(' AND ')}
     ORDER BY started_at, id`;
-  return { text, settings };
+  return { text, settings, excel };
 }
+
+/** A timestamptz as ISO 8601 with its offset (2026-11-03T10:15:00+01:00) in the session's zone. */
+const ISO_SQL = (column: string) => `to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM')`;
 
 /**
  * COPY … TO STDOUT as a stream. PostgreSQL may refuse the statement in the same
@@ -103,8 +113,8 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
  * it, as db/copy.ts watches its reject) keeps the error on the stream
  * (`stream.errored`), where its reader finds it.
  */
-async function copyOut(session: postgres.Sql, select: string): Promise<Readable> {
-  const query = session.unsafe(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true)`) as unknown as postgres.PendingQuery<postgres.Row[]> & {
+async function copyOut(session: postgres.Sql, select: string, delimiter: string): Promise<Readable> {
+  const query = session.unsafe(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true, DELIMITER '${delimiter}')`) as unknown as postgres.PendingQuery<postgres.Row[]> & {
     resolve?: (value: unknown) => void;
   };
   const resolve = query.resolve;
@@ -164,7 +174,7 @@ function nationalExport(session: postgres.Sql, tenant: ExportTenant, query: Expo
     }
   }
   const source = Readable.from(rows());
-  const csv = format<ExportRow, ExportRow>({ headers: [...CDR_EXPORT_COLUMNS] });
+  const csv = format<ExportRow, ExportRow>({ headers: [...CDR_EXPORT_COLUMNS], delimiter: query.excel ? EXCEL.delimiter : ',' });
   source.once('error', (err) => csv.destroy(err));
   csv.once('close', () => source.destroy());
   return source.pipe(csv);
@@ -201,8 +211,8 @@ export async function openCdrExport(shared: postgres.Sql, tenant: ExportTenant, 
     [{ pid }] = (await session<{ pid: number }[]>`
       SELECT pg_backend_pid() AS pid, set_config(s.name, s.value, false)
         FROM unnest(${textArray(names)}::text[], ${textArray(values)}::text[]) AS s(name, value)`) as unknown as [{ pid: number }];
-    const stream = tenant.numberDisplay === 'national' ? nationalExport(session, tenant, query) : await copyOut(session, query.text);
-    return { stream, close };
+    const rows = tenant.numberDisplay === 'national' ? nationalExport(session, tenant, query) : await copyOut(session, query.text, query.excel ? EXCEL.delimiter : ',');
+    return { stream: query.excel ? withExcelBom(rows) : rows, close };
   } catch (err) {
     await close(false);
     throw err;

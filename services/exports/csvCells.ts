@@ -5,6 +5,8 @@
  * The same rule written for JavaScript values and for PostgreSQL expressions
  * (the CDR export formats its rows inside COPY).
  */
+import { Readable } from 'node:stream';
+
 const formulaStart = /^[=+\-@\t\r]/;
 
 export function guardText(value: string | null | undefined): string {
@@ -19,4 +21,23 @@ export function guardText(value: string | null | undefined): string {
  */
 export function guardTextSql(expr: string): string {
   return `CASE WHEN ascii(${expr}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${expr} ELSE ${expr} END`;
+}
+
+/**
+ * `?excel=1` on a CSV export: what French Excel opens in columns without an
+ * import wizard — a UTF-8 BOM (else it reads Windows-1252 and prints Ã©), `;`
+ * between cells (its list separator) and the decimal comma (else 0.6417 is text
+ * or a date). Times stay ISO 8601 with their offset in every export.
+ */
+export const EXCEL = { bom: '\uFEFF', delimiter: ';', decimal: ',' } as const;
+
+/** The export's bytes after the BOM. */
+export function withExcelBom(rows: Readable): Readable {
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield Buffer.from(EXCEL.bom, 'utf8');
+    for await (const chunk of rows) yield typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
+  }
+  const out = Readable.from(bytes());
+  out.once('close', () => rows.destroy());
+  return out;
 }

@@ -15,7 +15,7 @@ import { DateTime, Info } from 'luxon';
 import type postgres from 'postgres';
 import { ValidationError } from '../shared/errors.js';
 import { fromUnits4, toUnits4 } from '../cdrs/pgArrays.js';
-import { periodBound } from '../cdrs/view.js';
+import { checkRange, periodBound } from '../cdrs/view.js';
 
 export const GRANULARITIES = ['hour', 'day', 'month'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
@@ -363,7 +363,7 @@ export function indicatorRequest(tenant: IndicatorTenant, q: IndicatorQuery, opt
   const now = DateTime.now().setZone(zone);
   const from = q.from !== undefined ? periodBound(q.from, 'from', zone) : now.startOf('month').toJSDate();
   const to = q.to !== undefined ? periodBound(q.to, 'to', zone) : DateTime.fromJSDate(from, { zone }).startOf('month').plus({ months: 1 }).toJSDate();
-  if (!(from < to)) throw new ValidationError('empty period', [{ field: 'to', value: q.to ?? '', message: '`to` must be after `from`' }]);
+  checkRange(from, to, q);
   checkSeriesSize(from, to, zone, granularity);
   const filters: Filters = { site: q.site, line: q.line, class: q.class };
   return { tenant, from, to, granularity, plan: planPeriod(from, to, zone, options.source), filters, top: q.top ?? 10 };

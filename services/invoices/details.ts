@@ -12,7 +12,7 @@ import type { Db } from '../../db/connection.js';
 import { formatNumber } from '../../engine/index.js';
 import { tenantCountry } from '../../engine/index.js';
 import { formatInZone } from '../cdrs/time.js';
-import { guardText } from '../exports/csvCells.js';
+import { EXCEL, guardText, withExcelBom } from '../exports/csvCells.js';
 import type { InvoiceRecord } from './read.js';
 
 export const DETAILS_COLUMNS = [
@@ -80,6 +80,8 @@ export type ItemRow = Awaited<ReturnType<ReturnType<typeof invoiceItems>['execut
 export interface DetailsContext {
   invoice: InvoiceRecord;
   tenant: DetailsTenant;
+  /** For French Excel (services/exports/csvCells.ts EXCEL): `;` between cells, the decimal comma. */
+  excel?: boolean;
 }
 
 /** Where a page stands: the first carries the header, the last the lines and totals. */
@@ -144,10 +146,17 @@ export function detailsPage(ctx: DetailsContext, items: ItemRow[], part: Details
     rows.push({ ...empty, ...base, record: 'vat', unit_price: invoice.vatRate, amount: invoice.vat });
     rows.push({ ...empty, ...base, record: 'total', amount: invoice.total });
   }
-  return writeToString<DetailsRow, DetailsRow>(rows, { headers: [...DETAILS_COLUMNS], writeHeaders: part.first }).then((text) =>
+  if (ctx.excel) {
+    for (const row of rows) for (const c of DECIMAL_COLUMNS) row[c] = row[c].replace('.', EXCEL.decimal);
+  }
+  const delimiter = ctx.excel ? EXCEL.delimiter : ',';
+  return writeToString<DetailsRow, DetailsRow>(rows, { headers: [...DETAILS_COLUMNS], writeHeaders: part.first, delimiter }).then((text) =>
     part.first || text === '' ? text : `\n${text}`,
   );
 }
+
+/** The columns that hold decimals (amounts, prices, the VAT rate): a decimal comma for Excel. */
+const DECIMAL_COLUMNS = ['unit_price', 'cost', 'amount'] as const;
 
 const PAGE = 1000;
 
@@ -157,8 +166,8 @@ const PAGE = 1000;
  * (api/routes/invoices.ts), so the luxon, libphonenumber and CSV work of a large
  * invoice stays off the thread that answers the PBX (issue #24).
  */
-export function invoiceDetailsCsv(db: Db, invoice: InvoiceRecord, tenant: DetailsTenant, format: DetailsFormatter = detailsPage): Readable {
-  const ctx: DetailsContext = { invoice, tenant };
+export function invoiceDetailsCsv(db: Db, invoice: InvoiceRecord, tenant: DetailsTenant, format: DetailsFormatter = detailsPage, excel = false): Readable {
+  const ctx: DetailsContext = { invoice, tenant, excel };
   async function* pages(): AsyncGenerator<string> {
     let page: ItemRow[] = [];
     let first = true;
@@ -171,5 +180,6 @@ export function invoiceDetailsCsv(db: Db, invoice: InvoiceRecord, tenant: Detail
     }
     yield await format(ctx, page, { first, last: true });
   }
-  return Readable.from(pages(), { objectMode: false });
+  const text = Readable.from(pages(), { objectMode: false });
+  return excel ? withExcelBom(text) : text;
 }

@@ -14,6 +14,7 @@ import {
   type TariffIndex,
 } from '../../engine/index.js';
 import { readCsvRecords } from '../shared/csvRecords.js';
+import { decodeCsv, type CsvReading } from '../shared/csvText.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Principal } from '../access/access.js';
 import { LoadingCache } from '../shared/loadingCache.js';
@@ -67,15 +68,17 @@ export async function putTariff(
   db: Db,
   resellerId: string,
   id: string,
-  csv: string,
+  file: string | Uint8Array,
   onChange?: (tariffId: string) => void,
-): Promise<{ id: string; rates: RateView[] }> {
+): Promise<{ id: string; rates: RateView[] } & CsvReading> {
   if (!TARIFF_ID_RE.test(id)) {
     throw new ValidationError('invalid tariff id', [{ field: 'id', value: id, message: 'letters, digits, _ . - (1 to 64)' }]);
   }
   // another reseller's tariff is not there for this one
   const owner = await db.selectFrom('tariffs').select('resellerId').where('id', '=', id).executeTakeFirst();
   if (owner && owner.resellerId !== resellerId) throw new NotFoundError('tariff');
+  // the bytes as text, whatever a spreadsheet saved them as (a line error where it cannot be sure)
+  const { text: csv, ...reading } = typeof file === 'string' ? { text: file, encoding: 'utf-8' as const, notes: [] } : decodeCsv(file);
   const parsed = await parseTariffCsv(csv);
   if (!parsed.ok) throw new ValidationError(`the tariff CSV has ${parsed.errors.length} error(s)`, parsed.errors);
   const rates = parsed.rates;
@@ -91,7 +94,7 @@ export async function putTariff(
     return ratesOf(trx, id);
   });
   onChange?.(id);
-  return { id, rates: stored };
+  return { id, rates: stored, ...reading };
 }
 
 const COPY_RATES = `COPY rates (reseller_id, tariff_id, prefix, destination, class, price_per_minute, next_price_per_minute,

@@ -10,6 +10,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { withTransaction, type Db } from '../../db/connection.js';
+import { CsvDecoder, type CsvEncoding } from '../shared/csvText.js';
 import { ConflictError } from '../shared/errors.js';
 import { UsersCsvReader } from './csv.js';
 import { NumberParser } from './fields.js';
@@ -51,6 +52,10 @@ export interface ImportResult {
   unchanged: number;
   /** The matricules of each group (dry runs only: a plan to read before importing). */
   matricules?: ImportPlan;
+  /** How the file's bytes were read (services/shared/csvText.ts). */
+  encoding: CsvEncoding;
+  /** What reading the file did that the operator should know: a conversion, a BOM removed. */
+  notes: string[];
 }
 
 /** Calls onStep with the time since the previous mark. */
@@ -68,8 +73,12 @@ function stepClock(onStep: ImportOptions['onStep']): (step: ImportStep) => void 
  * Imports a users CSV into the tenant's directory. Throws ValidationError (every
  * line error), ConflictError LICENCE_LIMIT, or writes everything.
  */
-export async function importUsers(db: Db, tenantId: string, csv: string, options: ImportOptions): Promise<ImportResult> {
+export async function importUsers(db: Db, tenantId: string, file: string | Uint8Array, options: ImportOptions): Promise<ImportResult> {
   const mark = stepClock(options.onStep);
+  // the bytes as text, in whatever encoding a spreadsheet saved them (or a line error)
+  const decoder = new CsvDecoder();
+  const csv = decoder.push(file) + decoder.end();
+  const { encoding, notes } = decoder.reading;
   const { mode, onProgress } = options;
   const dryRun = options.dryRun ?? false;
   try {
@@ -79,22 +88,22 @@ export async function importUsers(db: Db, tenantId: string, csv: string, options
       const reader = new UsersCsvReader(csv);
       const parser = new NumberParser(tenant.country);
       const errors = new ImportErrors();
-      const file = await stageFile(trx, reader, new LineChecker(reader, parser, errors), errors, onProgress);
+      const staged = await stageFile(trx, reader, new LineChecker(reader, parser, errors), errors, onProgress);
       mark('read');
       const planner = new Planner(tenant, mode, parser, errors);
-      await planner.run(trx, file.staged, () => mark('compare'));
+      await planner.run(trx, staged.staged, () => mark('compare'));
       mark('plan');
-      await planner.checkLicence(trx, file.staged);
+      await planner.checkLicence(trx, staged.staged);
       const { plan } = planner;
-      const counts = { created: plan.created.length, updated: plan.updated.length, deleted: plan.deleted.length, unchanged: file.staged - plan.created.length - plan.updated.length };
-      if (dryRun) return { importId: null, dryRun: true, ...counts, matricules: planner.listed(file.matricules) };
+      const counts = { created: plan.created.length, updated: plan.updated.length, deleted: plan.deleted.length, unchanged: staged.staged - plan.created.length - plan.updated.length };
+      if (dryRun) return { importId: null, dryRun: true, ...counts, matricules: planner.listed(staged.matricules), encoding, notes };
       const importId = randomUUID();
       await deferDirectoryUniqueness(trx);
-      await recordImport(trx, { tenantId, importId, mode, summary: { ...counts, rows: file.staged }, created: planner.createdIds, createdBy: options.createdBy ?? null });
+      await recordImport(trx, { tenantId, importId, mode, summary: { ...counts, rows: staged.staged }, created: planner.createdIds, createdBy: options.createdBy ?? null });
       mark('snapshot');
       await writePlan(trx, tenant, importId, planner, onProgress);
       mark('write');
-      return { importId, dryRun: false, ...counts };
+      return { importId, dryRun: false, ...counts, encoding, notes };
     }).finally(() => mark('commit'));
   } catch (err) {
     // deferred uniqueness is checked at commit: only a writer that bypassed the

@@ -7,6 +7,7 @@ import { rawSql, type Trx } from '../../db/connection.js';
 import { copyIn, CopyBuffer } from '../../db/copy.js';
 import type { User } from '../../db/schema.js';
 import type { UsersCsvReader } from './csv.js';
+import { headerLineMessage, looksLikeHeader } from '../shared/csvText.js';
 import type { ImportErrors } from './importErrors.js';
 import type { ImportProgress } from './import.js';
 import type { LineChecker } from './importLine.js';
@@ -82,6 +83,12 @@ function* copyLines(
   while (reader.next()) {
     if (onProgress && records % 5000 === 0) onProgress({ phase: 'validate', done: records, total: Math.max(total, records) });
     records++;
+    // a header line (SPEC §6: the format has none) is one error, not one per field
+    if (records === 1 && looksLikeHeader(reader.readFields())) {
+      const cells = reader.readFields();
+      errors.add({ line: reader.line, field: 'header', value: cells.slice(0, 3).join(reader.delimiter), message: headerLineMessage(cells, 'users') });
+      continue;
+    }
     const row = checker.row();
     if (row === undefined) continue;
     counted.staged++;

@@ -56,6 +56,7 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/invoices/{id}': (o) => ({ params: { id: o.aInvoiceId } }),
   'GET /v1/invoices/{id}.pdf': (o) => ({ params: { id: o.aInvoiceId } }),
   'GET /v1/invoices/{id}/details.csv': (o) => ({ params: { id: o.aInvoiceId } }),
+  'DELETE /v1/reservations/{id}': (o) => ({ params: { id: o.aReservationId } }),
   'POST /v1/calls/{reservationId}/end': (o) => ({ params: { reservationId: o.aReservationId }, body: { durationSeconds: 30, disposition: 'answered' } }),
 };
 

@@ -20,7 +20,7 @@ describe('POST /v1/cdrs (JSON)', () => {
       ],
     });
     expect(res.status, res.text).toBe(200);
-    expect(res.json).toEqual({ accepted: 5, duplicates: 0, rejected: [], rejectedCount: 0 });
+    expect(res.json).toEqual({ accepted: 5, duplicates: 0, rejected: [], rejectedCount: 0, unknownRange: [], unknownRangeCount: 0 });
 
     const list = await call(app, 'GET', '/v1/cdrs?limit=10', { key: t.adminKey });
     expect(list.status).toBe(200);

@@ -37,8 +37,8 @@ describe('GET /v1/cdrs/export.csv', () => {
       caller: '+33142000000', // numbers are numeric cells: never prefixed
       callee: '+33612345678',
       direction: 'out',
-      started_at: '2026-11-03 10:05:00+01',
-      answered_at: '2026-11-03 10:05:04+01',
+      started_at: '2026-11-03T10:05:00+01:00', // ISO 8601 with offset, as the API and every export
+      answered_at: '2026-11-03T10:05:04+01:00',
       duration_seconds: '85',
       site: `'=HYPERLINK("http://evil")`,
       line: "'-2+3",
@@ -48,7 +48,7 @@ describe('GET /v1/cdrs/export.csv', () => {
       charged_seconds: '85',
       cost: '0.6417',
     });
-    expect(summer).toMatchObject({ started_at: '2026-07-03 10:00:00+02', answered_at: '', site: 'Paris, 9e', cost: '0.2500', class: 'international' });
+    expect(summer).toMatchObject({ started_at: '2026-07-03T10:00:00+02:00', answered_at: '', site: 'Paris, 9e', cost: '0.2500', class: 'international' });
     expect(incoming).toMatchObject({ direction: 'in', identifiant: '', cost: '0.0000' });
     expect(res.text).toContain('"Paris, 9e"'); // RFC 4180 quoting
   });
@@ -71,7 +71,7 @@ describe('GET /v1/cdrs/export.csv', () => {
     expect(await ids(`?site=${encodeURIComponent("O'Brien\\")}`)).toEqual([]); // quotes and backslashes are data, not SQL
 
     const rows = await parseCsv((await call(app, 'GET', '/v1/cdrs/export.csv', { key: t.adminKey })).text);
-    expect(rows[0]).toMatchObject({ caller: '01 42 00 00 00', callee: '06 12 34 56 78', started_at: '2026-11-03 10:00:00+01', cost: '0.6000' });
+    expect(rows[0]).toMatchObject({ caller: '01 42 00 00 00', callee: '06 12 34 56 78', started_at: '2026-11-03T10:00:00+01:00', cost: '0.6000' });
     expect(rows[2]!.callee).toBe('+44 20 7946 0958');
 
     const bad = await call(app, 'GET', '/v1/cdrs/export.csv?from=yesterday', { key: t.adminKey });

@@ -37,10 +37,10 @@ export function pageCount(pdf: Buffer): number {
   return (pdf.toString('latin1').match(/\/Type \/Page\b/g) ?? []).length;
 }
 
-export async function parseCsv(text: string): Promise<Record<string, string>[]> {
+export async function parseCsv(text: string, delimiter = ','): Promise<Record<string, string>[]> {
   return new Promise((resolve, reject) => {
     const rows: Record<string, string>[] = [];
-    parseString(text, { headers: true })
+    parseString(text, { headers: true, delimiter })
       .on('data', (r: Record<string, string>) => rows.push(r))
       .on('error', reject)
       .on('end', () => resolve(rows));

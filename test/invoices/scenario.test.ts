@@ -143,6 +143,15 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(rows.find((r) => r.record === 'vat')?.amount).toBe(vat);
     expect(rows.find((r) => r.record === 'total')?.amount).toBe(total);
 
+    // the same for French Excel (issue 18): a BOM, ';', decimal commas, the same rows
+    const excel = await app.app.request(`/v1/invoices/${id}/details.csv?excel=1`, { headers: { authorization: `Bearer ${t.adminKey}` } });
+    const excelBytes = Buffer.from(await excel.arrayBuffer());
+    expect([...excelBytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const excelRows = await parseCsv(excelBytes.subarray(3).toString('utf8'), ';');
+    expect(excelRows).toHaveLength(rows.length);
+    expect(excelRows.find((r) => r.record === 'total')?.amount).toBe(total.replace('.', ','));
+    expect(excelRows.find((r) => r.record === 'call')?.started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$/);
+
     // the PDF through the API: a real PDF of 3 pages (lines and totals, then the annex of 60 users)
     const pdf = await app.app.request(`/v1/invoices/${id}.pdf`, { headers: { authorization: `Bearer ${t.adminKey}` } });
     expect(pdf.status).toBe(200);

@@ -56,7 +56,7 @@ export function servedOnLoopback(app: App): () => number {
 export interface Call {
   key?: string;
   json?: unknown;
-  body?: string;
+  body?: string | Uint8Array;
   headers?: Record<string, string>;
 }
 
@@ -71,7 +71,7 @@ export interface Answer {
 export async function call(app: App, method: string, path: string, c: Call = {}): Promise<Answer> {
   const headers: Record<string, string> = { ...(c.headers ?? {}) };
   if (c.key) headers.authorization = `Bearer ${c.key}`;
-  let body: string | undefined = c.body;
+  let body: string | Uint8Array | undefined = c.body;
   if (c.json !== undefined) {
     body = JSON.stringify(c.json);
     headers['content-type'] ??= 'application/json';

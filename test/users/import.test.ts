@@ -93,6 +93,8 @@ describe('users import modes', () => {
       deleted: 1,
       unchanged: 1,
       matricules: { created: [add.matricule], updated: [edit.matricule], deleted: [gone.matricule], unchanged: [same.matricule] },
+      encoding: 'utf-8',
+      notes: [],
     });
     expect(await dumpDirectory(t.id)).toEqual(before);
     expect(await importCount(t.id)).toBe(0);
