@@ -29,12 +29,13 @@ export function invoicesCommand(): Command {
           ? new cliProgress.SingleBar({ format: 'invoicing [{bar}] {value}/{total} tenants', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
           : undefined;
         bar?.start(tenants.length, 0);
-        const out: RunResult = { created: [], skipped: [] };
+        const out: RunResult = { created: [], creditNotes: [], skipped: [] };
         const { issuer } = settings().invoicing;
         const now = new Date();
         try {
           for (const tenant of tenants) {
             const r = await issueInvoice(db, tenant, opts.period, { now, issuer });
+            out.creditNotes.push(...(r.creditNotes ?? []));
             if (r.created) out.created.push(r.invoiceId);
             else out.skipped.push({ tenantId: r.tenantId, period: opts.period, reason: r.reason, ...(r.invoiceId ? { invoiceId: r.invoiceId } : {}) });
             bar?.increment();

@@ -17,6 +17,7 @@ const Period = z.string().openapi({ example: '2026-10', description: 'A month, Y
 export const InvoiceSchema = z
   .object({
     id: z.string(),
+    kind: z.enum(['invoice', 'credit_note']).openapi({ description: 'An invoice, or a credit note (avoir, numbered AV-YYYY-NNNNNN) correcting the invoice `corrects` names' }),
     number: z.string().openapi({ example: '2026-000001' }),
     tenantId: z.string(),
     reference: z.string().openapi({ description: 'The tenant’s reference at issue, or its id when it had none' }),
@@ -27,21 +28,24 @@ export const InvoiceSchema = z
       z.object({
         kind: z.enum(['licence', 'calls']),
         label: z.string(),
-        quantity: z.string().openapi({ description: 'licences: users; calls: charged minutes', example: '12' }),
-        unitPrice: z.string().openapi({ description: 'licences: the monthly fee; calls: the average price of a charged minute', example: '5.00' }),
-        amount: z.string().openapi({ example: '60.00' }),
+        quantity: z.string().openapi({ description: 'licences: users; calls: 1 (one lot: the label gives the count of calls and the time charged). Before issue 17, calls: charged minutes', example: '12' }),
+        unitPrice: z.string().openapi({ description: 'licences: the monthly fee; calls: the amount of the lot, so quantity × unit price = amount', example: '5.00' }),
+        amount: z.string().openapi({ example: '60.00', description: 'Negative on a credit note' }),
+        period: z.string().optional().openapi({ example: '2026-10', description: 'A line correcting an earlier, already invoiced month: that month' }),
       }),
     ),
     totalExclVat: z.string().openapi({ example: '72.35' }),
     vat: z.string().openapi({ example: '14.47' }),
     total: z.string().openapi({ example: '86.82' }),
     issuedAt: z.string(),
+    corrects: z.object({ id: z.string(), number: z.string() }).nullable().openapi({ description: 'A credit note: the invoice it corrects' }),
   })
   .openapi('Invoice');
 
 const RunAnswer = z
   .object({
     created: z.array(z.string()).openapi({ description: 'Ids of the invoices issued by this run' }),
+    creditNotes: z.array(z.string()).openapi({ description: 'Ids of the credit notes issued by this run: months invoiced before whose calls now cost less' }),
     skipped: z.array(
       z.object({
         tenantId: z.string(),

@@ -11,6 +11,8 @@ import { parsePeriod } from './period.js';
 
 export interface RunResult {
   created: string[];
+  /** Credit notes issued with the run: months invoiced before whose calls now cost less (issue 17). */
+  creditNotes: string[];
   skipped: { tenantId: string; period: string; reason: SkipReason; invoiceId?: string }[];
 }
 
@@ -23,7 +25,7 @@ export interface RunOptions {
 
 async function runEach(db: Db, work: { tenant: InvoiceTenant; period: string }[], options: RunOptions): Promise<RunResult> {
   const now = options.now ?? new Date();
-  const result: RunResult = { created: [], skipped: [] };
+  const result: RunResult = { created: [], creditNotes: [], skipped: [] };
   const outcomes: { period: string; outcome: IssueOutcome }[] = new Array(work.length);
   let next = 0;
   const worker = async () => {
@@ -35,6 +37,7 @@ async function runEach(db: Db, work: { tenant: InvoiceTenant; period: string }[]
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, work.length)) }, worker));
   for (const { period, outcome } of outcomes) {
+    result.creditNotes.push(...(outcome.creditNotes ?? []));
     if (outcome.created) result.created.push(outcome.invoiceId);
     else result.skipped.push({ tenantId: outcome.tenantId, period, reason: outcome.reason, ...(outcome.invoiceId ? { invoiceId: outcome.invoiceId } : {}) });
   }

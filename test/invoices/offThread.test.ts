@@ -28,6 +28,8 @@ function largeInvoice(): InvoicePdfInput {
   return {
     invoice: {
       id: '6f1c9a52-3d0b-4c55-9a0e-1f2e3d4c5b6a',
+      kind: 'invoice',
+      corrects: null,
       number: '2026-000042',
       tenantId: '0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d',
       reference: 'ACME-PARIS',

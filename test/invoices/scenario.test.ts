@@ -120,6 +120,8 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(invoice.number).toMatch(/^2026-\d{6}$/);
     expect(invoice.lines).toHaveLength(expectedLines.length);
     for (const [i, l] of (invoice.lines as Record<string, string>[]).entries()) expect(l).toMatchObject(expectedLines[i]!);
+    // an accountant recomputes every line: quantity × unit price = amount, to the cent (issue 17)
+    for (const l of invoice.lines as Record<string, string>[]) expect(round2(new Decimal(l.quantity!).times(l.unitPrice!))).toBe(l.amount);
     for (const l of invoice.lines.filter((x: { kind: string }) => x.kind === 'calls')) expect(l.label).toMatch(/^Appels vers .+ — \d+ appels?, \d+ min \d{2} s facturées$/);
     expect(invoice.lines.find((l: { label: string }) => l.label.includes('numéros gratuits'))?.amount).toBe('0.00');
 
@@ -179,7 +181,7 @@ describe('invoice scenario: provisioning to PDF', () => {
 
     // running November again creates nothing, and the invoice never changes
     const again = await runInvoices(db, { tenantId: t.id }, '2026-11', { issuer: defaultIssuer, now: december });
-    expect(again).toEqual({ created: [], skipped: [{ tenantId: t.id, period: '2026-11', reason: 'ALREADY_INVOICED', invoiceId: id }] });
+    expect(again).toEqual({ created: [], creditNotes: [], skipped: [{ tenantId: t.id, period: '2026-11', reason: 'ALREADY_INVOICED', invoiceId: id }] });
     expect((await call(app, 'GET', `/v1/invoices/${id}`, { key: t.adminKey })).json).toEqual(invoice);
   });
 });
