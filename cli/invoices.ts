@@ -1,10 +1,10 @@
 // `forfait invoices run --period YYYY-MM`: the verb behind POST /v1/invoices/run and the monthly job.
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { ValidationError } from '../services/shared/errors.js';
+import { ConflictError, ValidationError } from '../services/shared/errors.js';
 import { issueInvoice, loadInvoiceTenants } from '../services/invoices/issue.js';
 import { parsePeriod } from '../services/invoices/period.js';
-import type { RunResult } from '../services/invoices/run.js';
+import { refuseUnconfiguredIssuer, type RunResult } from '../services/invoices/run.js';
 import { settings } from './config.js';
 import { fail, withDatabase } from './context.js';
 
@@ -31,6 +31,12 @@ export function invoicesCommand(): Command {
         bar?.start(tenants.length, 0);
         const out: RunResult = { created: [], creditNotes: [], skipped: [] };
         const { issuer } = settings().invoicing;
+        try {
+          refuseUnconfiguredIssuer(issuer, tenants);
+        } catch (err) {
+          if (err instanceof ConflictError) fail(`${err.code}: ${err.message}`);
+          throw err;
+        }
         const now = new Date();
         try {
           for (const tenant of tenants) {

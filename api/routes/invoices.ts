@@ -8,6 +8,10 @@ import { invoiceDetailsCsv } from '../../services/invoices/details.js';
 import type { Issuer } from '../../services/invoices/issuer.js';
 import { getInvoice, invoiceUserCalls, invoiceView, listInvoices } from '../../services/invoices/read.js';
 import { runInvoices } from '../../services/invoices/run.js';
+import { accountingExport } from '../../services/invoices/accountingExport.js';
+import { draftInvoice, loadInvoiceTenants } from '../../services/invoices/issue.js';
+import { parsePeriod } from '../../services/invoices/period.js';
+import { ConflictError } from '../../services/shared/errors.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute } from '../route.js';
@@ -50,10 +54,11 @@ const RunAnswer = z
       z.object({
         tenantId: z.string(),
         period: z.string(),
-        reason: z.enum(['ALREADY_INVOICED', 'TRIAL', 'PERIOD_NOT_ENDED', 'NOTHING_TO_INVOICE']),
+        reason: z.enum(['ALREADY_INVOICED', 'TRIAL', 'PERIOD_NOT_ENDED', 'NOTHING_TO_INVOICE', 'ISSUER_NOT_CONFIGURED']),
         invoiceId: z.string().optional().openapi({ description: 'ALREADY_INVOICED: the invoice issued before' }),
       }),
     ),
+    drafts: z.array(InvoiceSchema).optional().openapi({ description: 'A draft run: the documents it would issue, numbered SPECIMEN, never stored' }),
   })
   .openapi('InvoiceRunResult');
 
@@ -75,14 +80,32 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       description:
         'One invoice per tenant and month (in the tenant’s timezone), numbered YYYY-NNNNNN in one unbroken sequence per year of issue. Running a month again creates nothing new (ALREADY_INVOICED). A month that has not ended in the tenant’s zone is PERIOD_NOT_ENDED; a month that ends at or before trialEndsAt is TRIAL; a month with no enabled user and no charged call is NOTHING_TO_INVOICE.',
       access: { scope: 'tenant', permission: 'invoices:run', reseller: true },
-      request: { body: { required: true, content: { 'application/json': { schema: z.object({ period: Period }).strict() } } } },
-      responses: { 200: { description: 'What was issued and what was not', content: { 'application/json': { schema: RunAnswer } } } },
+      request: {
+        body: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: z
+                .object({
+                  period: Period,
+                  draft: z.boolean().optional().openapi({ description: 'Build the documents without issuing them: nothing stored, no number used (SPECIMEN)' }),
+                })
+                .strict(),
+            },
+          },
+        },
+      },
+      responses: {
+        200: { description: 'What was issued and what was not', content: { 'application/json': { schema: RunAnswer } } },
+        409: { description: 'ISSUER_NOT_CONFIGURED: the FORFAIT_ISSUER_* settings are still the placeholders (internal tenants and drafts go ahead)' },
+      },
     }),
     async (c) => {
       const principal = c.get('principal');
-      const { period } = c.req.valid('json');
+      const { period, draft } = c.req.valid('json');
       const scope = principal.kind === 'reseller' ? { resellerId: principal.resellerId } : { tenantId: principal.tenantId };
-      return c.json(await runInvoices(deps.db, scope, period, { issuer }), 200);
+      const { drafts, ...result } = await runInvoices(deps.db, scope, period, { issuer, draft: draft === true });
+      return c.json({ ...result, ...(drafts ? { drafts: drafts.map((d) => invoiceView(d.record)) } : {}) }, 200);
     },
   );
 
@@ -99,6 +122,62 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
     async (c) => c.json(await listInvoices(deps.db, tenantOf(c.get('principal')), c.req.valid('query')), 200),
   );
 
+  // static paths first: /{id} would read them as ids
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/export.csv',
+      tags: ['invoices'],
+      summary: 'Accounting export: one row per invoice or credit note issued in [from, to) (a reseller key: all its tenants)',
+      description:
+        'Columns number, kind (invoice | credit_note), issued_on, period, tenant_id, tenant_name, reference, corrects (the invoice a credit note corrects), status, currency, total_excl_vat, vat_rate, vat, total. Days in the issuer’s timezone, `from` inclusive, `to` exclusive; amounts with 2 decimals and a point, negative on credit notes.',
+      access: { scope: 'tenant', permission: 'invoices:read', reseller: true },
+      request: {
+        query: z.object({
+          from: z.string().max(10).openapi({ example: '2026-11-01' }),
+          to: z.string().max(10).openapi({ example: '2026-12-01' }),
+          tenantId: z.string().uuid().optional().openapi({ description: 'A reseller key: one of its tenants only' }),
+        }),
+      },
+      responses: { 200: { description: 'CSV with a header', content: csvOut } },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const { from, to, tenantId } = c.req.valid('query');
+      const scope = principal.kind === 'reseller' ? { resellerId: principal.resellerId, ...(tenantId ? { tenantId } : {}) } : { tenantId: tenantOf(principal) };
+      const csv = await accountingExport(deps.db, scope, { from, to }, issuer.timezone);
+      return c.body(csv, 200, {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="invoices-${from}-${to}.csv"`,
+      }) as never;
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/preview.pdf',
+      tags: ['invoices'],
+      summary: 'The invoice of a month as it would be issued now, stamped SPECIMEN: nothing stored, no number used',
+      description: 'A month not ended yet is previewed as it stands. 409 CONFLICT when there is nothing to preview (the month is invoiced already, or has nothing to invoice).',
+      access: read,
+      request: { query: z.object({ period: Period }) },
+      responses: { 200: { description: 'PDF (A4), stamped SPECIMEN', content: { 'application/pdf': { schema: z.string().openapi({ format: 'binary' }) } } } },
+    }),
+    async (c) => {
+      const tenantId = tenantOf(c.get('principal'));
+      const period = parsePeriod(c.req.valid('query').period);
+      const [invoicing] = await loadInvoiceTenants(deps.db, { tenantId });
+      const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone', 'billingAddress']).where('id', '=', tenantId).executeTakeFirst();
+      if (!invoicing || !tenant) throw new NotFoundError('tenant');
+      const { outcome, documents } = await draftInvoice(deps.db, invoicing, period, { issuer, now: new Date() });
+      const draft = documents.find((d) => d.record.kind === 'invoice');
+      if (!draft) throw new ConflictError('CONFLICT', `nothing to preview for ${period}: ${outcome.created ? 'no invoice' : outcome.reason}`, [{ field: 'period', value: period, message: outcome.created ? 'no invoice' : outcome.reason }]);
+      const file = await renderInvoicePdf({ invoice: draft.record, tenant, issuer, userCalls: draft.userCalls });
+      return c.body(new Uint8Array(file), 200, { 'content-type': 'application/pdf', 'content-disposition': `inline; filename="invoice-${period}-specimen.pdf"` }) as never;
+    },
+  );
+
   // GET /{id} also serves /{id}.pdf (Hono reads "{id}.pdf" as one parameter "id.pdf"), as for users.
   jsonAndPdfRoutes(app, defineRoute, {
     tags: ['invoices'],
@@ -109,7 +188,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
     view: invoiceView,
     render: async (invoice, c) => {
       const tenantId = tenantOf(c.get('principal'));
-      const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone']).where('id', '=', tenantId).executeTakeFirst();
+      const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone', 'billingAddress']).where('id', '=', tenantId).executeTakeFirst();
       if (!tenant) throw new NotFoundError('invoice');
       const userCalls = await invoiceUserCalls(deps.db, invoice, ANNEX_USERS);
       return { file: await renderInvoicePdf({ invoice, tenant, issuer, userCalls }), filename: `invoice-${invoice.number}.pdf` };

@@ -29,6 +29,7 @@ import { CLASS_LINES, LICENCE_LINE, callsLabel, creditLabel, lateCallsLabel, lic
 import { pendingCorrections, type Correction, type CorrectionItem, type InvoicedMonth } from './corrections.js';
 import { billedWindow } from './period.js';
 import { intArray, textArray } from '../../db/arrays.js';
+import { getInvoice, invoiceUserCalls, type InvoiceRecord, type UserCalls } from './read.js';
 
 /** What invoicing needs of a tenant (and of its product type). */
 export interface InvoiceTenant {
@@ -45,7 +46,7 @@ export interface InvoiceTenant {
   trialEndsAt: Date | null;
 }
 
-export type SkipReason = 'ALREADY_INVOICED' | 'TRIAL' | 'PERIOD_NOT_ENDED' | 'NOTHING_TO_INVOICE';
+export type SkipReason = 'ALREADY_INVOICED' | 'TRIAL' | 'PERIOD_NOT_ENDED' | 'NOTHING_TO_INVOICE' | 'ISSUER_NOT_CONFIGURED';
 
 export type IssueOutcome =
   | { created: true; tenantId: string; invoiceId: string; number: string; creditNotes: string[] }
@@ -54,6 +55,12 @@ export type IssueOutcome =
 export interface IssueOptions {
   now: Date;
   issuer: Issuer;
+}
+
+/** A draft: what issuing would produce now, never stored (its transaction is rolled back), stamped SPECIMEN. */
+export interface DraftDocument {
+  record: InvoiceRecord;
+  userCalls: { users: UserCalls[]; total: number };
 }
 
 export async function loadInvoiceTenants(db: Db, scope: { tenantId?: string; resellerId?: string } = {}): Promise<InvoiceTenant[]> {
@@ -278,18 +285,60 @@ function splitCorrections(tenant: InvoiceTenant, corrections: Correction[], invo
  * ends at or before trialEndsAt is not invoiced at all.
  */
 export async function issueInvoice(db: Db, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<IssueOutcome> {
-  const { from, end } = billedWindow(period, tenant);
-  const skip = (reason: SkipReason, invoiceId?: string, creditNotes: string[] = []): IssueOutcome => ({
+  const { end } = billedWindow(period, tenant);
+  if (options.now < end) return skipOf(tenant, 'PERIOD_NOT_ENDED');
+  return db.transaction().execute((trx) => issueIn(trx, tenant, period, options));
+}
+
+class DraftRollback extends Error {
+  constructor(
+    readonly outcome: IssueOutcome,
+    readonly documents: DraftDocument[],
+  ) {
+    super('draft: rolled back');
+  }
+}
+
+/**
+ * What issuing `period` would produce now — the invoice and any credit note —
+ * built by the same code in a transaction that is then rolled back: no number
+ * is used, nothing is stored. A month that has not ended yet is drafted as it
+ * stands (a preview). The documents are numbered SPECIMEN.
+ */
+export async function draftInvoice(db: Db, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<{ outcome: IssueOutcome; documents: DraftDocument[] }> {
+  try {
+    await db.transaction().execute(async (trx) => {
+      const outcome = await issueIn(trx, tenant, period, options);
+      const ids = [...(outcome.creditNotes ?? []), ...(outcome.created ? [outcome.invoiceId] : [])];
+      const documents: DraftDocument[] = [];
+      for (const id of ids) {
+        const record = { ...(await getInvoice(trx, tenant.id, id)), number: 'SPECIMEN', specimen: true };
+        documents.push({ record, userCalls: await invoiceUserCalls(trx, record, 1000) });
+      }
+      throw new DraftRollback(outcome, documents);
+    });
+  } catch (err) {
+    if (err instanceof DraftRollback) return { outcome: err.outcome, documents: err.documents };
+    throw err;
+  }
+  throw new Error('unreachable: a draft always rolls back');
+}
+
+function skipOf(tenant: InvoiceTenant, reason: SkipReason, invoiceId?: string, creditNotes: string[] = []): IssueOutcome {
+  return {
     created: false,
     tenantId: tenant.id,
     reason,
     ...(invoiceId ? { invoiceId } : {}),
     ...(creditNotes.length > 0 ? { creditNotes } : {}),
-  });
-  if (options.now < end) return skip('PERIOD_NOT_ENDED');
-  if (tenant.trialEndsAt !== null && tenant.trialEndsAt >= end) return skip('TRIAL');
+  };
+}
 
-  return db.transaction().execute(async (trx) => {
+async function issueIn(trx: Trx, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<IssueOutcome> {
+  const { from, end } = billedWindow(period, tenant);
+  const skip = (reason: SkipReason, invoiceId?: string, creditNotes: string[] = []) => skipOf(tenant, reason, invoiceId, creditNotes);
+  if (tenant.trialEndsAt !== null && tenant.trialEndsAt >= end) return skip('TRIAL');
+  {
     // one lock per tenant: a month's corrections read every document of the tenant
     await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`invoice:${tenant.id}`}, 0))`.execute(trx);
     const existing = await trx
@@ -321,7 +370,7 @@ export async function issueInvoice(db: Db, tenant: InvoiceTenant, period: string
       options,
     );
     return { created: true as const, tenantId: tenant.id, invoiceId, number, creditNotes };
-  });
+  }
 }
 
 export type { CallClass };

@@ -38,6 +38,8 @@ export interface InvoiceRecord extends InvoiceView {
   vatRate: string;
   /** Line numbers of `lines`, in the same order (they link the details' items to their line). */
   lineNos: number[];
+  /** A draft or preview, never issued: stamped SPECIMEN. */
+  specimen?: boolean;
 }
 
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,7 +100,7 @@ export async function getInvoice(db: Db, tenantId: string, id: string): Promise<
 }
 
 export function invoiceView(r: InvoiceRecord): InvoiceView {
-  const { locale: _l, vatRate: _v, lineNos: _n, ...view } = r;
+  const { locale: _l, vatRate: _v, lineNos: _n, specimen: _s, ...view } = r;
   return view;
 }
 

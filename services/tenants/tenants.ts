@@ -25,6 +25,8 @@ export interface TenantInput {
   maxCallSeconds?: number;
   lowBalanceThreshold?: string;
   freeNumbers?: string[];
+  /** Postal address of the invoices' bill-to box, one entry per line (issue 17). */
+  billingAddress?: string[];
 }
 
 export interface TenantView {
@@ -47,6 +49,7 @@ export interface TenantView {
   maxCallSeconds: number;
   lowBalanceThreshold: string;
   freeNumbers: string[];
+  billingAddress: string[];
   createdAt: string;
   updatedAt: string;
 }
@@ -107,6 +110,7 @@ export function tenantView(t: Tenant): TenantView {
     maxCallSeconds: t.maxCallSeconds,
     lowBalanceThreshold: t.lowBalanceThreshold,
     freeNumbers: t.freeNumbers,
+    billingAddress: t.billingAddress,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
   };
@@ -162,6 +166,7 @@ export async function createTenant(
           maxCallSeconds: input.maxCallSeconds ?? 14400,
           lowBalanceThreshold: input.lowBalanceThreshold ?? '1.00',
           freeNumbers: input.freeNumbers ?? defaultFreeNumbers(country),
+          billingAddress: input.billingAddress ?? [],
         })
         .returningAll()
         .executeTakeFirstOrThrow();

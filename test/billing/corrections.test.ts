@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
 import { rerate } from '../../services/cdrs/rerate.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import { runInvoices } from '../../services/invoices/run.js';
 import { TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { cdrTenant, cdrUser, putTariff, TARIFF_CSV } from '../cdrs/helpers.js';
-import { enabledSince, postCdrs } from '../invoices/helpers.js';
+import { enabledSince, parseCsv, postCdrs } from '../invoices/helpers.js';
+import { resellerKey } from '../support/factory.js';
 import { cents, monthBalance } from './helpers.js';
 
 /**
@@ -21,7 +22,7 @@ const app = testApp();
 const { db, sql } = testDb();
 const MOBILE = '336,France mobile,mobile,0.20,0.40,60,1,false,0.10,';
 
-const run = (tenantId: string, period: string, now: string) => runInvoices(db, { tenantId }, period, { issuer: defaultIssuer, now: new Date(now) });
+const run = (tenantId: string, period: string, now: string) => runInvoices(db, { tenantId }, period, { issuer: testIssuer, now: new Date(now) });
 const rerateMonth = (tenantId: string, from: string, to: string, now: string) =>
   rerate({ db, sql, tariffs: new TariffIndexCache(db) }, tenantId, { from, to }, 'test', { now: new Date(now) });
 
@@ -99,6 +100,24 @@ describe('charges that arrive after their month was invoiced (issue 17)', () => 
     const other = await cdrTenant(app);
     expect((await call(app, 'GET', `/v1/invoices/${note.id}`, { key: other.adminKey })).status).toBe(404);
     expect((await call(app, 'GET', `/v1/invoices/${note.id}.pdf`, { key: other.adminKey })).status).toBe(404);
+
+    // the accounting export: one row per document issued in the range, credit notes negative
+    const exported = await call(app, 'GET', '/v1/invoices/export.csv?from=2026-11-01&to=2027-01-02', { key: t.adminKey });
+    expect(exported.status, exported.text).toBe(200);
+    const rows = await parseCsv(exported.text);
+    expect(rows.map((r) => [r.kind, r.issued_on, r.period, r.corrects, r.total_excl_vat, r.vat, r.total])).toEqual([
+      ['invoice', '2026-11-01', '2026-10', '', octBefore.totalExclVat, octBefore.vat, octBefore.total],
+      ['invoice', '2026-12-01', '2026-11', '', novInvoice.totalExclVat, novInvoice.vat, novInvoice.total],
+      ['invoice', '2027-01-01', '2026-12', '', expect.any(String), expect.any(String), expect.any(String)],
+      ['credit_note', '2027-01-01', '2026-10', octBefore.number, '-2.09', '-0.42', '-2.51'],
+    ]);
+    expect(rows.every((r) => r.tenant_id === t.id && r.tenant_name === t.tenant.name)).toBe(true);
+    // another tenant's key sees none of them; a reseller naming another reseller's tenant gets a 404
+    const otherExport = await call(app, 'GET', '/v1/invoices/export.csv?from=2026-11-01&to=2027-01-02', { key: (await cdrTenant(app)).adminKey });
+    expect(await parseCsv(otherExport.text)).toEqual([]);
+    const stranger = await resellerKey({ newReseller: true });
+    expect((await call(app, 'GET', `/v1/invoices/export.csv?from=2026-11-01&to=2027-01-02&tenantId=${t.id}`, { key: stranger.key })).status).toBe(404);
+    expect((await call(app, 'GET', '/v1/invoices/export.csv?from=2026-13-01&to=2027-01-02', { key: t.adminKey })).json.error.details[0].field).toBe('from');
 
     // nothing issued can change: the triggers refuse it
     await expect(sql`UPDATE invoices SET total = 0 WHERE tenant_id = ${t.id} AND id = ${note.id}`).rejects.toThrow(/immutable/);

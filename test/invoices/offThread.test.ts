@@ -9,7 +9,7 @@ import { drawInvoicePdf, renderInvoicePdf, type InvoicePdfInput } from '../../re
 import { closeRenderPool, detailsPageOffThread, renderPool } from '../../reports/renderPool.js';
 import { detailsPage, type ItemRow } from '../../services/invoices/details.js';
 import { drawUserSheet, renderUserSheet } from '../../reports/userSheet.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import type { UserView } from '../../services/users/fields.js';
 import type { DirectoryTenant } from '../../services/users/repo.js';
 import { pageCount, parseCsv, pdfText } from './helpers.js';
@@ -50,7 +50,7 @@ function largeInvoice(): InvoicePdfInput {
       lineNos: [1, 2, 3],
     },
     tenant: { name: 'ACME Paris', timezone: 'Europe/Paris' },
-    issuer: defaultIssuer,
+    issuer: testIssuer,
     userCalls: { users, total: 1200 },
     compress: false,
   };

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import { getInvoice, invoiceUserCalls } from '../../services/invoices/read.js';
 import { runDueInvoices, runInvoices } from '../../services/invoices/run.js';
 import { call, testApp, testDb } from '../support/app.js';
@@ -68,7 +68,7 @@ describe('POST /v1/invoices/run', () => {
     const runs = await Promise.all([
       ...Array.from({ length: 3 }, () => call(app, 'POST', '/v1/invoices/run', { key: reseller.key, json: { period: '2026-10' } })),
       ...tenants.map((t) => call(app, 'POST', '/v1/invoices/run', { key: t.adminKey, json: { period: '2026-10' } })),
-      ...tenants.map((t) => runInvoices(db, { tenantId: t.id }, '2026-10', { issuer: defaultIssuer }).then((json) => ({ status: 200, json }))),
+      ...tenants.map((t) => runInvoices(db, { tenantId: t.id }, '2026-10', { issuer: testIssuer }).then((json) => ({ status: 200, json }))),
     ]);
     for (const r of runs) expect(r.status).toBe(200);
     const created = runs.flatMap((r) => r.json.created as string[]);
@@ -81,7 +81,7 @@ describe('POST /v1/invoices/run', () => {
     // used once, from 1 to the sequence's last: no gap, no duplicate
     const years = new Set<number>();
     for (const r of rows) {
-      const year = DateTime.fromJSDate(new Date(r.issuedAt), { zone: defaultIssuer.timezone }).year;
+      const year = DateTime.fromJSDate(new Date(r.issuedAt), { zone: testIssuer.timezone }).year;
       expect(r.number.slice(0, 5)).toBe(`${year}-`);
       years.add(year);
     }
@@ -135,7 +135,7 @@ describe('internal and trial tenants', () => {
     ]);
     expect(invoice.lines[1].label).toBe('Calls to mobiles — 2 calls, 3 min 25 s charged');
     const record = await getInvoice(db, t.id, invoice.id);
-    const pdf = await renderInvoicePdf({ invoice: record, tenant: { name: t.tenant.name, timezone: 'Europe/Paris' }, issuer: defaultIssuer, userCalls: await invoiceUserCalls(db, record, 1000), compress: false });
+    const pdf = await renderInvoicePdf({ invoice: record, tenant: { name: t.tenant.name, timezone: 'Europe/Paris' }, issuer: testIssuer, userCalls: await invoiceUserCalls(db, record, 1000), compress: false });
     const text = pdfText(pdf);
     expect(text).toContain('INVOICE');
     expect(text).toContain('NOT BILLED');
@@ -175,7 +175,7 @@ describe('the monthly job', () => {
     const paris = await octoberTenant({}, { reseller: reseller.key });
     const newYork = await octoberTenant({ timezone: 'America/New_York' }, { reseller: reseller.key });
     const scope = { resellerId: (await db.selectFrom('tenants').select('resellerId').where('id', '=', paris.id).executeTakeFirstOrThrow()).resellerId };
-    const at = (iso: string) => runDueInvoices(db, { issuer: defaultIssuer, graceHours: 2, now: new Date(iso), scope });
+    const at = (iso: string) => runDueInvoices(db, { issuer: testIssuer, graceHours: 2, now: new Date(iso), scope });
     // 1 November 01:00 in Paris: Paris' October ended an hour ago, within the grace; New York is still in October
     // (New York's previous month, September, has nothing to invoice)
     const nySeptember = { tenantId: newYork.id, period: '2026-09', reason: 'NOTHING_TO_INVOICE' };

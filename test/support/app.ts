@@ -3,6 +3,7 @@ import { inject } from 'vitest';
 import { createApp, type App } from '../../api/app.js';
 import { defaultConfig, type Config } from '../../api/context.js';
 import { connect, type DbHandle } from '../../db/connection.js';
+import { testIssuer } from './issuer.js';
 
 let shared: DbHandle | undefined;
 
@@ -14,7 +15,7 @@ export function testDb(): DbHandle {
 
 export function testApp(config: Partial<Config> = {}): App {
   const { db, sql } = testDb();
-  return createApp({ db, sql, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), config: { ...defaultConfig, ...config } });
+  return createApp({ db, sql, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), config: { ...defaultConfig, issuer: testIssuer, ...config } });
 }
 
 export interface Call {
