@@ -12,6 +12,7 @@ import { accountingExport } from '../../services/invoices/accountingExport.js';
 import { draftInvoice, loadInvoiceTenants } from '../../services/invoices/issue.js';
 import { parsePeriod } from '../../services/invoices/period.js';
 import { ConflictError } from '../../services/shared/errors.js';
+import { facturXml, facturXPdf } from '../../services/invoices/facturx.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute } from '../route.js';
@@ -70,6 +71,12 @@ const ANNEX_USERS = 1000;
 export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQueue, issuer: Issuer) {
   const app = new OpenAPIHono<AppEnv>();
   const read = { scope: 'tenant', permission: 'invoices:read' } as const;
+  /** What the PDF and the XML say of the client. */
+  const billedTenant = async (tenantId: string) => {
+    const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone', 'country', 'billingAddress']).where('id', '=', tenantId).executeTakeFirst();
+    if (!tenant) throw new NotFoundError('invoice');
+    return tenant;
+  };
 
   app.openapi(
     defineRoute({
@@ -187,11 +194,16 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
     read: (c, id) => getInvoice(deps.db, tenantOf(c.get('principal')), id),
     view: invoiceView,
     render: async (invoice, c) => {
-      const tenantId = tenantOf(c.get('principal'));
-      const tenant = await deps.db.selectFrom('tenants').select(['name', 'timezone', 'billingAddress']).where('id', '=', tenantId).executeTakeFirst();
-      if (!tenant) throw new NotFoundError('invoice');
+      const tenant = await billedTenant(tenantOf(c.get('principal')));
       const userCalls = await invoiceUserCalls(deps.db, invoice, ANNEX_USERS);
-      return { file: await renderInvoicePdf({ invoice, tenant, issuer, userCalls }), filename: `invoice-${invoice.number}.pdf` };
+      const pdf = await renderInvoicePdf({ invoice, tenant, issuer, userCalls });
+      // a Factur-X document: the CII XML embedded and declared in the PDF's metadata (issue 17)
+      return { file: await facturXPdf(pdf, invoice, issuer, tenant), filename: `${invoice.kind === 'credit_note' ? 'credit-note' : 'invoice'}-${invoice.number}.pdf` };
+    },
+    xml: {
+      summary: 'The invoice or credit note as Factur-X CII XML (EN 16931 profile), the XML its PDF embeds',
+      description: 'CII XML',
+      render: async (invoice, c) => ({ text: await facturXml(invoice, issuer, await billedTenant(tenantOf(c.get('principal')))), filename: 'factur-x.xml' }),
     },
   });
 
