@@ -141,8 +141,8 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       access: { scope: 'tenant', permission: 'invoices:read', reseller: true },
       request: {
         query: z.object({
-          from: z.string().max(10).openapi({ example: '2026-11-01' }),
-          to: z.string().max(10).openapi({ example: '2026-12-01' }),
+          from: z.string().max(10).optional().openapi({ example: '2026-11-01', description: 'Default: the first document' }),
+          to: z.string().max(10).optional().openapi({ example: '2026-12-01', description: 'Default: no end' }),
           tenantId: z.string().uuid().optional().openapi({ description: 'A reseller key: one of its tenants only' }),
         }),
       },
@@ -152,10 +152,10 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       const principal = c.get('principal');
       const { from, to, tenantId } = c.req.valid('query');
       const scope = principal.kind === 'reseller' ? { resellerId: principal.resellerId, ...(tenantId ? { tenantId } : {}) } : { tenantId: tenantOf(principal) };
-      const csv = await accountingExport(deps.db, scope, { from, to }, issuer.timezone);
+      const csv = await accountingExport(deps.db, scope, { ...(from ? { from } : {}), ...(to ? { to } : {}) }, issuer.timezone);
       return c.body(csv, 200, {
         'content-type': 'text/csv; charset=utf-8',
-        'content-disposition': `attachment; filename="invoices-${from}-${to}.csv"`,
+        'content-disposition': `attachment; filename="invoices-${from ?? 'start'}-${to ?? 'now'}.csv"`,
       }) as never;
     },
   );

@@ -1,6 +1,7 @@
 /**
  * The accounting export (issue 17, point 5): one row per invoice or credit note
- * issued in [from, to), the file an accountant imports into the sales journal.
+ * issued in [from, to) (either may be left out), the file an accountant imports
+ * into the sales journal.
  * Dates are days in the issuer's zone (the zone that dates the numbers), from
  * inclusive and to exclusive. Amounts are decimal strings with 2 decimals and a
  * point; a credit note's are negative, so a column sums to the period's
@@ -27,12 +28,12 @@ function dayStart(value: string, field: 'from' | 'to', zone: string): Date {
 export async function accountingExport(
   db: Db,
   scope: { tenantId?: string; resellerId?: string },
-  range: { from: string; to: string },
+  range: { from?: string; to?: string },
   zone: string,
 ): Promise<string> {
-  const from = dayStart(range.from, 'from', zone);
-  const to = dayStart(range.to, 'to', zone);
-  if (!(from < to)) throw new ValidationError('empty range', [{ field: 'to', value: range.to, message: '`to` must be after `from`' }]);
+  const from = range.from === undefined ? undefined : dayStart(range.from, 'from', zone);
+  const to = range.to === undefined ? undefined : dayStart(range.to, 'to', zone);
+  if (from && to && !(from < to)) throw new ValidationError('empty range', [{ field: 'to', value: range.to ?? '', message: '`to` must be after `from`' }]);
   let q = db
     .selectFrom('invoices as i')
     .innerJoin('tenants as t', 't.id', 'i.tenantId')
@@ -41,9 +42,9 @@ export async function accountingExport(
       'i.number', 'i.kind', 'i.issuedAt', 'i.period', 'i.tenantId', 't.name as tenantName', 'i.reference', 'c.number as corrects', 'i.status',
       'i.currency', 'i.totalExclVat', 'i.vatRate', 'i.vat', 'i.total',
     ])
-    .where('i.issuedAt', '>=', from)
-    .where('i.issuedAt', '<', to)
     .orderBy('i.number');
+  if (from) q = q.where('i.issuedAt', '>=', from);
+  if (to) q = q.where('i.issuedAt', '<', to);
   if (scope.tenantId !== undefined && scope.resellerId !== undefined) {
     // a reseller naming a tenant: one of its own, or a 404 (never an empty answer that says the id exists)
     const own = await db.selectFrom('tenants').select('id').where('id', '=', scope.tenantId).where('resellerId', '=', scope.resellerId).executeTakeFirst();
