@@ -302,7 +302,8 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   if (invoice.corrects) note(t.creditNoteText(invoice.corrects.number, periodText), ink);
   if (invoice.status === 'not_billed') note(t.notBilledNote, '#c62828');
   if (invoice.lines.some((l) => l.kind === 'calls')) note(t.callsNote);
-  if (invoice.status !== 'not_billed') note(t.terms);
+  // payment terms and late-payment penalties are for what is payable, not for a credit note
+  if (invoice.status !== 'not_billed' && invoice.kind !== 'credit_note') note(t.terms);
 
   // ---- annex: calls by user ---------------------------------------------------------------
   if (input.userCalls.total > 0) {
@@ -333,8 +334,9 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     const y = doc.page.height - 60;
     doc.moveTo(left, y - 8).lineTo(left + width, y - 8).lineWidth(0.5).strokeColor(rule).stroke();
     doc.font('Helvetica').fontSize(7.5).fillColor(muted);
-    doc.text(`${issuer.name} · ${issuer.registration} · ${t.vatId} ${issuer.vatId}`, left, y, { width: width - 90, lineBreak: false });
-    doc.text(`${title} ${invoice.number}${invoice.specimen ? ` · ${t.specimen}` : ''}`, left, y + 11, { width: width - 90, lineBreak: false });
+    // a long registration wraps onto a second line: the document's number goes below it
+    doc.text(`${issuer.name} · ${issuer.registration} · ${t.vatId} ${issuer.vatId}`, left, y, { width: width - 90, height: 20 });
+    doc.text(`${title} ${invoice.number}`, left, y + 21, { width: width - 90, lineBreak: false });
     doc.font('Helvetica-Bold').fillColor(ink).text(t.page(i - range.start + 1, range.count), left + width - 90, y, { width: 90, align: 'right', lineBreak: false });
     doc.page.margins.bottom = savedBottom;
   }
