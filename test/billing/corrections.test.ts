@@ -88,6 +88,15 @@ describe('charges that arrive after their month was invoiced (issue 17)', () => 
     expect(await monthBalance(t.id, '2026-10')).toEqual({ rated: '0.44', billed: '0.44', ratedExact: '0.4417', billedExact: '0.4417' });
     expect(await monthBalance(t.id, '2026-11')).toEqual({ rated: '0.60', billed: '0.60', ratedExact: '0.6000', billedExact: '0.6000' });
 
+    // the credit note's details: the three re-rated CDRs with what each is credited (4 decimals), then its line
+    const details = await parseCsv((await call(app, 'GET', `/v1/invoices/${note.id}/details.csv`, { key: t.adminKey })).text);
+    const credited = details.filter((r) => r.record === 'call');
+    expect(credited.map((r) => r.call_id).sort()).toEqual(['oct-1', 'oct-2', 'oct-late']);
+    // 0.1417 − 0.8250, 0.2000 − 1.0000, 0.1000 − 0.7000: the exact difference of costs
+    expect(credited.reduce((sum, r) => sum.plus(r.amount!), new Decimal(0)).toFixed(4)).toBe('-2.0833');
+    expect(details.find((r) => r.record === 'line')?.amount).toBe('-2.09'); // round2(0.4417) − round2(2.5250): the month's rounded totals
+    expect(details.find((r) => r.record === 'total')?.amount).toBe('-2.51');
+
     // nothing more to correct: running again changes nothing
     expect((await run(t.id, '2026-12', '2027-01-01T04:00:00Z')).creditNotes).toEqual([]);
 
