@@ -7,6 +7,7 @@ import PDFDocument from 'pdfkit';
 import { DateTime } from 'luxon';
 import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
+import { ratePercent } from '../engine/money.js';
 import { collect, colors } from './pdf.js';
 import { renderOffThread } from './renderPool.js';
 
@@ -105,12 +106,8 @@ export function formatAmount(value: string, currency: string | null, locale: Loc
 
 /** "0.2000" → "20", "0.055" → "5,5" / "5.5". */
 function percent(rate: string, locale: Locale): string {
-  const m = /^(\d+)(?:\.(\d+))?$/.exec(rate);
-  if (!m) return rate;
-  const digits = `${m[1]}${(m[2] ?? '').padEnd(2, '0')}`;
-  const int = String(Number(digits.slice(0, m[1]!.length + 2)));
-  const frac = digits.slice(m[1]!.length + 2).replace(/0+$/, '');
-  return frac ? `${int}${locale === 'fr' ? ',' : '.'}${frac}` : int;
+  const p = ratePercent(rate);
+  return locale === 'fr' ? p.replace('.', ',') : p;
 }
 
 function minutes(seconds: number, locale: Locale): string {

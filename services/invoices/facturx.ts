@@ -17,6 +17,7 @@
  */
 import { InvoiceService, type Invoice, type Logger } from '@e-invoice-eu/core';
 import { DateTime } from 'luxon';
+import { ratePercent } from '../../engine/money.js';
 import type { Issuer } from './issuer.js';
 import type { InvoiceRecord } from './read.js';
 
@@ -34,15 +35,6 @@ const quiet: Logger = { log: () => undefined, warn: () => undefined, error: () =
 function unsigned(value: string, negate: boolean): string {
   if (!negate) return value;
   return value.startsWith('-') ? value.slice(1) : value === '0.00' || /^0(\.0+)?$/.test(value) ? value : `-${value}`;
-}
-
-/** "0.2000" → "20", "0.055" → "5.5". */
-function percent(rate: string): string {
-  const [int = '0', frac = ''] = rate.split('.');
-  const digits = `${int}${frac.padEnd(2, '0')}`;
-  const whole = String(Number(digits.slice(0, int.length + 2)));
-  const rest = digits.slice(int.length + 2).replace(/0+$/, '');
-  return rest ? `${whole}.${rest}` : whole;
 }
 
 /** A postal address given as lines: the line with a postcode gives postcode and city, the others the street. */
@@ -72,7 +64,7 @@ export function eInvoiceOf(invoice: InvoiceRecord, issuer: Issuer, tenant: Factu
   const amount = (v: string) => unsigned(v, credit);
   const [y, mo] = invoice.period.split('-').map(Number) as [number, number];
   const month = DateTime.fromObject({ year: y, month: mo, day: 1 }, { zone: tenant.timezone });
-  const rate = percent(invoice.vatRate);
+  const rate = ratePercent(invoice.vatRate);
   const category = { 'cbc:ID': 'S' as const, 'cbc:Percent': rate, 'cac:TaxScheme': { 'cbc:ID': 'VAT' as const } };
   const issuerStreet = issuer.address.slice(0, -1);
   const doc = {
