@@ -192,12 +192,19 @@ export function jsonAndPdfRoutes<T>(
     read: (c: Context<AppEnv>, id: string) => Promise<T>;
     view: (item: T) => unknown;
     render: (item: T, c: Context<AppEnv>) => Promise<{ file: Uint8Array; filename: string }>;
+    /** Also /{id}.xml (an invoice's Factur-X XML). */
+    xml?: { summary: string; description: string; render: (item: T, c: Context<AppEnv>) => Promise<{ text: string; filename: string }> };
   },
 ): void {
   const handler = async (c: Context<AppEnv>) => {
-    const raw = c.req.param('id') ?? c.req.param('id.pdf') ?? '';
+    const raw = c.req.param('id') ?? c.req.param('id.pdf') ?? c.req.param('id.xml') ?? '';
+    const xml = o.xml !== undefined && raw.endsWith('.xml');
     const pdf = raw.endsWith('.pdf');
-    const item = await o.read(c, pdf ? raw.slice(0, -4) : raw);
+    const item = await o.read(c, pdf || xml ? raw.slice(0, -4) : raw);
+    if (xml && o.xml) {
+      const { text, filename } = await o.xml.render(item, c);
+      return c.body(text, 200, { 'content-type': 'application/xml; charset=utf-8', 'content-disposition': `inline; filename="${filename}"` });
+    }
     if (!pdf) return c.json(o.view(item) as object, 200);
     const { file, filename } = await o.render(item, c);
     return c.body(new Uint8Array(file), 200, {
@@ -217,4 +224,5 @@ export function jsonAndPdfRoutes<T>(
     });
   app.openapi(route('/{id}', o.json.summary, { description: o.json.description, content: { 'application/json': { schema: o.json.schema } } }), handler as never);
   app.openapi(route('/{id}.pdf', o.pdf.summary, { description: o.pdf.description, content: pdfContent }), handler as never);
+  if (o.xml) app.openapi(route('/{id}.xml', o.xml.summary, { description: o.xml.description, content: { 'application/xml': { schema: z.string() } } }), handler as never);
 }

@@ -1,10 +1,10 @@
 // `forfait invoices run --period YYYY-MM`: the verb behind POST /v1/invoices/run and the monthly job.
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { ValidationError } from '../services/shared/errors.js';
+import { ConflictError, ValidationError } from '../services/shared/errors.js';
 import { issueInvoice, loadInvoiceTenants } from '../services/invoices/issue.js';
 import { parsePeriod } from '../services/invoices/period.js';
-import type { RunResult } from '../services/invoices/run.js';
+import { refuseUnconfiguredIssuer, type RunResult } from '../services/invoices/run.js';
 import { settings } from './config.js';
 import { fail, withDatabase } from './context.js';
 
@@ -29,12 +29,19 @@ export function invoicesCommand(): Command {
           ? new cliProgress.SingleBar({ format: 'invoicing [{bar}] {value}/{total} tenants', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
           : undefined;
         bar?.start(tenants.length, 0);
-        const out: RunResult = { created: [], skipped: [] };
+        const out: RunResult = { created: [], creditNotes: [], skipped: [] };
         const { issuer } = settings().invoicing;
+        try {
+          refuseUnconfiguredIssuer(issuer, tenants);
+        } catch (err) {
+          if (err instanceof ConflictError) fail(`${err.code}: ${err.message}`);
+          throw err;
+        }
         const now = new Date();
         try {
           for (const tenant of tenants) {
             const r = await issueInvoice(db, tenant, opts.period, { now, issuer });
+            out.creditNotes.push(...(r.creditNotes ?? []));
             if (r.created) out.created.push(r.invoiceId);
             else out.skipped.push({ tenantId: r.tenantId, period: opts.period, reason: r.reason, ...(r.invoiceId ? { invoiceId: r.invoiceId } : {}) });
             bar?.increment();

@@ -16,6 +16,7 @@ import * as reservationsOpenById from './migrations/2026_11_22_0014_reservations
 import * as reservationAnswerText from './migrations/2026_11_22_0015_reservation_answer_text.js';
 import * as indicatorAdd from './migrations/2026_11_22_0016_indicator_add.js';
 import * as numberCheckAndRelease from './migrations/2026_12_02_0030_number_check_and_release.js';
+import * as billingPeriods from './migrations/2026_12_02_0020_billing_periods.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0014_reservations_open_by_id': reservationsOpenById,
   '2026_11_22_0015_reservation_answer_text': reservationAnswerText,
   '2026_11_22_0016_indicator_add': indicatorAdd,
+  '2026_12_02_0020_billing_periods': billingPeriods,
   '2026_12_02_0030_number_check_and_release': numberCheckAndRelease,
 };
 

@@ -59,6 +59,8 @@ export interface TenantTable {
   maxCallSeconds: Generated<number>;
   lowBalanceThreshold: Numeric;
   freeNumbers: string[];
+  /** Postal address of the bill-to box, one entry per printed line (migration 0020). */
+  billingAddress: ColumnType<string[], string[] | undefined, string[]>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }
@@ -258,6 +260,22 @@ export interface InvoiceTable {
   vat: string;
   total: string;
   issuedAt: Timestamp;
+  /** An invoice, or a credit note (avoir) correcting `correctsInvoiceId` (migration 0020). */
+  kind: Generated<'invoice' | 'credit_note'>;
+  correctsInvoiceId: string | null;
+}
+
+export interface CreditNoteSequenceTable {
+  year: number;
+  lastNumber: number;
+}
+
+/** Forfait seconds used per user and tenant-local month (migration 0020). */
+export interface ForfaitUsageTable {
+  tenantId: string;
+  userId: string;
+  period: string;
+  usedSeconds: number;
 }
 
 /** What an issued invoice is made of, frozen at issue (migration 0005). */
@@ -295,6 +313,9 @@ export interface InvoiceLineTable {
   quantity: string;
   unitPrice: string;
   amount: string;
+  /** The month a correction line bills (null: the invoice's own period) and its destination class (migration 0020). */
+  period: ColumnType<string | null, string | null | undefined, never>;
+  callClass: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface Database {
@@ -318,6 +339,8 @@ export interface Database {
   invoiceLines: InvoiceLineTable;
   invoiceItems: InvoiceItemTable;
   userStatusEvents: UserStatusEventTable;
+  forfaitUsage: ForfaitUsageTable;
+  creditNoteSequences: CreditNoteSequenceTable;
 }
 
 export type Tenant = Selectable<TenantTable>;

@@ -19,6 +19,7 @@ export {
   mulMoney4Round2,
   money4FromDecimal,
   money4ToDecimal,
+  ratePercent,
 } from './money.js';
 export {
   type CountryCode,

@@ -159,3 +159,13 @@ function money4FromUnits(units: Dec): Money4 {
   if (!Number.isSafeInteger(n)) throw new RangeError(`amount out of range: ${units.toString()}`);
   return (n === 0 ? 0 : n) as Money4;
 }
+
+/** A rate as a percentage, exactly, with a point: "0.2000" → "20", "0.055" → "5.5" (the rate itself if it is not a decimal). */
+export function ratePercent(rate: string): string {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(rate);
+  if (!m) return rate;
+  const digits = `${m[1]}${(m[2] ?? '').padEnd(2, '0')}`;
+  const int = String(Number(digits.slice(0, m[1]!.length + 2)));
+  const frac = digits.slice(m[1]!.length + 2).replace(/0+$/, '');
+  return frac ? `${int}.${frac}` : int;
+}

@@ -28,3 +28,22 @@ export function previousPeriod(instant: Date, zone: string): string {
 export function monthStart(instant: Date, zone: string): Date {
   return DateTime.fromJSDate(instant, { zone }).startOf('month').toJSDate();
 }
+
+/**
+ * periodOf for many instants of one zone: the last month's window is kept, so
+ * the CDRs of a batch (mostly of one month) cost a comparison each, not a luxon
+ * conversion.
+ */
+export function periodKeyer(zone: string): (instantMs: number) => string {
+  let start = 0;
+  let end = -1;
+  let key = '';
+  return (ms) => {
+    if (ms >= start && ms < end) return key;
+    const local = DateTime.fromMillis(ms, { zone }).startOf('month');
+    start = local.toMillis();
+    end = local.plus({ months: 1 }).toMillis();
+    key = local.toFormat('yyyy-MM');
+    return key;
+  };
+}

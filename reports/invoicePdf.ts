@@ -7,6 +7,7 @@ import PDFDocument from 'pdfkit';
 import { DateTime } from 'luxon';
 import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
+import { ratePercent } from '../engine/money.js';
 import { collect, colors } from './pdf.js';
 import { renderOffThread } from './renderPool.js';
 
@@ -15,6 +16,12 @@ type Locale = 'fr' | 'en';
 const words = {
   fr: {
     invoice: 'FACTURE',
+    creditNote: 'AVOIR',
+    corrects: 'Facture corrigée',
+    specimen: 'SPECIMEN',
+    specimenNote: 'SPECIMEN — aperçu non émis : ce document n’a pas de numéro, n’est pas enregistré et n’est pas dû.',
+    creditNoteText: (number: string, period: string) =>
+      `Avoir sur la facture n° ${number} (${period}) : les montants ci-dessus, TVA comprise, sont déduits de ce qui vous est facturé et imputés sur votre prochain règlement, ou remboursés sur demande.`,
     number: 'N°',
     issued: 'Date d’émission',
     period: 'Période',
@@ -31,7 +38,8 @@ const words = {
     total: 'Total TTC',
     notBilled: 'NON FACTURÉ',
     notBilledNote: 'Système interne : facture établie pour information, tous les montants sont ramenés à zéro. Aucun paiement n’est dû.',
-    callsNote: 'Appels : la quantité est la durée facturée en minutes, le prix unitaire le prix moyen d’une minute facturée ; chaque montant est la somme des coûts des appels, arrondie une fois au centime.',
+    callsNote:
+      'Appels : chaque ligne est un lot (quantité 1, prix = montant) ; son libellé donne le nombre d’appels et la durée facturée ; chaque montant est la somme des coûts des appels, arrondie une fois au centime. Une ligne « appels de <mois> reçus après facturation » facture les appels d’un mois déjà facturé, arrivés ou recalculés depuis.',
     terms: 'Paiement à réception. Pas d’escompte pour paiement anticipé. Tout retard de paiement entraîne des pénalités au taux de la BCE majoré de 10 points et une indemnité forfaitaire de 40 € pour frais de recouvrement.',
     annex: 'Annexe — appels par utilisateur',
     annexNote: (n: number, shown: number) => (n > shown ? `Les ${shown} premiers utilisateurs sur ${n} ; le détail complet est dans le CSV de la facture.` : 'Montants avant l’arrondi par ligne de la facture.'),
@@ -44,6 +52,12 @@ const words = {
   },
   en: {
     invoice: 'INVOICE',
+    creditNote: 'CREDIT NOTE',
+    corrects: 'Corrects invoice',
+    specimen: 'SPECIMEN',
+    specimenNote: 'SPECIMEN — a preview, not issued: this document has no number, is not recorded and nothing is payable.',
+    creditNoteText: (number: string, period: string) =>
+      `Credit note on invoice no. ${number} (${period}): the amounts above, VAT included, are deducted from what you are invoiced and set against your next payment, or refunded on request.`,
     number: 'No.',
     issued: 'Date of issue',
     period: 'Period',
@@ -60,7 +74,8 @@ const words = {
     total: 'Total incl. VAT',
     notBilled: 'NOT BILLED',
     notBilledNote: 'Internal system: this invoice is issued for information, every amount is zero-rated. Nothing is payable.',
-    callsNote: 'Calls: the quantity is the charged time in minutes, the unit price the average price of a charged minute; each amount is the sum of the calls’ costs, rounded once to the cent.',
+    callsNote:
+      'Calls: each line is one lot (quantity 1, price = amount); its label gives the number of calls and the time charged; each amount is the sum of the calls’ costs, rounded once to the cent. A line “<month> calls received after invoicing” bills calls of a month already invoiced that arrived or were re-rated since.',
     terms: 'Payable on receipt. No discount for early payment. Late payments bear interest at the ECB rate plus 10 points and a fixed €40 recovery fee.',
     annex: 'Annex — calls by user',
     annexNote: (n: number, shown: number) => (n > shown ? `The first ${shown} users of ${n}; the invoice's CSV lists them all.` : 'Amounts before the invoice’s rounding per line.'),
@@ -91,12 +106,8 @@ export function formatAmount(value: string, currency: string | null, locale: Loc
 
 /** "0.2000" → "20", "0.055" → "5,5" / "5.5". */
 function percent(rate: string, locale: Locale): string {
-  const m = /^(\d+)(?:\.(\d+))?$/.exec(rate);
-  if (!m) return rate;
-  const digits = `${m[1]}${(m[2] ?? '').padEnd(2, '0')}`;
-  const int = String(Number(digits.slice(0, m[1]!.length + 2)));
-  const frac = digits.slice(m[1]!.length + 2).replace(/0+$/, '');
-  return frac ? `${int}${locale === 'fr' ? ',' : '.'}${frac}` : int;
+  const p = ratePercent(rate);
+  return locale === 'fr' ? p.replace('.', ',') : p;
 }
 
 function minutes(seconds: number, locale: Locale): string {
@@ -107,7 +118,7 @@ function minutes(seconds: number, locale: Locale): string {
 
 export interface InvoicePdfInput {
   invoice: InvoiceRecord;
-  tenant: { name: string; timezone: string };
+  tenant: { name: string; timezone: string; billingAddress?: string[] };
   issuer: Issuer;
   userCalls: { users: UserCalls[]; total: number };
   /** false writes the page content uncompressed (tests read its text). */
@@ -132,12 +143,13 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const { invoice, tenant, issuer } = input;
   const locale: Locale = invoice.locale;
   const t = words[locale];
+  const title = invoice.kind === 'credit_note' ? t.creditNote : t.invoice;
   const doc = new PDFDocument({
     size: 'A4',
     margin: 50,
     bufferPages: true,
     compress: input.compress ?? true,
-    info: { Title: `${t.invoice} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}`, CreationDate: input.createdAt ?? new Date() },
+    info: { Title: `${title} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}`, CreationDate: input.createdAt ?? new Date() },
   });
   const finished = collect(doc);
 
@@ -159,7 +171,7 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   doc.text(issuer.email, { width: width / 2 });
   const issuerBottom = doc.y;
 
-  doc.fillColor(ink).font('Helvetica-Bold').fontSize(24).text(t.invoice, left + width / 2, 38, { width: width / 2, align: 'right' });
+  doc.fillColor(ink).font('Helvetica-Bold').fontSize(24).text(title, left + width / 2, 38, { width: width / 2, align: 'right' });
   const meta = (label: string, value: string, y: number) => {
     doc.font('Helvetica').fontSize(9.5).fillColor(muted).text(label, left + width / 2, y, { width: width / 2 - 110, align: 'right', lineBreak: false });
     doc.font('Helvetica-Bold').fontSize(9.5).fillColor(ink).text(value, left + width - 105, y, { width: 105, align: 'right', lineBreak: false });
@@ -168,25 +180,35 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   meta(t.issued, issuedAt.toFormat('d LLLL yyyy'), 86);
   meta(t.period, periodText, 100);
   doc.y = 114;
+  if (invoice.corrects) {
+    meta(t.corrects, invoice.corrects.number, 114);
+    doc.y = 128;
+  }
 
   // ---- client block ------------------------------------------------------------
+  // the bill-to box: name, postal address (French B2B invoices require it), reference, client id
   const boxTop = Math.max(issuerBottom, doc.y) + 22;
   const boxX = left + width / 2;
-  doc.roundedRect(boxX, boxTop, width / 2, 74, 4).lineWidth(0.8).strokeColor(rule).stroke();
+  const address = tenant.billingAddress ?? [];
+  const boxHeight = 74 + address.length * 11;
+  doc.roundedRect(boxX, boxTop, width / 2, boxHeight, 4).lineWidth(0.8).strokeColor(rule).stroke();
   doc.fillColor(muted).fontSize(8).text(t.billTo.toUpperCase(), boxX + 12, boxTop + 10, { width: width / 2 - 24, characterSpacing: 0.5 });
   doc.fillColor(ink).font('Helvetica-Bold').fontSize(12).text(tenant.name, { width: width / 2 - 24 });
-  doc.font('Helvetica').fontSize(9).fillColor(ink).text(`${t.reference}${locale === 'fr' ? '\u00a0:' : ':'} ${invoice.reference}`, { width: width / 2 - 24 });
+  doc.font('Helvetica').fontSize(9).fillColor(ink);
+  for (const line of address) doc.text(line, { width: width / 2 - 24, lineBreak: false });
+  doc.text(`${t.reference}${locale === 'fr' ? '\u00a0:' : ':'} ${invoice.reference}`, { width: width / 2 - 24 });
   doc.fillColor(muted).fontSize(8).text(`${t.clientId} ${invoice.tenantId}`, { width: width / 2 - 24 });
 
-  if (invoice.status === 'not_billed') {
+  const stamp = invoice.specimen ? t.specimen : invoice.status === 'not_billed' ? t.notBilled : undefined;
+  if (stamp !== undefined) {
     const stampY = boxTop + 8;
     doc.save();
     doc.rotate(-8, { origin: [left + 110, stampY + 28] });
     doc.roundedRect(left + 10, stampY + 8, 200, 40, 4).lineWidth(2.5).strokeColor('#c62828').stroke();
-    doc.fillColor('#c62828').font('Helvetica-Bold').fontSize(18).text(t.notBilled, left + 10, stampY + 19, { width: 200, align: 'center' });
+    doc.fillColor('#c62828').font('Helvetica-Bold').fontSize(18).text(stamp, left + 10, stampY + 19, { width: 200, align: 'center' });
     doc.restore();
   }
-  doc.y = boxTop + 74 + 26;
+  doc.y = boxTop + boxHeight + 26;
 
   // ---- a table that breaks across pages ---------------------------------------------
   const table = (columns: Column[], rows: string[][], options: { zebra?: boolean; pad?: number } = {}) => {
@@ -236,7 +258,8 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     lineColumns,
     invoice.lines.map((l) => [
       l.label,
-      l.kind === 'calls' ? `${formatAmount(l.quantity, null, locale, 2)} ${t.min}` : formatAmount(l.quantity, null, locale, 0),
+      // call lines are one lot since issue 17; earlier invoices' call lines counted minutes
+      l.kind === 'calls' && l.quantity !== '1' ? `${formatAmount(l.quantity, null, locale, 2)} ${t.min}` : formatAmount(l.quantity, null, locale, 0),
       formatAmount(l.unitPrice, invoice.currency, locale),
       money(l.amount),
     ]),
@@ -272,9 +295,12 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     doc.text(text, left, doc.y, { width });
     doc.moveDown(0.5);
   };
+  if (invoice.specimen) note(t.specimenNote, '#c62828');
+  if (invoice.corrects) note(t.creditNoteText(invoice.corrects.number, periodText), ink);
   if (invoice.status === 'not_billed') note(t.notBilledNote, '#c62828');
   if (invoice.lines.some((l) => l.kind === 'calls')) note(t.callsNote);
-  if (invoice.status !== 'not_billed') note(t.terms);
+  // payment terms and late-payment penalties are for what is payable, not for a credit note
+  if (invoice.status !== 'not_billed' && invoice.kind !== 'credit_note') note(t.terms);
 
   // ---- annex: calls by user ---------------------------------------------------------------
   if (input.userCalls.total > 0) {
@@ -305,8 +331,9 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     const y = doc.page.height - 60;
     doc.moveTo(left, y - 8).lineTo(left + width, y - 8).lineWidth(0.5).strokeColor(rule).stroke();
     doc.font('Helvetica').fontSize(7.5).fillColor(muted);
-    doc.text(`${issuer.name} · ${issuer.registration} · ${t.vatId} ${issuer.vatId}`, left, y, { width: width - 90, lineBreak: false });
-    doc.text(`${t.invoice} ${invoice.number}`, left, y + 11, { width: width - 90, lineBreak: false });
+    // a long registration wraps onto a second line: the document's number goes below it
+    doc.text(`${issuer.name} · ${issuer.registration} · ${t.vatId} ${issuer.vatId}`, left, y, { width: width - 90, height: 20 });
+    doc.text(`${title} ${invoice.number}`, left, y + 21, { width: width - 90, lineBreak: false });
     doc.font('Helvetica-Bold').fillColor(ink).text(t.page(i - range.start + 1, range.count), left + width - 90, y, { width: 90, align: 'right', lineBreak: false });
     doc.page.margins.bottom = savedBottom;
   }

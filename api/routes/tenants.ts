@@ -28,6 +28,7 @@ export const TenantSchema = z
     maxCallSeconds: z.number().int(),
     lowBalanceThreshold: z.string(),
     freeNumbers: z.array(z.string()),
+    billingAddress: z.array(z.string()).openapi({ description: 'Postal address printed in the invoices’ bill-to box, one entry per line', example: ['Acme SARL', '5 rue du Port', '13002 Marseille'] }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -55,6 +56,7 @@ const TenantFields = {
   maxCallSeconds: z.number().int().min(1).max(86_400),
   lowBalanceThreshold: MoneyInNonNegative,
   freeNumbers: z.array(numberText).max(100),
+  billingAddress: z.array(z.string().trim().min(1).max(200)).max(6),
 };
 
 const TenantCreate = z

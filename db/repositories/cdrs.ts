@@ -52,7 +52,7 @@ export async function takeCdrIds(trx: Trx, count: number): Promise<{ at: Date; i
 export async function lockCallers(trx: Trx, tenantId: string, identifiants: readonly string[]) {
   return trx
     .selectFrom('users')
-    .select(['id', 'identifiant', 'forfaitMinutes', 'usedSeconds', 'balance', 'billingEnabled'])
+    .select(['id', 'identifiant', 'forfaitMinutes', 'usedSeconds', 'forfaitPeriod', 'balance', 'billingEnabled'])
     .where('tenantId', '=', tenantId)
     .where('identifiant', '=', anyOf('text', identifiants))
     .orderBy('id')
@@ -69,7 +69,7 @@ export async function usersByIdentifiant(trx: Trx, tenantId: string, identifiant
 export async function lockUsersOfCdrs(trx: Trx, tenantId: string, cdrIds: readonly string[]) {
   return trx
     .selectFrom('users')
-    .select(['id', 'balance', 'billingEnabled', 'forfaitPeriod'])
+    .select(['id', 'balance', 'billingEnabled', 'forfaitPeriod', 'forfaitMinutes', 'usedSeconds'])
     .where('tenantId', '=', tenantId)
     .where('id', 'in', (eb) => eb.selectFrom('cdrs').select('userId').distinct().where('tenantId', '=', tenantId).where('id', '=', anyOf('bigint', cdrIds)).$narrowType<{ userId: string }>())
     .orderBy('id')

@@ -36,6 +36,8 @@ import type { TenantContext } from './context.js';
 import { toUnits4 } from './pgArrays.js';
 import type { CdrRow, NormalizedCdr, Rejection } from './types.js';
 import { addRatedToRollups, type RollupFact } from '../indicators/deltas.js';
+import { periodKeyer } from '../../engine/periods.js';
+import { addPeriodUsage, adoptForfaitPeriods, readPeriodUsage, usedInPeriod, type UsageDelta } from './forfaitUsage.js';
 
 export interface BatchResult {
   accepted: number;
@@ -65,6 +67,8 @@ interface Planned {
   rated: RatedCall;
   reservationId: string | null;
   id: string;
+  /** The tenant-local month the call started in: the forfait it spends (issue 17). */
+  period: string;
 }
 
 /** Another transaction stored one of this batch's call ids first: redo the batch, looking first. */
@@ -192,7 +196,7 @@ async function attemptBatch(
   for (const c of work) {
     if (c.direction === 'in') {
       const userId = c.identifiant === null ? null : (users.get(c.identifiant)?.id ?? incomingUsers.get(c.identifiant) ?? null);
-      planned.push({ cdr: c, userId, rate: undefined, rated: ZERO, reservationId: null, id: '' });
+      planned.push({ cdr: c, userId, rate: undefined, rated: ZERO, reservationId: null, id: '', period: '' });
       continue;
     }
     const user = c.identifiant === null ? undefined : users.get(c.identifiant);
@@ -206,7 +210,7 @@ async function attemptBatch(
       rejections.push(reject(c, 'NO_RATE', 'callee', `no rate for ${c.callee} at ${new Date(c.startedAtMs).toISOString()}`));
       continue;
     }
-    const p: Planned = { cdr: c, userId: user.id, rate, rated: ZERO, reservationId: null, id: '' };
+    const p: Planned = { cdr: c, userId: user.id, rate, rated: ZERO, reservationId: null, id: '', period: '' };
     planned.push(p);
     const list = byUser.get(user.id);
     if (list === undefined) byUser.set(user.id, [p]);
@@ -216,14 +220,36 @@ async function attemptBatch(
   const counters = new Map<string, CounterDelta>();
   const userById = new Map<string, Caller>();
   for (const u of users.values()) userById.set(u.id, u);
+  // each call spends the forfait of its own month (issue 17): the current one's
+  // counter is on the users row, the other months' in forfait_usage
+  const periodOfMs = periodKeyer(ctx.timezone);
+  const adopted = new Map<string, string>();
+  const otherPeriods: { userId: string; period: string }[] = [];
   for (const [userId, list] of byUser) {
     const user = userById.get(userId)!;
     // the forfait pays the first seconds: earliest calls first
     sortIfNeeded(list, byStart);
-    let remaining = user.forfaitMinutes * 60 - user.usedSeconds;
+    for (const p of list) p.period = periodOfMs(p.cdr.startedAtMs);
+    if (user.forfaitPeriod === null) adopted.set(userId, list[list.length - 1]!.period);
+    const current = user.forfaitPeriod ?? adopted.get(userId);
+    let last = '';
+    for (const p of list) {
+      if (p.period !== current && p.period !== last) otherPeriods.push({ userId, period: p.period });
+      last = p.period;
+    }
+  }
+  const usage = await readPeriodUsage(trx, tenantId, otherPeriods);
+  await adoptForfaitPeriods(trx, tenantId, adopted);
+  const usageDeltas: UsageDelta[] = [];
+  for (const [userId, list] of byUser) {
+    const user = userById.get(userId)!;
+    const account = { id: userId, forfaitPeriod: user.forfaitPeriod ?? adopted.get(userId)!, usedSeconds: user.usedSeconds };
+    const remainingIn = new Map<string, number>();
+    const usedIn = new Map<string, number>();
     let used = 0;
     let total = 0;
     for (const p of list) {
+      let remaining = remainingIn.get(p.period) ?? user.forfaitMinutes * 60 - usedInPeriod(usage, account, p.period);
       const answered = p.cdr.disposition === 'answered';
       if (p.rate === undefined) {
         // a free number without a rate: nothing to pay, the talk time still counts
@@ -240,9 +266,12 @@ async function attemptBatch(
         });
       }
       remaining -= p.rated.forfaitSeconds;
-      used += p.rated.forfaitSeconds;
+      remainingIn.set(p.period, remaining);
+      usedIn.set(p.period, (usedIn.get(p.period) ?? 0) + p.rated.forfaitSeconds);
+      if (p.period === account.forfaitPeriod) used += p.rated.forfaitSeconds;
       total += p.rated.billableSeconds;
     }
+    for (const [period, seconds] of usedIn) usageDeltas.push({ userId, period, seconds });
     accounts.set(userId, { id: userId, balance: toUnits4(user.balance) });
     counters.set(userId, { usedSeconds: used, totalCallSeconds: total });
   }
@@ -292,6 +321,7 @@ async function attemptBatch(
     }
   }
   await appendLedgerEntries(trx, tenantId, accounts, lines, counters, options.source);
+  await addPeriodUsage(trx, tenantId, usageDeltas);
   if (openReservations.length > 0) await markReservationsRated(trx, tenantId, openReservations);
 
   // rejects: one pending row per call id (a file imported twice does not store them twice);

@@ -8,14 +8,17 @@
  * second run finds nothing to change — the double debit CGRateS users meet when
  * a rerate re-applies the full cost instead of the difference cannot happen.
  *
- * Forfait: a rerated call keeps at most the forfait seconds it was given (it
- * cannot take forfait that later calls already used); it gives seconds back when
- * its new rate is not forfait-eligible or bills fewer seconds. usedSeconds moves
- * only for calls of the user's current forfait period.
+ * Forfait (issue 17: within each CDR's own period): a rerated call keeps the
+ * forfait seconds it was given and may take what is still unused of its own
+ * month's forfait (never another month's, never what later calls of its month
+ * used); it gives seconds back to its month when its new rate is not
+ * forfait-eligible or bills fewer seconds. usedSeconds moves only for calls of
+ * the user's current forfait period; every month's forfait_usage row moves.
  */
 import { rawSql, withTransaction, type Trx } from '../../db/connection.js';
 import { lockCdrRatings, lockUsersOfCdrs, outgoingCdrIds, updateRatings, type Rerating } from '../../db/repositories/cdrs.js';
-import { periodOf } from '../../engine/periods.js';
+import { periodKeyer, periodOf } from '../../engine/periods.js';
+import { addPeriodUsage, readPeriodUsage, usedInPeriod, type UsageDelta } from './forfaitUsage.js';
 import { digitsForLookup, rateCall, type RatedCall } from '../../engine/index.js';
 import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
@@ -36,13 +39,20 @@ export interface RerateResult {
   skipped: number;
 }
 
-export async function rerate(deps: CdrDeps, tenantId: string, period: { from: string; to: string }, createdBy: string): Promise<RerateResult> {
+export async function rerate(
+  deps: CdrDeps,
+  tenantId: string,
+  period: { from: string; to: string },
+  createdBy: string,
+  options: { now?: Date } = {},
+): Promise<RerateResult> {
   const ctx = await loadTenantContext(deps, tenantId, { freshTariff: true });
   const range = periodRange(period, ctx.timezone);
   const from = range.from!;
   const to = range.to!;
   const reason = `rerate ${period.from} .. ${period.to}`;
-  const currentPeriod = periodOf(new Date(), ctx.timezone);
+  const currentPeriod = periodOf(options.now ?? new Date(), ctx.timezone);
+  const periodOfMs = periodKeyer(ctx.timezone);
   const total = { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
   let after = '0';
   for (;;) {
@@ -64,12 +74,18 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
     const users = await lockUsersOfCdrs(trx, tenantId, cdrIds);
     const userById = new Map(users.map((u) => [u.id, u]));
     const rows = await lockCdrRatings(trx, tenantId, cdrIds);
+    const callPeriods = rows.map((row) => periodOfMs(row.startedAt.getTime()));
+    const usage = await readPeriodUsage(trx, tenantId, rows.map((row, i) => ({ userId: row.userId, period: callPeriods[i]! })));
+    /** forfait seconds still unused per (user, month), moved as the chunk's calls are rerated */
+    const unused = new Map<string, number>();
+    const usageDeltas: UsageDelta[] = [];
     const accounts = new Map<string, LockedAccount>();
     const counters = new Map<string, CounterDelta>();
     const lines: LedgerLine[] = [];
     const updates: Rerating[] = [];
-    for (const row of rows) {
+    for (const [i, row] of rows.entries()) {
       const user = userById.get(row.userId);
+      const callPeriod = callPeriods[i]!;
       const free = ctx.freeNumbers.has(row.callee);
       const rate = ctx.tariff?.lookup(digitsForLookup(row.callee), row.startedAt.getTime());
       if (user === undefined || (rate === undefined && !free)) {
@@ -80,7 +96,7 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
       const rated: RatedCall =
         rate === undefined
           ? { billableSeconds: answered ? row.durationSeconds : 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as RatedCall['cost'] }
-          : rateCall({ durationSeconds: row.durationSeconds, answered, rate, remainingForfaitSeconds: row.forfaitSeconds, billingEnabled: user.billingEnabled, freeNumber: free });
+          : rateCall({ durationSeconds: row.durationSeconds, answered, rate, remainingForfaitSeconds: row.forfaitSeconds + unusedOf(user, callPeriod), billingEnabled: user.billingEnabled, freeNumber: free });
       const rateId = rate?.rate.id ?? null;
       const destination = rate?.rate.destination ?? null;
       const klass = rate?.rate.class ?? 'free';
@@ -105,8 +121,10 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
       });
       accounts.set(user.id, { id: user.id, balance: toUnits4(user.balance) });
       const delta = counters.get(user.id) ?? { usedSeconds: 0, totalCallSeconds: 0 };
-      const callPeriod = periodOf(row.startedAt, ctx.timezone);
-      if (callPeriod === (user.forfaitPeriod ?? currentPeriod)) delta.usedSeconds += rated.forfaitSeconds - row.forfaitSeconds;
+      const forfaitMoved = rated.forfaitSeconds - row.forfaitSeconds;
+      if (callPeriod === (user.forfaitPeriod ?? currentPeriod)) delta.usedSeconds += forfaitMoved;
+      unused.set(`${user.id}|${callPeriod}`, unusedOf(user, callPeriod) - forfaitMoved);
+      usageDeltas.push({ userId: user.id, period: callPeriod, seconds: forfaitMoved });
       delta.totalCallSeconds += rated.billableSeconds - row.billableSeconds;
       counters.set(user.id, delta);
       if (newCost !== oldCost) {
@@ -122,6 +140,15 @@ export async function rerate(deps: CdrDeps, tenantId: string, period: { from: st
     await updateRatings(trx, tenantId, updates);
     await moveCdrsInRollups(raw, tenantId, changedIds, 1); // …and back in with the new one
     await appendLedgerEntries(trx, tenantId, accounts, lines, counters, createdBy);
+    await addPeriodUsage(trx, tenantId, usageDeltas);
     return out;
+
+    function unusedOf(user: (typeof users)[number], callPeriod: string): number {
+      const key = `${user.id}|${callPeriod}`;
+      const known = unused.get(key);
+      if (known !== undefined) return known;
+      const account = { id: user.id, forfaitPeriod: user.forfaitPeriod ?? currentPeriod, usedSeconds: user.usedSeconds };
+      return Math.max(0, user.forfaitMinutes * 60 - usedInPeriod(usage, account, callPeriod));
+    }
   }
 }

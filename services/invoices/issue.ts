@@ -9,18 +9,27 @@
  *     each with its cost now (set-based INSERT … SELECT, nothing through JS);
  *  3. the lines are the items grouped by line, each rounded half-up to cents
  *     once; total excl. VAT = sum of the rounded lines; VAT = round2(total × rate);
- *  4. last, the number: the year's row of invoice_sequences is incremented and
- *     locked until commit, so numbers are allocated in commit order with no gap
- *     (a rolled-back transaction gives its number back) and no duplicate.
+ *  4. months invoiced before whose CDRs changed since (late CDRs, rerates) are
+ *     corrected (corrections.ts): what is owed more becomes lines of this
+ *     invoice, labelled with their month; what is owed less a credit note per
+ *     corrected invoice (AV-YYYY-NNNNNN, its own sequence);
+ *  5. last, the numbers: the year's row of credit_note_sequences, then of
+ *     invoice_sequences, is incremented and locked until commit, so numbers are
+ *     allocated in commit order with no gap (a rolled-back transaction gives its
+ *     numbers back) and no duplicate; always in that order, so two tenants'
+ *     transactions cannot deadlock on them.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { DateTime } from 'luxon';
 import type { Db, Trx } from '../../db/connection.js';
-import { Dec, addMoney4, formatMoney4, mulMoney4Round2, parseMoney4, roundMoney2, type Money4 } from '../../engine/money.js';
+import { addMoney4, formatMoney4, mulMoney4Round2, parseMoney4, roundMoney2, type Money4 } from '../../engine/money.js';
 import type { Issuer } from './issuer.js';
-import { CLASS_LINES, LICENCE_LINE, callsLabel, licenceLabel, type CallClass, type Locale } from './labels.js';
-import { monthWindow } from '../../engine/periods.js';
+import { CLASS_LINES, LICENCE_LINE, callsLabel, creditLabel, lateCallsLabel, licenceLabel, type CallClass, type Locale } from './labels.js';
+import { pendingCorrections, type Correction, type CorrectionItem, type InvoicedMonth } from './corrections.js';
+import { billedWindow } from './period.js';
+import { intArray, textArray } from '../../db/arrays.js';
+import { getInvoice, invoiceUserCalls, type InvoiceRecord, type UserCalls } from './read.js';
 
 /** What invoicing needs of a tenant (and of its product type). */
 export interface InvoiceTenant {
@@ -37,15 +46,21 @@ export interface InvoiceTenant {
   trialEndsAt: Date | null;
 }
 
-export type SkipReason = 'ALREADY_INVOICED' | 'TRIAL' | 'PERIOD_NOT_ENDED' | 'NOTHING_TO_INVOICE';
+export type SkipReason = 'ALREADY_INVOICED' | 'TRIAL' | 'PERIOD_NOT_ENDED' | 'NOTHING_TO_INVOICE' | 'ISSUER_NOT_CONFIGURED';
 
 export type IssueOutcome =
-  | { created: true; tenantId: string; invoiceId: string; number: string }
-  | { created: false; tenantId: string; reason: SkipReason; invoiceId?: string };
+  | { created: true; tenantId: string; invoiceId: string; number: string; creditNotes: string[] }
+  | { created: false; tenantId: string; reason: SkipReason; invoiceId?: string; creditNotes?: string[] };
 
 export interface IssueOptions {
   now: Date;
   issuer: Issuer;
+}
+
+/** A draft: what issuing would produce now, never stored (its transaction is rolled back), stamped SPECIMEN. */
+export interface DraftDocument {
+  record: InvoiceRecord;
+  userCalls: { users: UserCalls[]; total: number };
 }
 
 export async function loadInvoiceTenants(db: Db, scope: { tenantId?: string; resellerId?: string } = {}): Promise<InvoiceTenant[]> {
@@ -75,6 +90,11 @@ interface LineDraft {
   quantity: string;
   unitPrice: string;
   amount: Money4;
+  /** Calls' destination class; the month they are of when it is not the document's own (a correction). */
+  callClass: CallClass | null;
+  period: string | null;
+  /** A correction's CDRs, frozen with the line. */
+  items?: CorrectionItem[];
 }
 
 interface ItemGroup {
@@ -83,12 +103,6 @@ interface ItemGroup {
   seconds: string;
   cost: string;
   amount: string;
-}
-
-/** Average price of a charged minute, 4 decimals, for information on call lines. */
-function averagePerMinute(cost: Money4, seconds: number): string {
-  if (seconds === 0) return '0.0000';
-  return new Dec(cost).div(10_000).times(60).div(seconds).toFixed(4, Dec.ROUND_HALF_UP);
 }
 
 function linesOf(tenant: InvoiceTenant, groups: ItemGroup[]): LineDraft[] {
@@ -103,24 +117,29 @@ function linesOf(tenant: InvoiceTenant, groups: ItemGroup[]): LineDraft[] {
       quantity: String(licences.n),
       unitPrice: tenant.internal ? '0' : tenant.monthlyFeePerUser,
       amount: roundMoney2(m4(licences.amount)),
+      callClass: null,
+      period: null,
     });
   }
   for (const { cls, lineNo } of CLASS_LINES) {
     const g = byLine.get(lineNo);
     if (!g || g.n === 0) continue;
-    const seconds = Number(g.seconds);
-    const amount = m4(g.amount);
-    lines.push({
-      lineNo,
-      kind: 'calls',
-      label: callsLabel(tenant.locale, cls, g.n, seconds),
-      quantity: new Dec(seconds).div(60).toFixed(4, Dec.ROUND_HALF_UP),
-      unitPrice: tenant.internal ? '0' : averagePerMinute(amount, seconds),
-      amount: roundMoney2(amount),
-    });
+    lines.push(callLine(lineNo, callsLabel(tenant.locale, cls, g.n, Number(g.seconds)), roundMoney2(m4(g.amount)), cls, null));
   }
   return lines;
 }
+
+/**
+ * A call line is one lot: quantity 1 at its amount, so quantity × unit price is
+ * the amount to the cent (issue 17, point 3). The count of calls and the time
+ * charged are in the label; an average price per minute would not recompute.
+ */
+function callLine(lineNo: number, label: string, amount: Money4, callClass: CallClass, period: string | null, items?: CorrectionItem[]): LineDraft {
+  return { lineNo, kind: 'calls', label, quantity: '1', unitPrice: cents(amount), amount, callClass, period, ...(items ? { items } : {}) };
+}
+
+/** First line number of the corrections of earlier months. */
+const CORRECTION_LINES = 101;
 
 const classLineSql = sql.raw(
   `CASE COALESCE(class, 'free') ${CLASS_LINES.map((c) => `WHEN '${c.cls}' THEN ${c.lineNo}`).join(' ')} ELSE ${CLASS_LINES[CLASS_LINES.length - 1]!.lineNo} END`,
@@ -155,12 +174,108 @@ async function freezeItems(trx: Trx, tenant: InvoiceTenant, invoiceId: string, f
   return r.rows;
 }
 
-async function nextNumber(trx: Trx, year: number): Promise<string> {
-  const r = await sql<{ lastNumber: number }>`
-    INSERT INTO invoice_sequences (year, last_number) VALUES (${year}, 1)
-    ON CONFLICT (year) DO UPDATE SET last_number = invoice_sequences.last_number + 1
-    RETURNING last_number`.execute(trx);
-  return `${year}-${String(r.rows[0]!.lastNumber).padStart(6, '0')}`;
+export type DocumentKind = 'invoice' | 'credit_note';
+
+/** The next number of the year: 2026-000001 for invoices, AV-2026-000001 for credit notes, each its own unbroken sequence. */
+async function nextNumber(trx: Trx, kind: DocumentKind, year: number): Promise<string> {
+  const r =
+    kind === 'invoice'
+      ? await sql<{ lastNumber: number }>`
+          INSERT INTO invoice_sequences (year, last_number) VALUES (${year}, 1)
+          ON CONFLICT (year) DO UPDATE SET last_number = invoice_sequences.last_number + 1
+          RETURNING last_number`.execute(trx)
+      : await sql<{ lastNumber: number }>`
+          INSERT INTO credit_note_sequences (year, last_number) VALUES (${year}, 1)
+          ON CONFLICT (year) DO UPDATE SET last_number = credit_note_sequences.last_number + 1
+          RETURNING last_number`.execute(trx);
+  return `${kind === 'credit_note' ? 'AV-' : ''}${year}-${String(r.rows[0]!.lastNumber).padStart(6, '0')}`;
+}
+
+interface DocumentDraft {
+  id: string;
+  kind: DocumentKind;
+  period: string;
+  vatRate: string;
+  correctsInvoiceId: string | null;
+  lines: LineDraft[];
+}
+
+/** Numbers and writes a document: its row, its lines and its corrections' items (its own items are frozen already). */
+async function writeDocument(trx: Trx, tenant: InvoiceTenant, doc: DocumentDraft, options: IssueOptions): Promise<string> {
+  const totalExclVat = addMoney4(...doc.lines.map((l) => l.amount));
+  const vat = mulMoney4Round2(totalExclVat, doc.vatRate);
+  const total = addMoney4(totalExclVat, vat);
+  const year = DateTime.fromJSDate(options.now, { zone: options.issuer.timezone }).year;
+  const number = await nextNumber(trx, doc.kind, year);
+  await trx
+    .insertInto('invoices')
+    .values({
+      tenantId: tenant.id,
+      id: doc.id,
+      number,
+      period: doc.period,
+      reference: tenant.reference?.trim() || tenant.id,
+      status: tenant.internal ? 'not_billed' : 'issued',
+      currency: tenant.currency,
+      locale: tenant.locale,
+      vatRate: doc.vatRate,
+      totalExclVat: cents(totalExclVat),
+      vat: cents(vat),
+      total: cents(total),
+      issuedAt: options.now,
+      kind: doc.kind,
+      correctsInvoiceId: doc.correctsInvoiceId,
+    })
+    .execute();
+  await trx
+    .insertInto('invoiceLines')
+    .values(
+      doc.lines.map((l) => ({
+        tenantId: tenant.id,
+        invoiceId: doc.id,
+        lineNo: l.lineNo,
+        kind: l.kind,
+        label: l.label,
+        quantity: l.quantity,
+        unitPrice: l.unitPrice,
+        amount: cents(l.amount),
+        period: l.period,
+        callClass: l.callClass,
+      })),
+    )
+    .execute();
+  const items = doc.lines.flatMap((l) => (l.items ?? []).map((item) => ({ lineNo: l.lineNo, item })));
+  if (items.length > 0) {
+    await sql`
+      INSERT INTO invoice_items (tenant_id, invoice_id, line_no, kind, user_id, cdr_id, charged_seconds, cost, amount)
+      SELECT ${tenant.id}::uuid, ${doc.id}::uuid, v.line_no, 'call', v.user_id, v.cdr_id, v.seconds, v.cost, v.amount
+        FROM unnest(${intArray(items.map((i) => i.lineNo))}::int[], ${textArray(items.map((i) => i.item.userId))}::uuid[],
+                    ${textArray(items.map((i) => i.item.cdrId))}::bigint[], ${intArray(items.map((i) => i.item.chargedSeconds))}::int[],
+                    ${textArray(items.map((i) => i.item.cost))}::numeric[], ${textArray(items.map((i) => i.item.amount))}::numeric[])
+             AS v(line_no, user_id, cdr_id, seconds, cost, amount)`.execute(trx);
+  }
+  return number;
+}
+
+/** The corrections of earlier months: lines of this invoice (owed more) and credit notes (owed less), by corrected invoice. */
+function splitCorrections(tenant: InvoiceTenant, corrections: Correction[], invoiced: Map<string, InvoicedMonth>) {
+  const extra: LineDraft[] = [];
+  const credits = new Map<string, DocumentDraft>();
+  for (const c of corrections) {
+    if (c.amount > 0) {
+      extra.push(callLine(CORRECTION_LINES + extra.length, lateCallsLabel(tenant.locale, c.period, c.cls, c.counts), c.amount, c.cls, c.period, c.items));
+      continue;
+    }
+    const corrected = invoiced.get(c.period)!;
+    let note = credits.get(c.period);
+    if (note === undefined) {
+      note = { id: randomUUID(), kind: 'credit_note', period: c.period, vatRate: corrected.vatRate, correctsInvoiceId: corrected.id, lines: [] };
+      credits.set(c.period, note);
+    }
+    const lineNo = CLASS_LINES.find((l) => l.cls === c.cls)!.lineNo;
+    note.lines.push(callLine(lineNo, creditLabel(tenant.locale, c.period, c.cls, c.counts), c.amount, c.cls, c.period, c.items));
+  }
+  return { extra, credits: [...credits.values()] };
 }
 
 /**
@@ -170,62 +285,92 @@ async function nextNumber(trx: Trx, year: number): Promise<string> {
  * ends at or before trialEndsAt is not invoiced at all.
  */
 export async function issueInvoice(db: Db, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<IssueOutcome> {
-  const { start, end } = monthWindow(period, tenant.timezone);
-  const skip = (reason: SkipReason, invoiceId?: string): IssueOutcome => ({ created: false, tenantId: tenant.id, reason, ...(invoiceId ? { invoiceId } : {}) });
-  if (options.now < end) return skip('PERIOD_NOT_ENDED');
-  if (tenant.trialEndsAt !== null && tenant.trialEndsAt >= end) return skip('TRIAL');
-  const from = tenant.trialEndsAt !== null && tenant.trialEndsAt > start ? tenant.trialEndsAt : start;
+  const { end } = billedWindow(period, tenant);
+  if (options.now < end) return skipOf(tenant, 'PERIOD_NOT_ENDED');
+  return db.transaction().execute((trx) => issueIn(trx, tenant, period, options));
+}
 
-  return db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`invoice:${tenant.id}:${period}`}, 0))`.execute(trx);
-    const existing = await trx.selectFrom('invoices').select('id').where('tenantId', '=', tenant.id).where('period', '=', period).executeTakeFirst();
+class DraftRollback extends Error {
+  constructor(
+    readonly outcome: IssueOutcome,
+    readonly documents: DraftDocument[],
+  ) {
+    super('draft: rolled back');
+  }
+}
+
+/**
+ * What issuing `period` would produce now — the invoice and any credit note —
+ * built by the same code in a transaction that is then rolled back: no number
+ * is used, nothing is stored. A month that has not ended yet is drafted as it
+ * stands (a preview). The documents are numbered SPECIMEN.
+ */
+export async function draftInvoice(db: Db, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<{ outcome: IssueOutcome; documents: DraftDocument[] }> {
+  try {
+    await db.transaction().execute(async (trx) => {
+      const outcome = await issueIn(trx, tenant, period, options);
+      const ids = [...(outcome.creditNotes ?? []), ...(outcome.created ? [outcome.invoiceId] : [])];
+      const documents: DraftDocument[] = [];
+      for (const id of ids) {
+        const record = { ...(await getInvoice(trx, tenant.id, id)), number: 'SPECIMEN', specimen: true };
+        documents.push({ record, userCalls: await invoiceUserCalls(trx, record, 1000) });
+      }
+      throw new DraftRollback(outcome, documents);
+    });
+  } catch (err) {
+    if (err instanceof DraftRollback) return { outcome: err.outcome, documents: err.documents };
+    throw err;
+  }
+  throw new Error('unreachable: a draft always rolls back');
+}
+
+function skipOf(tenant: InvoiceTenant, reason: SkipReason, invoiceId?: string, creditNotes: string[] = []): IssueOutcome {
+  return {
+    created: false,
+    tenantId: tenant.id,
+    reason,
+    ...(invoiceId ? { invoiceId } : {}),
+    ...(creditNotes.length > 0 ? { creditNotes } : {}),
+  };
+}
+
+async function issueIn(trx: Trx, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<IssueOutcome> {
+  const { from, end } = billedWindow(period, tenant);
+  const skip = (reason: SkipReason, invoiceId?: string, creditNotes: string[] = []) => skipOf(tenant, reason, invoiceId, creditNotes);
+  if (tenant.trialEndsAt !== null && tenant.trialEndsAt >= end) return skip('TRIAL');
+  {
+    // one lock per tenant: a month's corrections read every document of the tenant
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`invoice:${tenant.id}`}, 0))`.execute(trx);
+    const existing = await trx
+      .selectFrom('invoices')
+      .select('id')
+      .where('tenantId', '=', tenant.id)
+      .where('period', '=', period)
+      .where('kind', '=', 'invoice')
+      .executeTakeFirst();
     if (existing) return skip('ALREADY_INVOICED', existing.id);
 
     const invoiceId = randomUUID();
     const groups = await freezeItems(trx, tenant, invoiceId, from, end);
     const lines = linesOf(tenant, groups);
-    if (lines.length === 0) return skip('NOTHING_TO_INVOICE');
-
-    const totalExclVat = addMoney4(...lines.map((l) => l.amount));
-    const vat = mulMoney4Round2(totalExclVat, tenant.vatRate);
-    const total = addMoney4(totalExclVat, vat);
-    const year = DateTime.fromJSDate(options.now, { zone: options.issuer.timezone }).year;
-    const number = await nextNumber(trx, year);
-    await trx
-      .insertInto('invoices')
-      .values({
-        tenantId: tenant.id,
-        id: invoiceId,
-        number,
-        period,
-        reference: tenant.reference?.trim() || tenant.id,
-        status: tenant.internal ? 'not_billed' : 'issued',
-        currency: tenant.currency,
-        locale: tenant.locale,
-        vatRate: tenant.vatRate,
-        totalExclVat: cents(totalExclVat),
-        vat: cents(vat),
-        total: cents(total),
-        issuedAt: options.now,
-      })
-      .execute();
-    await trx
-      .insertInto('invoiceLines')
-      .values(
-        lines.map((l) => ({
-          tenantId: tenant.id,
-          invoiceId,
-          lineNo: l.lineNo,
-          kind: l.kind,
-          label: l.label,
-          quantity: l.quantity,
-          unitPrice: l.unitPrice,
-          amount: cents(l.amount),
-        })),
-      )
-      .execute();
-    return { created: true as const, tenantId: tenant.id, invoiceId, number };
-  });
+    // internal tenants are invoiced at 0: nothing of theirs is ever owed more or less
+    const { extra, credits } = tenant.internal
+      ? { extra: [], credits: [] }
+      : await pendingCorrections(trx, tenant, period).then(({ invoiced, corrections }) => splitCorrections(tenant, corrections, invoiced));
+    const creditNotes: string[] = [];
+    for (const note of credits) {
+      await writeDocument(trx, tenant, note, options);
+      creditNotes.push(note.id);
+    }
+    if (lines.length === 0 && extra.length === 0) return skip('NOTHING_TO_INVOICE', undefined, creditNotes);
+    const number = await writeDocument(
+      trx,
+      tenant,
+      { id: invoiceId, kind: 'invoice', period, vatRate: tenant.vatRate, correctsInvoiceId: null, lines: [...lines, ...extra] },
+      options,
+    );
+    return { created: true as const, tenantId: tenant.id, invoiceId, number, creditNotes };
+  }
 }
 
 export type { CallClass };

@@ -25,3 +25,19 @@ export const defaultIssuer: Issuer = {
   timezone: 'Europe/Paris',
 };
 
+
+/** The settings an invoice's legal mentions come from, by the variable that sets each. */
+const issuerVariables = {
+  name: 'FORFAIT_ISSUER_NAME',
+  address: 'FORFAIT_ISSUER_ADDRESS',
+  vatId: 'FORFAIT_ISSUER_VAT_ID',
+  registration: 'FORFAIT_ISSUER_REGISTRATION',
+  email: 'FORFAIT_ISSUER_EMAIL',
+} as const satisfies Partial<Record<keyof Issuer, string>>;
+
+/** The variables whose value is still the placeholder default: a real invoice cannot carry it (issue 17). */
+export function issuerPlaceholders(issuer: Issuer): string[] {
+  return (Object.keys(issuerVariables) as (keyof typeof issuerVariables)[])
+    .filter((k) => JSON.stringify(issuer[k]) === JSON.stringify(defaultIssuer[k]))
+    .map((k) => issuerVariables[k]);
+}

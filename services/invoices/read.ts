@@ -11,10 +11,14 @@ export interface InvoiceLineView {
   quantity: string;
   unitPrice: string;
   amount: string;
+  /** A correction of an earlier month: the month its calls are of (issue 17). */
+  period?: string;
 }
 
 export interface InvoiceView {
   id: string;
+  /** An invoice, or a credit note (avoir) correcting the invoice `corrects` names. */
+  kind: 'invoice' | 'credit_note';
   number: string;
   tenantId: string;
   reference: string;
@@ -26,6 +30,7 @@ export interface InvoiceView {
   vat: string;
   total: string;
   issuedAt: string;
+  corrects: { id: string; number: string } | null;
 }
 
 /** Extra fields the PDF and details need besides the §9 JSON. */
@@ -34,6 +39,8 @@ export interface InvoiceRecord extends InvoiceView {
   vatRate: string;
   /** Line numbers of `lines`, in the same order (they link the details' items to their line). */
   lineNos: number[];
+  /** A draft or preview, never issued: stamped SPECIMEN. */
+  specimen?: boolean;
 }
 
 
@@ -54,26 +61,38 @@ export async function getInvoice(db: Db, tenantId: string, id: string): Promise<
   if (!isUuid(id)) throw new NotFoundError('invoice');
   const inv = await db.selectFrom('invoices').selectAll().where('tenantId', '=', tenantId).where('id', '=', id).executeTakeFirst();
   if (!inv) throw new NotFoundError('invoice');
+  const corrected = inv.correctsInvoiceId
+    ? await db.selectFrom('invoices').select(['id', 'number']).where('tenantId', '=', tenantId).where('id', '=', inv.correctsInvoiceId).executeTakeFirst()
+    : undefined;
   const lines = await db
     .selectFrom('invoiceLines')
-    .select(['lineNo', 'kind', 'label', 'quantity', 'unitPrice', 'amount'])
+    .select(['lineNo', 'kind', 'label', 'quantity', 'unitPrice', 'amount', 'period'])
     .where('tenantId', '=', tenantId)
     .where('invoiceId', '=', id)
     .orderBy('lineNo')
     .execute();
   return {
     id: inv.id,
+    kind: inv.kind,
     number: inv.number,
     tenantId: inv.tenantId,
     reference: inv.reference,
     period: inv.period,
     status: inv.status,
     currency: inv.currency,
-    lines: lines.map((l) => ({ kind: l.kind === 'licence' ? ('licence' as const) : ('calls' as const), label: l.label, quantity: trimDecimal(l.quantity), unitPrice: price(l.unitPrice), amount: l.amount })),
+    lines: lines.map((l) => ({
+      kind: l.kind === 'licence' ? ('licence' as const) : ('calls' as const),
+      label: l.label,
+      quantity: trimDecimal(l.quantity),
+      unitPrice: price(l.unitPrice),
+      amount: l.amount,
+      ...(l.period !== null && l.period !== inv.period ? { period: l.period } : {}),
+    })),
     totalExclVat: inv.totalExclVat,
     vat: inv.vat,
     total: inv.total,
     issuedAt: inv.issuedAt.toISOString(),
+    corrects: corrected ?? null,
     locale: inv.locale === 'en' ? 'en' : 'fr',
     vatRate: inv.vatRate,
     lineNos: lines.map((l) => l.lineNo),
@@ -81,19 +100,19 @@ export async function getInvoice(db: Db, tenantId: string, id: string): Promise<
 }
 
 export function invoiceView(r: InvoiceRecord): InvoiceView {
-  const { locale: _l, vatRate: _v, lineNos: _n, ...view } = r;
+  const { locale: _l, vatRate: _v, lineNos: _n, specimen: _s, ...view } = r;
   return view;
 }
 
 function decodeCursor(cursor: string): { period: string; number: string } {
   const [period, number] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (period === undefined || number === undefined || !/^\d{4}-\d{2}$/.test(period) || !/^\d{4}-\d{6,}$/.test(number)) {
+  if (period === undefined || number === undefined || !/^\d{4}-\d{2}$/.test(period) || !/^(AV-)?\d{4}-\d{6,}$/.test(number)) {
     throw new ValidationError('invalid cursor', [{ field: 'cursor', value: cursor, message: 'not a cursor of this list' }]);
   }
   return { period, number };
 }
 
-/** The tenant's invoices, newest period first. */
+/** The tenant's invoices and credit notes, newest period first (in a period: credit notes, then the invoice). */
 export async function listInvoices(
   db: Db,
   tenantId: string,

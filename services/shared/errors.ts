@@ -25,7 +25,7 @@ export class NotFoundError extends DomainError {
 /** A request that contradicts the current state (duplicate, limit, lock). */
 export class ConflictError extends DomainError {
   constructor(
-    readonly code: 'CONFLICT' | 'LICENCE_LIMIT' | 'PRODUCT_TYPE_LOCKED' | 'IDEMPOTENCY_CONFLICT',
+    readonly code: 'CONFLICT' | 'LICENCE_LIMIT' | 'PRODUCT_TYPE_LOCKED' | 'IDEMPOTENCY_CONFLICT' | 'ISSUER_NOT_CONFIGURED',
     message: string,
     readonly details?: FieldError[],
   ) {

@@ -26,6 +26,8 @@ export interface TenantInput {
   maxCallSeconds?: number;
   lowBalanceThreshold?: string;
   freeNumbers?: string[];
+  /** Postal address of the invoices' bill-to box, one entry per line (issue 17). */
+  billingAddress?: string[];
 }
 
 export interface TenantView {
@@ -48,6 +50,7 @@ export interface TenantView {
   maxCallSeconds: number;
   lowBalanceThreshold: string;
   freeNumbers: string[];
+  billingAddress: string[];
   createdAt: string;
   updatedAt: string;
 }
@@ -108,6 +111,7 @@ export function tenantView(t: Tenant): TenantView {
     maxCallSeconds: t.maxCallSeconds,
     lowBalanceThreshold: t.lowBalanceThreshold,
     freeNumbers: t.freeNumbers,
+    billingAddress: t.billingAddress,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
   };
@@ -159,6 +163,7 @@ export async function createTenant(
           maxCallSeconds: input.maxCallSeconds ?? 14400,
           lowBalanceThreshold: input.lowBalanceThreshold ?? '1.00',
           freeNumbers: input.freeNumbers ?? defaultFreeNumbers(country),
+          billingAddress: input.billingAddress ?? [],
         })
         .returningAll()
         .executeTakeFirstOrThrow();

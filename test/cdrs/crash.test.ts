@@ -181,7 +181,9 @@ describe('crash in the middle of a 1,000,000-CDR import', () => {
       expect(totals!.distinctCdrs).toBe(totals!.calls);
 
       const users = await sql<{ identifiant: string; balance: string; usedSeconds: number; totalCallSeconds: string; ledger: string; paid: string; broken: string }[]>`
-        SELECT u.identifiant, u.balance::text, u.used_seconds AS "usedSeconds", u.total_call_seconds::text AS "totalCallSeconds",
+        SELECT u.identifiant, u.balance::text,
+               -- the file's calls are of one month, not the user's current one: its forfait_usage row (issue 17)
+               (SELECT COALESCE(sum(used_seconds), 0)::int FROM forfait_usage f WHERE f.user_id = u.id) AS "usedSeconds", u.total_call_seconds::text AS "totalCallSeconds",
                (SELECT sum(amount) FROM ledger_entries l WHERE l.user_id = u.id)::text AS ledger,
                (SELECT count(*) FROM ledger_entries l WHERE l.user_id = u.id AND kind = 'call')::text AS paid,
                (SELECT count(*) FROM (SELECT balance_after, sum(amount) OVER (ORDER BY id) AS run FROM ledger_entries l WHERE l.user_id = u.id) x

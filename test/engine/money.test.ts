@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatMoney4,
+  ratePercent,
   formatPrice,
   mulMoney4,
   mulMoney4Round2,
@@ -71,5 +72,16 @@ describe('prices (micro-units)', () => {
 
   it('refuses more than 6 decimals', () => {
     expect(() => parsePrice('0.1234567')).toThrow(RangeError);
+  });
+});
+
+describe('ratePercent (VAT rates on invoices and in Factur-X)', () => {
+  it('prints a rate as an exact percentage with a point', () => {
+    expect(ratePercent('0.2000')).toBe('20');
+    expect(ratePercent('0.055')).toBe('5.5');
+    expect(ratePercent('0.021')).toBe('2.1');
+    expect(ratePercent('0')).toBe('0');
+    expect(ratePercent('1')).toBe('100');
+    expect(ratePercent('0.19625')).toBe('19.625');
   });
 });

@@ -9,7 +9,7 @@ import { drawInvoicePdf, renderInvoicePdf, type InvoicePdfInput } from '../../re
 import { closeRenderPool, detailsPageOffThread, renderPool } from '../../reports/renderPool.js';
 import { detailsPage, type ItemRow } from '../../services/invoices/details.js';
 import { drawUserSheet, renderUserSheet } from '../../reports/userSheet.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import type { UserView } from '../../services/users/fields.js';
 import type { DirectoryTenant } from '../../services/users/repo.js';
 import { pageCount, parseCsv, pdfText } from './helpers.js';
@@ -28,6 +28,8 @@ function largeInvoice(): InvoicePdfInput {
   return {
     invoice: {
       id: '6f1c9a52-3d0b-4c55-9a0e-1f2e3d4c5b6a',
+      kind: 'invoice',
+      corrects: null,
       number: '2026-000042',
       tenantId: '0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d',
       reference: 'ACME-PARIS',
@@ -48,7 +50,7 @@ function largeInvoice(): InvoicePdfInput {
       lineNos: [1, 2, 3],
     },
     tenant: { name: 'ACME Paris', timezone: 'Europe/Paris' },
-    issuer: defaultIssuer,
+    issuer: testIssuer,
     userCalls: { users, total: 1200 },
     compress: false,
   };

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import { getInvoice, invoiceUserCalls } from '../../services/invoices/read.js';
 import { runDueInvoices, runInvoices } from '../../services/invoices/run.js';
 import { call, testApp, testDb } from '../support/app.js';
@@ -56,7 +56,7 @@ describe('POST /v1/invoices/run', () => {
     expect(invoice.lines.map((l: { amount: string }) => l.amount)).toEqual(['5.00', '1.34']);
     expect(invoice).toMatchObject({ totalExclVat: '6.34', vat: '1.27', total: '7.61', reference: t.id });
     const second = await call(app, 'POST', '/v1/invoices/run', { key: t.adminKey, json: { period: '2026-10' } });
-    expect(second.json).toEqual({ created: [], skipped: [{ tenantId: t.id, period: '2026-10', reason: 'ALREADY_INVOICED', invoiceId: invoice.id }] });
+    expect(second.json).toEqual({ created: [], creditNotes: [], skipped: [{ tenantId: t.id, period: '2026-10', reason: 'ALREADY_INVOICED', invoiceId: invoice.id }] });
     const list = await call(app, 'GET', '/v1/invoices', { key: t.adminKey });
     expect(list.json.items.map((i: { id: string }) => i.id)).toEqual([invoice.id]);
     expect((await call(app, 'GET', '/v1/invoices?period=2026-09', { key: t.adminKey })).json.items).toEqual([]);
@@ -68,7 +68,7 @@ describe('POST /v1/invoices/run', () => {
     const runs = await Promise.all([
       ...Array.from({ length: 3 }, () => call(app, 'POST', '/v1/invoices/run', { key: reseller.key, json: { period: '2026-10' } })),
       ...tenants.map((t) => call(app, 'POST', '/v1/invoices/run', { key: t.adminKey, json: { period: '2026-10' } })),
-      ...tenants.map((t) => runInvoices(db, { tenantId: t.id }, '2026-10', { issuer: defaultIssuer }).then((json) => ({ status: 200, json }))),
+      ...tenants.map((t) => runInvoices(db, { tenantId: t.id }, '2026-10', { issuer: testIssuer }).then((json) => ({ status: 200, json }))),
     ]);
     for (const r of runs) expect(r.status).toBe(200);
     const created = runs.flatMap((r) => r.json.created as string[]);
@@ -81,7 +81,7 @@ describe('POST /v1/invoices/run', () => {
     // used once, from 1 to the sequence's last: no gap, no duplicate
     const years = new Set<number>();
     for (const r of rows) {
-      const year = DateTime.fromJSDate(new Date(r.issuedAt), { zone: defaultIssuer.timezone }).year;
+      const year = DateTime.fromJSDate(new Date(r.issuedAt), { zone: testIssuer.timezone }).year;
       expect(r.number.slice(0, 5)).toBe(`${year}-`);
       years.add(year);
     }
@@ -116,7 +116,7 @@ describe('POST /v1/invoices/run', () => {
     expect(missing.status).toBe(400);
     expect(missing.json.error.details[0].field).toBe('period');
     const future = await call(app, 'POST', '/v1/invoices/run', { key: t.adminKey, json: { period: '2099-01' } });
-    expect(future.json).toEqual({ created: [], skipped: [{ tenantId: t.id, period: '2099-01', reason: 'PERIOD_NOT_ENDED' }] });
+    expect(future.json).toEqual({ created: [], creditNotes: [], skipped: [{ tenantId: t.id, period: '2099-01', reason: 'PERIOD_NOT_ENDED' }] });
     const comptable = await keyWithRoles(app, t as never, ['technicien']);
     expect((await call(app, 'POST', '/v1/invoices/run', { key: comptable.key, json: { period: '2026-10' } })).status).toBe(403);
     expect((await call(app, 'GET', '/v1/invoices/not-a-uuid', { key: t.adminKey })).status).toBe(404);
@@ -131,11 +131,11 @@ describe('internal and trial tenants', () => {
     expect(invoice).toMatchObject({ status: 'not_billed', reference: 'DEMO-LAB', totalExclVat: '0.00', vat: '0.00', total: '0.00' });
     expect(invoice.lines.map((l: { kind: string; quantity: string; amount: string; unitPrice: string }) => [l.kind, l.quantity, l.unitPrice, l.amount])).toEqual([
       ['licence', '1', '0.00', '0.00'],
-      ['calls', '3.4167', '0.00', '0.00'], // 85 s + 120 s charged
+      ['calls', '1', '0.00', '0.00'], // one lot; 85 s + 120 s charged in the label
     ]);
     expect(invoice.lines[1].label).toBe('Calls to mobiles — 2 calls, 3 min 25 s charged');
     const record = await getInvoice(db, t.id, invoice.id);
-    const pdf = await renderInvoicePdf({ invoice: record, tenant: { name: t.tenant.name, timezone: 'Europe/Paris' }, issuer: defaultIssuer, userCalls: await invoiceUserCalls(db, record, 1000), compress: false });
+    const pdf = await renderInvoicePdf({ invoice: record, tenant: { name: t.tenant.name, timezone: 'Europe/Paris' }, issuer: testIssuer, userCalls: await invoiceUserCalls(db, record, 1000), compress: false });
     const text = pdfText(pdf);
     expect(text).toContain('INVOICE');
     expect(text).toContain('NOT BILLED');
@@ -152,7 +152,7 @@ describe('internal and trial tenants', () => {
   it('a tenant in trial is skipped for a month that ends before trialEndsAt, and billed from trialEndsAt after', async () => {
     const t = await octoberTenant({ trialEndsAt: '2026-11-15T00:00:00+01:00' });
     const run = await call(app, 'POST', '/v1/invoices/run', { key: t.adminKey, json: { period: '2026-10' } });
-    expect(run.json).toEqual({ created: [], skipped: [{ tenantId: t.id, period: '2026-10', reason: 'TRIAL' }] });
+    expect(run.json).toEqual({ created: [], creditNotes: [], skipped: [{ tenantId: t.id, period: '2026-10', reason: 'TRIAL' }] });
 
     const mid = await octoberTenant({ trialEndsAt: '2026-10-15T00:00:00+02:00' });
     const billed = await call(app, 'POST', '/v1/invoices/run', { key: mid.adminKey, json: { period: '2026-10' } });
@@ -165,7 +165,7 @@ describe('internal and trial tenants', () => {
   it('a month with nothing to invoice creates no invoice', async () => {
     const t = await cdrTenant(app);
     const run = await call(app, 'POST', '/v1/invoices/run', { key: t.adminKey, json: { period: '2026-10' } });
-    expect(run.json).toEqual({ created: [], skipped: [{ tenantId: t.id, period: '2026-10', reason: 'NOTHING_TO_INVOICE' }] });
+    expect(run.json).toEqual({ created: [], creditNotes: [], skipped: [{ tenantId: t.id, period: '2026-10', reason: 'NOTHING_TO_INVOICE' }] });
   });
 });
 
@@ -175,11 +175,11 @@ describe('the monthly job', () => {
     const paris = await octoberTenant({}, { reseller: reseller.key });
     const newYork = await octoberTenant({ timezone: 'America/New_York' }, { reseller: reseller.key });
     const scope = { resellerId: (await db.selectFrom('tenants').select('resellerId').where('id', '=', paris.id).executeTakeFirstOrThrow()).resellerId };
-    const at = (iso: string) => runDueInvoices(db, { issuer: defaultIssuer, graceHours: 2, now: new Date(iso), scope });
+    const at = (iso: string) => runDueInvoices(db, { issuer: testIssuer, graceHours: 2, now: new Date(iso), scope });
     // 1 November 01:00 in Paris: Paris' October ended an hour ago, within the grace; New York is still in October
     // (New York's previous month, September, has nothing to invoice)
     const nySeptember = { tenantId: newYork.id, period: '2026-09', reason: 'NOTHING_TO_INVOICE' };
-    expect(await at('2026-11-01T00:00:00Z')).toEqual({ created: [], skipped: [nySeptember] });
+    expect(await at('2026-11-01T00:00:00Z')).toEqual({ created: [], creditNotes: [], skipped: [nySeptember] });
     // 03:00 in Paris (22:00 on 31 October in New York)
     const paris3 = await at('2026-11-01T02:00:00Z');
     expect(paris3.created).toHaveLength(1);

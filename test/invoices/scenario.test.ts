@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { renderInvoicePdf } from '../../reports/invoicePdf.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import { getInvoice, invoiceUserCalls } from '../../services/invoices/read.js';
 import { runInvoices } from '../../services/invoices/run.js';
 import { call, testApp, testDb } from '../support/app.js';
@@ -110,7 +110,7 @@ describe('invoice scenario: provisioning to PDF', () => {
     const total = totalExcl.plus(vat).toFixed(2);
 
     // 1 December: the month is invoiced
-    const run = await runInvoices(db, { tenantId: t.id }, '2026-11', { issuer: defaultIssuer, now: december });
+    const run = await runInvoices(db, { tenantId: t.id }, '2026-11', { issuer: testIssuer, now: december });
     expect(run.skipped).toEqual([]);
     expect(run.created).toHaveLength(1);
     const id = run.created[0]!;
@@ -120,6 +120,8 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(invoice.number).toMatch(/^2026-\d{6}$/);
     expect(invoice.lines).toHaveLength(expectedLines.length);
     for (const [i, l] of (invoice.lines as Record<string, string>[]).entries()) expect(l).toMatchObject(expectedLines[i]!);
+    // an accountant recomputes every line: quantity × unit price = amount, to the cent (issue 17)
+    for (const l of invoice.lines as Record<string, string>[]) expect(round2(new Decimal(l.quantity!).times(l.unitPrice!))).toBe(l.amount);
     for (const l of invoice.lines.filter((x: { kind: string }) => x.kind === 'calls')) expect(l.label).toMatch(/^Appels vers .+ — \d+ appels?, \d+ min \d{2} s facturées$/);
     expect(invoice.lines.find((l: { label: string }) => l.label.includes('numéros gratuits'))?.amount).toBe('0.00');
 
@@ -163,7 +165,7 @@ describe('invoice scenario: provisioning to PDF', () => {
       // to look at the pages: INVOICE_PDF_DIR=/tmp/inv npx vitest run test/invoices/scenario.test.ts; pdftoppm -png -r 70 …
       await mkdir(process.env.INVOICE_PDF_DIR, { recursive: true });
       await writeFile(path.join(process.env.INVOICE_PDF_DIR, 'scenario-fr.pdf'), bytes);
-      const en = await renderInvoicePdf({ invoice: { ...record, locale: 'en' }, tenant, issuer: defaultIssuer, userCalls: await invoiceUserCalls(db, record, 1000) });
+      const en = await renderInvoicePdf({ invoice: { ...record, locale: 'en' }, tenant, issuer: testIssuer, userCalls: await invoiceUserCalls(db, record, 1000) });
       await writeFile(path.join(process.env.INVOICE_PDF_DIR, 'scenario-en.pdf'), en);
     }
 
@@ -171,13 +173,13 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(pageCount(bytes)).toBe(3);
 
     // its text (the same rendering, uncompressed): totals, reference, page numbers
-    const plain = await renderInvoicePdf({ invoice: record, tenant, issuer: defaultIssuer, userCalls: await invoiceUserCalls(db, record, 1000), compress: false });
+    const plain = await renderInvoicePdf({ invoice: record, tenant, issuer: testIssuer, userCalls: await invoiceUserCalls(db, record, 1000), compress: false });
     const text = pdfText(plain);
     const fr = (v: string) => `${v.replace('.', ',').replace(/\B(?=(\d{3})+(?!\d),)/g, ' ')} €`;
     expect(text).toContain('FACTURE');
     expect(text).toContain(invoice.number);
     expect(text).toContain('ACME-42');
-    expect(text).toContain(defaultIssuer.name);
+    expect(text).toContain(testIssuer.name);
     expect(text).toContain('novembre 2026');
     expect(text).toMatch(new RegExp(`Total HT\\n${fr(totalExcl.toFixed(2))}`));
     expect(text).toMatch(new RegExp(`TVA 20 %\\n${fr(vat)}`));
@@ -187,8 +189,8 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(text).not.toContain('NON FACTURÉ');
 
     // running November again creates nothing, and the invoice never changes
-    const again = await runInvoices(db, { tenantId: t.id }, '2026-11', { issuer: defaultIssuer, now: december });
-    expect(again).toEqual({ created: [], skipped: [{ tenantId: t.id, period: '2026-11', reason: 'ALREADY_INVOICED', invoiceId: id }] });
+    const again = await runInvoices(db, { tenantId: t.id }, '2026-11', { issuer: testIssuer, now: december });
+    expect(again).toEqual({ created: [], creditNotes: [], skipped: [{ tenantId: t.id, period: '2026-11', reason: 'ALREADY_INVOICED', invoiceId: id }] });
     expect((await call(app, 'GET', `/v1/invoices/${id}`, { key: t.adminKey })).json).toEqual(invoice);
   });
 });

@@ -7,6 +7,7 @@ import { createApp, type App } from '../../api/app.js';
 import { defaultConfig, type Config } from '../../api/context.js';
 import { connect, type DbHandle } from '../../db/connection.js';
 import { defaultRateLimits, type RateLimits } from '../../api/limits.js';
+import { testIssuer } from './issuer.js';
 
 let shared: DbHandle | undefined;
 
@@ -29,7 +30,7 @@ export function testApp(config: Partial<Config> = {}): App {
     db,
     sql,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    config: { ...defaultConfig, rateLimits: unlimited, ...config },
+    config: { ...defaultConfig, issuer: testIssuer, rateLimits: unlimited, ...config },
   });
 }
 

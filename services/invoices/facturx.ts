@@ -1,0 +1,156 @@
+/**
+ * Factur-X (issue 17, point 4): every invoice and credit note is also an
+ * EN 16931 e-invoice. The document is described once, as the UBL-shaped JSON
+ * @e-invoice-eu/core takes; that library writes the CII XML (never written by
+ * hand here) and, for the PDF, embeds it in the PDF pdfkit drew (`factur-x.xml`,
+ * AFRelationship Alternative), with the XMP metadata that declares it (Factur-X
+ * extension schema, conformance level EN 16931, pdfaid part 3 / B) and an sRGB
+ * output intent.
+ *
+ * What is and is not conformant is said in docs/invoices.md: the XML and its
+ * declaration are; the PDF is not a strict PDF/A-3b, because pdfkit's standard
+ * fonts (Helvetica) are not embedded.
+ *
+ * A credit note is type 381 with positive amounts (the sign is in the type),
+ * and refers to the invoice it corrects (BT-25). Amounts come from the stored
+ * document as decimal strings; nothing is recomputed through a float.
+ */
+import { InvoiceService, type Invoice, type Logger } from '@e-invoice-eu/core';
+import { DateTime } from 'luxon';
+import { ratePercent } from '../../engine/money.js';
+import type { Issuer } from './issuer.js';
+import type { InvoiceRecord } from './read.js';
+
+export interface FacturXTenant {
+  name: string;
+  country: string;
+  timezone: string;
+  billingAddress: string[];
+}
+
+/** The library's warnings go nowhere: the document is checked by its tests, not by a log. */
+const quiet: Logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** "-2.09" → "2.09" on a credit note (type 381 carries the sign). */
+function unsigned(value: string, negate: boolean): string {
+  if (!negate) return value;
+  return value.startsWith('-') ? value.slice(1) : value === '0.00' || /^0(\.0+)?$/.test(value) ? value : `-${value}`;
+}
+
+/** A postal address given as lines: the line with a postcode gives postcode and city, the others the street. */
+function postal(lines: readonly string[], country: string) {
+  const cityLine = lines.findIndex((l) => /^\d{4,5}\s+\S/.test(l.trim()));
+  const m = cityLine >= 0 ? /^(\d{4,5})\s+(.+)$/.exec(lines[cityLine]!.trim()) : null;
+  const street = lines.filter((_, i) => i !== cityLine && i < (cityLine >= 0 ? cityLine : lines.length));
+  return {
+    ...(street[0] ? { 'cbc:StreetName': street[0] } : {}),
+    ...(street[1] ? { 'cbc:AdditionalStreetName': street[1] } : {}),
+    ...(m ? { 'cbc:CityName': m[2]!, 'cbc:PostalZone': m[1]! } : {}),
+    'cac:Country': { 'cbc:IdentificationCode': country as 'FR' },
+  };
+}
+
+/** The issuer's country: its address's last line when it is a country name or code we know, else France. */
+function issuerCountry(issuer: Issuer): string {
+  const last = issuer.address[issuer.address.length - 1]?.trim().toLowerCase() ?? '';
+  const known: Record<string, string> = { france: 'FR', belgique: 'BE', belgium: 'BE', suisse: 'CH', switzerland: 'CH', luxembourg: 'LU' };
+  return known[last] ?? (/^[a-z]{2}$/.test(last) ? last.toUpperCase() : 'FR');
+}
+
+/** The document as @e-invoice-eu/core's input (EN 16931 business terms in UBL's names). */
+export function eInvoiceOf(invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Invoice {
+  const credit = invoice.kind === 'credit_note';
+  const currency = invoice.currency as 'EUR';
+  const amount = (v: string) => unsigned(v, credit);
+  const [y, mo] = invoice.period.split('-').map(Number) as [number, number];
+  const month = DateTime.fromObject({ year: y, month: mo, day: 1 }, { zone: tenant.timezone });
+  const rate = ratePercent(invoice.vatRate);
+  const category = { 'cbc:ID': 'S' as const, 'cbc:Percent': rate, 'cac:TaxScheme': { 'cbc:ID': 'VAT' as const } };
+  const issuerStreet = issuer.address.slice(0, -1);
+  const doc = {
+    'cbc:CustomizationID': 'urn:cen.eu:en16931:2017',
+    'cbc:ID': invoice.number,
+    'cbc:IssueDate': DateTime.fromISO(invoice.issuedAt).setZone(issuer.timezone).toISODate()!,
+    'cbc:InvoiceTypeCode': credit ? '381' : '380',
+    'cbc:Note': [credit ? `Avoir sur la facture ${invoice.corrects?.number ?? ''}` : 'Paiement à réception.'],
+    'cbc:DocumentCurrencyCode': currency,
+    'cbc:BuyerReference': invoice.reference,
+    'cac:InvoicePeriod': { 'cbc:StartDate': month.toISODate()!, 'cbc:EndDate': month.endOf('month').toISODate()! },
+    ...(invoice.corrects ? { 'cac:BillingReference': [{ 'cac:InvoiceDocumentReference': { 'cbc:ID': invoice.corrects.number } }] } : {}),
+    'cac:AccountingSupplierParty': {
+      'cac:Party': {
+        'cbc:EndpointID': issuer.email,
+        'cbc:EndpointID@schemeID': 'EM',
+        'cac:PartyName': { 'cbc:Name': issuer.name },
+        'cac:PostalAddress': postal(issuerStreet, issuerCountry(issuer)),
+        'cac:PartyTaxScheme': [{ 'cbc:CompanyID': issuer.vatId, 'cac:TaxScheme': { 'cbc:ID': 'VAT' } }],
+        'cac:PartyLegalEntity': { 'cbc:RegistrationName': issuer.name, 'cbc:CompanyLegalForm': issuer.registration },
+        'cac:Contact': { 'cbc:ElectronicMail': issuer.email },
+      },
+    },
+    'cac:AccountingCustomerParty': {
+      'cac:Party': {
+        'cac:PartyIdentification': { 'cbc:ID': invoice.tenantId },
+        'cac:PartyName': { 'cbc:Name': tenant.name },
+        'cac:PostalAddress': postal(tenant.billingAddress, tenant.country),
+        'cac:PartyLegalEntity': { 'cbc:RegistrationName': tenant.name },
+      },
+    },
+    'cac:PaymentTerms': { 'cbc:Note': credit ? 'Imputé sur le prochain règlement ou remboursé sur demande.' : 'Paiement à réception.' },
+    'cac:TaxTotal': [
+      {
+        'cbc:TaxAmount': amount(invoice.vat),
+        'cbc:TaxAmount@currencyID': currency,
+        'cac:TaxSubtotal': [
+          {
+            'cbc:TaxableAmount': amount(invoice.totalExclVat),
+            'cbc:TaxableAmount@currencyID': currency,
+            'cbc:TaxAmount': amount(invoice.vat),
+            'cbc:TaxAmount@currencyID': currency,
+            'cac:TaxCategory': category,
+          },
+        ],
+      },
+    ],
+    'cac:LegalMonetaryTotal': {
+      'cbc:LineExtensionAmount': amount(invoice.totalExclVat),
+      'cbc:LineExtensionAmount@currencyID': currency,
+      'cbc:TaxExclusiveAmount': amount(invoice.totalExclVat),
+      'cbc:TaxExclusiveAmount@currencyID': currency,
+      'cbc:TaxInclusiveAmount': amount(invoice.total),
+      'cbc:TaxInclusiveAmount@currencyID': currency,
+      'cbc:PayableAmount': amount(invoice.total),
+      'cbc:PayableAmount@currencyID': currency,
+    },
+    'cac:InvoiceLine': invoice.lines.map((l, i) => ({
+      'cbc:ID': String(invoice.lineNos[i] ?? i + 1),
+      'cbc:InvoicedQuantity': l.quantity,
+      // C62: one (users, or one lot of calls)
+      'cbc:InvoicedQuantity@unitCode': 'C62',
+      'cbc:LineExtensionAmount': amount(l.amount),
+      'cbc:LineExtensionAmount@currencyID': currency,
+      ...(l.period ? { 'cac:InvoicePeriod': { 'cbc:StartDate': `${l.period}-01`, 'cbc:EndDate': DateTime.fromISO(`${l.period}-01`).endOf('month').toISODate()! } } : {}),
+      'cac:Item': { 'cbc:Name': l.label, 'cac:ClassifiedTaxCategory': category },
+      'cac:Price': { 'cbc:PriceAmount': amount(l.unitPrice), 'cbc:PriceAmount@currencyID': currency },
+    })),
+  };
+  return { 'ubl:Invoice': doc } as unknown as Invoice;
+}
+
+/** The CII XML of the document (Factur-X EN 16931 profile). */
+export async function facturXml(invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Promise<string> {
+  const out = await new InvoiceService(quiet).generate(eInvoiceOf(invoice, issuer, tenant), { format: 'CII', lang: invoice.locale, noWarnings: true });
+  return typeof out === 'string' ? out : Buffer.from(out).toString('utf8');
+}
+
+/** The PDF pdfkit drew, made a Factur-X document: the CII XML embedded and declared in its metadata. */
+export async function facturXPdf(pdf: Uint8Array, invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Promise<Uint8Array> {
+  const out = await new InvoiceService(quiet).generate(eInvoiceOf(invoice, issuer, tenant), {
+    format: 'Factur-X-EN16931',
+    lang: invoice.locale,
+    noWarnings: true,
+    pdf: { buffer: pdf, filename: `${invoice.number}.pdf`, mimetype: 'application/pdf' },
+  });
+  if (typeof out === 'string') throw new Error('Factur-X: the library returned XML where a PDF was expected');
+  return out;
+}
