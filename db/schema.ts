@@ -68,6 +68,8 @@ export interface TenantTable {
   maxCallSeconds: Generated<number>;
   lowBalanceThreshold: Numeric;
   freeNumbers: string[];
+  /** Whole UTC months of CDRs kept in the database; older ones are archived (migration 0051). */
+  cdrRetentionMonths: Generated<number>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }
@@ -178,6 +180,23 @@ export interface CdrTable {
   reservationId: string | null;
   ratedAt: Timestamp;
   reratedAt: NullableTimestamp;
+}
+
+/** An archive file of a tenant's CDRs of one UTC month (migration 0051); `part` > 1 for late CDRs archived after the first. */
+export interface CdrArchiveTable {
+  tenantId: string;
+  /** First day of the UTC month. */
+  month: ColumnType<Date, Date | string, never>;
+  part: number;
+  /** Path under the archive directory. */
+  file: string;
+  sha256: string;
+  rows: ColumnType<string, string | number, never>;
+  /** Sum of the archived rows' ids: with `rows`, what the job checks before removing them. */
+  idSum: ColumnType<string, string, never>;
+  bytes: ColumnType<string, string | number, never>;
+  verifiedAt: ColumnType<Date, Date | string, never>;
+  restoredAt: NullableTimestamp;
 }
 
 export interface RejectedCdrTable {
@@ -317,6 +336,7 @@ export interface Database {
   reservations: ReservationTable;
   cdrs: CdrTable;
   rejectedCdrs: RejectedCdrTable;
+  cdrArchives: CdrArchiveTable;
   importSnapshots: ImportSnapshotTable;
   importSnapshotUsers: ImportSnapshotUserTable;
   importSnapshotBatches: ImportSnapshotBatchTable;

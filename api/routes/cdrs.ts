@@ -96,6 +96,8 @@ export const CdrFilterQuery = z.object({
   line: z.string().max(200).optional(),
   class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
   direction: Direction.optional(),
+  /** One user's calls (served by cdrs_user_idx, migration 0050). */
+  userId: z.uuid().optional().openapi({ description: "one user's calls (the user's id)" }),
 });
 
 export const csvExportResponses = {

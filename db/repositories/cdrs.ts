@@ -35,6 +35,22 @@ export async function storedCallIds(trx: Trx, tenantId: string, callIds: readonl
 }
 
 /**
+ * The call ids among `callIds` the tenant has stored with a start in [from, to),
+ * with their start: a call id is exactly once in the month of its start
+ * (migration 0050), and the bounds keep the read to the batch's partitions.
+ */
+export async function storedCallsBetween(trx: Trx, tenantId: string, callIds: readonly string[], from: Date, to: Date) {
+  return trx
+    .selectFrom('cdrs')
+    .select(['callId', 'startedAt'])
+    .where('tenantId', '=', tenantId)
+    .where('callId', '=', anyOf('text', callIds))
+    .where('startedAt', '>=', from)
+    .where('startedAt', '<', to)
+    .execute();
+}
+
+/**
  * `count` ids from the `cdrs` identity sequence, in one round trip (the sequence
  * hands each connection blocks of ids, migration 0006), and the transaction's
  * now() — the rated_at the rows will get.

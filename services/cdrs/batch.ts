@@ -8,7 +8,8 @@
  * 3. rate in JS with the engine, per user in started_at order, against the
  *    forfait and balance read under the lock;
  * 4. take ids for the new rows from the `cdrs` identity sequence, then COPY the
- *    CDRs straight into `cdrs`, in call id order. The unique key (tenant_id,
+ *    CDRs straight into `cdrs`, in call id order (the partitions of their months
+ *    made first, migration 0050). Each monthly partition's unique key (tenant_id,
  *    call_id) is the exactly-once guarantee: a call id stored by another
  *    transaction makes the COPY fail, the whole transaction rolls back and the
  *    batch is redone with step 2 (their rating may have spent forfait the
@@ -19,6 +20,7 @@
  *    A crash anywhere before the commit leaves nothing.
  */
 import { rawSql, type Db, type Trx } from '../../db/connection.js';
+import { ensureMonths, isCallIdKey, isNoPartition, KnownMonths, monthStartMs } from '../../db/repositories/cdrPartitions.js';
 import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from '../../db/copy.js';
 import {
   lockCallers,
@@ -26,6 +28,7 @@ import {
   markReservationsRated,
   reservationsOfCalls,
   storedCallIds,
+  storedCallsBetween,
   storeRejects,
   takeCdrIds,
   usersByIdentifiant,
@@ -89,7 +92,23 @@ function isRetryable(err: unknown): boolean {
 
 function isStoredCallId(err: unknown): boolean {
   const e = pgError(err);
-  return e.code === '23505' && e.constraint_name === 'cdrs_call_id_uq';
+  return e.code === '23505' && isCallIdKey(e.constraint_name);
+}
+
+/** The months each database has partitions for, as far as this process knows. */
+const knownMonths = new WeakMap<Db, KnownMonths>();
+
+/** Makes the partitions of the batch's months this process has not met yet (a late CDR's month included). */
+async function ensurePartitions(db: Db, cdrs: readonly NormalizedCdr[]): Promise<void> {
+  let known = knownMonths.get(db);
+  if (known === undefined) {
+    known = new KnownMonths();
+    knownMonths.set(db, known);
+  }
+  const missing = known.missing(cdrs.length, (i) => cdrs[i]!.startedAtMs);
+  if (missing.length === 0) return;
+  await ensureMonths(db, missing);
+  known.add(missing);
 }
 
 const byCallId = (a: Planned, b: Planned) => (a.cdr.callId < b.cdr.callId ? -1 : a.cdr.callId > b.cdr.callId ? 1 : 0);
@@ -133,12 +152,14 @@ export async function writeBatch(
   }
   for (let attempt = 1; ; attempt++) {
     try {
+      await ensurePartitions(db, unique);
       // its own transaction, never the caller's: a failed attempt rolls back whole and is redone
       const result = await db.transaction().execute((trx) => attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options));
       return { ...result, duplicates: result.duplicates + duplicatesInBatch };
     } catch (err) {
       if (attempt >= MAX_ATTEMPTS) throw err instanceof StoredConcurrently ? err.cause : err;
       if (err instanceof StoredConcurrently) state.checkStored = true;
+      else if (isNoPartition(err)) knownMonths.get(db)?.forget(); // a month archived and dropped since: made again
       else if (!isRetryable(err)) throw err;
     }
   }
@@ -177,10 +198,19 @@ async function attemptBatch(
   let work = batch;
   const knownDuplicates: NormalizedCdr[] = [];
   if (checkStored && batch.length > 0) {
-    const stored = await storedCallIds(trx, tenantId, batch.map((c) => c.callId));
-    if (stored.size > 0) {
+    // a call id is once per month of its start (the partition's key): look in the batch's months only
+    let first = Infinity;
+    let last = -Infinity;
+    for (const c of batch) {
+      if (c.startedAtMs < first) first = c.startedAtMs;
+      if (c.startedAtMs > last) last = c.startedAtMs;
+    }
+    const to = new Date(last);
+    const stored = await storedCallsBetween(trx, tenantId, batch.map((c) => c.callId), new Date(monthStartMs(first)), new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth() + 1, 1)));
+    if (stored.length > 0) {
+      const keys = new Set(stored.map((r) => `${r.callId}\u0000${monthStartMs(r.startedAt.getTime())}`));
       const fresh: NormalizedCdr[] = [];
-      for (const c of batch) (stored.has(c.callId) ? knownDuplicates : fresh).push(c);
+      for (const c of batch) (keys.has(`${c.callId}\u0000${monthStartMs(c.startedAtMs)}`) ? knownDuplicates : fresh).push(c);
       work = fresh;
     }
   }

@@ -46,10 +46,7 @@ export const CDR_EXPORT_COLUMNS = [
 export type ExportTenant = TenantDisplay & { id: string; reference: string | null };
 
 /** SPEC §7 filters of GET /v1/cdrs, as received (from/to are dates or date-times in the tenant's zone). */
-export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'> & {
-  /** GET /v1/users/{id}/calls.csv */
-  userId?: string;
-};
+export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'>;
 
 /** The SELECT both paths run, and the values it reads: session settings, each bound as a parameter. */
 export interface ExportQuery {
