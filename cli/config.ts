@@ -40,6 +40,8 @@ export interface Settings {
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
   invoicing: { issuer: Issuer; graceHours: number };
+  /** FORFAIT_ARCHIVE_DIR, absolute: where the archive job writes CDR archives (default <dataDir>/archive, var/archive). */
+  archiveDir: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -98,6 +100,7 @@ const schema = z.object({
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
+  FORFAIT_ARCHIVE_DIR: optional(z.string()),
 });
 
 /** The settings are invalid: one line per variable at fault. */
@@ -113,10 +116,11 @@ export function readSettings(env: Record<string, string | undefined> = process.e
   const parsed = schema.safeParse(env);
   if (!parsed.success) throw new SettingsError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   const e = parsed.data;
+  const dataDir = path.resolve(e.FORFAIT_DATA_DIR ?? './var');
   return {
     port: e.PORT ?? 8080,
     host: e.HOST ?? '0.0.0.0',
-    dataDir: path.resolve(e.FORFAIT_DATA_DIR ?? './var'),
+    dataDir,
     databaseUrl: e.DATABASE_URL,
     bootstrapKey: e.FORFAIT_BOOTSTRAP_KEY,
     pgSettings: e.FORFAIT_PG_SETTINGS ?? {},
@@ -137,6 +141,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       },
       graceHours: e.FORFAIT_INVOICE_GRACE_HOURS ?? 2,
     },
+    archiveDir: e.FORFAIT_ARCHIVE_DIR !== undefined ? path.resolve(e.FORFAIT_ARCHIVE_DIR) : path.join(dataDir, 'archive'),
   };
 }
 

@@ -185,8 +185,8 @@ export interface CdrTable {
 /** An archive file of a tenant's CDRs of one UTC month (migration 0051); `part` > 1 for late CDRs archived after the first. */
 export interface CdrArchiveTable {
   tenantId: string;
-  /** First day of the UTC month. */
-  month: ColumnType<Date, Date | string, never>;
+  /** First day of the UTC month ('2025-06-01' when written). */
+  month: ColumnType<Date, string, never>;
   part: number;
   /** Path under the archive directory. */
   file: string;

@@ -101,7 +101,7 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
  * it, as db/copy.ts watches its reject) keeps the error on the stream
  * (`stream.errored`), where its reader finds it.
  */
-async function copyOut(session: postgres.Sql, select: string): Promise<Readable> {
+export async function copyOut(session: postgres.Sql, select: string): Promise<Readable> {
   const query = session.unsafe(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true)`) as unknown as postgres.PendingQuery<postgres.Row[]> & {
     resolve?: (value: unknown) => void;
   };

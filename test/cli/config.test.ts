@@ -28,6 +28,7 @@ describe('readSettings', () => {
   it('gives the README defaults when nothing is set', () => {
     const s = readSettings({});
     expect([s.port, s.host, s.dataDir, s.databaseUrl, s.bootstrapKey, s.logLevel]).toEqual([8080, '0.0.0.0', path.resolve('./var'), undefined, undefined, 'info']);
+    expect(s.archiveDir).toBe(path.resolve('./var/archive'));
     expect(s.pgSettings).toEqual({});
     expect(s.api).toEqual({});
     expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
@@ -53,6 +54,7 @@ describe('readSettings', () => {
       FORFAIT_ISSUER_TIMEZONE: 'America/Martinique',
       FORFAIT_INVOICE_GRACE_HOURS: '0.5',
       FORFAIT_PG_SETTINGS: 'shared_buffers=1GB, max_connections = 300',
+      FORFAIT_ARCHIVE_DIR: '/mnt/archive',
     });
     expect(s).toEqual({
       port: 9090,
@@ -74,6 +76,7 @@ describe('readSettings', () => {
         },
         graceHours: 0.5,
       },
+      archiveDir: '/mnt/archive',
     });
   });
 
