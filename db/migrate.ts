@@ -51,3 +51,11 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
   }
   return result;
 }
+
+/** Brings the schema up to (and including) migration `name`: a test starts from the schema as it was. */
+export async function migrateTo(db: Kysely<any>, name: string): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const result = await migrator.migrateTo(name);
+  if (result.error) throw result.error;
+  return result;
+}

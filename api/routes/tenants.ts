@@ -28,6 +28,7 @@ export const TenantSchema = z
     maxCallSeconds: z.number().int(),
     lowBalanceThreshold: z.string(),
     freeNumbers: z.array(z.string()),
+    cdrRetentionMonths: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -55,6 +56,8 @@ const TenantFields = {
   maxCallSeconds: z.number().int().min(1).max(86_400),
   lowBalanceThreshold: MoneyIn,
   freeNumbers: z.array(numberText).max(100),
+  /** Whole UTC months of CDRs kept in the database before the current one; older months are archived (docs/cdrs.md). */
+  cdrRetentionMonths: z.number().int().min(1).max(120),
 };
 
 const TenantCreate = z

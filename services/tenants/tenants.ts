@@ -25,6 +25,8 @@ export interface TenantInput {
   maxCallSeconds?: number;
   lowBalanceThreshold?: string;
   freeNumbers?: string[];
+  /** Whole UTC months of CDRs kept before the current one; older ones are archived (issue 22). */
+  cdrRetentionMonths?: number;
 }
 
 export interface TenantView {
@@ -47,6 +49,7 @@ export interface TenantView {
   maxCallSeconds: number;
   lowBalanceThreshold: string;
   freeNumbers: string[];
+  cdrRetentionMonths: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -107,6 +110,7 @@ export function tenantView(t: Tenant): TenantView {
     maxCallSeconds: t.maxCallSeconds,
     lowBalanceThreshold: t.lowBalanceThreshold,
     freeNumbers: t.freeNumbers,
+    cdrRetentionMonths: t.cdrRetentionMonths,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
   };
@@ -162,6 +166,7 @@ export async function createTenant(
           maxCallSeconds: input.maxCallSeconds ?? 14400,
           lowBalanceThreshold: input.lowBalanceThreshold ?? '1.00',
           freeNumbers: input.freeNumbers ?? defaultFreeNumbers(country),
+          cdrRetentionMonths: input.cdrRetentionMonths ?? 12,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
