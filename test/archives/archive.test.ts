@@ -162,3 +162,32 @@ describe('GET /v1/archives', () => {
     expect((await call(app, 'GET', '/v1/archives')).status).toBe(401);
   });
 });
+
+describe('forfait archives (the command)', () => {
+  it('restore --month puts a month back; list shows it restored; a bad month or an unknown one ends with code 2', async () => {
+    const t = await tenantWithCalls(['2002-10'], 'cli');
+    const before = await rowsOf(t.id);
+    await archiveDueMonths(testDb().db, { dir, now: new Date('2002-12-15T00:00:00Z'), tenantIds: [t.id] });
+    expect(await rowsOf(t.id)).toEqual([]);
+    const forfait = (args: string[]) =>
+      run(process.execPath, [path.join(root, 'bin/forfait.js'), 'archives', ...args], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: inject('databaseUrl'), FORFAIT_ARCHIVE_DIR: dir },
+      }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    const restored = await forfait(['restore', '--tenant', t.id, '--month', '2002-10']);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ tenantId: t.id, month: '2002-10', parts: 1, restored: 3, present: 0 });
+    expect(await rowsOf(t.id)).toEqual(before);
+    const list = await forfait(['list', '--tenant', t.id]);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ month: '2002-10', rows: 3, restoredAt: expect.any(String) })]);
+    const bad = await forfait(['restore', '--tenant', t.id, '--month', '2002-1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('month');
+    const none = await forfait(['restore', '--tenant', t.id, '--month', '1990-01']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no archive of 1990-01');
+  });
+});
