@@ -17,6 +17,7 @@ import * as reservationAnswerText from './migrations/2026_11_22_0015_reservation
 import * as indicatorAdd from './migrations/2026_11_22_0016_indicator_add.js';
 import * as cdrsPartitioned from './migrations/2026_12_02_0050_cdrs_partitioned.js';
 import * as cdrArchives from './migrations/2026_12_02_0051_cdr_archives.js';
+import * as cdrBoundaryKeys from './migrations/2026_12_02_0052_cdr_boundary_keys.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0016_indicator_add': indicatorAdd,
   '2026_12_02_0050_cdrs_partitioned': cdrsPartitioned,
   '2026_12_02_0051_cdr_archives': cdrArchives,
+  '2026_12_02_0052_cdr_boundary_keys': cdrBoundaryKeys,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

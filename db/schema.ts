@@ -199,6 +199,13 @@ export interface CdrArchiveTable {
   restoredAt: NullableTimestamp;
 }
 
+/** Call ids of the CDRs starting within a day of a UTC month's edge: exactly once across two months (migration 0052). */
+export interface CdrBoundaryKeyTable {
+  tenantId: string;
+  callId: string;
+  startedAt: ColumnType<Date, Date | string, never>;
+}
+
 export interface RejectedCdrTable {
   tenantId: string;
   id: BigintId;
@@ -337,6 +344,7 @@ export interface Database {
   cdrs: CdrTable;
   rejectedCdrs: RejectedCdrTable;
   cdrArchives: CdrArchiveTable;
+  cdrBoundaryKeys: CdrBoundaryKeyTable;
   importSnapshots: ImportSnapshotTable;
   importSnapshotUsers: ImportSnapshotUserTable;
   importSnapshotBatches: ImportSnapshotBatchTable;

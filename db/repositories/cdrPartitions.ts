@@ -81,6 +81,20 @@ export class KnownMonths {
   }
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * A start within one day of its UTC month's edge (first or last 24 hours): its
+ * call id also goes to cdr_boundary_keys, the key that keeps a call once when two
+ * of its records start in two months (migration 0052; its backfill says the same).
+ */
+export function nearMonthEdge(ms: number): boolean {
+  const d = new Date(ms);
+  const from = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const to = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  return ms - from < DAY_MS || to - ms <= DAY_MS;
+}
+
 /** PostgreSQL's "no partition of relation … found for row" (23514). */
 export function isNoPartition(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
@@ -88,7 +102,7 @@ export function isNoPartition(err: unknown): boolean {
   return e.code === '23514' && typeof e.message === 'string' && e.message.includes('no partition');
 }
 
-/** The unique key of a partition that makes a call id exactly once in its month: `cdrs_yYYYYmMM_call_id_uq`. */
+/** The keys that make a call id exactly once: a partition's `cdrs_yYYYYmMM_call_id_uq` (its month), `cdr_boundary_keys_pk` (across a month's edge). */
 export function isCallIdKey(constraint: string | undefined): boolean {
-  return constraint !== undefined && /^cdrs_y\d{4}m\d{2}_call_id_uq$/.test(constraint);
+  return constraint !== undefined && (constraint === 'cdr_boundary_keys_pk' || /^cdrs_y\d{4}m\d{2}_call_id_uq$/.test(constraint));
 }

@@ -50,6 +50,21 @@ export async function storedCallsBetween(trx: Trx, tenantId: string, callIds: re
     .execute();
 }
 
+/** The call ids among `callIds` kept in cdr_boundary_keys (stored near a month's edge, migration 0052). */
+export async function boundaryCallIds(trx: Trx, tenantId: string, callIds: readonly string[]): Promise<Set<string>> {
+  const rows = await trx.selectFrom('cdrBoundaryKeys').select('callId').where('tenantId', '=', tenantId).where('callId', '=', anyOf('text', callIds)).execute();
+  return new Set(rows.map((r) => r.callId));
+}
+
+/** Keeps the call ids of CDRs starting near a month's edge; one already kept fails with 23505 on cdr_boundary_keys_pk. */
+export async function insertBoundaryKeys(trx: Trx, tenantId: string, keys: readonly { callId: string; startedAt: string }[]): Promise<void> {
+  if (keys.length === 0) return;
+  await sql`
+    INSERT INTO cdr_boundary_keys (tenant_id, call_id, started_at)
+    SELECT ${tenantId}, k.call_id, k.started_at
+      FROM unnest(${textArray(keys.map((k) => k.callId))}::text[], ${textArray(keys.map((k) => k.startedAt))}::timestamptz[]) AS k(call_id, started_at)`.execute(trx);
+}
+
 /**
  * `count` ids from the `cdrs` identity sequence, in one round trip (the sequence
  * hands each connection blocks of ids, migration 0006), and the transaction's

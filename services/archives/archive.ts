@@ -157,6 +157,8 @@ export async function archiveTenantMonth(db: Db, tenantId: string, monthMs: numb
         .where('startedAt', '<', to)
         .executeTakeFirst();
       if (String(removed.numDeletedRows) !== rows) throw new Error(`archive of ${tenantId} ${month}: ${rows} rows archived, ${removed.numDeletedRows} deleted`);
+      // their keys near the month's edges go with them (a restored month is read, not rated again)
+      await trx.deleteFrom('cdrBoundaryKeys').where('tenantId', '=', tenantId).where('startedAt', '>=', from).where('startedAt', '<', to).execute();
       return { ...(archived ? { archived } : {}), removed: Number(rows) };
     });
 }

@@ -10,7 +10,8 @@
  * 4. take ids for the new rows from the `cdrs` identity sequence, then COPY the
  *    CDRs straight into `cdrs`, in call id order (the partitions of their months
  *    made first, migration 0050). Each monthly partition's unique key (tenant_id,
- *    call_id) is the exactly-once guarantee: a call id stored by another
+ *    call_id), and cdr_boundary_keys for the calls near a month's edge (0052),
+ *    are the exactly-once guarantee: a call id stored by another
  *    transaction makes the COPY fail, the whole transaction rolls back and the
  *    batch is redone with step 2 (their rating may have spent forfait the
  *    others need, so nothing of the attempt is kept);
@@ -20,9 +21,11 @@
  *    A crash anywhere before the commit leaves nothing.
  */
 import { rawSql, type Db, type Trx } from '../../db/connection.js';
-import { ensureMonths, isCallIdKey, isNoPartition, KnownMonths, monthStartMs } from '../../db/repositories/cdrPartitions.js';
+import { ensureMonths, isCallIdKey, isNoPartition, KnownMonths, monthStartMs, nearMonthEdge } from '../../db/repositories/cdrPartitions.js';
 import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from '../../db/copy.js';
 import {
+  boundaryCallIds,
+  insertBoundaryKeys,
   lockCallers,
   markRejectsReprocessed,
   markReservationsRated,
@@ -207,10 +210,13 @@ async function attemptBatch(
     }
     const to = new Date(last);
     const stored = await storedCallsBetween(trx, tenantId, batch.map((c) => c.callId), new Date(monthStartMs(first)), new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth() + 1, 1)));
-    if (stored.length > 0) {
+    // near a month's edge, a call id kept in cdr_boundary_keys is stored whatever its month
+    const edge = batch.filter((c) => nearMonthEdge(c.startedAtMs)).map((c) => c.callId);
+    const kept = edge.length > 0 ? await boundaryCallIds(trx, tenantId, edge) : new Set<string>();
+    if (stored.length > 0 || kept.size > 0) {
       const keys = new Set(stored.map((r) => `${r.callId}\u0000${monthStartMs(r.startedAt.getTime())}`));
       const fresh: NormalizedCdr[] = [];
-      for (const c of batch) (keys.has(`${c.callId}\u0000${monthStartMs(c.startedAtMs)}`) ? knownDuplicates : fresh).push(c);
+      for (const c of batch) (keys.has(`${c.callId}\u0000${monthStartMs(c.startedAtMs)}`) || kept.has(c.callId) ? knownDuplicates : fresh).push(c);
       work = fresh;
     }
   }
@@ -308,6 +314,10 @@ async function attemptBatch(
     }
     try {
       await copyIn(await rawSql(trx), COPY_CDRS, cdrLines(tenantId, planned));
+      // the calls near a month's edge: once across the two months (migration 0052), in call id order like the rows
+      const edge: { callId: string; startedAt: string }[] = [];
+      for (const p of planned) if (nearMonthEdge(p.cdr.startedAtMs)) edge.push({ callId: p.cdr.callId, startedAt: instantText(p.cdr.startedAtMs) });
+      await insertBoundaryKeys(trx, tenantId, edge);
     } catch (err) {
       if (isStoredCallId(err)) throw new StoredConcurrently(err);
       throw err;

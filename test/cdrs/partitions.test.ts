@@ -36,6 +36,29 @@ describe('partitions', () => {
     expect(await cdrCount(t.id)).toBe(1);
   });
 
+  it('a call whose two records start on either side of a month edge is rated once, even sent at the same time', async () => {
+    const { sql } = testDb();
+    const t = await cdrTenant(app);
+    const u = await cdrUser(t.id, { balance: '10' });
+    // ended through the API at its authorization (30 November, 23:59:59.8 UTC), then in the PBX's file 1.2 s later: December
+    const first = await call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr('edge-1', u.identifiant, '0612345678', 20, '2026-11-30T23:59:59.800Z')] });
+    expect(first.json).toMatchObject({ accepted: 1 });
+    const again = await call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr('edge-1', u.identifiant, '0612345678', 20, '2026-12-01T00:00:01Z')] });
+    expect(again.json).toMatchObject({ accepted: 0, duplicates: 1 });
+    // both records at once, from two senders: one is rated, the other waits on the key and is a duplicate
+    const pair = await Promise.all([
+      call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr('edge-2', u.identifiant, '0612345678', 20, '2026-11-30T23:59:59Z')] }),
+      call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr('edge-2', u.identifiant, '0612345678', 20, '2026-12-01T00:00:02Z')] }),
+    ]);
+    expect(pair.map((a) => a.json.accepted).sort()).toEqual([0, 1]);
+    expect(await cdrCount(t.id)).toBe(2);
+    const [keys] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM cdr_boundary_keys WHERE tenant_id = ${t.id}`;
+    expect(keys!.n).toBe(2);
+    const a = await account(t.id, u.id);
+    expect(a.ledgerSum).toBe(a.balance);
+    expect(a.balance).toBe('8.8000'); // two calls of 20 s at 0.6000 (SPEC §4's first example)
+  });
+
   it('concurrent overlapping batches over two months and a late month made on demand: every call id once', async () => {
     const { sql } = testDb();
     // a month no job made ahead: 1999-03 (the migration makes the current months, tests never depend on today)

@@ -67,5 +67,8 @@ describe('migration 0050 (cdrs partitioned by month)', () => {
       INSERT INTO cdrs (tenant_id, call_id, callee, direction, started_at, duration_seconds, disposition)
       VALUES (${tenant}, 'm-3', '+33142000000', 'out', '2026-11-20T10:00:00Z', 1, 'answered')`).rejects.toMatchObject({ code: '23505', constraint_name: 'cdrs_y2026m11_call_id_uq' });
     expect(await sql`SELECT 1 FROM pg_tables WHERE tablename = 'cdrs_unpartitioned'`).toHaveLength(0);
+    // migration 0052: the stored calls near a month's edge (31 October 23:00 to 1 November 03:00) keep their key
+    const keys = await sql<{ callId: string }[]>`SELECT call_id AS "callId" FROM cdr_boundary_keys ORDER BY call_id`;
+    expect(keys.map((k) => k.callId)).toEqual(['m-1', 'm-2', 'm-3', 'm-4', 'm-5']);
   });
 });
