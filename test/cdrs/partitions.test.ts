@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { call, testApp, testDb } from '../support/app.js';
-import { account, brokenLedgerChains, cdr, cdrCount, cdrTenant, cdrUser } from './helpers.js';
+import { account, cdr, cdrCount, cdrTenant, cdrUser, expectAccountsFollowCdrs } from './helpers.js';
 
 /**
  * Monthly partitions of cdrs (migration 0050): exactly once by call id within
@@ -83,19 +83,7 @@ describe('partitions', () => {
       SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM cdrs WHERE tenant_id = ${t.id} GROUP BY 1 ORDER BY 1`;
     expect(perMonth.map((r) => r.part)).toEqual(['cdrs_y1999m03', 'cdrs_y2026m10', 'cdrs_y2026m11']);
     expect(perMonth.reduce((s, r) => s + r.n, 0)).toBe(90);
-    const [calls] = await sql<{ n: string; cdrs: string }[]>`
-      SELECT count(*)::text AS n, count(DISTINCT cdr_id)::text AS cdrs FROM ledger_entries WHERE tenant_id = ${t.id} AND kind = 'call'`;
-    expect(calls!.n).toBe(calls!.cdrs);
-    for (const u of users) {
-      const a = await account(t.id, u.id);
-      expect(a.ledgerSum).toBe(a.balance);
-      const [sum] = await sql<{ cost: string; forfait: string }[]>`
-        SELECT sum(cost)::text AS cost, sum(forfait_seconds)::text AS forfait FROM cdrs WHERE tenant_id = ${t.id} AND user_id = ${u.id}`;
-      expect(Number(sum!.forfait)).toBe(a.usedSeconds);
-      const [bal] = await sql<{ ok: boolean }[]>`SELECT (100 - ${sum!.cost}::numeric) = ${a.balance}::numeric AS ok`;
-      expect(bal!.ok).toBe(true);
-    }
-    expect(await brokenLedgerChains(t.id)).toBe(0);
+    await expectAccountsFollowCdrs(t.id, users.map((u) => u.id), '100');
   });
 });
 
