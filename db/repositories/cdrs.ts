@@ -115,15 +115,16 @@ export async function reservationsOfCalls(trx: Trx, tenantId: string, callIds: r
   return trx.selectFrom('reservations').select(['id', 'callId', 'status']).where('tenantId', '=', tenantId).where('callId', '=', anyOf('text', callIds)).execute();
 }
 
-/** Releases open reservations whose calls are rated. */
-export async function markReservationsRated(trx: Trx, tenantId: string, ids: readonly string[]): Promise<void> {
-  await trx
+/** Releases open reservations whose calls are rated; how many were still open (another transaction may have rated one meanwhile). */
+export async function markReservationsRated(trx: Trx, tenantId: string, ids: readonly string[]): Promise<number> {
+  const r = await trx
     .updateTable('reservations')
     .set({ status: 'rated', releasedAt: sql`now()` })
     .where('tenantId', '=', tenantId)
     .where('id', '=', anyOf('uuid', ids))
     .where('status', '=', 'open')
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
 }
 
 // ---- rejects -----------------------------------------------------------------

@@ -221,6 +221,21 @@ async function attemptBatch(
     }
   }
 
+  // the reservations of the outgoing calls (reservations keep one row per call id, whatever the month): a
+  // 'rated' one means the call is stored, in whatever month — a duplicate; the others are linked and released below
+  const reservationByCall = new Map<string, Awaited<ReturnType<typeof reservationsOfCalls>>[number]>();
+  const outCallIds: string[] = [];
+  for (const c of work) if (c.direction === 'out') outCallIds.push(c.callId);
+  if (outCallIds.length > 0) {
+    const rows = await reservationsOfCalls(trx, tenantId, outCallIds);
+    for (const r of rows) reservationByCall.set(r.callId, r);
+    if (rows.some((r) => r.status === 'rated')) {
+      const fresh: NormalizedCdr[] = [];
+      for (const c of work) (c.direction === 'out' && reservationByCall.get(c.callId)?.status === 'rated' ? knownDuplicates : fresh).push(c);
+      work = fresh;
+    }
+  }
+
   // 3. classify and rate
   const rejections: Rejection[] = [...malformed];
   const planned: Planned[] = [];
@@ -284,19 +299,13 @@ async function attemptBatch(
   }
 
   // reservations of these calls: linked on the CDR, released below
-  const outCallIds: string[] = [];
-  for (const p of planned) if (p.cdr.direction === 'out') outCallIds.push(p.cdr.callId);
   const openReservations: string[] = [];
-  if (outCallIds.length > 0) {
-    const rows = await reservationsOfCalls(trx, tenantId, outCallIds);
-    if (rows.length > 0) {
-      const byCall = new Map(rows.map((r) => [r.callId, r]));
-      for (const p of planned) {
-        const r = p.cdr.direction === 'out' ? byCall.get(p.cdr.callId) : undefined;
-        if (r !== undefined) {
-          p.reservationId = r.id;
-          if (r.status === 'open') openReservations.push(r.id);
-        }
+  if (reservationByCall.size > 0) {
+    for (const p of planned) {
+      const r = p.cdr.direction === 'out' ? reservationByCall.get(p.cdr.callId) : undefined;
+      if (r !== undefined) {
+        p.reservationId = r.id;
+        if (r.status === 'open') openReservations.push(r.id);
       }
     }
   }
@@ -332,7 +341,10 @@ async function attemptBatch(
     }
   }
   await appendLedgerEntries(trx, tenantId, accounts, lines, counters, options.source);
-  if (openReservations.length > 0) await markReservationsRated(trx, tenantId, openReservations);
+  if (openReservations.length > 0 && (await markReservationsRated(trx, tenantId, openReservations)) < openReservations.length) {
+    // another transaction rated one of these calls meanwhile (its CDR may be in another month): redo, looking first
+    throw new StoredConcurrently(new Error('a reservation of the batch was rated by another transaction'));
+  }
 
   // rejects: one pending row per call id (a file imported twice does not store them twice);
   // a rejected call id that is already rated is a duplicate, not a reject
