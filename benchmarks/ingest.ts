@@ -36,6 +36,8 @@ import { benchLine, freshDatabase } from './support.js';
 
 const ROWS = Number(process.env.CDRS ?? 1_000_000);
 const HISTORY = Number(process.env.HISTORY ?? 0);
+/** WITHOUT_USER_INDEX=1: cdrs_user_idx dropped first, to measure what the per-user index costs an import (issue 22). */
+const WITHOUT_USER_INDEX = process.env.WITHOUT_USER_INDEX === '1';
 const USERS = 10_000;
 
 /** The bench's database and tenant: fresh and empty, or the history data set (its November emptied from a previous run). */
@@ -66,6 +68,7 @@ async function setup(): Promise<{ db: DbHandle & { dataDir: string }; tenantId: 
     INSERT INTO ledger_entries (tenant_id, user_id, kind, amount, balance_after, reason)
     SELECT tenant_id, id, 'topup', 50, 50, 'bench' FROM users WHERE tenant_id = ${tenant.id}`;
   const { key } = await insertKey(db.db, { principal: 'pbx', name: 'bench', tenantId: tenant.id });
+  if (WITHOUT_USER_INDEX) await db.sql`DROP INDEX cdrs_user_idx`;
   await db.sql`VACUUM ANALYZE`;
   return { db, tenantId: tenant.id, key, ledgerFrom: '0' };
 }
