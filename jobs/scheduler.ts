@@ -4,7 +4,7 @@ import type { Db } from '../db/connection.js';
 import { renewForfaits } from './renewForfaits.js';
 import { runMonthlyInvoices } from './runInvoices.js';
 import { defaultSpoolRoot, ingestCdrSpool } from './ingestCdrSpool.js';
-import { archiveCdrs, ensurePartitionsAhead } from './cdrPartitions.js';
+import { archiveCdrs, clusterClosedMonths, ensurePartitionsAhead } from './cdrPartitions.js';
 import type { CdrDeps } from '../services/cdrs/context.js';
 import type { Issuer } from '../services/invoices/issuer.js';
 
@@ -43,6 +43,8 @@ export const jobs: Job[] = [
   { name: 'cdr-partitions', schedule: '0 10 0 * * *', run: (ctx) => ensurePartitionsAhead(ctx.db, new Date()) },
   // daily, at night: each tenant's months past cdrRetentionMonths archived (written, fsynced, verified), then removed
   { name: 'cdr-archive', schedule: '0 30 3 * * *', run: (ctx) => archiveCdrs(ctx.db, ctx.archiveDir, new Date()) },
+  // daily, at night: each closed month (3 days after its end) rewritten once in user order, for per-user history reads
+  { name: 'cdr-cluster', schedule: '0 0 4 * * *', run: (ctx) => clusterClosedMonths(ctx.db, new Date()) },
 ];
 
 export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<void> } {

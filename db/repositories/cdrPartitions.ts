@@ -81,6 +81,25 @@ export class KnownMonths {
   }
 }
 
+/** The partitions' copies of cdrs_user_idx, and whether each has been clustered on (CLUSTER marks it). */
+export async function userIndexes(db: Db): Promise<{ partition: string; index: string; clustered: boolean }[]> {
+  const { rows } = await sql<{ partition: string; index: string; clustered: boolean }>`
+    SELECT i.indrelid::regclass::text AS partition, i.indexrelid::regclass::text AS index, i.indisclustered AS clustered
+      FROM pg_inherits h JOIN pg_index i ON i.indexrelid = h.inhrelid
+     WHERE h.inhparent = 'cdrs_user_idx'::regclass ORDER BY 1`.execute(db);
+  return rows;
+}
+
+/**
+ * Rewrites a partition in the order of its user index: a user's month then sits
+ * on a few pages instead of one page per call. Takes the partition's ACCESS
+ * EXCLUSIVE lock while it rewrites (reads and late CDRs of that month wait).
+ */
+export async function clusterOnUsers(db: Db, partition: string, index: string): Promise<void> {
+  await sql`CLUSTER ${sql.table(partition)} USING ${sql.ref(index)}`.execute(db);
+  await sql`ANALYZE ${sql.table(partition)}`.execute(db);
+}
+
 const DAY_MS = 86_400_000;
 
 /**
