@@ -5,6 +5,8 @@
  * 10,000 users: ~1,000 calls each) — over real HTTP, random users (seeded), p50/p95.
  *
  *   npm run bench -- history        (HISTORY_QUERIES=200 by default)
+ *   CLUSTERED=1 npm run bench -- history   (October rewritten in user order first, as the cdr-cluster
+ *                                           job does to a closed month; the data set stays so)
  *
  * The data set is built once into var/bench-history/ (benchmarks/data/history.ts)
  * and reused. Anchor: the same user's month by a bare indexed SELECT on one
@@ -18,6 +20,7 @@ import pino from 'pino';
 import { createApp } from '../api/app.js';
 import { defaultConfig } from '../api/context.js';
 import { freePort } from '../db/embedded.js';
+import { clusterOnUsers, userIndexes } from '../db/repositories/cdrPartitions.js';
 import { random } from '../test/fixtures/random.js';
 import { openHistoryData } from './data/history.js';
 import { benchLine } from './support.js';
@@ -33,6 +36,13 @@ export async function main(): Promise<void> {
   const data = await openHistoryData(10_000_000);
   try {
     const { db, sql, tenantId, key, userIds } = data;
+    const october = (await userIndexes(db)).find((i) => i.partition === 'cdrs_y2026m10');
+    if (process.env.CLUSTERED === '1' && october && !october.clustered) {
+      const t0 = performance.now();
+      await clusterOnUsers(db, october.partition, october.index);
+      process.stdout.write(`CLUSTER ${october.partition}: ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+    }
+    process.stdout.write(`October ${process.env.CLUSTERED === '1' || october?.clustered ? 'in user order (clustered)' : 'in time order'}\n`);
     const rnd = random(5);
     const pick = () => userIds[Math.floor(rnd() * userIds.length)]!;
     const from = '2026-10-01T00:00:00Z';
