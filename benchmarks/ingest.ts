@@ -47,6 +47,7 @@ async function setup(): Promise<{ db: DbHandle & { dataDir: string }; tenantId: 
     // the file's CDRs from a previous run: November, and its first hour (still October in UTC)
     await data.sql`DROP TABLE IF EXISTS cdrs_y2026m11`;
     await data.sql`DELETE FROM cdrs WHERE tenant_id = ${data.tenantId} AND started_at >= '2026-10-31T23:00:00Z' AND call_id LIKE 'bench-%'`;
+    await data.sql`DELETE FROM cdr_boundary_keys WHERE tenant_id = ${data.tenantId} AND call_id LIKE 'bench-%'`;
     await data.sql`UPDATE users SET used_seconds = 0, forfait_period = NULL WHERE tenant_id = ${data.tenantId}`;
     const [h] = await data.sql<{ n: string; last: string }[]>`
       SELECT (SELECT count(*) FROM cdrs WHERE tenant_id = ${data.tenantId})::text AS n, (SELECT COALESCE(max(id), 0) FROM ledger_entries)::text AS last`;
