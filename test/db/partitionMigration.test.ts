@@ -33,7 +33,7 @@ describe('migration 0050 (cdrs partitioned by month)', () => {
     const { sql } = h;
     const tenant = '00000000-0000-4000-8000-000000000001';
     // what another feature's migration could have added before this one
-    await sql`ALTER TABLE cdrs ADD COLUMN source_file text DEFAULT 'none'`;
+    await sql`ALTER TABLE cdrs ADD COLUMN source_file text DEFAULT 'none' CHECK (source_file <> 'refused')`;
     await sql`CREATE INDEX cdrs_source_file_idx ON cdrs (tenant_id, source_file)`;
     await sql`CREATE FUNCTION cdrs_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.site := coalesce(NEW.site, 'touched'); RETURN NEW; END $$`;
     await sql`CREATE TRIGGER cdrs_touch BEFORE INSERT ON cdrs FOR EACH ROW EXECUTE FUNCTION cdrs_touch()`;
@@ -67,6 +67,11 @@ describe('migration 0050 (cdrs partitioned by month)', () => {
       INSERT INTO cdrs (tenant_id, call_id, callee, direction, started_at, duration_seconds, disposition)
       VALUES (${tenant}, 'm-3', '+33142000000', 'out', '2026-11-20T10:00:00Z', 1, 'answered')`).rejects.toMatchObject({ code: '23505', constraint_name: 'cdrs_y2026m11_call_id_uq' });
     expect(await sql`SELECT 1 FROM pg_tables WHERE tablename = 'cdrs_unpartitioned'`).toHaveLength(0);
+    // the column's CHECK came along, in the partitions made since too
+    await sql`SELECT cdrs_ensure_month('2031-05-05T00:00:00Z')`;
+    await expect(sql`
+      INSERT INTO cdrs (tenant_id, call_id, callee, direction, started_at, duration_seconds, disposition, source_file)
+      VALUES (${tenant}, 'chk', '+33142000000', 'out', '2031-05-05T10:00:00Z', 1, 'answered', 'refused')`).rejects.toMatchObject({ code: '23514' });
     // migration 0052: the stored calls near a month's edge (31 October 23:00 to 1 November 03:00) keep their key
     const keys = await sql<{ callId: string }[]>`SELECT call_id AS "callId" FROM cdr_boundary_keys ORDER BY call_id`;
     expect(keys.map((k) => k.callId)).toEqual(['m-1', 'm-2', 'm-3', 'm-4', 'm-5']);
