@@ -97,6 +97,26 @@ describe('the archive job', () => {
     expect(await restoreMonth(testDb().db, dir, t.id, '2001-09')).toMatchObject({ parts: 2, restored: 4 });
   });
 
+  it('a CDR of the month stored while the archive is being written is neither archived nor removed: it is part 2 next time', async () => {
+    const t = await tenantWithCalls(['2002-04'], 'race');
+    const now = new Date('2002-06-03T00:00:00Z');
+    const r = await archiveDueMonths(testDb().db, {
+      dir,
+      now,
+      tenantIds: [t.id],
+      // after the snapshot was taken and the file verified, before the rows are removed: a late CDR is committed
+      at: async (point) => {
+        if (point !== 'verified') return;
+        const late = await call(app, 'POST', '/v1/cdrs', { key: t.adminKey, json: [cdr('race-late', t.user.identifiant, '0612345678', 30, '2002-04-20T10:00:00+02:00')] });
+        expect(late.json).toMatchObject({ accepted: 1 });
+      },
+    });
+    expect(r).toMatchObject({ archived: [{ month: '2002-04', part: 1, rows: 3 }], removed: 3, dropped: [] });
+    expect((await rowsOf(t.id)).map((x) => x.call_id)).toEqual(['race-late']);
+    const next = await archiveDueMonths(testDb().db, { dir, now, tenantIds: [t.id] });
+    expect(next).toMatchObject({ archived: [{ month: '2002-04', part: 2, rows: 1 }], removed: 1, dropped: ['cdrs_y2002m04'] });
+  });
+
   it('a tampered archive is not restored: nothing is written', async () => {
     const t = await tenantWithCalls(['2002-01'], 'tamper');
     await archiveDueMonths(testDb().db, { dir, now: new Date('2002-03-02T00:00:00Z'), tenantIds: [t.id] });
