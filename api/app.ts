@@ -21,6 +21,7 @@ import { tenantsApp } from './routes/tenants.js';
 import { usersApp } from './routes/users.js';
 import { tariffsApp } from './routes/tariffs.js';
 import { cdrsApp } from './routes/cdrs.js';
+import { archivesApp } from './routes/archives.js';
 import { rerateApp } from './routes/rerate.js';
 import { indicatorsApp } from './routes/indicators.js';
 import { dashboardApp } from './routes/dashboard.js';
@@ -141,6 +142,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/roles', rolesApp(deps, defineRoute, keys));
   app.route('/v1/keys', keysApp(deps, defineRoute, keys));
   app.route('/v1/cdrs', cdrsApp(deps, defineRoute, tariffs, exports));
+  app.route('/v1/archives', archivesApp(deps, defineRoute));
   app.route('/v1/rerate', rerateApp(deps, defineRoute, tariffs));
   app.route('/v1/users', usersApp(deps, defineRoute, exports));
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));

@@ -67,6 +67,8 @@ const log = (s: string) => process.stdout.write(s + '\n');
 export async function generate(sql: postgres.Sql, tenantId: string, n: number): Promise<{ insertMs: number; rollupMs: number }> {
   let insertMs = 0;
   let rollupMs = 0;
+  // the monthly partitions these rows go to (migration 0050), as the batch writer would make them
+  await sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-01Z', timestamptz '2027-12-01Z', interval '1 month') m`;
   for (let lo = 0; lo < n; lo += CHUNK) {
     const hi = Math.min(n, lo + CHUNK);
     let t1 = performance.now();

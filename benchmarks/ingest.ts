@@ -6,13 +6,16 @@
  * same run.
  *
  *   npm run bench -- ingest        (CDRS=200000 for a shorter run)
+ *   HISTORY=10000000 npm run bench -- ingest   (issue 22: the tenant already holds 10M, or 50M, CDRs
+ *                                                of earlier months: benchmarks/data/history.ts, built once)
  *
  * Last line: BENCH ingest value=<rows/s> unit=rows/s anchor=<COPY rows/s> ratio=<value/anchor>
  * Exits non-zero if the result is not exact (a CDR missing or twice, a balance ≠ its ledger).
  */
 import { serve } from '@hono/node-server';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -21,39 +24,65 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { createApp } from '../api/app.js';
 import { defaultConfig } from '../api/context.js';
+import type { DbHandle } from '../db/connection.js';
 import { freePort } from '../db/embedded.js';
 import { insertKey } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { putTariff } from '../services/tariffs/tariffs.js';
 import { createTenant } from '../services/tenants/tenants.js';
 import { SYNTHETIC_TARIFF, writeSyntheticCdrs } from '../test/fixtures/cdrs/generate.js';
+import { openHistoryData } from './data/history.js';
 import { benchLine, freshDatabase } from './support.js';
 
 const ROWS = Number(process.env.CDRS ?? 1_000_000);
+const HISTORY = Number(process.env.HISTORY ?? 0);
+/** WITHOUT_USER_INDEX=1: cdrs_user_idx dropped first, to measure what the per-user index costs an import (issue 22). */
+const WITHOUT_USER_INDEX = process.env.WITHOUT_USER_INDEX === '1';
 const USERS = 10_000;
 
-export async function main(): Promise<void> {
+/** The bench's database and tenant: fresh and empty, or the history data set (its November emptied from a previous run). */
+async function setup(): Promise<{ db: DbHandle & { dataDir: string }; tenantId: string; key: string; ledgerFrom: string }> {
+  if (HISTORY > 0) {
+    const data = await openHistoryData(HISTORY);
+    // the file's CDRs from a previous run: November, and its first hour (still October in UTC)
+    await data.sql`DROP TABLE IF EXISTS cdrs_y2026m11`;
+    await data.sql`DELETE FROM cdrs WHERE tenant_id = ${data.tenantId} AND started_at >= '2026-10-31T23:00:00Z' AND call_id LIKE 'bench-%'`;
+    await data.sql`DELETE FROM cdr_boundary_keys WHERE tenant_id = ${data.tenantId} AND call_id LIKE 'bench-%'`;
+    await data.sql`UPDATE users SET used_seconds = 0, forfait_period = NULL WHERE tenant_id = ${data.tenantId}`;
+    const [h] = await data.sql<{ n: string; last: string }[]>`
+      SELECT (SELECT count(*) FROM cdrs WHERE tenant_id = ${data.tenantId})::text AS n, (SELECT COALESCE(max(id), 0) FROM ledger_entries)::text AS last`;
+    process.stdout.write(`history: the tenant holds ${h!.n} CDRs (earlier months)\n`);
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'forfait-bench-file-'));
+    await data.sql`VACUUM ANALYZE users`;
+    return { db: { ...data, dataDir, close: async () => { await data.close(); await rm(dataDir, { recursive: true, force: true }); } }, tenantId: data.tenantId, key: data.pbxKey, ledgerFrom: h!.last };
+  }
   const db = await freshDatabase();
+  // tenant, tariff, 10,000 users with 120 forfait minutes and 50.00 each (given through the ledger)
+  const resellerId = await defaultReseller(db.db);
+  await putTariff(db.db, resellerId, 'bench', SYNTHETIC_TARIFF);
+  const { tenant } = await createTenant(db.db, resellerId, { name: 'Bench SA', productType: 'entreprise', tariffId: 'bench', country: 'FR' }, 'bench');
+  await db.sql`
+    INSERT INTO users (tenant_id, full_name, matricule, identifiant, forfait_minutes, balance)
+    SELECT ${tenant.id}, 'User ' || g, lpad(g::text, 14, '0'), (2000000 + g)::text, 120, 50
+      FROM generate_series(0, ${USERS - 1}) g`;
+  await db.sql`
+    INSERT INTO ledger_entries (tenant_id, user_id, kind, amount, balance_after, reason)
+    SELECT tenant_id, id, 'topup', 50, 50, 'bench' FROM users WHERE tenant_id = ${tenant.id}`;
+  const { key } = await insertKey(db.db, { principal: 'pbx', name: 'bench', tenantId: tenant.id });
+  if (WITHOUT_USER_INDEX) await db.sql`DROP INDEX cdrs_user_idx`;
+  await db.sql`VACUUM ANALYZE`;
+  return { db, tenantId: tenant.id, key, ledgerFrom: '0' };
+}
+
+export async function main(): Promise<void> {
+  const { db, tenantId, key, ledgerFrom } = await setup();
+  const tenant = { id: tenantId };
   const file = path.join(db.dataDir, 'cdrs.csv');
   try {
     const identifiants = Array.from({ length: USERS }, (_, i) => String(2_000_000 + i));
     await writeSyntheticCdrs(file, ROWS, identifiants, { seed: 7, prefix: 'bench' });
     const bytes = (await stat(file)).size;
     process.stdout.write(`file: ${ROWS} CDRs, ${(bytes / 1e6).toFixed(1)} MB\n`);
-
-    // tenant, tariff, 10,000 users with 120 forfait minutes and 50.00 each (given through the ledger)
-    const resellerId = await defaultReseller(db.db);
-    await putTariff(db.db, resellerId, 'bench', SYNTHETIC_TARIFF);
-    const { tenant } = await createTenant(db.db, resellerId, { name: 'Bench SA', productType: 'entreprise', tariffId: 'bench', country: 'FR' }, 'bench');
-    await db.sql`
-      INSERT INTO users (tenant_id, full_name, matricule, identifiant, forfait_minutes, balance)
-      SELECT ${tenant.id}, 'User ' || g, lpad(g::text, 14, '0'), (2000000 + g)::text, 120, 50
-        FROM generate_series(0, ${USERS - 1}) g`;
-    await db.sql`
-      INSERT INTO ledger_entries (tenant_id, user_id, kind, amount, balance_after, reason)
-      SELECT tenant_id, id, 'topup', 50, 50, 'bench' FROM users WHERE tenant_id = ${tenant.id}`;
-    const { key } = await insertKey(db.db, { principal: 'pbx', name: 'bench', tenantId: tenant.id });
-    await db.sql`VACUUM ANALYZE`;
 
     // anchor: the same file, raw COPY into an unindexed table with the same column types
     await db.sql`CREATE TABLE copy_anchor (call_id text, identifiant text, caller text, callee text, direction text,
@@ -89,16 +118,16 @@ export async function main(): Promise<void> {
 
     // exact, or no figure
     const [check] = await db.sql<{ cdrs: string; calls: string; bad: string; ledger: string }[]>`
-      SELECT (SELECT count(*) FROM cdrs WHERE tenant_id = ${tenant.id})::text AS cdrs,
-             (SELECT count(*) FROM ledger_entries WHERE tenant_id = ${tenant.id} AND kind = 'call')::text AS calls,
+      SELECT (SELECT count(*) FROM cdrs WHERE tenant_id = ${tenant.id} AND started_at >= '2026-10-31T23:00:00Z' AND call_id LIKE 'bench-%')::text AS cdrs,
+             (SELECT count(*) FROM ledger_entries WHERE tenant_id = ${tenant.id} AND kind = 'call' AND id > ${ledgerFrom}::bigint)::text AS calls,
              (SELECT count(*) FROM users u WHERE tenant_id = ${tenant.id}
                 AND balance <> (SELECT sum(amount) FROM ledger_entries l WHERE l.tenant_id = u.tenant_id AND l.user_id = u.id))::text AS bad,
-             (SELECT count(*) FROM cdrs WHERE tenant_id = ${tenant.id} AND cost > 0)::text AS ledger`;
+             (SELECT count(*) FROM cdrs WHERE tenant_id = ${tenant.id} AND cost > 0 AND started_at >= '2026-10-31T23:00:00Z' AND call_id LIKE 'bench-%')::text AS ledger`;
     process.stdout.write(`check: ${check!.cdrs} CDRs, ${check!.calls} call entries (${check!.ledger} CDRs with a cost), ${check!.bad} balances off their ledger\n`);
     if (answer.accepted !== ROWS || Number(check!.cdrs) !== ROWS || check!.calls !== check!.ledger || check!.bad !== '0') {
       throw new Error('the ingestion is not exact');
     }
-    process.stdout.write(benchLine('ingest', Math.round(value), 'rows/s', Math.round(anchor)) + '\n');
+    process.stdout.write(benchLine(HISTORY > 0 ? `ingest-history-${HISTORY}` : 'ingest', Math.round(value), 'rows/s', Math.round(anchor)) + '\n');
   } finally {
     await db.close();
   }

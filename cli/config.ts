@@ -45,6 +45,8 @@ export interface Settings {
   invoicing: { issuer: Issuer; graceHours: number };
   /** FORFAIT_SHUTDOWN_GRACE_S: on SIGINT/SIGTERM, how long requests in flight may go on before their connections are cut. */
   shutdownGraceSeconds: number;
+  /** FORFAIT_ARCHIVE_DIR, absolute: where the archive job writes CDR archives (default <dataDir>/archive, var/archive). */
+  archiveDir: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -123,6 +125,7 @@ const schema = z.object({
   FORFAIT_KEY_REQUESTS: optional(whole('requests per key and window (0: no limit)', 0)),
   FORFAIT_KEY_WINDOW_S: optional(whole('seconds', 1)),
   FORFAIT_PBX_AUTHORIZE_FLOOR: optional(whole('authorizations per pbx key and window', 1)),
+  FORFAIT_ARCHIVE_DIR: optional(z.string()),
 });
 
 /** The settings are invalid: one line per variable at fault. */
@@ -138,10 +141,11 @@ export function readSettings(env: Record<string, string | undefined> = process.e
   const parsed = schema.safeParse(env);
   if (!parsed.success) throw new SettingsError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   const e = parsed.data;
+  const dataDir = path.resolve(e.FORFAIT_DATA_DIR ?? './var');
   return {
     port: e.PORT ?? 8080,
     host: e.HOST ?? '0.0.0.0',
-    dataDir: path.resolve(e.FORFAIT_DATA_DIR ?? './var'),
+    dataDir,
     databaseUrl: e.DATABASE_URL,
     bootstrapKey: e.FORFAIT_BOOTSTRAP_KEY,
     pgSettings: e.FORFAIT_PG_SETTINGS ?? {},
@@ -174,6 +178,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       graceHours: e.FORFAIT_INVOICE_GRACE_HOURS ?? 2,
     },
     shutdownGraceSeconds: e.FORFAIT_SHUTDOWN_GRACE_S ?? 10,
+    archiveDir: e.FORFAIT_ARCHIVE_DIR !== undefined ? path.resolve(e.FORFAIT_ARCHIVE_DIR) : path.join(dataDir, 'archive'),
   };
 }
 

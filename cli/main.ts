@@ -11,6 +11,7 @@ import { serveUntilSignal } from './serve.js';
 import { fail, withDatabase } from './context.js';
 import { usersCommand } from './users.js';
 import { cdrsCommand } from './cdrs.js';
+import { archivesCommand } from './archives.js';
 import { invoicesCommand } from './invoices.js';
 
 const program = new Command()
@@ -116,6 +117,7 @@ tenants
 
 program.addCommand(usersCommand());
 program.addCommand(cdrsCommand());
+program.addCommand(archivesCommand());
 program.addCommand(invoicesCommand());
 
 await program.parseAsync(process.argv);

@@ -42,6 +42,7 @@ export async function startServer(options: ServeOptions): Promise<Running> {
           db: db.db,
           cdrs: { db: db.db, sql: db.sql, tariffs: created.tariffs },
           dataDir: settings.dataDir,
+          archiveDir: settings.archiveDir,
           invoicing: settings.invoicing,
           expireReservations: () => created.authorization.book.expire(),
         },

@@ -52,8 +52,8 @@ export function instantText(ms: number): string {
   return milli === 0 ? base + 'Z' : base + '.' + String(milli).padStart(3, '0') + 'Z';
 }
 
-/** The rows of one COPY, produced in chunks of text lines (each ending with "\n"). */
-export type CopyChunks = Iterable<Buffer>;
+/** The rows of one COPY, produced in chunks of text lines (each ending with "\n"), or the bytes of a file (an archive restored). */
+export type CopyChunks = Iterable<Buffer> | AsyncIterable<Buffer>;
 
 const CHUNK_BYTES = 256 * 1024;
 
@@ -128,7 +128,7 @@ export async function copyIn(tx: postgres.Sql, statement: string, chunks: CopyCh
       failure,
     ]);
   try {
-    for (const chunk of chunks) {
+    for await (const chunk of chunks) {
       if (stream.destroyed) break;
       if (!stream.write(chunk)) await drained();
     }

@@ -17,6 +17,9 @@ import * as reservationAnswerText from './migrations/2026_11_22_0015_reservation
 import * as indicatorAdd from './migrations/2026_11_22_0016_indicator_add.js';
 import * as numberCheckAndRelease from './migrations/2026_12_02_0030_number_check_and_release.js';
 import * as billingPeriods from './migrations/2026_12_02_0020_billing_periods.js';
+import * as cdrsPartitioned from './migrations/2026_12_02_0050_cdrs_partitioned.js';
+import * as cdrArchives from './migrations/2026_12_02_0051_cdr_archives.js';
+import * as cdrBoundaryKeys from './migrations/2026_12_02_0052_cdr_boundary_keys.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -39,6 +42,9 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0016_indicator_add': indicatorAdd,
   '2026_12_02_0020_billing_periods': billingPeriods,
   '2026_12_02_0030_number_check_and_release': numberCheckAndRelease,
+  '2026_12_02_0050_cdrs_partitioned': cdrsPartitioned,
+  '2026_12_02_0051_cdr_archives': cdrArchives,
+  '2026_12_02_0052_cdr_boundary_keys': cdrBoundaryKeys,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
@@ -49,5 +55,13 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
     const cause = result.error instanceof Error ? result.error.message : String(result.error);
     throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${cause}`, { cause: result.error });
   }
+  return result;
+}
+
+/** Brings the schema up to (and including) migration `name`: a test starts from the schema as it was. */
+export async function migrateTo(db: Kysely<any>, name: string): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const result = await migrator.migrateTo(name);
+  if (result.error) throw result.error;
   return result;
 }

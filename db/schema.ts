@@ -61,6 +61,8 @@ export interface TenantTable {
   freeNumbers: string[];
   /** Postal address of the bill-to box, one entry per printed line (migration 0020). */
   billingAddress: ColumnType<string[], string[] | undefined, string[]>;
+  /** Whole UTC months of CDRs kept in the database; older ones are archived (migration 0051). */
+  cdrRetentionMonths: Generated<number>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }
@@ -173,6 +175,30 @@ export interface CdrTable {
   reratedAt: NullableTimestamp;
   /** 'unknown_range': the callee is outside the ranges the number metadata knows, rated all the same (migration 0030). */
   numberCheck: ColumnType<'unknown_range' | null, 'unknown_range' | null | undefined, 'unknown_range' | null>;
+}
+
+/** An archive file of a tenant's CDRs of one UTC month (migration 0051); `part` > 1 for late CDRs archived after the first. */
+export interface CdrArchiveTable {
+  tenantId: string;
+  /** First day of the UTC month ('2025-06-01' when written). */
+  month: ColumnType<Date, string, never>;
+  part: number;
+  /** Path under the archive directory. */
+  file: string;
+  sha256: string;
+  rows: ColumnType<string, string | number, never>;
+  /** Sum of the archived rows' ids: with `rows`, what the job checks before removing them. */
+  idSum: ColumnType<string, string, never>;
+  bytes: ColumnType<string, string | number, never>;
+  verifiedAt: ColumnType<Date, Date | string, never>;
+  restoredAt: NullableTimestamp;
+}
+
+/** Call ids of the CDRs starting within a day of a UTC month's edge: exactly once across two months (migration 0052). */
+export interface CdrBoundaryKeyTable {
+  tenantId: string;
+  callId: string;
+  startedAt: ColumnType<Date, Date | string, never>;
 }
 
 export interface RejectedCdrTable {
@@ -331,6 +357,8 @@ export interface Database {
   reservations: ReservationTable;
   cdrs: CdrTable;
   rejectedCdrs: RejectedCdrTable;
+  cdrArchives: CdrArchiveTable;
+  cdrBoundaryKeys: CdrBoundaryKeyTable;
   importSnapshots: ImportSnapshotTable;
   importSnapshotUsers: ImportSnapshotUserTable;
   importSnapshotBatches: ImportSnapshotBatchTable;

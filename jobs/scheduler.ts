@@ -4,6 +4,7 @@ import type { Db } from '../db/connection.js';
 import { renewForfaits } from './renewForfaits.js';
 import { runMonthlyInvoices } from './runInvoices.js';
 import { defaultSpoolRoot, ingestCdrSpool } from './ingestCdrSpool.js';
+import { archiveCdrs, clusterClosedMonths, ensurePartitionsAhead } from './cdrPartitions.js';
 import type { CdrDeps } from '../services/cdrs/context.js';
 import type { Issuer } from '../services/invoices/issuer.js';
 
@@ -16,6 +17,8 @@ export interface JobContext {
   dataDir: string;
   /** Who issues the invoices, and how long after a tenant's month ends the invoicing waits for late CDRs. */
   invoicing: { issuer: Issuer; graceHours: number };
+  /** Where the CDR archive job writes (settings.archiveDir). */
+  archiveDir: string;
   /** Closes the reservations of this process's tenants whose call outlived maxSeconds + 60 s. */
   expireReservations(): Promise<number>;
 }
@@ -36,6 +39,12 @@ export const jobs: Job[] = [
   { name: 'monthly-invoices', schedule: '0 7 * * * *', run: (ctx) => runMonthlyInvoices(ctx.db, ctx.invoicing) },
   // every 30 seconds: CDR files dropped by PBXs are rated and moved to done/ or failed/
   { name: 'cdr-spool', schedule: '*/30 * * * * *', run: (ctx) => ingestCdrSpool(ctx.cdrs, defaultSpoolRoot(ctx.dataDir)) },
+  // daily: the CDR partitions of this UTC month and the next two (late CDRs make theirs on demand)
+  { name: 'cdr-partitions', schedule: '0 10 0 * * *', run: (ctx) => ensurePartitionsAhead(ctx.db, new Date()) },
+  // daily, at night: each tenant's months past cdrRetentionMonths archived (written, fsynced, verified), then removed
+  { name: 'cdr-archive', schedule: '0 30 3 * * *', run: (ctx) => archiveCdrs(ctx.db, ctx.archiveDir, new Date()) },
+  // daily, at night: each closed month (3 days after its end) rewritten once in user order, for per-user history reads
+  { name: 'cdr-cluster', schedule: '0 0 4 * * *', run: (ctx) => clusterClosedMonths(ctx.db, new Date()) },
 ];
 
 export function startJobs(ctx: JobContext, logger: Logger): { stop(): Promise<void>; caughtUp(name: string): Promise<void> } {

@@ -113,6 +113,8 @@ export const CdrFilterQuery = z.object({
   class: z.enum(['fixed', 'mobile', 'special', 'international', 'free']).optional(),
   direction: Direction.optional(),
   excel: z.enum(['0', '1']).optional().openapi({ description: 'CSV exports: 1 for French Excel (a UTF-8 BOM, `;` between cells, a decimal comma); lists ignore it' }),
+  /** One user's calls (served by cdrs_user_idx, migration 0050). */
+  userId: z.uuid().optional().openapi({ description: "one user's calls (the user's id)" }),
 });
 
 export const csvExportResponses = {

@@ -29,6 +29,7 @@ export const TenantSchema = z
     lowBalanceThreshold: z.string(),
     freeNumbers: z.array(z.string()),
     billingAddress: z.array(z.string()).openapi({ description: 'Postal address printed in the invoices’ bill-to box, one entry per line', example: ['Acme SARL', '5 rue du Port', '13002 Marseille'] }),
+    cdrRetentionMonths: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -57,6 +58,8 @@ const TenantFields = {
   lowBalanceThreshold: MoneyInNonNegative,
   freeNumbers: z.array(numberText).max(100),
   billingAddress: z.array(z.string().trim().min(1).max(200)).max(6),
+  /** Whole UTC months of CDRs kept in the database before the current one; older months are archived (docs/cdrs.md). */
+  cdrRetentionMonths: z.number().int().min(1).max(120),
 };
 
 const TenantCreate = z

@@ -299,7 +299,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       summary: 'The user’s call history as CSV (the CDR export restricted to this user; a deleted user’s calls stay readable)',
       description: 'Same columns and filters as GET /v1/cdrs/export.csv; an export: 429 with Retry-After when 3 run and 10 wait, 408 after 30 s of waiting.',
       access: { scope: 'tenant', permission: 'cdrs:read' },
-      request: { params: IdParam, query: CdrFilterQuery },
+      request: { params: IdParam, query: CdrFilterQuery.omit({ userId: true }) },
       responses: csvExportResponses,
     }),
     async (c) => {

@@ -35,6 +35,37 @@ export async function storedCallIds(trx: Trx, tenantId: string, callIds: readonl
 }
 
 /**
+ * The call ids among `callIds` the tenant has stored with a start in [from, to),
+ * with their start: a call id is exactly once in the month of its start
+ * (migration 0050), and the bounds keep the read to the batch's partitions.
+ */
+export async function storedCallsBetween(trx: Trx, tenantId: string, callIds: readonly string[], from: Date, to: Date) {
+  return trx
+    .selectFrom('cdrs')
+    .select(['callId', 'startedAt'])
+    .where('tenantId', '=', tenantId)
+    .where('callId', '=', anyOf('text', callIds))
+    .where('startedAt', '>=', from)
+    .where('startedAt', '<', to)
+    .execute();
+}
+
+/** The call ids among `callIds` kept in cdr_boundary_keys (stored near a month's edge, migration 0052). */
+export async function boundaryCallIds(trx: Trx, tenantId: string, callIds: readonly string[]): Promise<Set<string>> {
+  const rows = await trx.selectFrom('cdrBoundaryKeys').select('callId').where('tenantId', '=', tenantId).where('callId', '=', anyOf('text', callIds)).execute();
+  return new Set(rows.map((r) => r.callId));
+}
+
+/** Keeps the call ids of CDRs starting near a month's edge; one already kept fails with 23505 on cdr_boundary_keys_pk. */
+export async function insertBoundaryKeys(trx: Trx, tenantId: string, keys: readonly { callId: string; startedAt: string }[]): Promise<void> {
+  if (keys.length === 0) return;
+  await sql`
+    INSERT INTO cdr_boundary_keys (tenant_id, call_id, started_at)
+    SELECT ${tenantId}, k.call_id, k.started_at
+      FROM unnest(${textArray(keys.map((k) => k.callId))}::text[], ${textArray(keys.map((k) => k.startedAt))}::timestamptz[]) AS k(call_id, started_at)`.execute(trx);
+}
+
+/**
  * `count` ids from the `cdrs` identity sequence, in one round trip (the sequence
  * hands each connection blocks of ids, migration 0006), and the transaction's
  * now() — the rated_at the rows will get.
@@ -84,15 +115,16 @@ export async function reservationsOfCalls(trx: Trx, tenantId: string, callIds: r
   return trx.selectFrom('reservations').select(['id', 'callId', 'status']).where('tenantId', '=', tenantId).where('callId', '=', anyOf('text', callIds)).execute();
 }
 
-/** Releases open reservations whose calls are rated. */
-export async function markReservationsRated(trx: Trx, tenantId: string, ids: readonly string[]): Promise<void> {
-  await trx
+/** Releases open reservations whose calls are rated; how many were still open (another transaction may have rated one meanwhile). */
+export async function markReservationsRated(trx: Trx, tenantId: string, ids: readonly string[]): Promise<number> {
+  const r = await trx
     .updateTable('reservations')
     .set({ status: 'rated', releasedAt: sql`now()` })
     .where('tenantId', '=', tenantId)
     .where('id', '=', anyOf('uuid', ids))
     .where('status', '=', 'open')
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
 }
 
 // ---- rejects -----------------------------------------------------------------

@@ -8,8 +8,10 @@
  * 3. rate in JS with the engine, per user in started_at order, against the
  *    forfait and balance read under the lock;
  * 4. take ids for the new rows from the `cdrs` identity sequence, then COPY the
- *    CDRs straight into `cdrs`, in call id order. The unique key (tenant_id,
- *    call_id) is the exactly-once guarantee: a call id stored by another
+ *    CDRs straight into `cdrs`, in call id order (the partitions of their months
+ *    made first, migration 0050). Each monthly partition's unique key (tenant_id,
+ *    call_id), and cdr_boundary_keys for the calls near a month's edge (0052),
+ *    are the exactly-once guarantee: a call id stored by another
  *    transaction makes the COPY fail, the whole transaction rolls back and the
  *    batch is redone with step 2 (their rating may have spent forfait the
  *    others need, so nothing of the attempt is kept);
@@ -19,13 +21,17 @@
  *    A crash anywhere before the commit leaves nothing.
  */
 import { rawSql, type Db, type Trx } from '../../db/connection.js';
+import { ensureMonths, isCallIdKey, isNoPartition, KnownMonths, monthStartMs, nearMonthEdge } from '../../db/repositories/cdrPartitions.js';
 import { CopyBuffer, copyIn, copyValue, instantText, units4Text } from '../../db/copy.js';
 import {
+  boundaryCallIds,
+  insertBoundaryKeys,
   lockCallers,
   markRejectsReprocessed,
   markReservationsRated,
   reservationsOfCalls,
   storedCallIds,
+  storedCallsBetween,
   storeRejects,
   takeCdrIds,
   usersByIdentifiant,
@@ -93,7 +99,23 @@ function isRetryable(err: unknown): boolean {
 
 function isStoredCallId(err: unknown): boolean {
   const e = pgError(err);
-  return e.code === '23505' && e.constraint_name === 'cdrs_call_id_uq';
+  return e.code === '23505' && isCallIdKey(e.constraint_name);
+}
+
+/** The months each database has partitions for, as far as this process knows. */
+const knownMonths = new WeakMap<Db, KnownMonths>();
+
+/** Makes the partitions of the batch's months this process has not met yet (a late CDR's month included). */
+async function ensurePartitions(db: Db, cdrs: readonly NormalizedCdr[]): Promise<void> {
+  let known = knownMonths.get(db);
+  if (known === undefined) {
+    known = new KnownMonths();
+    knownMonths.set(db, known);
+  }
+  const missing = known.missing(cdrs.length, (i) => cdrs[i]!.startedAtMs);
+  if (missing.length === 0) return;
+  await ensureMonths(db, missing);
+  known.add(missing);
 }
 
 const byCallId = (a: Planned, b: Planned) => (a.cdr.callId < b.cdr.callId ? -1 : a.cdr.callId > b.cdr.callId ? 1 : 0);
@@ -137,12 +159,14 @@ export async function writeBatch(
   }
   for (let attempt = 1; ; attempt++) {
     try {
+      await ensurePartitions(db, unique);
       // its own transaction, never the caller's: a failed attempt rolls back whole and is redone
       const result = await db.transaction().execute((trx) => attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options));
       return { ...result, duplicates: result.duplicates + duplicatesInBatch };
     } catch (err) {
       if (attempt >= MAX_ATTEMPTS) throw err instanceof StoredConcurrently ? err.cause : err;
       if (err instanceof StoredConcurrently) state.checkStored = true;
+      else if (isNoPartition(err)) knownMonths.get(db)?.forget(); // a month archived and dropped since: made again
       else if (!isRetryable(err)) throw err;
     }
   }
@@ -181,10 +205,37 @@ async function attemptBatch(
   let work = batch;
   const knownDuplicates: NormalizedCdr[] = [];
   if (checkStored && batch.length > 0) {
-    const stored = await storedCallIds(trx, tenantId, batch.map((c) => c.callId));
-    if (stored.size > 0) {
+    // a call id is once per month of its start (the partition's key): look in the batch's months only
+    let first = Infinity;
+    let last = -Infinity;
+    for (const c of batch) {
+      if (c.startedAtMs < first) first = c.startedAtMs;
+      if (c.startedAtMs > last) last = c.startedAtMs;
+    }
+    const to = new Date(last);
+    const stored = await storedCallsBetween(trx, tenantId, batch.map((c) => c.callId), new Date(monthStartMs(first)), new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth() + 1, 1)));
+    // near a month's edge, a call id kept in cdr_boundary_keys is stored whatever its month
+    const edge = batch.filter((c) => nearMonthEdge(c.startedAtMs)).map((c) => c.callId);
+    const kept = edge.length > 0 ? await boundaryCallIds(trx, tenantId, edge) : new Set<string>();
+    if (stored.length > 0 || kept.size > 0) {
+      const keys = new Set(stored.map((r) => `${r.callId}\u0000${monthStartMs(r.startedAt.getTime())}`));
       const fresh: NormalizedCdr[] = [];
-      for (const c of batch) (stored.has(c.callId) ? knownDuplicates : fresh).push(c);
+      for (const c of batch) (keys.has(`${c.callId}\u0000${monthStartMs(c.startedAtMs)}`) || kept.has(c.callId) ? knownDuplicates : fresh).push(c);
+      work = fresh;
+    }
+  }
+
+  // the reservations of the outgoing calls (reservations keep one row per call id, whatever the month): a
+  // 'rated' one means the call is stored, in whatever month — a duplicate; the others are linked and released below
+  const reservationByCall = new Map<string, Awaited<ReturnType<typeof reservationsOfCalls>>[number]>();
+  const outCallIds: string[] = [];
+  for (const c of work) if (c.direction === 'out') outCallIds.push(c.callId);
+  if (outCallIds.length > 0) {
+    const rows = await reservationsOfCalls(trx, tenantId, outCallIds);
+    for (const r of rows) reservationByCall.set(r.callId, r);
+    if (rows.some((r) => r.status === 'rated')) {
+      const fresh: NormalizedCdr[] = [];
+      for (const c of work) (c.direction === 'out' && reservationByCall.get(c.callId)?.status === 'rated' ? knownDuplicates : fresh).push(c);
       work = fresh;
     }
   }
@@ -277,19 +328,13 @@ async function attemptBatch(
   }
 
   // reservations of these calls: linked on the CDR, released below
-  const outCallIds: string[] = [];
-  for (const p of planned) if (p.cdr.direction === 'out') outCallIds.push(p.cdr.callId);
   const openReservations: string[] = [];
-  if (outCallIds.length > 0) {
-    const rows = await reservationsOfCalls(trx, tenantId, outCallIds);
-    if (rows.length > 0) {
-      const byCall = new Map(rows.map((r) => [r.callId, r]));
-      for (const p of planned) {
-        const r = p.cdr.direction === 'out' ? byCall.get(p.cdr.callId) : undefined;
-        if (r !== undefined) {
-          p.reservationId = r.id;
-          if (r.status === 'open') openReservations.push(r.id);
-        }
+  if (reservationByCall.size > 0) {
+    for (const p of planned) {
+      const r = p.cdr.direction === 'out' ? reservationByCall.get(p.cdr.callId) : undefined;
+      if (r !== undefined) {
+        p.reservationId = r.id;
+        if (r.status === 'open') openReservations.push(r.id);
       }
     }
   }
@@ -307,6 +352,10 @@ async function attemptBatch(
     }
     try {
       await copyIn(await rawSql(trx), COPY_CDRS, cdrLines(tenantId, planned));
+      // the calls near a month's edge: once across the two months (migration 0052), in call id order like the rows
+      const edge: { callId: string; startedAt: string }[] = [];
+      for (const p of planned) if (nearMonthEdge(p.cdr.startedAtMs)) edge.push({ callId: p.cdr.callId, startedAt: instantText(p.cdr.startedAtMs) });
+      await insertBoundaryKeys(trx, tenantId, edge);
     } catch (err) {
       if (isStoredCallId(err)) throw new StoredConcurrently(err);
       throw err;
@@ -322,7 +371,10 @@ async function attemptBatch(
   }
   await appendLedgerEntries(trx, tenantId, accounts, lines, counters, options.source);
   await addPeriodUsage(trx, tenantId, usageDeltas);
-  if (openReservations.length > 0) await markReservationsRated(trx, tenantId, openReservations);
+  if (openReservations.length > 0 && (await markReservationsRated(trx, tenantId, openReservations)) < openReservations.length) {
+    // another transaction rated one of these calls meanwhile (its CDR may be in another month): redo, looking first
+    throw new StoredConcurrently(new Error('a reservation of the batch was rated by another transaction'));
+  }
 
   // rejects: one pending row per call id (a file imported twice does not store them twice);
   // a rejected call id that is already rated is a duplicate, not a reject

@@ -85,6 +85,8 @@ export interface CdrFilters {
   line?: string;
   class?: string;
   direction?: Direction;
+  /** One user's calls. */
+  userId?: string;
   limit: number;
   cursor?: string;
 }
@@ -139,6 +141,7 @@ export async function listCdrs(db: Db, tenantId: string, f: CdrFilters): Promise
   if (f.line !== undefined) q = q.where('line', '=', f.line);
   if (f.class !== undefined) q = q.where('class', '=', f.class);
   if (f.direction !== undefined) q = q.where('direction', '=', f.direction);
+  if (f.userId !== undefined) q = q.where('userId', '=', f.userId);
   if (cursor) q = q.where((eb) => eb(eb.refTuple('startedAt', 'id'), '<', eb.tuple(cursor.at, sql<string>`${cursor.id}::bigint`)));
   const rows = await q.orderBy('startedAt', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
   const page = rows.slice(0, f.limit);

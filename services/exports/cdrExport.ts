@@ -46,8 +46,6 @@ export type ExportTenant = TenantDisplay & { id: string; reference: string | nul
 
 /** SPEC §7 filters of GET /v1/cdrs, as received (from/to are dates or date-times in the tenant's zone). */
 export type CdrExportFilters = Omit<CdrFilters, 'limit' | 'cursor'> & {
-  /** GET /v1/users/{id}/calls.csv */
-  userId?: string;
   /** `1`: for French Excel (csvCells.ts excelDialect): a BOM, `;` between cells, a decimal comma. */
   excel?: '0' | '1';
 };
@@ -113,7 +111,7 @@ const ISO_SQL = (column: string) => `to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS
  * it, as db/copy.ts watches its reject) keeps the error on the stream
  * (`stream.errored`), where its reader finds it.
  */
-async function copyOut(session: postgres.Sql, select: string, delimiter: string): Promise<Readable> {
+export async function copyOut(session: postgres.Sql, select: string, delimiter = ','): Promise<Readable> {
   const query = session.unsafe(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true, DELIMITER '${delimiter}')`) as unknown as postgres.PendingQuery<postgres.Row[]> & {
     resolve?: (value: unknown) => void;
   };

@@ -28,6 +28,8 @@ export interface TenantInput {
   freeNumbers?: string[];
   /** Postal address of the invoices' bill-to box, one entry per line (issue 17). */
   billingAddress?: string[];
+  /** Whole UTC months of CDRs kept before the current one; older ones are archived (issue 22). */
+  cdrRetentionMonths?: number;
 }
 
 export interface TenantView {
@@ -51,6 +53,7 @@ export interface TenantView {
   lowBalanceThreshold: string;
   freeNumbers: string[];
   billingAddress: string[];
+  cdrRetentionMonths: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -112,6 +115,7 @@ export function tenantView(t: Tenant): TenantView {
     lowBalanceThreshold: t.lowBalanceThreshold,
     freeNumbers: t.freeNumbers,
     billingAddress: t.billingAddress,
+    cdrRetentionMonths: t.cdrRetentionMonths,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
   };
@@ -164,6 +168,7 @@ export async function createTenant(
           lowBalanceThreshold: input.lowBalanceThreshold ?? '1.00',
           freeNumbers: input.freeNumbers ?? defaultFreeNumbers(country),
           billingAddress: input.billingAddress ?? [],
+          cdrRetentionMonths: input.cdrRetentionMonths ?? 12,
         })
         .returningAll()
         .executeTakeFirstOrThrow();

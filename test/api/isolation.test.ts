@@ -58,6 +58,7 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/invoices/{id}.xml': (o) => ({ params: { id: o.aInvoiceId } }),
   'GET /v1/invoices/{id}/details.csv': (o) => ({ params: { id: o.aInvoiceId } }),
   'DELETE /v1/reservations/{id}': (o) => ({ params: { id: o.aReservationId } }),
+  'GET /v1/archives/{month}': () => ({ params: { month: '2001-01' } }),
   'POST /v1/calls/{reservationId}/end': (o) => ({ params: { reservationId: o.aReservationId }, body: { durationSeconds: 30, disposition: 'answered' } }),
 };
 
@@ -143,6 +144,9 @@ describe('tenant isolation and access on every route', () => {
     const aPbx = (await call(app, 'POST', '/v1/keys', { key: a.adminKey, json: { name: 'pbx', principal: 'pbx' } })).json.key;
     const aAuth = await call(app, 'POST', '/v1/authorize', { key: aPbx, json: { identifiant: '7654321', callee: '0612345678' } });
     expect(aAuth.json.decision).toBe('allow');
+    // an archived month of A (its record: what GET /v1/archives/{month} reads)
+    await testDb().sql`INSERT INTO cdr_archives (tenant_id, month, part, file, sha256, rows, id_sum, bytes, verified_at)
+                        VALUES (${a.id}, '2001-01-01', 1, ${`${a.id}/2001-01.csv.gz`}, ${'0'.repeat(64)}, 1, 1, 100, now())`;
     const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
     const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId, aInvoiceId: aRun.json.created[0] };
     const bPowerless = await powerlessKey(app, b);

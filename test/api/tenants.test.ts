@@ -24,6 +24,7 @@ describe('tenants (reseller)', () => {
       maxCallSeconds: 14400,
       freeNumbers: ['112', '15', '17', '18', '114', '115', '119'],
       trialEndsAt: null,
+      cdrRetentionMonths: 12,
     });
     expect(t.vatRate).toMatch(/^0\.20*$/);
     expect(t.lowBalanceThreshold).toMatch(/^1\.00*$/);
@@ -60,12 +61,12 @@ describe('tenants (reseller)', () => {
     const name = uniqueName();
     const res = await call(app, 'POST', '/v1/tenants', {
       key,
-      json: { name, productType: 'pro', country: 'France', vatRate: '1.5', maxCallSeconds: -1 },
+      json: { name, productType: 'pro', country: 'France', vatRate: '1.5', maxCallSeconds: -1, cdrRetentionMonths: 0 },
     });
     expect(res.status).toBe(400);
     expect(res.json.error.code).toBe('VALIDATION_FAILED');
     const fields = res.json.error.details.map((d: { field: string }) => d.field).sort();
-    expect(fields).toEqual(['country', 'maxCallSeconds', 'vatRate']);
+    expect(fields).toEqual(['cdrRetentionMonths', 'country', 'maxCallSeconds', 'vatRate']);
     expect(res.json.error.requestId).toBeTruthy();
     const unknownType = await call(app, 'POST', '/v1/tenants', { key, json: { name, productType: 'gold' } });
     expect(unknownType.status).toBe(400);
@@ -88,9 +89,9 @@ describe('tenants (reseller)', () => {
 
   it('changes a tenant, but never away from a locked product type', async () => {
     const t = await newTenant(app, { productType: 'entreprise' });
-    const suspend = await call(app, 'PATCH', `/v1/tenants/${t.id}`, { key: t.resellerKey, json: { status: 'suspended', reference: 'CLI-42' } });
+    const suspend = await call(app, 'PATCH', `/v1/tenants/${t.id}`, { key: t.resellerKey, json: { status: 'suspended', reference: 'CLI-42', cdrRetentionMonths: 36 } });
     expect(suspend.status).toBe(200);
-    expect(suspend.json).toMatchObject({ status: 'suspended', reference: 'CLI-42' });
+    expect(suspend.json).toMatchObject({ status: 'suspended', reference: 'CLI-42', cdrRetentionMonths: 36 });
     const change = await call(app, 'PATCH', `/v1/tenants/${t.id}`, { key: t.resellerKey, json: { productType: 'pro' } });
     expect(change.status).toBe(409);
     expect(change.json.error.code).toBe('PRODUCT_TYPE_LOCKED');

@@ -181,3 +181,27 @@ describe('concurrency: hundreds of simultaneous authorizations over a few users'
     expect(open).toHaveLength(0);
   });
 });
+
+describe('an authorized call whose records start in two months (issue 22)', () => {
+  it('sent at the same time with starts months apart: rated once, through its reservation', async () => {
+    const { t, pbx } = await setup();
+    const u = await newUser(t.id, { balance: '10', numbers: { 1: MOBILE } }, app);
+    const auth = await call(app, 'POST', '/v1/authorize', { key: pbx, json: { identifiant: u.identifiant, callee: MOBILE, callId: 'two-months' } });
+    expect(auth.json.decision).toBe('allow');
+    // two records of the call, far from any month's edge: their partitions' keys cannot meet, the reservation's row does
+    const record = (startedAt: string) => [{ callId: 'two-months', identifiant: u.identifiant, callee: MOBILE, direction: 'out', startedAt, durationSeconds: 30, disposition: 'answered' }];
+    const both = await Promise.all([
+      call(app, 'POST', '/v1/cdrs', { key: pbx, json: record('2026-08-14T10:00:00+02:00') }),
+      call(app, 'POST', '/v1/cdrs', { key: pbx, json: record('2026-11-14T10:00:00+01:00') }),
+    ]);
+    for (const b of both) expect(b.status, b.text).toBe(200);
+    expect(both.map((b) => b.json.accepted).sort()).toEqual([0, 1]);
+    expect(both.map((b) => b.json.duplicates).sort()).toEqual([0, 1]);
+    const { sql } = testDb();
+    const [n] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM cdrs WHERE tenant_id = ${t.id} AND call_id = 'two-months'`;
+    expect(n!.n).toBe(1);
+    const { balance, ledger } = await balanceOf(t.id, u.id);
+    expect(balance.toFixed(4)).toBe(new Decimal(10).minus(referenceCost(30)).toFixed(4));
+    expect(ledger.equals(balance)).toBe(true);
+  });
+});

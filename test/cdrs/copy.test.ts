@@ -52,13 +52,16 @@ describe('copyIn', () => {
 
   it('stores every row, and fails on a stored call id at the start, in the middle or in the last group of rows', async () => {
     const t = await cdrTenant(app);
+    // straight into cdrs, not through a batch: November's partition made as the batch writer would
+    await sql`SELECT cdrs_ensure_month('2026-11-03T09:00:00Z')`;
     const ids = Array.from({ length: 20_000 }, (_, i) => `copy-${String(i).padStart(6, '0')}`);
     await copyCallIds(t.id, ids);
     expect(await cdrCount(t.id)).toBe(20_000);
     for (const at of [0, 10_000, 19_999]) {
       const again = Array.from({ length: 20_000 }, (_, i) => (i === at ? ids[at]! : `copy-${at}-${i}`));
       // a rejection, not a hang, wherever the duplicate is (the last group is inserted after the stream ends)
-      await expect(copyCallIds(t.id, again)).rejects.toMatchObject({ code: '23505', constraint_name: 'cdrs_call_id_uq' });
+      // the unique key of November's partition (migration 0050)
+      await expect(copyCallIds(t.id, again)).rejects.toMatchObject({ code: '23505', constraint_name: 'cdrs_y2026m11_call_id_uq' });
     }
     expect(await cdrCount(t.id)).toBe(20_000);
     // the connection is usable afterwards
@@ -76,11 +79,12 @@ describe('a call id written by another transaction at the same time', () => {
       const other = await cdrUser(t.id, { balance: '10' });
       const u = await cdrUser(t.id, { balance: '10' });
       // another writer (no user in common with the batch) holds call id "race-1", uncommitted
+      await sql`SELECT cdrs_ensure_month('2026-11-03T09:00:00Z')`;
       const writer = await sql.reserve();
       try {
         await writer`BEGIN`;
         await writer`INSERT INTO cdrs (tenant_id, call_id, user_id, identifiant, callee, direction, started_at, duration_seconds, disposition)
-                      VALUES (${t.id}, 'race-1', ${other.id}, ${other.identifiant}, '+33142000000', 'out', now(), 0, 'no_answer')`;
+                      VALUES (${t.id}, 'race-1', ${other.id}, ${other.identifiant}, '+33142000000', 'out', '2026-11-03T08:00:00Z', 0, 'no_answer')`;
         const batch = call(app, 'POST', '/v1/cdrs', {
           key: t.adminKey,
           json: [cdr('race-0', u.identifiant, '0612345678', 20), cdr('race-1', u.identifiant, '0612345678', 20), cdr('race-2', u.identifiant, '0612345678', 85)],

@@ -118,7 +118,8 @@ describe('crash in the middle of a 1,000,000-CDR import', () => {
     const dataDir = path.join(dir, 'data');
     const file = path.join(dir, 'cdrs.csv');
     const identifiants = Array.from({ length: USERS }, (_, i) => String(3_000_000 + i));
-    await writeSyntheticCdrs(file, ROWS, identifiants, { seed: 11, prefix: 'crash' });
+    // October and November in UTC (the first hour of 1 November in Paris is October), and a late month made on demand
+    await writeSyntheticCdrs(file, ROWS, identifiants, { seed: 11, prefix: 'crash', lateEvery: 97 });
     const bytes = (await stat(file)).size;
 
     const port = await freePort();
@@ -179,6 +180,10 @@ describe('crash in the middle of a 1,000,000-CDR import', () => {
       expect(Number(totals!.ids)).toBe(ref.calls);
       expect(totals!.calls).toBe(totals!.cdrsWithCost);
       expect(totals!.distinctCdrs).toBe(totals!.calls);
+      // the rows are in three monthly partitions, one of them (June 2025) made on demand by the import
+      const months = await sql<{ part: string; n: number }[]>`SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM cdrs GROUP BY 1 ORDER BY 1`;
+      expect(months.map((m) => m.part)).toEqual(['cdrs_y2025m06', 'cdrs_y2026m10', 'cdrs_y2026m11']);
+      expect(months[0]!.n).toBe(Math.ceil(ROWS / 97));
 
       const users = await sql<{ identifiant: string; balance: string; usedSeconds: number; totalCallSeconds: string; ledger: string; paid: string; broken: string }[]>`
         SELECT u.identifiant, u.balance::text,

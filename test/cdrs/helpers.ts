@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { expect } from 'vitest';
 import type { App } from '../../api/app.js';
 import { call, testDb } from '../support/app.js';
 import { newTenant, resellerKey, type TenantFixture } from '../support/factory.js';
@@ -70,4 +71,30 @@ export async function cdrCount(tenantId: string): Promise<number> {
 
 export function cdr(callId: string, identifiant: string, callee: string, durationSeconds: number, startedAt = '2026-11-03T10:00:00+01:00', extra: Record<string, unknown> = {}) {
   return { callId, identifiant, caller: '+33142000000', callee, direction: 'out', startedAt, durationSeconds, disposition: durationSeconds > 0 ? 'answered' : 'no_answer', ...extra };
+}
+
+/**
+ * After concurrent batches: one `call` entry per CDR with a cost, and for each
+ * user its balance = its ledger = `start` − the cost of its CDRs, its used
+ * seconds = their forfait seconds, no broken balance chain. The accounts, for
+ * further checks.
+ */
+export async function expectAccountsFollowCdrs(tenantId: string, userIds: readonly string[], start: string): Promise<Account[]> {
+  const { sql } = testDb();
+  const [calls] = await sql<{ n: string; cdrs: string }[]>`
+    SELECT count(*)::text AS n, count(DISTINCT cdr_id)::text AS cdrs FROM ledger_entries WHERE tenant_id = ${tenantId} AND kind = 'call'`;
+  expect(calls!.n).toBe(calls!.cdrs);
+  const accounts: Account[] = [];
+  for (const userId of userIds) {
+    const a = await account(tenantId, userId);
+    expect(a.ledgerSum).toBe(a.balance);
+    const [sum] = await sql<{ forfait: string; ok: boolean }[]>`
+      SELECT COALESCE(sum(forfait_seconds), 0)::text AS forfait, (${start}::numeric - COALESCE(sum(cost), 0)) = ${a.balance}::numeric AS ok
+        FROM cdrs WHERE tenant_id = ${tenantId} AND user_id = ${userId}`;
+    expect(Number(sum!.forfait)).toBe(a.usedSeconds);
+    expect(sum!.ok).toBe(true);
+    accounts.push(a);
+  }
+  expect(await brokenLedgerChains(tenantId)).toBe(0);
+  return accounts;
 }

@@ -29,6 +29,7 @@ describe('readSettings', () => {
   it('gives the README defaults when nothing is set', () => {
     const s = readSettings({});
     expect([s.port, s.host, s.dataDir, s.databaseUrl, s.bootstrapKey, s.logLevel]).toEqual([8080, '0.0.0.0', path.resolve('./var'), undefined, undefined, 'info']);
+    expect(s.archiveDir).toBe(path.resolve('./var/archive'));
     expect(s.pgSettings).toEqual({});
     expect(s.api).toEqual({ rateLimits: defaultRateLimits });
     expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
@@ -65,6 +66,7 @@ describe('readSettings', () => {
       FORFAIT_PBX_AUTHORIZE_FLOOR: '2000',
       FORFAIT_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,2001:db8::/32',
       FORFAIT_PRELOAD_BOOKS: '0',
+      FORFAIT_ARCHIVE_DIR: '/mnt/archive',
     });
     expect(s).toEqual({
       port: 9090,
@@ -102,6 +104,7 @@ describe('readSettings', () => {
         graceHours: 0.5,
       },
       shutdownGraceSeconds: 2.5,
+      archiveDir: '/mnt/archive',
     });
   });
 
