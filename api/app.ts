@@ -28,6 +28,7 @@ import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
+import { deviceTypesApp, devicesApp, sitesApp } from './routes/devices.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -138,6 +139,9 @@ export function createApp(deps: Deps): App {
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
+  app.route('/v1/device-types', deviceTypesApp(deps, defineRoute));
+  app.route('/v1/sites', sitesApp(deps, defineRoute));
+  app.route('/v1/devices', devicesApp(deps, defineRoute, exports));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {

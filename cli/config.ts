@@ -35,7 +35,7 @@ export interface Settings {
   /** FORFAIT_PG_SETTINGS: `-c name=value` settings of the embedded PostgreSQL. */
   pgSettings: Record<string, string>;
   /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
-  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic'>>;
+  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'kamailioRpc'>>;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
@@ -97,6 +97,8 @@ const schema = z.object({
   FORFAIT_ISSUER_REGISTRATION: optional(z.string()),
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
+  FORFAIT_KAMAILIO_RPC_URL: optional(z.url({ protocol: /^https?$/, error: 'expected the URL of Kamailio’s JSON-RPC, such as http://127.0.0.1:5071/RPC' })),
+  FORFAIT_KAMAILIO_RPC_TIMEOUT_S: optional(number('a number of seconds from 1 to 120, such as 35', (n) => n >= 1 && n <= 120)),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
 });
 
@@ -124,6 +126,9 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       ...(e.FORFAIT_BODY_LIMIT_MB !== undefined && { bodyLimit: e.FORFAIT_BODY_LIMIT_MB }),
       ...(e.FORFAIT_IMPORT_LIMIT_MB !== undefined && { importBodyLimit: e.FORFAIT_IMPORT_LIMIT_MB }),
       ...(e.FORFAIT_METRICS_PUBLIC !== undefined && { metricsPublic: e.FORFAIT_METRICS_PUBLIC === '1' }),
+      ...(e.FORFAIT_KAMAILIO_RPC_URL !== undefined && {
+        kamailioRpc: { url: e.FORFAIT_KAMAILIO_RPC_URL, timeoutMs: (e.FORFAIT_KAMAILIO_RPC_TIMEOUT_S ?? 35) * 1000 },
+      }),
     },
     logLevel: e.LOG_LEVEL ?? 'info',
     invoicing: {

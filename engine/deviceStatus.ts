@@ -21,3 +21,17 @@ export function deviceStatus(latestExpiry: Date | null, now: Date): DeviceStatus
   if (t > now.getTime()) return 'registered';
   return now.getTime() - t <= AGED_WINDOW_MS ? 'aged' : 'unregistered';
 }
+
+/**
+ * The same rule as a range of the latest expiry, for a query that filters by
+ * status: `from` inclusive, `before` exclusive, `none` when having no
+ * registration at all belongs to the status. deviceStatus(e, now) === s
+ * exactly when e lies in statusRange(s, now) (test/devices/engine.test.ts).
+ */
+export function statusRange(status: DeviceStatus, now: Date): { from?: Date; before?: Date; none: boolean } {
+  const agedFrom = new Date(now.getTime() - AGED_WINDOW_MS);
+  const justAfterNow = new Date(now.getTime() + 1);
+  if (status === 'registered') return { from: justAfterNow, none: false };
+  if (status === 'aged') return { from: agedFrom, before: justAfterNow, none: false };
+  return { before: agedFrom, none: true };
+}

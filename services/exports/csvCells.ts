@@ -20,3 +20,8 @@ export function guardText(value: string | null | undefined): string {
 export function guardTextSql(expr: string): string {
   return `CASE WHEN ascii(${expr}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${expr} ELSE ${expr} END`;
 }
+
+/** The inverse of guardText, for a file read back: `'=x` is `=x` (an export imported again is unchanged). */
+export function unguardText(value: string): string {
+  return /^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGED_WINDOW_MS, deviceStatus } from '../../engine/deviceStatus.js';
+import { AGED_WINDOW_MS, DEVICE_STATUSES, deviceStatus, statusRange } from '../../engine/deviceStatus.js';
 import { displayMac, macInText, normalizeMac } from '../../engine/mac.js';
 
 describe('normalizeMac: the forms of issue 21', () => {
@@ -78,5 +78,18 @@ describe('deviceStatus: registered → aged → unregistered', () => {
     [at(-AGED_WINDOW_MS - 1), 'unregistered'],
   ] as const)('expiry %s → %s', (expiry, status) => {
     expect(deviceStatus(expiry, now)).toBe(status);
+  });
+});
+
+describe('statusRange: the same rule as a query range', () => {
+  const now = new Date('2026-10-25T00:59:59.500Z');
+  const offsets = [null, 3600_000, 1, 0, -1, -AGED_WINDOW_MS + 1, -AGED_WINDOW_MS, -AGED_WINDOW_MS - 1, -30 * AGED_WINDOW_MS];
+  it.each(offsets)('expiry now%s ms lies in the range of its status only', (offset) => {
+    const expiry = offset === null ? null : new Date(now.getTime() + offset);
+    for (const s of DEVICE_STATUSES) {
+      const r = statusRange(s, now);
+      const inside = expiry === null ? r.none : (r.from === undefined || expiry >= r.from) && (r.before === undefined || expiry < r.before);
+      expect(inside, `${s}`).toBe(deviceStatus(expiry, now) === s);
+    }
   });
 });
