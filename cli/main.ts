@@ -12,6 +12,7 @@ import { fail, withDatabase } from './context.js';
 import { usersCommand } from './users.js';
 import { cdrsCommand } from './cdrs.js';
 import { invoicesCommand } from './invoices.js';
+import { devicesCommand } from './devices.js';
 
 const program = new Command()
   .name('forfait')
@@ -117,5 +118,6 @@ tenants
 program.addCommand(usersCommand());
 program.addCommand(cdrsCommand());
 program.addCommand(invoicesCommand());
+program.addCommand(devicesCommand());
 
 await program.parseAsync(process.argv);

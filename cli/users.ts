@@ -39,7 +39,7 @@ function progressBar(label: string): { update(p: ImportProgress): void; stop(): 
   };
 }
 
-async function tenantExists(db: Parameters<Parameters<typeof withDatabase>[0]>[0]['db'], id: string): Promise<boolean> {
+export async function tenantExists(db: Parameters<Parameters<typeof withDatabase>[0]>[0]['db'], id: string): Promise<boolean> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
   return (await db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 }
