@@ -30,7 +30,7 @@ describe('readSettings', () => {
     expect([s.port, s.host, s.dataDir, s.databaseUrl, s.bootstrapKey, s.logLevel]).toEqual([8080, '0.0.0.0', path.resolve('./var'), undefined, undefined, 'info']);
     expect(s.pgSettings).toEqual({});
     expect(s.api).toEqual({});
-    expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
+    expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false, kamailioRpc: null });
     expect(s.invoicing).toEqual({ issuer: defaultIssuer, graceHours: 2 });
   });
 
@@ -44,6 +44,8 @@ describe('readSettings', () => {
       FORFAIT_BODY_LIMIT_MB: '2',
       FORFAIT_IMPORT_LIMIT_MB: '0.5',
       FORFAIT_METRICS_PUBLIC: '1',
+      FORFAIT_KAMAILIO_RPC_URL: 'http://127.0.0.1:5071/RPC',
+      FORFAIT_KAMAILIO_RPC_TIMEOUT_S: '10',
       LOG_LEVEL: 'debug',
       FORFAIT_ISSUER_NAME: ' Opérateur SA ',
       FORFAIT_ISSUER_ADDRESS: '1 rue A | 75001 Paris |',
@@ -61,7 +63,7 @@ describe('readSettings', () => {
       databaseUrl: 'postgres://forfait:pw@db:5432/forfait',
       bootstrapKey: 'ffk_0123456789abcdef_a-secret-of-twenty-chars',
       pgSettings: { shared_buffers: '1GB', max_connections: '300' },
-      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true },
+      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true, kamailioRpc: { url: 'http://127.0.0.1:5071/RPC', timeoutMs: 10_000 } },
       logLevel: 'debug',
       invoicing: {
         issuer: {
@@ -98,6 +100,8 @@ describe('readSettings', () => {
       FORFAIT_ISSUER_TIMEZONE: ['Europe/Nowhere', 'expected an IANA time zone such as Europe/Paris'],
       FORFAIT_INVOICE_GRACE_HOURS: ['-1', 'expected a number of hours ≥ 0, such as 2, got "-1"'],
       FORFAIT_PG_SETTINGS: ['shared_buffers', '"shared_buffers" is not name=value (expected e.g. shared_buffers=1GB,max_connections=300)'],
+      FORFAIT_KAMAILIO_RPC_URL: ['ftp://kamailio/RPC', 'expected the URL of Kamailio’s JSON-RPC, such as http://127.0.0.1:5071/RPC'],
+      FORFAIT_KAMAILIO_RPC_TIMEOUT_S: ['0', 'expected a number of seconds from 1 to 120, such as 35, got "0"'],
     };
     const found = problems(Object.fromEntries(Object.entries(invalid).map(([name, [value]]) => [name, value])));
     expect([...found].sort()).toEqual(Object.entries(invalid).map(([name, [, message]]) => `${name}: ${message}`).sort());
