@@ -5,8 +5,7 @@ import { Command, Option } from 'commander';
 import { DEVICE_STATUSES, type DeviceStatus } from '../engine/deviceStatus.js';
 import { exportDevicesCsv, importDevicesCsv } from '../services/devices/csv.js';
 import { lineStatesCsv } from '../services/devices/lineStates.js';
-import { ConflictError, NotFoundError, ValidationError } from '../services/shared/errors.js';
-import { fail, withDatabase } from './context.js';
+import { fail, failOnInputError, withDatabase } from './context.js';
 import { tenantExists } from './users.js';
 
 export function devicesCommand(): Command {
@@ -25,14 +24,7 @@ export function devicesCommand(): Command {
           const result = await importDevicesCsv(db, opts.tenant, csv, { dryRun: opts.dryRun ?? false, now: new Date() });
           process.stdout.write(JSON.stringify(result) + '\n');
         } catch (err) {
-          if (err instanceof ValidationError) {
-            for (const d of err.details) {
-              process.stderr.write(`line ${d.line ?? '?'}${d.field ? ` ${d.field}` : ''}: ${d.message}${d.value !== undefined ? ` (${JSON.stringify(d.value)})` : ''}\n`);
-            }
-            fail(err.message);
-          }
-          if (err instanceof ConflictError || err instanceof NotFoundError) fail(err.message);
-          throw err;
+          failOnInputError(err);
         }
       });
     });
