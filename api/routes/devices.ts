@@ -13,7 +13,7 @@ import { SharedResults } from '../../services/exports/sharedResult.js';
 import { ExportSpacing } from '../../services/exports/spacing.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, ListQuery, listOf, openapiWithJsonBody, type DefineRoute } from '../route.js';
+import { IdParam, json, jsonRequest, ListQuery, listOf, openapiWithJsonBody, type DefineRoute } from '../route.js';
 
 const manage = { scope: 'tenant', permission: 'devices:manage' } as const;
 const tags = ['devices'];
@@ -130,6 +130,21 @@ const RegistrationReport = z
   .strict()
   .openapi('RegistrationReport');
 
+const RegistrationAnswer = z
+  .object({ identifiant: z.string(), contact: z.string(), expiresAt: z.string(), mac: z.string().nullable(), devices: z.array(z.string()) })
+  .openapi('RegistrationAnswer');
+
+const DeviceImportResult = z
+  .object({
+    importId: z.string().nullable(),
+    dryRun: z.boolean(),
+    created: z.number().int(),
+    updated: z.number().int(),
+    unchanged: z.number().int(),
+    macs: z.object({ created: z.array(z.string()), updated: z.array(z.string()), unchanged: z.array(z.string()) }),
+  })
+  .openapi('DeviceImportResult');
+
 const csvOut = (description: string) => ({ 200: { description, content: { 'text/csv': { schema: z.string() } } } });
 const Truthy = z
   .enum(['true', 'false', '1', '0'])
@@ -151,7 +166,7 @@ export function deviceTypesApp(deps: Deps, defineRoute: DefineRoute) {
       tags,
       summary: 'The reseller’s device types (a tenant key sees its reseller’s)',
       access: { ...manage, reseller: true },
-      responses: { 200: { description: 'Catalog', content: { 'application/json': { schema: z.object({ items: z.array(DeviceTypeSchema), nextCursor: z.null() }) } } } },
+      responses: { 200: json('Catalog', z.object({ items: z.array(DeviceTypeSchema), nextCursor: z.null() })) },
     }),
     async (c) => {
       const p = c.get('principal');
@@ -166,8 +181,8 @@ export function deviceTypesApp(deps: Deps, defineRoute: DefineRoute) {
       tags,
       summary: 'Add a device type to the reseller’s catalog',
       access: { scope: 'reseller' },
-      request: { body: { required: true, content: { 'application/json': { schema: DeviceTypeCreate } } } },
-      responses: { 201: { description: 'Created', content: { 'application/json': { schema: DeviceTypeSchema } } }, 409: { description: 'Code taken' } },
+      request: { body: jsonRequest(DeviceTypeCreate) },
+      responses: { 201: json('Created', DeviceTypeSchema), 409: { description: 'Code taken' } },
     }),
     async (c) => {
       const p = c.get('principal');
@@ -188,7 +203,7 @@ export function sitesApp(deps: Deps, defineRoute: DefineRoute) {
       tags,
       summary: 'The tenant’s sites, with the device types each approves',
       access: manage,
-      responses: { 200: { description: 'Sites by name', content: { 'application/json': { schema: z.object({ items: z.array(SiteSchema), nextCursor: z.null() }) } } } },
+      responses: { 200: json('Sites by name', z.object({ items: z.array(SiteSchema), nextCursor: z.null() })) },
     }),
     async (c) => c.json({ items: await listSites(deps.db, tenantOf(c.get('principal'))), nextCursor: null }, 200),
   );
@@ -199,8 +214,8 @@ export function sitesApp(deps: Deps, defineRoute: DefineRoute) {
       tags,
       summary: 'Add a site',
       access: manage,
-      request: { body: { required: true, content: { 'application/json': { schema: SiteCreate } } } },
-      responses: { 201: { description: 'Created', content: { 'application/json': { schema: SiteSchema } } }, 409: { description: 'Name taken' } },
+      request: { body: jsonRequest(SiteCreate) },
+      responses: { 201: json('Created', SiteSchema), 409: { description: 'Name taken' } },
     }),
     async (c) => c.json(await createSite(deps.db, tenantOf(c.get('principal')), c.req.valid('json')), 201),
   );
@@ -211,9 +226,9 @@ export function sitesApp(deps: Deps, defineRoute: DefineRoute) {
       tags,
       summary: 'Rename a site or replace its approved device types',
       access: manage,
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: SitePatch } } } },
+      request: { params: IdParam, body: jsonRequest(SitePatch) },
       responses: {
-        200: { description: 'The site', content: { 'application/json': { schema: SiteSchema } } },
+        200: json('The site', SiteSchema),
         409: { description: 'Name taken, or a withdrawn type is still carried by a live device of the site' },
       },
     }),
@@ -242,16 +257,9 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       description:
         'One contact of one address-of-record: kept until it expires, then the device is `aged` for 24 h, then `unregistered`. The device is the live one whose MAC is in the User-Agent or +sip.instance, else those with a line of the identifiant. expires 0 removes the contact; contact `*` with expires 0 removes every contact of the identifiant.',
       access: { scope: 'tenant', permission: 'pbx:authorize' },
-      request: { body: { required: true, content: { 'application/json': { schema: RegistrationReport } } } },
+      request: { body: jsonRequest(RegistrationReport) },
       responses: {
-        200: {
-          description: 'Recorded',
-          content: {
-            'application/json': {
-              schema: z.object({ identifiant: z.string(), contact: z.string(), expiresAt: z.string(), mac: z.string().nullable(), devices: z.array(z.string()) }),
-            },
-          },
-        },
+        200: json('Recorded', RegistrationAnswer),
       },
     }),
     async (c) => c.json(await recordRegistration(deps.db, tenantOf(c.get('principal')), c.req.valid('json'), now()), 200),
@@ -297,23 +305,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
         body: { required: true, content: { 'text/csv': { schema: z.string().openapi({ example: 'mac,device_type,site,lines\n00:15:65:aa:bb:cc,yealink-t46u,Paris,1:1234567' }) } } },
       },
       responses: {
-        200: {
-          description: 'Imported (or, with dryRun, what would be)',
-          content: {
-            'application/json': {
-              schema: z
-                .object({
-                  importId: z.string().nullable(),
-                  dryRun: z.boolean(),
-                  created: z.number().int(),
-                  updated: z.number().int(),
-                  unchanged: z.number().int(),
-                  macs: z.object({ created: z.array(z.string()), updated: z.array(z.string()), unchanged: z.array(z.string()) }),
-                })
-                .openapi('DeviceImportResult'),
-            },
-          },
-        },
+        200: json('Imported (or, with dryRun, what would be)', DeviceImportResult),
       },
     }),
     async (c) => {
@@ -364,7 +356,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
           retired: Truthy.openapi({ description: 'true: the retired devices (history) instead of the live ones' }),
         }),
       },
-      responses: { 200: { description: 'Devices', content: { 'application/json': { schema: listOf(DeviceSchema) } } } },
+      responses: { 200: json('Devices', listOf(DeviceSchema)) },
     }),
     async (c) => c.json(await listDevices(deps.db, tenantOf(c.get('principal')), c.req.valid('query'), now()), 200),
   );
@@ -376,9 +368,9 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       tags,
       summary: 'Add a device (a type approved for its site; lines within its ports)',
       access: manage,
-      request: { body: { required: true, content: { 'application/json': { schema: DeviceCreate } } } },
+      request: { body: jsonRequest(DeviceCreate) },
       responses: {
-        201: { description: 'Created', content: { 'application/json': { schema: DeviceSchema } } },
+        201: json('Created', DeviceSchema),
         409: { description: 'The MAC is a live device already' },
       },
     }),
@@ -398,7 +390,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       summary: 'A device (live or retired)',
       access: manage,
       request: { params: IdParam },
-      responses: { 200: { description: 'Device', content: { 'application/json': { schema: DeviceSchema } } } },
+      responses: { 200: json('Device', DeviceSchema) },
     }),
     async (c) => c.json(await getDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, now()), 200),
   );
@@ -411,7 +403,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       summary: 'The device’s status (registered, aged, unregistered), last registration (user agent, IP), DECT station id, last restart',
       access: manage,
       request: { params: IdParam },
-      responses: { 200: { description: 'Status', content: { 'application/json': { schema: StatusSchema } } } },
+      responses: { 200: json('Status', StatusSchema) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -438,8 +430,8 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       tags,
       summary: 'Change a live device’s type, site, lines, DECT station id or notes',
       access: manage,
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: DevicePatch } } } },
-      responses: { 200: { description: 'Device', content: { 'application/json': { schema: DeviceSchema } } }, 409: { description: 'Retired' } },
+      request: { params: IdParam, body: jsonRequest(DevicePatch) },
+      responses: { 200: json('Device', DeviceSchema), 409: { description: 'Retired' } },
     }),
     async (c) => c.json(await updateDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, c.req.valid('json'), now()), 200),
   );
@@ -452,7 +444,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       summary: 'Retire a device: kept with its lines as history, its MAC free for a new device',
       access: manage,
       request: { params: IdParam },
-      responses: { 200: { description: 'The retired device', content: { 'application/json': { schema: DeviceSchema } } }, 409: { description: 'Already retired' } },
+      responses: { 200: json('The retired device', DeviceSchema), 409: { description: 'Already retired' } },
     }),
     async (c) => c.json(await retireDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, now()), 200),
   );
@@ -467,7 +459,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       access: manage,
       request: { params: IdParam },
       responses: {
-        202: { description: 'Sent; the SIP answer', content: { 'application/json': { schema: RestartSchema } } },
+        202: json('Sent; the SIP answer', RestartSchema),
         409: { description: 'Not registered, or retired' },
         503: { description: 'Kamailio cannot be asked' },
       },

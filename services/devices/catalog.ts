@@ -2,11 +2,11 @@
 // line ports, DECT) and a tenant's sites with the types each approves. A
 // device may only be of a type its site approves (seed 003).
 import { sql } from 'kysely';
+import { validate as isUuid } from 'uuid';
+import { isUniqueViolation } from '../../db/errors.js';
 import { withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { DeviceTable } from '../../db/schema.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
-import { isUniqueViolation } from '../users/repo.js';
-import { uuidRe } from '../users/directory.js';
 
 export interface DeviceTypeView {
   id: string;
@@ -54,7 +54,7 @@ export async function createDeviceType(db: Db, resellerId: string, input: Device
       .returning(['id', 'code', 'vendor', 'model', 'ports', 'dect'])
       .executeTakeFirstOrThrow();
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ConflictError('CONFLICT', `device type ${input.code} exists`, [{ field: 'code', value: input.code, message: 'taken' }]);
+    if (isUniqueViolation(err, 'device_types_code_uq')) throw new ConflictError('CONFLICT', `device type ${input.code} exists`, [{ field: 'code', value: input.code, message: 'taken' }]);
     throw err;
   }
 }
@@ -103,7 +103,7 @@ export async function createSite(db: Db, tenantId: string, input: { name: string
     try {
       siteId = (await trx.insertInto('sites').values({ tenantId, name: input.name }).returning('id').executeTakeFirstOrThrow()).id;
     } catch (err) {
-      if (isUniqueViolation(err)) throw new ConflictError('CONFLICT', `site ${input.name} exists`, [{ field: 'name', value: input.name, message: 'taken' }]);
+      if (isUniqueViolation(err, 'sites_name_uq')) throw new ConflictError('CONFLICT', `site ${input.name} exists`, [{ field: 'name', value: input.name, message: 'taken' }]);
       throw err;
     }
     if (ids.length) await trx.insertInto('siteDeviceTypes').values(ids.map((deviceTypeId) => ({ tenantId, siteId, deviceTypeId }))).execute();
@@ -117,7 +117,7 @@ export async function createSite(db: Db, tenantId: string, input: { name: string
  * change those devices first.
  */
 export async function updateSite(db: Db, tenantId: string, siteId: string, input: { name?: string; deviceTypes?: string[] }): Promise<SiteView> {
-  if (!uuidRe.test(siteId)) throw new NotFoundError('site');
+  if (!isUuid(siteId)) throw new NotFoundError('site');
   return withTransaction(db, async (trx) => {
     const site = await trx.selectFrom('sites').select('id').where('tenantId', '=', tenantId).where('id', '=', siteId).forUpdate().executeTakeFirst();
     if (!site) throw new NotFoundError('site');
@@ -125,7 +125,7 @@ export async function updateSite(db: Db, tenantId: string, siteId: string, input
       try {
         await trx.updateTable('sites').set({ name: input.name, updatedAt: sql`now()` }).where('tenantId', '=', tenantId).where('id', '=', siteId).execute();
       } catch (err) {
-        if (isUniqueViolation(err)) throw new ConflictError('CONFLICT', `site ${input.name} exists`, [{ field: 'name', value: input.name, message: 'taken' }]);
+        if (isUniqueViolation(err, 'sites_name_uq')) throw new ConflictError('CONFLICT', `site ${input.name} exists`, [{ field: 'name', value: input.name, message: 'taken' }]);
         throw err;
       }
     }

@@ -4,12 +4,12 @@
 // serialised by one advisory lock, so a MAC is checked free against exactly
 // the state it is written to (the partial unique index is the last guard).
 import { sql } from 'kysely';
+import { validate as isUuid } from 'uuid';
+import { isUniqueViolation } from '../../db/errors.js';
 import { withTransaction, type Db, type Trx } from '../../db/connection.js';
 import { displayMac, normalizeMac } from '../../engine/mac.js';
 import type { DeviceStatus } from '../../engine/deviceStatus.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
-import { uuidRe } from '../users/directory.js';
-import { isUniqueViolation } from '../users/repo.js';
 import { loadCatalog, type DeviceTypeView } from './catalog.js';
 import { checkDraft, identifiantsOf, type CheckedDevice, type DeviceDraft, type DirectoryEntry } from './draft.js';
 import { latestRegistrations, statusCondition, statusOf, type RegistrationView } from './status.js';
@@ -143,7 +143,7 @@ export async function deviceViews(db: Db | Trx, tenantId: string, rows: DeviceRo
 }
 
 export async function getDevice(db: Db | Trx, tenantId: string, id: string, now: Date): Promise<DeviceView> {
-  if (!uuidRe.test(id)) throw new NotFoundError('device');
+  if (!isUuid(id)) throw new NotFoundError('device');
   const row = await deviceQuery(db, tenantId).where('devices.id', '=', id).executeTakeFirst();
   if (!row) throw new NotFoundError('device');
   return (await deviceViews(db, tenantId, [row], now))[0]!;
@@ -266,7 +266,7 @@ export async function createDevice(db: Db, tenantId: string, draft: DeviceDraft,
     });
   } catch (err) {
     const mac = normalizeMac(draft.mac);
-    if (isUniqueViolation(err) && mac.ok) throw macTaken(mac.mac);
+    if (isUniqueViolation(err, 'devices_live_mac_uq') && mac.ok) throw macTaken(mac.mac);
     throw err;
   }
 }
