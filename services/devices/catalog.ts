@@ -5,7 +5,6 @@ import { sql } from 'kysely';
 import { validate as isUuid } from 'uuid';
 import { isUniqueViolation } from '../../db/errors.js';
 import { withTransaction, type Db, type Trx } from '../../db/connection.js';
-import type { DeviceTable } from '../../db/schema.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 
 export interface DeviceTypeView {
@@ -173,5 +172,3 @@ export async function loadCatalog(db: Db | Trx, tenantId: string): Promise<Catal
   }
   return { resellerId, sites, types };
 }
-
-export type DeviceRow = Pick<DeviceTable, 'mac' | 'deviceTypeId' | 'siteId' | 'dectStationId' | 'notes'>;

@@ -14,6 +14,7 @@
 // can replace it in one place.
 import { randomUUID } from 'node:crypto';
 import { writeToString } from 'fast-csv';
+import { sql } from 'kysely';
 import { withTransaction, type Db } from '../../db/connection.js';
 import { displayMac } from '../../engine/mac.js';
 import { tariffCsvText } from '../../engine/index.js';
@@ -23,7 +24,7 @@ import { guardText, unguardText } from '../exports/csvCells.js';
 import { hasControlCharacter, CONTROL_CHARACTER_MESSAGE } from '../../engine/input.js';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { checkDraft, identifiantsOf, type CheckedDevice, type DeviceDraft } from './draft.js';
-import { directoryEntries, insertDevice, lockDevices, replaceDevice } from './inventory.js';
+import { directoryEntries, insertDevices, lockDevices, replaceDevice } from './inventory.js';
 
 export const DEVICE_CSV_COLUMNS = ['mac', 'device_type', 'lines_available', 'site', 'lines', 'dect_station_id', 'notes'] as const;
 type Column = (typeof DEVICE_CSV_COLUMNS)[number];
@@ -172,13 +173,13 @@ export async function importDevicesCsv(db: Db, tenantId: string, text: string, o
         .select(['devices.tenantId', 'devices.id', 'devices.mac', 'devices.deviceTypeId', 'devices.siteId', 'devices.dectStationId', 'devices.notes'])
         .where('devices.resellerId', '=', catalog.resellerId)
         .where('devices.retiredAt', 'is', null)
-        .where('devices.mac', 'in', macs)
+        .where('devices.mac', '=', sql<string>`ANY(${sql.val(macs)}::text[])`)
         .execute();
       const lines = await trx
         .selectFrom('deviceLines')
         .select(['deviceId', 'port', 'userId'])
         .where('tenantId', '=', tenantId)
-        .where('deviceId', 'in', rows.length ? rows.map((r) => r.id) : ['00000000-0000-0000-0000-000000000000'])
+        .where('deviceId', '=', sql<string>`ANY(${sql.val(rows.map((r) => r.id))}::uuid[])`)
         .orderBy('deviceId')
         .orderBy('port')
         .execute();
@@ -213,7 +214,7 @@ export async function importDevicesCsv(db: Db, tenantId: string, text: string, o
       },
     };
     if (o.dryRun) return result;
-    for (const d of plan.create) await insertDevice(trx, tenantId, catalog.resellerId, d, o.now);
+    await insertDevices(trx, tenantId, catalog.resellerId, plan.create, o.now);
     for (const u of plan.update) await replaceDevice(trx, tenantId, u.id, u.device, o.now);
     return result;
   });

@@ -220,15 +220,29 @@ async function checked(trx: Trx, tenantId: string, draft: DeviceDraft): Promise<
   return { device: r.device, resellerId: catalog.resellerId };
 }
 
-/** Inserts a checked device (the caller holds the reseller's device lock). */
-export async function insertDevice(trx: Trx, tenantId: string, resellerId: string, d: CheckedDevice, now: Date): Promise<string> {
-  const { id } = await trx
-    .insertInto('devices')
-    .values({ tenantId, resellerId, mac: d.mac, deviceTypeId: d.type.id, siteId: d.siteId, dectStationId: d.dectStationId, notes: d.notes, createdAt: now, updatedAt: now })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await writeLines(trx, tenantId, id, d);
-  return id;
+/** Rows inserted per statement by insertDevices. */
+const INSERT_CHUNK = 1000;
+
+/**
+ * Inserts checked devices, a statement per 1,000 devices and one for their
+ * lines (the caller holds the reseller's device lock; the MACs are distinct).
+ * Answers their ids in the order given.
+ */
+export async function insertDevices(trx: Trx, tenantId: string, resellerId: string, devices: readonly CheckedDevice[], now: Date): Promise<string[]> {
+  const ids: string[] = [];
+  for (let from = 0; from < devices.length; from += INSERT_CHUNK) {
+    const chunk = devices.slice(from, from + INSERT_CHUNK);
+    const rows = await trx
+      .insertInto('devices')
+      .values(chunk.map((d) => ({ tenantId, resellerId, mac: d.mac, deviceTypeId: d.type.id, siteId: d.siteId, dectStationId: d.dectStationId, notes: d.notes, createdAt: now, updatedAt: now })))
+      .returning(['id', 'mac'])
+      .execute();
+    const byMac = new Map(rows.map((r) => [r.mac, r.id]));
+    const lines = chunk.flatMap((d) => d.lines.map((l) => ({ tenantId, deviceId: byMac.get(d.mac)!, port: l.port, userId: l.userId })));
+    for (let at = 0; at < lines.length; at += INSERT_CHUNK) await trx.insertInto('deviceLines').values(lines.slice(at, at + INSERT_CHUNK)).execute();
+    ids.push(...chunk.map((d) => byMac.get(d.mac)!));
+  }
+  return ids;
 }
 
 /** Rewrites a device's fields and lines (the caller holds the lock). */
@@ -261,8 +275,8 @@ export async function createDevice(db: Db, tenantId: string, draft: DeviceDraft,
       const { device, resellerId } = await checked(trx, tenantId, draft);
       await lockDevices(trx, resellerId);
       if (await liveDeviceByMac(trx, resellerId, device.mac)) throw macTaken(device.mac);
-      const id = await insertDevice(trx, tenantId, resellerId, device, now);
-      return getDevice(trx, tenantId, id, now);
+      const [id] = await insertDevices(trx, tenantId, resellerId, [device], now);
+      return getDevice(trx, tenantId, id!, now);
     });
   } catch (err) {
     const mac = normalizeMac(draft.mac);

@@ -132,4 +132,20 @@ describe('devices CSV (issue 21 point 3)', () => {
     const upd = await csvPost(app, t.adminKey, '/v1/devices/import', changed);
     expect(upd.json).toMatchObject({ created: 0, updated: 1, unchanged: 2, macs: { updated: [b] } });
   });
+
+  it('imports 1,500 devices (more than one statement’s worth) and reads its export back unchanged', async () => {
+    const t = await deviceTenant(app);
+    const macs = Array.from({ length: 1500 }, () => freshMac());
+    const file = ['mac,device_type,site,lines', ...macs.map((m, i) => `${m},${t.desk},Paris,1:${t.users[i % 4]!.identifiant}`)].join('\n');
+    const r = await csvPost(app, t.adminKey, '/v1/devices/import', file);
+    expect(r.status, r.text.slice(0, 500)).toBe(200);
+    expect(r.json.created).toBe(1500);
+    const after = await snapshot(t.id);
+    expect(after.devices).toHaveLength(1500);
+    expect(after.lines).toHaveLength(1500);
+    const exported = await call(app, 'GET', '/v1/devices/export.csv', { key: t.adminKey });
+    const again = await csvPost(app, t.adminKey, '/v1/devices/import', exported.text);
+    expect(again.json).toMatchObject({ created: 0, updated: 0, unchanged: 1500 });
+    expect(await snapshot(t.id)).toEqual(after);
+  });
 });
