@@ -321,7 +321,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       tags,
       summary: 'The line-state report: one row per port of every live device, of a site or all sites (an export: seed 003 limits)',
       description:
-        'Columns: site, mac, device_type, port, user, identifiant, status, last_seen (the tenant’s zone). At most 3 exports run and 10 wait (then 429 with Retry-After; 408 after 30 s of waiting); two exports from the same key start 5 s apart (a third meanwhile: 429); the same report asked within a minute is produced once and served to every caller (X-Forfait-Export: shared).',
+        'Columns: site, mac, device_type, port, user, identifiant, status, last_seen (the tenant’s zone). At most 3 exports run and 10 wait (then 429 with Retry-After; 408 after 30 s of waiting); an export asked while another of the same key runs starts 5 s after it (a third meanwhile: 429); the same report asked within a minute is produced once and served to every caller (X-Forfait-Export: shared).',
       access: manage,
       request: { query: z.object({ site: z.string().max(200).optional(), status: z.enum(DEVICE_STATUSES).optional() }) },
       responses: {
@@ -334,10 +334,14 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
       const f = c.req.valid('query');
-      await spacing.wait(principal.keyId);
-      const key = JSON.stringify([tenantId, f.site ?? null, f.status ?? null]);
-      const { value, shared: reused } = shared.get(key, () => exports.run(() => lineStatesCsv(deps.db, tenantId, f, now())));
-      return csvAnswer(c, await value, 'line-states.csv', { 'x-forfait-export': reused ? 'shared' : 'produced' }) as never;
+      const done = await spacing.start(principal.keyId);
+      try {
+        const key = JSON.stringify([tenantId, f.site ?? null, f.status ?? null]);
+        const { value, shared: reused } = shared.get(key, () => exports.run(() => lineStatesCsv(deps.db, tenantId, f, now())));
+        return csvAnswer(c, await value, 'line-states.csv', { 'x-forfait-export': reused ? 'shared' : 'produced' }) as never;
+      } finally {
+        done();
+      }
     },
   );
 

@@ -96,43 +96,81 @@ describe('line-state export limits (seed 003: 3 running, 10 queued, 429, 408)', 
     expect(r.json.error).toMatchObject({ code: 'REQUEST_TIMEOUT', requestId: expect.any(String) });
   });
 
-  it('two exports from one key are spaced; a third meanwhile is refused with 429', async () => {
+  it('a failed export is a 500 with the error envelope and no internals, and is not kept: the next request produces it', async () => {
+    const clock = new TestClock();
+    const app = clockedApp(clock, { exportSpacingMs: 0 });
+    const t = await deviceTenant(app);
+    // the export fails inside its slot (what a lost database connection does)
+    const run = app.exports.run.bind(app.exports);
+    app.exports.run = (fn) => run(async () => {
+      await fn();
+      throw new Error('connection lost at /var/lib/postgresql');
+    });
+    const failed = await call(app, 'GET', '/v1/devices/line-states.csv', { key: t.adminKey });
+    expect(failed.status).toBe(500);
+    expect(failed.json.error).toMatchObject({ code: 'INTERNAL', message: 'internal error', requestId: expect.any(String) });
+    expect(failed.text).not.toContain('postgresql');
+    app.exports.run = run;
+    const next = await call(app, 'GET', '/v1/devices/line-states.csv', { key: t.adminKey });
+    expect(next.status).toBe(200);
+    expect(next.headers.get('x-forfait-export')).toBe('produced');
+    expect(app.exports.stats).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('an export asked while another of the same key runs waits its spacing; a third meanwhile is refused with 429', async () => {
     const clock = new TestClock();
     const app = clockedApp(clock, { exportSpacingMs: 300 });
     const t = await deviceTenant(app);
-    const [a, b, c] = await Promise.all(['Paris', 'Lyon', 'Nantes'].map((site) => call(app, 'GET', `/v1/devices/line-states.csv?site=${site}`, { key: t.adminKey })));
-    expect([a!.status, b!.status, c!.status].sort()).toEqual([200, 200, 429]);
-    const refused = [a, b, c].find((r) => r!.status === 429)!;
-    expect(refused.json.error.message).toContain('spacing');
+    const tech = await keyWithRoles(app, t, ['technicien']);
+    // the slots taken: the first export stays running (queued) while the next ones come
+    const held = await Promise.all([app.exports.acquire(), app.exports.acquire(), app.exports.acquire()]);
+    const first = call(app, 'GET', '/v1/devices/line-states.csv?site=Paris', { key: t.adminKey });
+    for (let i = 0; i < 500 && app.exports.stats.waiting < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    const second = call(app, 'GET', '/v1/devices/line-states.csv?site=Lyon', { key: t.adminKey });
+    // another key is not held back by the first key's spacing
+    const otherKey = call(app, 'GET', '/v1/devices/line-states.csv?site=Nice', { key: tech.key });
+    for (let i = 0; i < 500 && app.exports.stats.waiting < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(app.exports.stats.waiting).toBe(2); // the first and the other key's; the second waits its spacing
+    const third = await call(app, 'GET', '/v1/devices/line-states.csv?site=Nantes', { key: t.adminKey });
+    expect(third.status).toBe(429);
+    expect(third.json.error.message).toContain('spacing');
+    for (const release of held) release();
+    expect((await Promise.all([first, second, otherKey])).map((r) => r.status)).toEqual([200, 200, 200]);
+    // one after the other, exports of a key are not delayed nor refused
+    for (const site of ['Paris', 'Lyon', 'Nantes']) expect((await call(app, 'GET', `/v1/devices/line-states.csv?site=${site}&status=aged`, { key: t.adminKey })).status).toBe(200);
   });
 });
 
 describe('ExportSpacing and SharedResults, on a hand-moved clock', () => {
-  it('spaces a caller’s exports by the interval, other callers not at all', async () => {
+  it('delays an export asked while another of the caller runs, until the interval after that one started; other callers and exports one after the other not at all', async () => {
     let now = 1_000;
     const slept: number[] = [];
     const spacing = new ExportSpacing({ intervalMs: 5_000, now: () => now, sleep: async (ms) => void slept.push(ms) });
-    await spacing.wait('key-a');
-    await spacing.wait('key-b');
+    const a1 = await spacing.start('key-a');
+    const b1 = await spacing.start('key-b');
     expect(slept).toEqual([]);
     now += 1_500;
-    await spacing.wait('key-a');
-    expect(slept).toEqual([3_500]); // 5 s after the first one started
-    now += 3_500;
-    // key-a's last start is now: the next waits the whole interval
-    now += 5_000;
-    await spacing.wait('key-a');
+    const a2 = await spacing.start('key-a'); // a1 still runs
+    expect(slept).toEqual([3_500]);
+    a1();
+    a2();
+    b1();
+    now += 100;
+    (await spacing.start('key-a'))(); // none running: at once
+    (await spacing.start('key-a'))();
     expect(slept).toEqual([3_500]);
   });
 
-  it('refuses a third export of a caller while its second waits', async () => {
+  it('refuses a third export of a caller while its second waits, and lets it through once the wait is over', async () => {
     let wake: () => void = () => {};
     const spacing = new ExportSpacing({ intervalMs: 5_000, now: () => 0, sleep: () => new Promise<void>((r) => (wake = r)) });
-    await spacing.wait('k');
-    const second = spacing.wait('k');
-    await expect(spacing.wait('k')).rejects.toMatchObject({ code: 'TOO_MANY_REQUESTS', retryAfterSeconds: 10 }); // the second starts at 5 s, a third could at 10 s
+    const first = await spacing.start('k');
+    const second = spacing.start('k');
+    await expect(spacing.start('k')).rejects.toMatchObject({ code: 'TOO_MANY_REQUESTS', retryAfterSeconds: 10 }); // the second starts at 5 s, a third could at 10 s
     wake();
-    await second;
+    const done = await second;
+    first();
+    done();
   });
 
   it('shares a result within the window, forgets a failure', async () => {
