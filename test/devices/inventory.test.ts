@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { call, testDb } from '../support/app.js';
+import { freePort } from '../../db/embedded.js';
 import { keyWithRoles } from '../support/factory.js';
+import { silentServer } from '../support/server.js';
 import { clockedApp, deviceTenant, freshMac, TestClock } from './helpers.js';
 
 const clock = new TestClock();
@@ -208,5 +210,30 @@ describe('status from the registrar (issue 21 point 2)', () => {
     const noKamailio = await call(app, 'POST', `/v1/devices/${d.id}/restart`, { key: t.adminKey });
     expect(noKamailio.status).toBe(503);
     expect(noKamailio.json.error.message).toContain('FORFAIT_KAMAILIO_RPC_URL');
+  });
+
+  it('Kamailio unreachable: 503 and the attempt recorded with its reason; Kamailio silent: 202 with 408 once the wait is over', async () => {
+    const dead = clockedApp(clock, { kamailioRpc: { url: `http://127.0.0.1:${await freePort()}/RPC`, timeoutMs: 2_000 } });
+    const t = await deviceTenant(dead);
+    const mac = freshMac();
+    const d = (await call(dead, 'POST', '/v1/devices', { key: t.adminKey, json: { mac, deviceType: t.desk, site: 'Paris' } })).json;
+    await call(dead, 'POST', '/v1/devices/registrations', { key: t.pbxKey, json: { identifiant: '1234567', contact: 'sip:1234567@192.0.2.1', expires: 600, userAgent: mac } });
+    const refused = await call(dead, 'POST', `/v1/devices/${d.id}/restart`, { key: t.adminKey });
+    expect(refused.status).toBe(503);
+    expect(refused.json.error.message).toContain('cannot be reached');
+    const { db } = testDb();
+    const recorded = await db.selectFrom('deviceRestarts').select(['sipStatus', 'sipReason']).where('tenantId', '=', t.id).execute();
+    expect(recorded).toEqual([{ sipStatus: null, sipReason: expect.stringContaining('cannot be reached') }]);
+
+    const silent = await silentServer();
+    try {
+      const slow = clockedApp(clock, { kamailioRpc: { url: `${silent.url}/RPC`, timeoutMs: 300 } });
+      const answer = await call(slow, 'POST', `/v1/devices/${d.id}/restart`, { key: t.adminKey });
+      expect(answer.status, answer.text).toBe(202);
+      expect(answer.json).toMatchObject({ sipStatus: 408, accepted: false });
+      expect((await call(slow, 'GET', `/v1/devices/${d.id}/status`, { key: t.adminKey })).json.lastRestart).toMatchObject({ sipStatus: 408 });
+    } finally {
+      silent.close();
+    }
   });
 });
