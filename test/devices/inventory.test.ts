@@ -114,6 +114,26 @@ describe('device inventory (issue 21 point 1)', () => {
     expect(again.json.id).not.toBe(made.json.id);
   });
 
+  it('lists by site, and finds a device by a part of its MAC in any form, its type, or an identifiant on a line; pages in MAC order', async () => {
+    const t = await deviceTenant(app);
+    const macs = [freshMac(), freshMac(), freshMac()].sort();
+    await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: macs[0], deviceType: t.desk, site: 'Paris', lines: [{ port: 1, identifiant: t.users[2]!.identifiant }] } });
+    await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: macs[1], deviceType: t.single, site: 'Lyon' } });
+    await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: macs[2], deviceType: t.dect, site: 'Paris' } });
+    const find = async (query: string) => (await call(app, 'GET', `/v1/devices?${query}`, { key: t.adminKey })).json.items.map((d: { macDisplay: string }) => d.macDisplay);
+    expect(await find('site=Paris')).toEqual([macs[0], macs[2]]);
+    const tail = macs[1]!.slice(-8); // "aa:bb:cc" → also found as "aa-bb-cc" and "AABBCC"
+    expect(await find(`q=${encodeURIComponent(tail)}`)).toEqual([macs[1]]);
+    expect(await find(`q=${tail.replaceAll(':', '-').toUpperCase()}`)).toEqual([macs[1]]);
+    expect(await find(`q=${t.dect}`)).toEqual([macs[2]]);
+    expect(await find(`q=${t.users[2]!.identifiant}`)).toEqual([macs[0]]);
+    expect(await find('q=%25')).toEqual(macs); // LIKE's wildcards are dropped from q, not obeyed
+    const first = (await call(app, 'GET', '/v1/devices?limit=2', { key: t.adminKey })).json;
+    expect(first.items.map((d: { macDisplay: string }) => d.macDisplay)).toEqual(macs.slice(0, 2));
+    const next = (await call(app, 'GET', `/v1/devices?limit=2&cursor=${encodeURIComponent(first.nextCursor)}`, { key: t.adminKey })).json;
+    expect(next).toMatchObject({ items: [{ macDisplay: macs[2] }], nextCursor: null });
+  });
+
   it('devices:manage protects the routes: technicien and administrateur have it, comptable does not', async () => {
     const t = await deviceTenant(app);
     const tech = await keyWithRoles(app, t, ['technicien']);
