@@ -3,8 +3,9 @@
 // on Forfait's request through Kamailio's JSON-RPC over HTTP (jsonrpcs + xhttp,
 // integrations/kamailio/forfait-devices.cfg): tm.t_uac_wait_block sends it and
 // answers with the phone's final SIP response, which is recorded with the
-// request. Yealink, Polycom, Cisco, Snom and Gigaset phones re-read their
-// configuration and reboot on check-sync.
+// request. Most desk phones (Yealink, Polycom, Snom, Cisco SPA among them)
+// re-read their configuration and reboot on check-sync, when their
+// provisioning allows it; a phone may answer 200 and do nothing else.
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../../db/connection.js';
