@@ -34,7 +34,7 @@ export function devicesCommand(): Command {
     .description('write the live devices as a devices CSV (importing it changes nothing), or with --line-states the line-state report')
     .requiredOption('--tenant <id>', 'tenant id')
     .option('--site <name>', 'one site only (default: all sites)')
-    .option('--line-states', 'the line-state report: one row per device port, with its status and last registration')
+    .option('--line-states', 'the line-state report: one row per device port, with its line’s status and last registration')
     .addOption(new Option('--status <status>', 'line-state report: only devices with this status').choices(DEVICE_STATUSES))
     .option('--out <file>', 'file to write (default: standard output)')
     .action(async (opts: { tenant: string; site?: string; lineStates?: boolean; status?: DeviceStatus; out?: string }) => {

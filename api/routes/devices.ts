@@ -321,7 +321,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       tags,
       summary: 'The line-state report: one row per port of every live device, of a site or all sites (an export: seed 003 limits)',
       description:
-        'Columns: site, mac, device_type, port, user, identifiant, status, last_seen (the tenant’s zone). At most 3 exports run and 10 wait (then 429 with Retry-After; 408 after 30 s of waiting); an export asked while another of the same key runs starts 5 s after it (a third meanwhile: 429); the same report asked within a minute is produced once and served to every caller (X-Forfait-Export: shared).',
+        'Columns: site, mac, device_type, port, user, identifiant, status, last_seen (the tenant’s zone): a line’s own status and last registration, a free port’s the device’s; status= keeps the rows of that status. At most 3 exports run and 10 wait (then 429 with Retry-After; 408 after 30 s of waiting); an export asked while another of the same key runs starts 5 s after it (a third meanwhile: 429); the same report asked within a minute is produced once and served to every caller (X-Forfait-Export: shared).',
       access: manage,
       request: { query: z.object({ site: z.string().max(200).optional(), status: z.enum(DEVICE_STATUSES).optional() }) },
       responses: {

@@ -67,20 +67,48 @@ export async function latestRegistrations(db: Db | Trx, tenantId: string, device
       FROM devices d
       CROSS JOIN LATERAL (SELECT r.* ${matching('d')} ORDER BY r.expires_at DESC, r.registered_at DESC LIMIT 1) r
      WHERE d.tenant_id = ${tenantId} AND d.id = ANY(${sql.val(deviceIds)}::uuid[])`.execute(db);
-  return new Map(
-    rows.map((r) => [
-      r.deviceId,
-      {
-        identifiant: r.identifiant,
-        contact: r.contact,
-        registeredAt: r.registeredAt.toISOString(),
-        expiresAt: r.expiresAt.toISOString(),
-        userAgent: r.userAgent,
-        ip: r.sourceIp,
-        port: r.sourcePort,
-      },
-    ]),
-  );
+  return new Map(rows.map((r) => [r.deviceId, registrationView(r)]));
+}
+
+/**
+ * Each line's latest registration, by device id and port: those of the line's
+ * identifiant that carry the device's MAC or no MAC at all (a line registers
+ * as its own address of record; a multi-line phone registers each).
+ */
+export async function lineRegistrations(db: Db | Trx, tenantId: string, deviceIds: readonly string[]): Promise<Map<string, Map<number, RegistrationView>>> {
+  const out = new Map<string, Map<number, RegistrationView>>();
+  if (deviceIds.length === 0) return out;
+  const { rows } = await sql<RegistrationRow & { port: number }>`
+    SELECT d.id AS device_id, l.port, r.identifiant, r.contact, r.registered_at, r.expires_at, r.user_agent, r.source_ip, r.source_port
+      FROM devices d
+      JOIN device_lines l ON l.tenant_id = d.tenant_id AND l.device_id = d.id
+      JOIN users u ON u.tenant_id = l.tenant_id AND u.id = l.user_id
+      CROSS JOIN LATERAL (
+        SELECT r.* FROM device_registrations r
+         WHERE r.tenant_id = d.tenant_id AND r.identifiant = u.identifiant AND (r.mac = d.mac OR r.mac IS NULL)
+         ORDER BY r.expires_at DESC, r.registered_at DESC LIMIT 1) r
+     WHERE d.tenant_id = ${tenantId} AND d.id = ANY(${sql.val(deviceIds)}::uuid[])`.execute(db);
+  for (const r of rows) {
+    let ports = out.get(r.deviceId);
+    if (ports === undefined) {
+      ports = new Map();
+      out.set(r.deviceId, ports);
+    }
+    ports.set(r.port, registrationView(r));
+  }
+  return out;
+}
+
+function registrationView(r: RegistrationRow): RegistrationView {
+  return {
+    identifiant: r.identifiant,
+    contact: r.contact,
+    registeredAt: r.registeredAt.toISOString(),
+    expiresAt: r.expiresAt.toISOString(),
+    userAgent: r.userAgent,
+    ip: r.sourceIp,
+    port: r.sourcePort,
+  };
 }
 
 export function statusOf(reg: RegistrationView | null, now: Date): DeviceStatus {

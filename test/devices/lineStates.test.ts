@@ -10,29 +10,45 @@ describe('line-state report (issue 21 point 4)', () => {
   // one key asks for several reports one after the other here: spacing is tested below
   const app = clockedApp(clock, { exportSpacingMs: 0 });
 
-  it('one row per device port: site, MAC, type, port, user, identifiant, status, last seen in the tenant’s zone; site and status filters', async () => {
+  it('one row per device port: site, MAC, type, port, user, identifiant, the line’s status and last registration in the tenant’s zone; site and status filters', async () => {
     const t = await deviceTenant(app);
-    const [u0] = t.users;
+    const [u0, u1] = t.users;
     const paris = freshMac();
     const lyon = freshMac();
-    await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: paris, deviceType: t.desk, site: 'Paris', lines: [{ port: 2, identifiant: u0!.identifiant }] } });
+    const dect = freshMac();
+    // line 2 of the Paris phone registers (the phone tells its MAC); line 1 never does
+    await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: paris, deviceType: t.desk, site: 'Paris', lines: [{ port: 1, identifiant: u1!.identifiant }, { port: 2, identifiant: u0!.identifiant }] } });
     await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: lyon, deviceType: t.single, site: 'Lyon' } });
     await call(app, 'POST', '/v1/devices/registrations', { key: t.pbxKey, json: { identifiant: u0!.identifiant, contact: 'sip:a@192.0.2.1', expires: 3600, userAgent: `T46U ${paris}` } });
-    const user = (await call(app, 'GET', `/v1/users/${u0!.id}`, { key: t.adminKey })).json;
+    // a DECT base with no line registered an hour ago for 10 minutes: aged
+    await call(app, 'POST', '/v1/devices', { key: t.adminKey, json: { mac: dect, deviceType: t.dect, site: 'Paris', dectStationId: 'MC-1' } });
+    await call(app, 'POST', '/v1/devices/registrations', { key: t.pbxKey, json: { identifiant: '9000001', contact: 'sip:b@192.0.2.2', expires: 600, instance: `<urn:uuid:00000000-0000-1000-8000-${dect.replaceAll(':', '')}>` } });
+    clock.advance(3600_000);
+    const name = async (id: string) => (await call(app, 'GET', `/v1/users/${id}`, { key: t.adminKey })).json.fullName as string;
+    const [n0, n1] = [await name(u0!.id), await name(u1!.id)];
 
     const all = await call(app, 'GET', '/v1/devices/line-states.csv', { key: t.adminKey });
     expect(all.status, all.text).toBe(200);
+    const [first, second] = [paris, dect].sort();
+    const rowsOf = (mac: string) =>
+      mac === paris
+        ? [`Paris,${paris},${t.desk},1,${n1},${u1!.identifiant},unregistered,`, `Paris,${paris},${t.desk},2,${n0},${u0!.identifiant},aged,2026-07-01T10:00:00+02:00`]
+        : [1, 2, 3, 4].map((port) => `Paris,${dect},${t.dect},${port},,,aged,2026-07-01T10:00:00+02:00`);
     expect(all.text.split('\r\n')).toEqual([
       'site,mac,device_type,port,user,identifiant,status,last_seen',
       `Lyon,${lyon},${t.single},1,,,unregistered,`,
-      `Paris,${paris},${t.desk},1,,,registered,2026-07-01T10:00:00+02:00`,
-      `Paris,${paris},${t.desk},2,${user.fullName},${u0!.identifiant},registered,2026-07-01T10:00:00+02:00`,
+      ...rowsOf(first!),
+      ...rowsOf(second!),
       '',
     ]);
     const lyonOnly = await call(app, 'GET', '/v1/devices/line-states.csv?site=Lyon', { key: t.adminKey });
     expect(lyonOnly.text.split('\r\n').slice(1, -1)).toEqual([`Lyon,${lyon},${t.single},1,,,unregistered,`]);
+    // the Paris phone registers again: its line 2 is registered, its line 1 still not
+    await call(app, 'POST', '/v1/devices/registrations', { key: t.pbxKey, json: { identifiant: u0!.identifiant, contact: 'sip:a@192.0.2.1', expires: 3600, userAgent: `T46U ${paris}` } });
     const registered = await call(app, 'GET', '/v1/devices/line-states.csv?status=registered', { key: t.adminKey });
-    expect(registered.text.split('\r\n').slice(1, -1).map((l) => l.split(',')[1])).toEqual([paris, paris]);
+    expect(registered.text.split('\r\n').slice(1, -1)).toEqual([`Paris,${paris},${t.desk},2,${n0},${u0!.identifiant},registered,2026-07-01T11:00:00+02:00`]);
+    const unregistered = await call(app, 'GET', '/v1/devices/line-states.csv?status=unregistered', { key: t.adminKey });
+    expect(unregistered.text.split('\r\n').slice(1, -1).map((l) => l.split(',').slice(0, 4).join(','))).toEqual([`Lyon,${lyon},${t.single},1`, `Paris,${paris},${t.desk},1`]);
   });
 
   it('the same report asked by two callers within the minute is produced once and served to both', async () => {
