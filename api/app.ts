@@ -32,6 +32,7 @@ import type { AuthorizationService } from '../services/authorization/authorize.j
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
 import { reservationsApp } from './routes/reservations.js';
+import { deviceTypesApp, devicesApp, sitesApp } from './routes/devices.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -88,6 +89,8 @@ export function createApp(deps: Deps): App {
   app.use('/v1/*', async (c, next) => {
     await next();
     if (c.req.method === 'GET' || c.res.status >= 400 || c.req.path.startsWith('/v1/calls/')) return;
+    // devices, sites and device types change nothing an authorization reads (a registrar reports every REGISTER)
+    if (/^\/v1\/(devices|sites|device-types)(\/|$)/.test(c.req.path)) return;
     if (!c.get('principal')) return;
     await book.barrier();
   });
@@ -149,6 +152,9 @@ export function createApp(deps: Deps): App {
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
   app.route('/v1/reservations', reservationsApp(deps, defineRoute, book));
+  app.route('/v1/device-types', deviceTypesApp(deps, defineRoute));
+  app.route('/v1/sites', sitesApp(deps, defineRoute));
+  app.route('/v1/devices', devicesApp(deps, defineRoute, exports));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {

@@ -23,6 +23,12 @@ export interface Config {
   issuer: Issuer;
   /** Failed authentications and requests per key (FORFAIT_AUTH_*, FORFAIT_KEY_*, FORFAIT_PBX_AUTHORIZE_FLOOR). */
   rateLimits: RateLimits;
+  /** Kamailio's JSON-RPC over HTTP, for device restarts (FORFAIT_KAMAILIO_RPC_URL); null: restarts answer 503. */
+  kamailioRpc: { url: string; timeoutMs: number } | null;
+  /** Exports from one key or session start this far apart (seed 003: 5 s). */
+  exportSpacingMs: number;
+  /** The same line-state export asked again within this window is served from the first (seed 003: a minute). */
+  exportShareMs: number;
 }
 
 export const defaultConfig: Config = {
@@ -34,6 +40,9 @@ export const defaultConfig: Config = {
   exportLimits: specExportLimits,
   issuer: defaultIssuer,
   rateLimits: defaultRateLimits,
+  kamailioRpc: null,
+  exportSpacingMs: 5_000,
+  exportShareMs: 60_000,
 };
 
 export interface Deps {
@@ -41,6 +50,8 @@ export interface Deps {
   sql: postgres.Sql;
   logger: Logger;
   config: Config;
+  /** The time, for what depends on it (device status); the system clock when absent. */
+  clock?: () => Date;
 }
 
 export interface AppEnv {

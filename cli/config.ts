@@ -37,6 +37,7 @@ export interface Settings {
   pgSettings: Record<string, string>;
   /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
   api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'rateLimits'>>;
+  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'kamailioRpc'>>;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
   /** FORFAIT_PRELOAD_BOOKS: load the account books of tenants with a PBX key at start (on by default), not on their first call. */
@@ -108,6 +109,8 @@ const schema = z.object({
   FORFAIT_ISSUER_REGISTRATION: optional(z.string()),
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
+  FORFAIT_KAMAILIO_RPC_URL: optional(z.url({ protocol: /^https?$/, error: 'expected the URL of Kamailio’s JSON-RPC, such as http://127.0.0.1:5071/RPC' })),
+  FORFAIT_KAMAILIO_RPC_TIMEOUT_S: optional(number('a number of seconds from 1 to 120, such as 35', (n) => n >= 1 && n <= 120)),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
   FORFAIT_TRUSTED_PROXIES: optional(
     z
@@ -163,6 +166,9 @@ export function readSettings(env: Record<string, string | undefined> = process.e
         pbxAuthorizeFloor: e.FORFAIT_PBX_AUTHORIZE_FLOOR ?? defaultRateLimits.pbxAuthorizeFloor,
         trustedProxies: e.FORFAIT_TRUSTED_PROXIES ?? defaultRateLimits.trustedProxies,
       },
+      ...(e.FORFAIT_KAMAILIO_RPC_URL !== undefined && {
+        kamailioRpc: { url: e.FORFAIT_KAMAILIO_RPC_URL, timeoutMs: (e.FORFAIT_KAMAILIO_RPC_TIMEOUT_S ?? 35) * 1000 },
+      }),
     },
     logLevel: e.LOG_LEVEL ?? 'info',
     preloadBooks: e.FORFAIT_PRELOAD_BOOKS !== '0',

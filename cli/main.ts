@@ -13,6 +13,7 @@ import { usersCommand } from './users.js';
 import { cdrsCommand } from './cdrs.js';
 import { archivesCommand } from './archives.js';
 import { invoicesCommand } from './invoices.js';
+import { devicesCommand } from './devices.js';
 
 const program = new Command()
   .name('forfait')
@@ -119,5 +120,6 @@ program.addCommand(usersCommand());
 program.addCommand(cdrsCommand());
 program.addCommand(archivesCommand());
 program.addCommand(invoicesCommand());
+program.addCommand(devicesCommand());
 
 await program.parseAsync(process.argv);

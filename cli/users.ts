@@ -4,11 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
-import { ConflictError, NotFoundError, ValidationError } from '../services/shared/errors.js';
 import { exportUsersCsv, type ExportFormat } from '../services/users/export.js';
 import { countUsers } from '../services/users/repo.js';
 import { importModes, importUsers, type ImportMode, type ImportProgress } from '../services/users/import.js';
-import { fail, withDatabase } from './context.js';
+import { fail, failOnInputError, withDatabase } from './context.js';
 
 /** Files at least this long get a progress bar (on a terminal). */
 const progressFrom = 5_000;
@@ -41,7 +40,7 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
   };
 }
 
-async function tenantExists(db: Parameters<Parameters<typeof withDatabase>[0]>[0]['db'], id: string): Promise<boolean> {
+export async function tenantExists(db: Parameters<Parameters<typeof withDatabase>[0]>[0]['db'], id: string): Promise<boolean> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
   return (await db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 }
@@ -66,14 +65,7 @@ export function usersCommand(): Command {
           process.stdout.write(JSON.stringify(result) + '\n');
         } catch (err) {
           bar.stop();
-          if (err instanceof ValidationError) {
-            for (const d of err.details) {
-              process.stderr.write(`line ${d.line ?? '?'}${d.field ? ` ${d.field}` : ''}: ${d.message}${d.value !== undefined ? ` (${JSON.stringify(d.value)})` : ''}\n`);
-            }
-            fail(err.message);
-          }
-          if (err instanceof ConflictError || err instanceof NotFoundError) fail(err.message);
-          throw err;
+          failOnInputError(err);
         }
       });
     });

@@ -20,6 +20,7 @@ import * as billingPeriods from './migrations/2026_12_02_0020_billing_periods.js
 import * as cdrsPartitioned from './migrations/2026_12_02_0050_cdrs_partitioned.js';
 import * as cdrArchives from './migrations/2026_12_02_0051_cdr_archives.js';
 import * as cdrBoundaryKeys from './migrations/2026_12_02_0052_cdr_boundary_keys.js';
+import * as devices from './migrations/2026_12_02_0040_devices.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0016_indicator_add': indicatorAdd,
   '2026_12_02_0020_billing_periods': billingPeriods,
   '2026_12_02_0030_number_check_and_release': numberCheckAndRelease,
+  '2026_12_02_0040_devices': devices,
   '2026_12_02_0050_cdrs_partitioned': cdrsPartitioned,
   '2026_12_02_0051_cdr_archives': cdrArchives,
   '2026_12_02_0052_cdr_boundary_keys': cdrBoundaryKeys,

@@ -344,6 +344,81 @@ export interface InvoiceLineTable {
   callClass: ColumnType<string | null, string | null | undefined, never>;
 }
 
+/** A reseller's catalog of phone models (migration 0040). */
+export interface DeviceTypeTable {
+  resellerId: string;
+  id: Generated<string>;
+  code: string;
+  vendor: string;
+  model: string;
+  ports: number;
+  dect: Generated<boolean>;
+  createdAt: Timestamp;
+}
+
+/** A tenant's site: the `site` its CDRs and indicators carry (migration 0040). */
+export interface SiteTable {
+  tenantId: string;
+  id: Generated<string>;
+  name: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** The device types a site approves. */
+export interface SiteDeviceTypeTable {
+  tenantId: string;
+  siteId: string;
+  deviceTypeId: string;
+}
+
+export interface DeviceTable {
+  tenantId: string;
+  id: Generated<string>;
+  resellerId: string;
+  /** 12 lowercase hex digits (engine/mac.ts) */
+  mac: string;
+  deviceTypeId: string;
+  siteId: string;
+  dectStationId: string | null;
+  notes: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  retiredAt: NullableTimestamp;
+}
+
+export interface DeviceLineTable {
+  tenantId: string;
+  deviceId: string;
+  port: number;
+  userId: string;
+}
+
+/** The registrar's view: one row per address-of-record (identifiant) and contact. */
+export interface DeviceRegistrationTable {
+  tenantId: string;
+  identifiant: string;
+  contact: string;
+  mac: string | null;
+  registeredAt: Timestamp;
+  expiresAt: Timestamp;
+  userAgent: string | null;
+  sourceIp: string | null;
+  sourcePort: number | null;
+}
+
+export interface DeviceRestartTable {
+  tenantId: string;
+  id: BigintId;
+  deviceId: string;
+  contact: string;
+  requestedAt: Timestamp;
+  answeredAt: NullableTimestamp;
+  sipStatus: number | null;
+  sipReason: string | null;
+  requestedBy: string | null;
+}
+
 export interface Database {
   resellers: ResellerTable;
   productTypes: ProductTypeTable;
@@ -369,6 +444,13 @@ export interface Database {
   userStatusEvents: UserStatusEventTable;
   forfaitUsage: ForfaitUsageTable;
   creditNoteSequences: CreditNoteSequenceTable;
+  deviceTypes: DeviceTypeTable;
+  sites: SiteTable;
+  siteDeviceTypes: SiteDeviceTypeTable;
+  devices: DeviceTable;
+  deviceLines: DeviceLineTable;
+  deviceRegistrations: DeviceRegistrationTable;
+  deviceRestarts: DeviceRestartTable;
 }
 
 export type Tenant = Selectable<TenantTable>;

@@ -41,3 +41,8 @@ export function withExcelBom(rows: Readable): Readable {
   out.once('close', () => rows.destroy());
   return out;
 }
+
+/** The inverse of guardText, for a file read back: `'=x` is `=x` (an export imported again is unchanged). */
+export function unguardText(value: string): string {
+  return /^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
+}

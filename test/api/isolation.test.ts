@@ -24,6 +24,8 @@ interface Owned {
   aImportId: string;
   aReservationId: string;
   aInvoiceId: string;
+  aSiteId: string;
+  aDeviceId: string;
 }
 
 interface Probe {
@@ -60,6 +62,12 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'DELETE /v1/reservations/{id}': (o) => ({ params: { id: o.aReservationId } }),
   'GET /v1/archives/{month}': () => ({ params: { month: '2001-01' } }),
   'POST /v1/calls/{reservationId}/end': (o) => ({ params: { reservationId: o.aReservationId }, body: { durationSeconds: 30, disposition: 'answered' } }),
+  'PATCH /v1/sites/{id}': (o) => ({ params: { id: o.aSiteId }, body: { name: 'renamed by someone else' } }),
+  'GET /v1/devices/{id}': (o) => ({ params: { id: o.aDeviceId } }),
+  'GET /v1/devices/{id}/status': (o) => ({ params: { id: o.aDeviceId } }),
+  'PATCH /v1/devices/{id}': (o) => ({ params: { id: o.aDeviceId }, body: { notes: 'changed by someone else' } }),
+  'POST /v1/devices/{id}/retire': (o) => ({ params: { id: o.aDeviceId } }),
+  'POST /v1/devices/{id}/restart': (o) => ({ params: { id: o.aDeviceId } }),
 };
 
 /** Valid bodies for routes without path parameters, so 403 is not hidden behind 400. */
@@ -73,6 +81,10 @@ const bodies: Record<string, unknown> = {
   'POST /v1/rerate': { from: '2026-11-01', to: '2026-12-01' },
   'POST /v1/invoices/run': { period: '2026-10' },
   'POST /v1/authorize': { identifiant: '7654321', callee: '0142000000' },
+  'POST /v1/device-types': { code: 'probe-phone', vendor: 'Probe', model: 'P1', ports: 1 },
+  'POST /v1/sites': { name: 'probe-site' },
+  'POST /v1/devices': { mac: '02:00:00:00:00:99', deviceType: 'probe-phone', site: 'probe-site' },
+  'POST /v1/devices/registrations': { identifiant: '7654321', contact: 'sip:7654321@192.0.2.1', expires: 60 },
 };
 
 interface Operation {
@@ -92,6 +104,11 @@ async function operations(): Promise<Operation[]> {
     }
   }
   return ops;
+}
+
+/** Four random octets as 00:00:00:00 (the MAC's tail). */
+function randomMacTail(): string {
+  return Array.from({ length: 4 }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, '0')).join(':');
 }
 
 function fill(path: string, params: Record<string, string>): string {
@@ -148,7 +165,26 @@ describe('tenant isolation and access on every route', () => {
     await testDb().sql`INSERT INTO cdr_archives (tenant_id, month, part, file, sha256, rows, id_sum, bytes, verified_at)
                         VALUES (${a.id}, '2001-01-01', 1, ${`${a.id}/2001-01.csv.gz`}, ${'0'.repeat(64)}, 1, 1, 100, now())`;
     const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
-    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId, aInvoiceId: aRun.json.created[0] };
+    // a site and a device of A, its phone registered (so a restart would have somewhere to go)
+    const typeCode = `iso-${Math.random().toString(36).slice(2, 10)}`;
+    expect((await call(app, 'POST', '/v1/device-types', { key: reseller.key, json: { code: typeCode, vendor: 'Yealink', model: 'T46U', ports: 2 } })).status).toBe(201);
+    const aSite = await call(app, 'POST', '/v1/sites', { key: a.adminKey, json: { name: 'Secret HQ', deviceTypes: [typeCode] } });
+    expect(aSite.status, aSite.text).toBe(201);
+    const aDevice = await call(app, 'POST', '/v1/devices', { key: a.adminKey, json: { mac: `02:00:${randomMacTail()}`, deviceType: typeCode, site: 'Secret HQ', lines: [{ port: 1, identifiant: '7654321' }], notes: 'secret notes' } });
+    expect(aDevice.status, aDevice.text).toBe(201);
+    expect((await call(app, 'POST', '/v1/devices/registrations', { key: aPbx, json: { identifiant: '7654321', contact: 'sip:7654321@192.0.2.7:5060', expires: 3600 } })).status).toBe(200);
+    const aDeviceBefore = (await call(app, 'GET', `/v1/devices/${aDevice.json.id}`, { key: a.adminKey })).json;
+    const owned: Owned = {
+      a,
+      aKeyId: aKey.id,
+      aTariffId,
+      aUserId: aUser.id,
+      aImportId: aImport.json.importId,
+      aReservationId: aAuth.json.reservationId,
+      aInvoiceId: aRun.json.created[0],
+      aSiteId: aSite.json.id,
+      aDeviceId: aDevice.json.id,
+    };
     const bPowerless = await powerlessKey(app, b);
     const ops = await operations();
     const checked: string[] = [];
@@ -195,6 +231,8 @@ describe('tenant isolation and access on every route', () => {
     const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A', aRun.json.created[0]];
     // (a PDF preview is not a list: it answers 409 when B has nothing to preview)
     for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public' && !o.path.endsWith('.pdf'))) {
+    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A', aRun.json.created[0], aSite.json.id, 'Secret HQ', aDevice.json.id, aDevice.json.mac, aDevice.json.macDisplay, 'secret notes'];
+    for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public')) {
       const key = op.access.scope === 'reseller' ? otherReseller.key : b.adminKey;
       const res = await call(app, 'GET', op.path, { key });
       expect(res.status, `GET ${op.path}`).toBe(200);
@@ -221,6 +259,11 @@ describe('tenant isolation and access on every route', () => {
     const aInvoice = await call(app, 'GET', `/v1/invoices/${aRun.json.created[0]}`, { key: a.adminKey });
     expect(aInvoice.status).toBe(200);
     expect(aInvoice.json.tenantId).toBe(a.id);
+    const aDeviceAfter = await call(app, 'GET', `/v1/devices/${aDevice.json.id}`, { key: a.adminKey });
+    expect(aDeviceAfter.json).toEqual(aDeviceBefore);
+    const aSites = await call(app, 'GET', '/v1/sites', { key: a.adminKey });
+    expect(aSites.json.items.map((x: { name: string }) => x.name)).toEqual(['Secret HQ']);
+    expect(await db.selectFrom('deviceRestarts').select('id').where('tenantId', '=', a.id).execute()).toEqual([]);
     expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
   });
 });

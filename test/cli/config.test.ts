@@ -33,6 +33,8 @@ describe('readSettings', () => {
     expect(s.pgSettings).toEqual({});
     expect(s.api).toEqual({ rateLimits: defaultRateLimits });
     expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
+    expect(s.api).toEqual({});
+    expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false, kamailioRpc: null });
     expect(s.invoicing).toEqual({ issuer: defaultIssuer, graceHours: 2 });
     expect(s.shutdownGraceSeconds).toBe(10);
   });
@@ -47,6 +49,8 @@ describe('readSettings', () => {
       FORFAIT_BODY_LIMIT_MB: '2',
       FORFAIT_IMPORT_LIMIT_MB: '0.5',
       FORFAIT_METRICS_PUBLIC: '1',
+      FORFAIT_KAMAILIO_RPC_URL: 'http://127.0.0.1:5071/RPC',
+      FORFAIT_KAMAILIO_RPC_TIMEOUT_S: '10',
       LOG_LEVEL: 'debug',
       FORFAIT_ISSUER_NAME: ' Opérateur SA ',
       FORFAIT_ISSUER_ADDRESS: '1 rue A | 75001 Paris |',
@@ -90,6 +94,7 @@ describe('readSettings', () => {
           trustedProxies: ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32'],
         },
       },
+      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true, kamailioRpc: { url: 'http://127.0.0.1:5071/RPC', timeoutMs: 10_000 } },
       logLevel: 'debug',
       preloadBooks: false,
       invoicing: {
@@ -135,6 +140,8 @@ describe('readSettings', () => {
       FORFAIT_PBX_AUTHORIZE_FLOOR: ['1.5', 'expected authorizations per pbx key and window, a whole number ≥ 1, got "1.5"'],
       FORFAIT_TRUSTED_PROXIES: ['10.0.0.0/8,haproxy', '"haproxy" is not an address or a range such as 10.0.0.0/8'],
       FORFAIT_PG_SETTINGS: ['shared_buffers', '"shared_buffers" is not name=value (expected e.g. shared_buffers=1GB,max_connections=300)'],
+      FORFAIT_KAMAILIO_RPC_URL: ['ftp://kamailio/RPC', 'expected the URL of Kamailio’s JSON-RPC, such as http://127.0.0.1:5071/RPC'],
+      FORFAIT_KAMAILIO_RPC_TIMEOUT_S: ['0', 'expected a number of seconds from 1 to 120, such as 35, got "0"'],
     };
     const found = problems(Object.fromEntries(Object.entries(invalid).map(([name, [value]]) => [name, value])));
     expect([...found].sort()).toEqual(Object.entries(invalid).map(([name, [, message]]) => `${name}: ${message}`).sort());

@@ -12,7 +12,12 @@ import path from 'node:path';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 export const kamailioDir = path.join(root, 'integrations/kamailio');
-export const scenarios = { caller: path.join(kamailioDir, 'sipp/caller.xml'), callee: path.join(kamailioDir, 'sipp/callee.xml') };
+export const scenarios = {
+  caller: path.join(kamailioDir, 'sipp/caller.xml'),
+  callee: path.join(kamailioDir, 'sipp/callee.xml'),
+  phone: path.join(kamailioDir, 'sipp/phone.xml'),
+  phoneNotify: path.join(kamailioDir, 'sipp/phone-notify.xml'),
+};
 
 /** The binaries among `names` that are not on the PATH. */
 export function missingBinaries(names: string[]): string[] {
@@ -107,6 +112,8 @@ export interface KamailioOptions {
   logLevel?: number;
   /** the same proxy without Forfait (the benchmark's anchor) */
   off?: boolean;
+  /** serve Kamailio's JSON-RPC over HTTP on this TCP port (device restarts, forfait-devices.cfg) */
+  rpcPort?: number;
 }
 
 export interface Kamailio extends Child {
@@ -129,6 +136,7 @@ export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
   };
   if (o.identifiantHeader) defines.FORFAIT_IDENTIFIANT_HEADER = '1';
   if (o.off) defines.FORFAIT_OFF = '1';
+  if (o.rpcPort !== undefined) defines.FORFAIT_RPC_LISTEN = `tcp:127.0.0.1:${o.rpcPort}`;
   const args = ['-f', path.join(kamailioDir, 'kamailio.cfg'), '-DD', '-E', '-Y', o.dir, '-m', '64', '-M', '8'];
   for (const [k, v] of Object.entries(defines)) args.push('-A', `${k}=${v}`);
   const k = startChild('kamailio', args, { cwd: kamailioDir });
