@@ -28,6 +28,9 @@ import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
+import { clusterApp } from './routes/cluster.js';
+import { Membership, newServerId } from '../services/cluster/membership.js';
+import { Forwarder, type Fetch } from './forward.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -39,6 +42,10 @@ export interface App {
   tariffs: TariffIndexCache;
   /** The in-memory accounts and reservation holds of the tenants this process serves. */
   authorization: AuthorizationService;
+  /** This server among the others on the same database (inert until `join`: cli/serve.ts). */
+  cluster: Membership;
+  /** What a server serves: `app.fetch` behind the forwarding layer (forward.ts). */
+  fetch: Fetch;
   /** Stops listening, drains pending reservations, releases the tenants' locks. */
   close(): Promise<void>;
 }
@@ -48,7 +55,7 @@ function isLoopback(address: string | undefined): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-export function createApp(deps: Deps): App {
+export function createApp(deps: Deps, options: { serverId?: string } = {}): App {
   const keys = new KeyCache(deps);
   const defineRoute = routeFactory(deps, keys);
   const metrics = createMetrics();
@@ -58,6 +65,7 @@ export function createApp(deps: Deps): App {
   const book = new AccountBook(deps.db, deps.sql, deps.logger, (id) => tariffs.invalidate(id));
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
+  const cluster = new Membership(deps.db, book, deps.logger, { id: options.serverId ?? newServerId() });
   const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
 
   const app = new OpenAPIHono<AppEnv>({
@@ -141,6 +149,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
+  app.route('/v1/cluster', clusterApp(defineRoute, cluster));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
@@ -156,6 +165,8 @@ export function createApp(deps: Deps): App {
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
 
+  const forwarder = new Forwarder((req, env) => app.fetch(req, env), { keys, book, membership: cluster, logger: deps.logger });
+
   return {
     app,
     keys,
@@ -163,7 +174,11 @@ export function createApp(deps: Deps): App {
     exports,
     tariffs,
     authorization,
+    cluster,
+    fetch: forwarder.fetch,
     async close() {
+      forwarder.close();
+      await cluster.leave();
       await listening;
       await writer.close();
       await book.stop();

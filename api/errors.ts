@@ -10,6 +10,7 @@ import {
   ValidationError,
   type FieldError,
 } from '../services/shared/errors.js';
+import { isFenced } from '../services/cluster/fence.js';
 
 /** The closed set of error codes and the one place that maps them to HTTP. */
 export const errorStatus = {
@@ -69,6 +70,9 @@ export function toApiError(err: unknown): ApiError {
       undefined,
       err.retryAfterSeconds ? { 'Retry-After': String(err.retryAfterSeconds) } : undefined,
     );
+  }
+  if (isFenced(err)) {
+    return new ApiError('SERVICE_UNAVAILABLE', 'this tenant’s accounts moved to another Forfait server: try again', undefined, { 'Retry-After': '1' });
   }
   const pg = postgresError(err);
   if (pg !== undefined) return pg;

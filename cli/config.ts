@@ -36,6 +36,8 @@ export interface Settings {
   pgSettings: Record<string, string>;
   /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
   api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic'>>;
+  /** FORFAIT_ADVERTISE_URL: where the other servers on the same database reach this one (default: http://HOST:PORT, 127.0.0.1 for 0.0.0.0). */
+  advertiseUrl: string | undefined;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
@@ -85,6 +87,9 @@ const schema = z.object({
   FORFAIT_BODY_LIMIT_MB: optional(megabytes),
   FORFAIT_IMPORT_LIMIT_MB: optional(megabytes),
   FORFAIT_METRICS_PUBLIC: optional(z.enum(['0', '1'], { error: 'expected 1 (serve /metrics to any client) or 0 (loopback only, the default)' })),
+  FORFAIT_ADVERTISE_URL: optional(
+    z.string().refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), 'expected an http:// URL such as http://10.0.0.5:8080'),
+  ),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
   FORFAIT_ISSUER_NAME: optional(z.string()),
   FORFAIT_ISSUER_ADDRESS: optional(
@@ -125,6 +130,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
       ...(e.FORFAIT_IMPORT_LIMIT_MB !== undefined && { importBodyLimit: e.FORFAIT_IMPORT_LIMIT_MB }),
       ...(e.FORFAIT_METRICS_PUBLIC !== undefined && { metricsPublic: e.FORFAIT_METRICS_PUBLIC === '1' }),
     },
+    advertiseUrl: e.FORFAIT_ADVERTISE_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL ?? 'info',
     invoicing: {
       issuer: {

@@ -14,7 +14,7 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
-export function connect(url: string, options: { max?: number } = {}): DbHandle {
+export function connect(url: string, options: { max?: number; settings?: Record<string, string> } = {}): DbHandle {
   // `socket` (TCP_NODELAY: no ~40 ms Nagle stalls after a COPY) is a documented
   // postgres.js option its type declarations lack
   const settings: postgres.Options<Record<string, never>> & { socket: typeof noDelaySocket } = {
@@ -23,7 +23,8 @@ export function connect(url: string, options: { max?: number } = {}): DbHandle {
     onnotice: () => undefined,
     // int8 ids and counters come back as strings, numeric (money) as strings:
     // neither is ever turned into a JS float.
-    connection: { application_name: 'forfait' },
+    // `settings`: run-time parameters every connection starts with (a clustered server's forfait.server_id)
+    connection: { application_name: 'forfait', ...options.settings },
   };
   const sql = postgres(url, settings);
   const db = kyselyOn(sql);

@@ -304,6 +304,22 @@ export interface InvoiceLineTable {
   amount: string;
 }
 
+/** A running Forfait server (migration 0080): where the others forward to, and the session that holds its tenants' locks. */
+export interface ServerTable {
+  id: string;
+  address: string;
+  lockPid: number | null;
+  startedAt: Timestamp;
+  heartbeatAt: Timestamp;
+}
+
+/** The server that took each tenant's account book last (migration 0080; the reservations fence reads it). */
+export interface TenantOwnerTable {
+  tenantId: string;
+  serverId: string;
+  since: Timestamp;
+}
+
 export interface Database {
   resellers: ResellerTable;
   productTypes: ProductTypeTable;
@@ -325,6 +341,8 @@ export interface Database {
   invoiceLines: InvoiceLineTable;
   invoiceItems: InvoiceItemTable;
   userStatusEvents: UserStatusEventTable;
+  servers: ServerTable;
+  tenantOwners: TenantOwnerTable;
 }
 
 export type Tenant = Selectable<TenantTable>;

@@ -244,6 +244,12 @@ export class AccountBook {
   private stopped = false;
   /** Incremented at each reservation commit; orders commits against snapshots. */
   seq = 0;
+  /**
+   * Run on the lock's connection once a tenant's lock is taken, before its book
+   * is read: several servers (services/cluster/) record there that this one
+   * now owns the tenant.
+   */
+  claim: ((conn: postgres.ReservedSql, tenantId: string) => Promise<unknown>) | undefined;
 
   constructor(
     private readonly db: Db,
@@ -287,18 +293,37 @@ export class AccountBook {
     return this.tenants.peek(tenantId);
   }
 
-  private lock(): Promise<postgres.ReservedSql> {
+  /** The connection that holds this process's tenant locks (reserved on first use). */
+  lockSession(): Promise<postgres.ReservedSql> {
     this.lockConn ??= this.sql.reserve();
     return this.lockConn;
   }
 
+  /** Drops the tenant's book from memory (it belongs to another server now); the next request loads it again. */
+  forget(tenantId: string): void {
+    this.tenants.delete(tenantId);
+  }
+
+  /**
+   * The lock connection is gone (killed, the network cut): PostgreSQL released
+   * every lock it held. The next use reserves a new connection; the books stay
+   * until the caller (services/cluster/) has taken their locks again or
+   * forgotten them.
+   */
+  sessionLost(): void {
+    const conn = this.lockConn;
+    this.lockConn = undefined;
+    void conn?.then((c) => c.release()).catch(() => undefined);
+  }
+
   private async load(tenantId: string): Promise<TenantBook> {
     if (this.stopped) throw new UnavailableError('the server is stopping');
-    const conn = await this.lock();
+    const conn = await this.lockSession();
     const [got] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${tenantId})) as ok`;
     if (!got?.ok) {
       throw new UnavailableError('this tenant’s accounts are owned by another Forfait server: send its PBX traffic there');
     }
+    await this.claim?.(conn, tenantId);
     // reservations whose call outlived its grace while nobody owned the tenant
     await expireReservations(this.db, tenantId);
     const snap = await this.snapshot(tenantId);

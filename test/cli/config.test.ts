@@ -45,6 +45,7 @@ describe('readSettings', () => {
       FORFAIT_IMPORT_LIMIT_MB: '0.5',
       FORFAIT_METRICS_PUBLIC: '1',
       LOG_LEVEL: 'debug',
+      FORFAIT_ADVERTISE_URL: 'http://10.0.0.5:9090/',
       FORFAIT_ISSUER_NAME: ' Opérateur SA ',
       FORFAIT_ISSUER_ADDRESS: '1 rue A | 75001 Paris |',
       FORFAIT_ISSUER_VAT_ID: 'FR99999999999',
@@ -62,6 +63,7 @@ describe('readSettings', () => {
       bootstrapKey: 'ffk_0123456789abcdef_a-secret-of-twenty-chars',
       pgSettings: { shared_buffers: '1GB', max_connections: '300' },
       api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true },
+      advertiseUrl: 'http://10.0.0.5:9090',
       logLevel: 'debug',
       invoicing: {
         issuer: {
@@ -92,6 +94,7 @@ describe('readSettings', () => {
       PORT: ['80a', 'expected a port number from 0 to 65535, got "80a"'],
       FORFAIT_BODY_LIMIT_MB: ['0', 'expected a size in MB above 0, such as 1 or 0.5, got "0"'],
       FORFAIT_METRICS_PUBLIC: ['yes', 'expected 1 (serve /metrics to any client) or 0 (loopback only, the default)'],
+      FORFAIT_ADVERTISE_URL: ['10.0.0.5:8080', 'expected an http:// URL such as http://10.0.0.5:8080'],
       LOG_LEVEL: ['verbose', 'expected one of fatal, error, warn, info, debug, trace, silent'],
       FORFAIT_ISSUER_ADDRESS: ['| |', 'expected address lines separated by |'],
       FORFAIT_ISSUER_EMAIL: ['billing', 'expected an email address'],
