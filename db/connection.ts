@@ -39,6 +39,17 @@ export function connect(url: string, options: { max?: number; settings?: Record<
 
 export { rawSql };
 
+/**
+ * A client of one connection to the same database as `sql`, with its settings
+ * (a session of its own: the account book's advisory locks).
+ */
+export function clientLike(sql: postgres.Sql, applicationName: string): postgres.Sql {
+  const o = sql.options;
+  // postgres.js keeps its hosts and ports as the arrays it parsed and takes them back as such
+  const same = { host: o.host, port: o.port, path: o.path, database: o.database, user: o.user, pass: o.pass, ssl: o.ssl } as unknown as postgres.Options<Record<string, never>>;
+  return postgres({ ...same, max: 1, onnotice: () => undefined, connection: { ...o.connection, application_name: applicationName } });
+}
+
 const kyselies = new WeakMap<postgres.Sql, Db>();
 
 /**

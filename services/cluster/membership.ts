@@ -19,9 +19,10 @@ export { FENCED_SQLSTATE, SERVER_SETTING, isFenced } from './fence.js';
  * This module keeps the `servers` row of this process (its id, the address
  * the others forward to, the pid of its lock session) and beats every
  * `heartbeatMs` from that session: if the beat fails, or answers from another
- * backend (postgres.js reconnected it), the session and its locks are gone and
- * every book is dropped (AccountBook.sessionLost). Between the loss and that
- * beat, the reservations fence (migration 0080) refuses this server's
+ * backend (the lock client connected again), the session and its locks were
+ * lost, and each book in memory is kept only if its lock can be taken again
+ * and no other server claimed the tenant meanwhile (relock). Between the loss
+ * and that beat, the reservations fence (migration 0080) refuses this server's
  * reservations for a tenant another server has claimed.
  */
 
@@ -55,6 +56,8 @@ export class Membership {
   readonly id: string;
   private address: string | undefined;
   private pid: number | undefined;
+  /** The lock session was lost and the books not yet checked against the new one. */
+  private lost = false;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private readonly heartbeatMs: number;
@@ -109,27 +112,32 @@ export class Membership {
     await this.db.deleteFrom('servers').where('id', '=', this.id).execute().catch(() => undefined);
   }
 
-  /** One beat from the lock session: its pid recorded, a change of pid (or a failure) is a lost session. */
+  /**
+   * One beat from the lock session. A beat that fails, or that answers from
+   * another backend than the last one (the client connected again: a new
+   * session, without the locks), means the session was lost: the books are
+   * checked against the new one (relock) before the loss is forgotten.
+   */
   private async beat(): Promise<void> {
     try {
-      const conn = await this.book.lockSession();
+      const conn = this.book.lockSession();
       const [row] = await Promise.race([
         conn<{ pid: number }[]>`
           update servers set heartbeat_at = now(), lock_pid = pg_backend_pid() where id = ${this.id} returning lock_pid as pid`,
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('heartbeat timed out')), this.heartbeatMs * 3).unref()),
       ]);
-      if (!row) {
-        // removed by another server that took this one for dead: register again
-        await conn`insert into servers (id, address, lock_pid) values (${this.id}, ${this.address ?? ''}, pg_backend_pid())`;
-      }
-      const pid = row?.pid;
-      if (this.pid !== undefined && pid !== undefined && pid !== this.pid) {
+      // no row: removed by another server that took this one for dead; registered again
+      const [again] = row
+        ? [row]
+        : await conn<{ pid: number }[]>`
+            insert into servers (id, address, lock_pid) values (${this.id}, ${this.address ?? ''}, pg_backend_pid()) returning lock_pid as pid`;
+      const pid = again?.pid;
+      if (this.pid !== undefined && pid !== this.pid) {
         this.logger.warn({ server: this.id, was: this.pid, now: pid }, 'lock session was replaced: taking the tenants’ locks again');
-        this.pid = undefined;
-        this.book.sessionLost();
-        await this.relock();
+        this.lost = true;
       }
-      this.pid = pid ?? this.pid;
+      this.pid = pid;
+      if (this.lost) await this.relock();
       // rows of servers long dead (their lock session is gone too)
       await this.db
         .deleteFrom('servers')
@@ -137,10 +145,8 @@ export class Membership {
         .where('id', '<>', this.id)
         .execute();
     } catch (err) {
-      this.logger.warn({ err, server: this.id }, 'lock session lost: taking the tenants’ locks again');
-      this.pid = undefined;
-      this.book.sessionLost();
-      await this.relock().catch((e: unknown) => this.logger.warn({ err: e }, 'taking the tenants’ locks again failed: next beat'));
+      if (!this.lost) this.logger.warn({ err, server: this.id }, 'lock session lost: its tenants’ locks are taken again at the next beat');
+      this.lost = true;
     }
   }
 
@@ -153,8 +159,7 @@ export class Membership {
    */
   private async relock(): Promise<void> {
     const books = await this.book.loadedBooks();
-    if (books.length === 0) return;
-    const conn = await this.book.lockSession();
+    const conn = this.book.lockSession();
     for (const tb of books) {
       const tenantId = tb.settings.id;
       const [r] = await conn<{ ok: boolean; owner: string | null }[]>`
@@ -165,12 +170,11 @@ export class Membership {
         this.book.forget(tenantId);
       }
     }
-    const [p] = await conn<{ pid: number }[]>`update servers set lock_pid = pg_backend_pid() where id = ${this.id} returning lock_pid as pid`;
-    this.pid = p?.pid;
+    this.lost = false;
   }
 
   /** Records this server as the tenant's owner, on the lock session, once its lock is held (AccountBook.claim). */
-  private async claim(conn: postgres.ReservedSql, tenantId: string): Promise<void> {
+  private async claim(conn: postgres.Sql, tenantId: string): Promise<void> {
     await conn`
       insert into tenant_owners (tenant_id, server_id) values (${tenantId}, ${this.id})
       on conflict (tenant_id) do update set server_id = excluded.server_id, since = now()
