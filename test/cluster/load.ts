@@ -92,6 +92,16 @@ async function persist(o: LoadOptions, next: () => number, key: string, path: st
   return { tries, status: undefined, json: undefined, at: undefined };
 }
 
+/** The entry that `point` (in [0, total weight)) falls on. */
+function weighted<T extends { weight: number }>(items: T[], point: number): T {
+  let left = point;
+  for (const item of items) {
+    left -= item.weight;
+    if (left < 0) return item;
+  }
+  return items[items.length - 1]!;
+}
+
 export async function runLoad(o: LoadOptions, during: (elapsedMs: () => number) => Promise<void>): Promise<CallRecord[]> {
   const records: CallRecord[] = [];
   const started = performance.now();
@@ -100,8 +110,7 @@ export async function runLoad(o: LoadOptions, during: (elapsedMs: () => number) 
   const worker = async (w: number) => {
     const next = random(o.seed * 1000 + w);
     for (let n = 0; performance.now() < stopAt; n++) {
-      let pick = next() * total;
-      const { user } = o.users.find((u) => (pick -= u.weight) < 0) ?? o.users[o.users.length - 1]!;
+      const { user } = weighted(o.users, next() * total);
       const rec: CallRecord = { user, callId: `w${w}-${n}-${o.seed}`, tries: [] };
       records.push(rec);
       const auth = await persist(o, next, user.pbxKey, '/v1/authorize', { identifiant: user.identifiant, callee: o.callee, callId: rec.callId }, stopAt + 10_000);
