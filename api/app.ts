@@ -165,7 +165,13 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
 
-  const forwarder = new Forwarder((req, env) => app.fetch(req, env), { keys, book, membership: cluster, logger: deps.logger });
+  const forwarder = new Forwarder((req, env) => app.fetch(req, env), {
+    keys,
+    book,
+    membership: cluster,
+    logger: deps.logger,
+    registry: metrics.registry,
+  });
 
   return {
     app,

@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AccountBook } from '../services/authorization/book.js';
 import type { Membership, ServerRef } from '../services/cluster/membership.js';
 import { bearer, type KeyCache } from './auth.js';
@@ -27,6 +28,8 @@ export interface ForwardOptions {
   book: AccountBook;
   membership: Membership;
   logger: Logger;
+  /** The app's metrics registry: forwarded requests are counted there. */
+  registry: Registry;
   /** How long a request to the owner may take in all (the owner's own answer included). */
   timeoutMs?: number;
   /** How long an owner found in the database is trusted without asking again (a failure forgets it at once). */
@@ -55,6 +58,8 @@ export class Forwarder {
   private readonly owners = new Map<string, { owner: ServerRef | undefined; until: number }>();
   private readonly timeoutMs: number;
   private readonly ownerTtlMs: number;
+  private readonly forwarded: Counter<'status'>;
+  private readonly hop: Histogram;
 
   constructor(
     private readonly app: Fetch,
@@ -62,6 +67,18 @@ export class Forwarder {
   ) {
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.ownerTtlMs = o.ownerTtlMs ?? 30_000;
+    this.forwarded = new Counter({
+      name: 'forfait_forwarded_requests_total',
+      help: 'Requests forwarded to the server owning their tenant, by the status it answered (or "unreachable")',
+      labelNames: ['status'] as const,
+      registers: [o.registry],
+    });
+    this.hop = new Histogram({
+      name: 'forfait_forwarded_request_duration_seconds',
+      help: 'Time from sending a request to the owner to its answer’s headers',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [o.registry],
+    });
   }
 
   /** The server's fetch: the app's, with forwarding in front of it. */
@@ -168,6 +185,7 @@ export class Forwarder {
     });
     headers[FORWARDED_HEADER] = this.o.membership.id;
     if (body instanceof Uint8Array) headers['content-length'] = String(body.byteLength);
+    const started = performance.now();
     return new Promise<Response>((resolve, reject) => {
       const out = httpRequest(
         {
@@ -180,10 +198,17 @@ export class Forwarder {
           headers,
           timeout: this.timeoutMs,
         },
-        (res) => resolve(answerOf(res)),
+        (res) => {
+          this.hop.observe((performance.now() - started) / 1000);
+          this.forwarded.labels(String(res.statusCode)).inc();
+          resolve(answerOf(res));
+        },
       );
       out.on('timeout', () => out.destroy(Object.assign(new Error('forwarded request timed out'), { code: 'ETIMEDOUT' })));
-      out.on('error', reject);
+      out.on('error', (err) => {
+        this.forwarded.labels('unreachable').inc();
+        reject(err);
+      });
       if (body instanceof Uint8Array) out.end(body);
       else if (body === null) out.end();
       else Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>).on('error', (e) => out.destroy(e)).pipe(out);
