@@ -21,6 +21,7 @@ import { defaultConfig } from '../api/context.js';
 import { insertKey } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { random } from '../test/fixtures/random.js';
+import { throughNonOwner } from './forward.js';
 import { benchLine, freshDatabase } from './support.js';
 
 const USERS = 10_000;
@@ -243,6 +244,17 @@ end
   const best = (xs: WrkResult[]) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
   const anchor = best(runs.anchor);
   const auth = best(runs.auth);
+  // issue 23: the same requests through a server that does not own the tenant (benchmarks/forward.ts)
+  const hop =
+    process.env.BENCH_FORWARD === '0'
+      ? undefined
+      : await throughNonOwner({
+          owner: created,
+          ownerPort: appServer.port,
+          databaseUrl: database.url,
+          warm: (url) => wrk(url, script, '2', '4'),
+          measure: async (url) => ({ direct: await measured(`http://127.0.0.1:${appServer.port}/v1/authorize`), forwarded: await measured(url) }),
+        });
 
   const decisions = await sql<{ n: string }>`select count(*)::text as n from reservations where tenant_id = ${tenant.id}::uuid`.execute(db);
   const w = created.authorization.writer;
@@ -258,6 +270,16 @@ end
   await database.close();
   process.stdout.write(`p99 ${auth.p99.toFixed(2)} ms (target ≤ 5 ms)\n`);
   process.stdout.write(benchLine('authorize', Math.round(auth.rps), 'req/s', Math.round(anchor.rps)) + '\n');
+  if (hop) {
+    const { direct, forwarded } = hop;
+    process.stdout.write(
+      `through a non-owner: ${forwarded.rps.toFixed(0)} req/s  p50 ${forwarded.p50.toFixed(2)} ms  p99 ${forwarded.p99.toFixed(2)} ms  non-2xx ${forwarded.non2xx}` +
+        ` (direct, the same minute: ${direct.rps.toFixed(0)} req/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms)\n` +
+        `the hop adds p50 ${(forwarded.p50 - direct.p50).toFixed(2)} ms, p99 ${(forwarded.p99 - direct.p99).toFixed(2)} ms\n`,
+    );
+    process.stdout.write(benchLine('authorize-forwarded', Math.round(forwarded.rps), 'req/s', Math.round(direct.rps)) + '\n');
+    process.stdout.write(benchLine('authorize-forwarded-p99-added', Number((forwarded.p99 - direct.p99).toFixed(2)), 'ms', Number(direct.p99.toFixed(2))) + '\n');
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

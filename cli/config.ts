@@ -72,13 +72,25 @@ const pgSettings = z.string().transform((v, ctx) => {
   return out;
 });
 
+/**
+ * A postgres:// URL, with one host or several (`postgres://u:p@a:5432,b:5432/db?target_session_attrs=read-write`,
+ * which postgres.js reads and WHATWG URL does not: it is checked with the first host alone).
+ */
+function isPostgresUrl(v: string): boolean {
+  const m = /^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/.exec(v);
+  if (!m) return false;
+  const hosts = m[2]!.split(',');
+  if (hosts.some((h) => h === '')) return false;
+  return URL.canParse(m[1]! + hosts[0]! + m[3]!);
+}
+
 const schema = z.object({
   PORT: optional(number('a port number from 0 to 65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65_535)),
   HOST: optional(z.string()),
   FORFAIT_DATA_DIR: optional(z.string()),
   // values that hold a secret are never repeated in a message
   DATABASE_URL: optional(
-    z.string().refine((v) => URL.canParse(v) && ['postgres:', 'postgresql:'].includes(new URL(v).protocol), 'expected a postgres:// or postgresql:// URL'),
+    z.string().refine(isPostgresUrl, 'expected a postgres:// or postgresql:// URL (several hosts separated by commas for a Patroni cluster)'),
   ),
   FORFAIT_BOOTSTRAP_KEY: optional(
     z.string().refine((v) => splitKey(v) !== undefined, 'expected ffk_<16 hex digits>_<secret of 20+ url-safe characters>'),

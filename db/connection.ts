@@ -46,7 +46,17 @@ export { rawSql };
 export function clientLike(sql: postgres.Sql, applicationName: string): postgres.Sql {
   const o = sql.options;
   // postgres.js keeps its hosts and ports as the arrays it parsed and takes them back as such
-  const same = { host: o.host, port: o.port, path: o.path, database: o.database, user: o.user, pass: o.pass, ssl: o.ssl } as unknown as postgres.Options<Record<string, never>>;
+  const same = {
+    host: o.host,
+    port: o.port,
+    path: o.path,
+    database: o.database,
+    user: o.user,
+    pass: o.pass,
+    ssl: o.ssl,
+    // several hosts (Patroni): the same choice of the primary as the pool's
+    target_session_attrs: o.target_session_attrs,
+  } as unknown as postgres.Options<Record<string, never>>;
   return postgres({ ...same, max: 1, onnotice: () => undefined, connection: { ...o.connection, application_name: applicationName } });
 }
 

@@ -22,6 +22,8 @@ function connectionOf(sql: postgres.Sql): WorkerConnection {
     pass: o.pass ?? undefined,
     ssl: o.ssl,
     connection: { ...o.connection, application_name: 'forfait-reservations' },
+    // several hosts (Patroni, docs/operations.md): the primary, as the pool chooses it
+    target_session_attrs: o.target_session_attrs,
     max: 1, // one commit in flight (see the class comment)
   };
 }

@@ -79,6 +79,13 @@ describe('readSettings', () => {
     });
   });
 
+  it('takes a DATABASE_URL of several hosts (a Patroni cluster), and still refuses a malformed one', () => {
+    const url = 'postgres://forfait:pw@db1:5432,db2:5432,db3:5432/forfait?target_session_attrs=read-write';
+    expect(readSettings({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    expect(problems({ DATABASE_URL: 'postgres://forfait:pw@db1:5432,,db2/forfait' })).toHaveLength(1);
+    expect(problems({ DATABASE_URL: 'postgres://forfait:pw@db1:port/forfait' })).toHaveLength(1);
+  });
+
   it('takes a blank variable as unset (DATABASE_URL= means the embedded PostgreSQL)', () => {
     const s = readSettings({ DATABASE_URL: '', FORFAIT_BOOTSTRAP_KEY: ' ', FORFAIT_ISSUER_NAME: '', FORFAIT_METRICS_PUBLIC: '0', PORT: '' });
     expect(s.databaseUrl).toBeUndefined();
