@@ -43,7 +43,7 @@ describe('a DATABASE_URL of several hosts, target_session_attrs=read-write', () 
 
   it('every connection of the pool, and the lock session, is on the writable server', async () => {
     // the first host listed is up, and read-only: a client that took it would fail to write
-    const direct = postgres(readOnly.url.replace(/\/forfait$/, '/postgres'), { max: 1, onnotice: () => undefined });
+    const direct = postgres(url.replace(`,127.0.0.1:${writable.port}`, '').replace('?target_session_attrs=read-write', ''), { max: 1, onnotice: () => undefined });
     expect((await direct`select current_setting('transaction_read_only') as ro`)[0]).toEqual({ ro: 'on' });
     await direct.end();
     const handle = connect(url, { max: 4 });
