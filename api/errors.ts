@@ -74,6 +74,9 @@ export function toApiError(err: unknown): ApiError {
   if (isFenced(err)) {
     return new ApiError('SERVICE_UNAVAILABLE', 'this tenant’s accounts moved to another Forfait server: try again', undefined, { 'Retry-After': '1' });
   }
+  if (databaseUnreachable(err)) {
+    return new ApiError('SERVICE_UNAVAILABLE', 'the database cannot be reached right now: try again', undefined, { 'Retry-After': '1' });
+  }
   const pg = postgresError(err);
   if (pg !== undefined) return pg;
   if (err instanceof HTTPException) {
@@ -123,6 +126,19 @@ function postgresError(err: unknown): ApiError | undefined {
     return new ApiError('CONFLICT', 'the request conflicts with existing data');
   }
   return undefined;
+}
+
+/**
+ * The database is away (restarting, a switchover under way, the network):
+ * postgres.js's connection errors, the sockets', and PostgreSQL's own
+ * "shutting down" (57P01-57P03), connection (08xxx) and "read-only" (25006: a
+ * standby, just after a switchover) errors. Whatever was asked was not done:
+ * 503 with Retry-After, not a 500.
+ */
+const UNREACHABLE = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', '25006']);
+function databaseUnreachable(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  return UNREACHABLE.has(code) || code.startsWith('57P') || code.startsWith('08');
 }
 
 const toCamel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -1,7 +1,7 @@
 import { CamelCasePlugin, Kysely, type Transaction } from 'kysely';
 import postgres from 'postgres';
 import { PostgresRawDialect, rawSql } from './dialect.js';
-import { noDelaySocket } from './noDelaySocket.js';
+import { noDelaySocket, reconnectBackoff } from './noDelaySocket.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -20,6 +20,7 @@ export function connect(url: string, options: { max?: number; settings?: Record<
   const settings: postgres.Options<Record<string, never>> & { socket: typeof noDelaySocket } = {
     max: options.max ?? 10,
     socket: noDelaySocket,
+    backoff: reconnectBackoff,
     onnotice: () => undefined,
     // int8 ids and counters come back as strings, numeric (money) as strings:
     // neither is ever turned into a JS float.
@@ -57,7 +58,7 @@ export function clientLike(sql: postgres.Sql, applicationName: string): postgres
     // several hosts (Patroni): the same choice of the primary as the pool's
     target_session_attrs: o.target_session_attrs,
   } as unknown as postgres.Options<Record<string, never>>;
-  return postgres({ ...same, max: 1, onnotice: () => undefined, connection: { ...o.connection, application_name: applicationName } });
+  return postgres({ ...same, max: 1, backoff: reconnectBackoff, onnotice: () => undefined, connection: { ...o.connection, application_name: applicationName } });
 }
 
 const kyselies = new WeakMap<postgres.Sql, Db>();

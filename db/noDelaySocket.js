@@ -25,16 +25,26 @@ export function noDelaySocket(o) {
   attempts.set(o, i + 1);
   const host = o.host[i % Math.max(1, o.host.length)] ?? 'localhost';
   const port = o.port[i % Math.max(1, o.port.length)] ?? 5432;
-  return new Promise((resolve, reject) => {
-    const socket = o.path ? net.connect(o.path) : net.connect({ host, port, noDelay: true });
-    socket.setNoDelay(true);
-    // postgres.js's connect_timeout starts once the socket is handed over: this one covers the connect
-    socket.setTimeout((o.connect_timeout ?? 30) * 1000, () => socket.destroy(new Error('connect timeout')));
-    socket.once('error', reject);
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      socket.off('error', reject);
-      resolve(socket);
-    });
-  });
+  const socket = o.path ? net.connect(o.path) : net.connect({ host, port, noDelay: true });
+  socket.setNoDelay(true);
+  // Handed over at once, still connecting, as postgres.js's own sockets are: its
+  // connect_timeout covers the connect, what it writes waits for it, and a
+  // refused connect reaches it as the socket's 'error' and 'close', after which
+  // it connects again. (A socket function that rejected left the pool's
+  // connection neither open nor closed: during a PostgreSQL restart, the
+  // commit worker's one connection waited some 10 s after PostgreSQL was back.)
+  return Promise.resolve(socket);
+}
+
+/**
+ * How long postgres.js waits before connecting again, by failed attempts in a
+ * row, in seconds: 0.1, 0.2, 0.4, 0.8, then 1 at most. Its default grows to 10–20 s
+ * after a few failures, so a PostgreSQL away for 3 s (a Patroni switchover, a
+ * restart) kept Forfait failing for 10 s or more after it was back
+ * (test/cluster/switchover.test.ts).
+ * @param {number} retries
+ * @returns {number}
+ */
+export function reconnectBackoff(retries) {
+  return Math.min(0.1 * 2 ** retries, 1);
 }

@@ -6,7 +6,7 @@
 // result stay off the event loop that serves HTTP.
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
-import { noDelaySocket } from '../../db/noDelaySocket.js';
+import { noDelaySocket, reconnectBackoff } from '../../db/noDelaySocket.js';
 import { INSERTED_VALUES, RECORD_COLUMNS, TABLE_COLUMNS } from './reservationRow.js';
 import { CTRL, ringLayout } from './ring.js';
 
@@ -41,7 +41,12 @@ const { ctrl, stats, ends, data } = ringLayout(ringBytes, ringSlots, ring);
 const BUSY_PERMILLE = 800;
 
 // `socket` (TCP_NODELAY, see db/noDelaySocket.js) is a postgres.js option its type declarations lack
-const settings: WorkerConnection & { socket: typeof noDelaySocket } = { ...connection, socket: noDelaySocket, onnotice: () => undefined };
+const settings: WorkerConnection & { socket: typeof noDelaySocket } = {
+  ...connection,
+  socket: noDelaySocket,
+  backoff: reconnectBackoff,
+  onnotice: () => undefined,
+};
 const sql = postgres(settings as unknown as postgres.Options<Record<string, never>>);
 
 /** The batch's rows (the ring's JSON array) as a relation, typed as the columns they go into. */

@@ -23,17 +23,26 @@ export interface Cluster {
   start(i: number): Promise<Node>;
   /** SIGKILL: no goodbye, its PostgreSQL session dies with its sockets. */
   kill(i: number): Promise<void>;
+  /**
+   * Stops PostgreSQL (a fast shutdown: every session ends) and starts it again
+   * at the same address, `downMs` later: what a switchover looks like from
+   * the servers when their DATABASE_URL follows the primary.
+   */
+  restartDatabase(downMs: number): Promise<void>;
   /** A query on the cluster's database. */
   sql: postgres.Sql;
   stop(): Promise<void>;
 }
 
 export async function startCluster(dir: string, count: number, env: Record<string, string> = {}): Promise<Cluster> {
-  const pg: EmbeddedServer = await startEmbedded({
-    dataDir: path.join(dir, 'pg'),
-    ephemeral: true,
-    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '200' },
-  });
+  const database = (port?: number) =>
+    startEmbedded({
+      dataDir: path.join(dir, 'pg'),
+      port,
+      ephemeral: true,
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '200' },
+    });
+  let pg: EmbeddedServer = await database();
   const resellerKey = `ffk_${randomBytes(8).toString('hex')}_${randomBytes(24).toString('base64url')}`;
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
@@ -69,6 +78,12 @@ export async function startCluster(dir: string, count: number, env: Record<strin
       node.server.child.kill('SIGKILL');
       await node.server.exited;
       nodes[i] = undefined;
+    },
+    async restartDatabase(downMs) {
+      const port = pg.port;
+      await pg.stop();
+      await new Promise((r) => setTimeout(r, downMs));
+      pg = await database(port);
     },
     sql,
     async stop() {
