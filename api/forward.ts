@@ -143,7 +143,7 @@ export class Forwarder {
     if (owner === undefined || owner.id === this.o.membership.id) return this.local(tenantId, req, env);
     const length = Number(req.headers.get('content-length') ?? Number.NaN);
     const replayable = req.body === null || (Number.isFinite(length) && length <= REPLAYABLE_BYTES);
-    const body = replayable && req.body !== null ? new Uint8Array(await req.arrayBuffer()) : undefined;
+    const body = replayable && req.body !== null ? await bytesOf(req, env) : undefined;
     try {
       return await this.send(owner, req, body ?? req.body);
     } catch (err) {
@@ -201,7 +201,7 @@ export class Forwarder {
         (res) => {
           this.hop.observe((performance.now() - started) / 1000);
           this.forwarded.labels(String(res.statusCode)).inc();
-          resolve(answerOf(res));
+          answerOf(res).then(resolve, reject);
         },
       );
       out.on('timeout', () => out.destroy(Object.assign(new Error('forwarded request timed out'), { code: 'ETIMEDOUT' })));
@@ -216,21 +216,53 @@ export class Forwarder {
   }
 }
 
+/**
+ * The request's body, read whole: from the Node request itself when the
+ * adapter gives it (`env.incoming`), which spares building a web Request and
+ * its stream; through the web Request otherwise.
+ */
+function bytesOf(req: Request, env: unknown): Promise<Uint8Array> {
+  const incoming = typeof env === 'object' && env !== null && 'incoming' in env ? (env as { incoming: unknown }).incoming : undefined;
+  if (!(incoming instanceof Readable) || incoming.readableEnded || incoming.readableDidRead) {
+    return req.arrayBuffer().then((b) => new Uint8Array(b));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    incoming.on('data', (c: Buffer) => chunks.push(c));
+    incoming.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    incoming.on('error', reject);
+  });
+}
+
 function notDelivered(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && NOT_DELIVERED.has(String(err.code));
 }
 
-/** The owner's answer as a web Response: status, headers (but hop-by-hop ones) and body unchanged. */
-function answerOf(res: IncomingMessage): Response {
+/**
+ * The owner's answer as a web Response: status, headers (but hop-by-hop ones)
+ * and body unchanged. A body of known size up to REPLAYABLE_BYTES (every PBX
+ * answer) is read whole and handed over as bytes, which the Node adapter
+ * writes at once; a larger or chunked one is streamed through.
+ */
+function answerOf(res: IncomingMessage): Promise<Response> {
   const headers = new Headers();
   for (let i = 0; i < res.rawHeaders.length; i += 2) {
     const name = res.rawHeaders[i]!;
     if (!HOP_BY_HOP.has(name.toLowerCase())) headers.append(name, res.rawHeaders[i + 1]!);
   }
   const status = res.statusCode ?? 502;
-  const empty = status === 204 || status === 304;
-  if (empty) res.resume();
-  return new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers });
+  if (status === 204 || status === 304) {
+    res.resume();
+    return Promise.resolve(new Response(null, { status, headers }));
+  }
+  const length = Number(res.headers['content-length'] ?? Number.NaN);
+  if (!(length <= REPLAYABLE_BYTES)) return Promise.resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, { status, headers }));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(new Response(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { status, headers })));
+    res.on('error', reject);
+  });
 }
 
 /** The request again, with its body read already (the original's stream is spent). */

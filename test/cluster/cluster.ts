@@ -4,10 +4,24 @@
  * Shared by test/cluster/*.test.ts and `npm run bench -- cluster` (no vitest here).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { freePort, startEmbedded, type EmbeddedServer } from '../../db/embedded.js';
 import { healthy, spawnServer, type ServerProcess } from '../support/server.js';
+import { tariffHeader } from '../support/accounts.js';
+import { uniqueName } from '../support/factory.js';
+import { provision, type Provisioned, type UserSpec } from '../pbx/harness.js';
+
+/** The tests' number, and a tariff where it costs 0.01 per second (0.60 a minute by the second, no fee). */
+export const MOBILE = '+33612345678';
+export const TARIFF = [tariffHeader, '33,France,mobile,0.60,0,1,1,false,,'].join('\n');
+
+/** A tenant on TARIFF with `users`, provisioned through `base`. */
+export function clusterTenant(base: string, resellerKey: string, tag: string, users: UserSpec[], tenant: Record<string, unknown> = {}): Promise<Provisioned> {
+  return provision(base, resellerKey, { name: uniqueName(tag), tariffId: uniqueName('tariff'), tariffCsv: TARIFF, users, tenant });
+}
 
 export interface Node {
   port: number;
@@ -34,7 +48,9 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(dir: string, count: number, env: Record<string, string> = {}): Promise<Cluster> {
+/** `count` servers in a temporary folder of their own (removed by `stop`). */
+export async function startCluster(count: number, env: Record<string, string> = {}): Promise<Cluster> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'forfait-cluster-'));
   const database = (port?: number) =>
     startEmbedded({
       dataDir: path.join(dir, 'pg'),
@@ -94,6 +110,7 @@ export async function startCluster(dir: string, count: number, env: Record<strin
       }
       await sql.end({ timeout: 5 });
       await pg.stop();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,22 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../db/connection.js';
 import { insertKey } from '../../services/access/access.js';
-import { nextIds, tariffHeader } from '../support/accounts.js';
+import { nextIds } from '../support/accounts.js';
 import { uniqueName } from '../support/factory.js';
-import { http, provision, type Provisioned } from '../pbx/harness.js';
-import { owners, startCluster, type Cluster } from './cluster.js';
+import { http, type Provisioned } from '../pbx/harness.js';
+import { clusterTenant, MOBILE, owners, startCluster, type Cluster } from './cluster.js';
 
 /**
  * Issue 23, points 1 and 2: two real servers on one PostgreSQL. Whichever the
  * PBX asks, the tenant's owner answers, and the answer comes back unchanged.
  */
-const MOBILE = '+33612345678';
-const TARIFF = [tariffHeader, '33,France,mobile,0.60,0,1,1,false,,'].join('\n');
 
-let dir: string;
 let cluster: Cluster;
 let tenant: Provisioned;
 let other: Provisioned;
@@ -27,21 +21,13 @@ const base = (i: number) => cluster.nodes[i]!.base;
 
 describe('two servers, one database: membership and forwarding', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'forfait-cluster-'));
-    cluster = await startCluster(dir, 2);
-    tenant = await provision(base(0), cluster.resellerKey, {
-      name: uniqueName('fwd'),
-      tariffId: uniqueName('tariff'),
-      tariffCsv: TARIFF,
-      users: [alice],
-      tenant: { maxCallSeconds: 30 },
-    });
-    other = await provision(base(1), cluster.resellerKey, { name: uniqueName('fwd2'), tariffId: uniqueName('tariff'), tariffCsv: TARIFF, users: [bob] });
+    cluster = await startCluster(2);
+    tenant = await clusterTenant(base(0), cluster.resellerKey, 'fwd', [alice], { maxCallSeconds: 30 });
+    other = await clusterTenant(base(1), cluster.resellerKey, 'fwd2', [bob]);
   }, 180_000);
 
   afterAll(async () => {
     await cluster?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('lists both servers, alive, with their addresses', async () => {

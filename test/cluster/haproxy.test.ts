@@ -1,13 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../db/embedded.js';
-import { nextIds, tariffHeader } from '../support/accounts.js';
-import { uniqueName } from '../support/factory.js';
+import { nextIds } from '../support/accounts.js';
 import { healthy } from '../support/server.js';
-import { http, missingBinaries, provision, root, startChild, type Child, type Provisioned } from '../pbx/harness.js';
-import { owners, startCluster, type Cluster } from './cluster.js';
+import { http, missingBinaries, root, startChild, type Child, type Provisioned } from '../pbx/harness.js';
+import { clusterTenant, MOBILE, owners, startCluster, type Cluster } from './cluster.js';
 
 /**
  * Issue 23, point 5: Debian's haproxy with integrations/haproxy/haproxy.cfg in
@@ -19,10 +16,7 @@ const inCi = process.env.CI === 'true';
 const skip = missing.length > 0 && !inCi;
 if (skip) console.warn('test/cluster/haproxy.test.ts skipped: haproxy not installed (apt-get install haproxy)');
 
-const MOBILE = '+33612345678';
-const TARIFF = [tariffHeader, '33,France,mobile,0.60,0,1,1,false,,'].join('\n');
 
-let dir: string;
 let cluster: Cluster;
 let haproxy: Child | undefined;
 let lb: string;
@@ -48,8 +42,7 @@ const authorize = (i: number) =>
 describe.skipIf(skip)('haproxy in front of two servers (integrations/haproxy/haproxy.cfg)', () => {
   beforeAll(async () => {
     if (missing.length) throw new Error(`CI must have ${missing.join(', ')}: .ci/run installs it`);
-    dir = await mkdtemp(path.join(tmpdir(), 'forfait-haproxy-'));
-    cluster = await startCluster(dir, 2);
+    cluster = await startCluster(2);
     const port = await freePort();
     lb = `http://127.0.0.1:${port}`;
     haproxy = startChild('env', [
@@ -64,13 +57,12 @@ describe.skipIf(skip)('haproxy in front of two servers (integrations/haproxy/hap
     await healthy(port, 30_000).catch((err: unknown) => {
       throw new Error(`${String(err)}\n${haproxy?.output()}`);
     });
-    tenant = await provision(lb, cluster.resellerKey, { name: uniqueName('lb'), tariffId: uniqueName('tariff'), tariffCsv: TARIFF, users, tenant: { maxCallSeconds: 60 } });
+    tenant = await clusterTenant(lb, cluster.resellerKey, 'lb', users, { maxCallSeconds: 60 });
   }, 240_000);
 
   afterAll(async () => {
     await haproxy?.stop();
     await cluster?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('spreads the PBX over both servers; each answers, the tenant’s owner decides', async () => {

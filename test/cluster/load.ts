@@ -47,7 +47,8 @@ export interface LoadOptions {
   bases: () => (string | undefined)[];
   users: { user: LoadUser; weight: number }[];
   workers: number;
-  durationMs: number;
+  /** Calls each worker places: a count, not a duration, so a slow machine runs the same load, only slower. */
+  callsPerWorker: number;
   seed: number;
   callee: string;
   /** Calls left open at the end (never ended): their holds must still be there. */
@@ -64,7 +65,7 @@ async function ask(base: string | undefined, key: string, path: string, body: un
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(8000),
+      signal: AbortSignal.timeout(20_000),
     });
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : undefined, retryAfter: res.headers.get('retry-after') };
@@ -74,9 +75,10 @@ async function ask(base: string | undefined, key: string, path: string, body: un
   }
 }
 
-/** Until an answer that is not a 503 nor a failure: the tries, and that answer. */
-async function persist(o: LoadOptions, next: () => number, key: string, path: string, body: unknown, deadline: number) {
+/** Until an answer that is not a 503 nor a failure (for 60 s at most): the tries, and that answer. */
+async function persist(o: LoadOptions, next: () => number, key: string, path: string, body: unknown) {
   const tries: Try[] = [];
+  const deadline = performance.now() + 60_000;
   let server = Math.floor(next() * o.bases().length);
   while (performance.now() < deadline) {
     const sentAt = performance.now();
@@ -102,18 +104,22 @@ function weighted<T extends { weight: number }>(items: T[], point: number): T {
   return items[items.length - 1]!;
 }
 
-export async function runLoad(o: LoadOptions, during: (elapsedMs: () => number) => Promise<void>): Promise<CallRecord[]> {
+/**
+ * Runs the load; `during` runs beside it and is given the number of calls
+ * answered so far (to disrupt the servers at a point of the load, not at a time).
+ */
+export async function runLoad(o: LoadOptions, during: (answered: () => number) => Promise<void>): Promise<CallRecord[]> {
   const records: CallRecord[] = [];
-  const started = performance.now();
-  const stopAt = started + o.durationMs;
+  let answered = 0;
   const total = o.users.reduce((s, u) => s + u.weight, 0);
   const worker = async (w: number) => {
     const next = random(o.seed * 1000 + w);
-    for (let n = 0; performance.now() < stopAt; n++) {
+    for (let n = 0; n < o.callsPerWorker; n++) {
       const { user } = weighted(o.users, next() * total);
       const rec: CallRecord = { user, callId: `w${w}-${n}-${o.seed}`, tries: [] };
       records.push(rec);
-      const auth = await persist(o, next, user.pbxKey, '/v1/authorize', { identifiant: user.identifiant, callee: o.callee, callId: rec.callId }, stopAt + 10_000);
+      const auth = await persist(o, next, user.pbxKey, '/v1/authorize', { identifiant: user.identifiant, callee: o.callee, callId: rec.callId });
+      answered++;
       rec.tries = auth.tries;
       rec.status = auth.status;
       rec.answer = auth.json as CallRecord['answer'];
@@ -121,8 +127,8 @@ export async function runLoad(o: LoadOptions, during: (elapsedMs: () => number) 
       if (rec.status !== 200 || rec.answer?.decision !== 'allow' || !rec.answer.reservationId) continue;
       if (next() < (o.longCallShare ?? 0.03)) continue; // a long call: still talking when the load ends
       await sleep(20 + next() * 120);
-      const answered = next() < 0.3;
-      const duration = answered ? Math.min(rec.answer.maxSeconds, 1 + Math.floor(next() * 3)) : 0;
+      const talked = next() < 0.3;
+      const duration = talked ? Math.min(rec.answer.maxSeconds, 1 + Math.floor(next() * 3)) : 0;
       const end: NonNullable<CallRecord['end']> = { sentAt: performance.now(), tries: [] };
       rec.end = end;
       const r = await persist(
@@ -130,8 +136,7 @@ export async function runLoad(o: LoadOptions, during: (elapsedMs: () => number) 
         next,
         user.pbxKey,
         `/v1/calls/${rec.answer.reservationId}/end`,
-        { durationSeconds: duration, disposition: answered ? 'answered' : 'no_answer' },
-        stopAt + 10_000,
+        { durationSeconds: duration, disposition: talked ? 'answered' : 'no_answer' },
       );
       end.tries = r.tries;
       end.status = r.status;
@@ -140,7 +145,7 @@ export async function runLoad(o: LoadOptions, during: (elapsedMs: () => number) 
     }
   };
   const load = Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
-  await during(() => performance.now() - started);
+  await during(() => answered);
   await load;
   return records;
 }

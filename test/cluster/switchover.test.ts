@@ -1,11 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nextIds, tariffHeader } from '../support/accounts.js';
-import { uniqueName } from '../support/factory.js';
-import { http, provision, type Provisioned } from '../pbx/harness.js';
-import { owners, startCluster, type Cluster } from './cluster.js';
+import { nextIds } from '../support/accounts.js';
+import { http, type Provisioned } from '../pbx/harness.js';
+import { clusterTenant, MOBILE, owners, startCluster, type Cluster } from './cluster.js';
 
 /**
  * A PostgreSQL switchover as the servers live it (docs/operations.md,
@@ -15,10 +11,7 @@ import { owners, startCluster, type Cluster } from './cluster.js';
  * take its tenants' locks again, keep every answered reservation, and answer
  * meanwhile with a 503 and Retry-After, never an allow it did not commit.
  */
-const MOBILE = '+33612345678';
-const TARIFF = [tariffHeader, '33,France,mobile,0.60,0,1,1,false,,'].join('\n');
 
-let dir: string;
 let cluster: Cluster;
 let tenant: Provisioned;
 const alice = { ...nextIds(), balance: '1', numbers: { 1: MOBILE } };
@@ -28,20 +21,12 @@ const authorize = (i: number) => http(base(i), tenant.pbxKey, 'POST', '/v1/autho
 
 describe('the database goes away and comes back (a switchover)', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'forfait-switchover-'));
-    cluster = await startCluster(dir, 2);
-    tenant = await provision(base(0), cluster.resellerKey, {
-      name: uniqueName('sw'),
-      tariffId: uniqueName('tariff'),
-      tariffCsv: TARIFF,
-      users: [alice],
-      tenant: { maxCallSeconds: 30 },
-    });
+    cluster = await startCluster(2);
+    tenant = await clusterTenant(base(0), cluster.resellerKey, 'sw', [alice], { maxCallSeconds: 30 });
   }, 180_000);
 
   afterAll(async () => {
     await cluster?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('servers connect again, keep the answered holds, and answer 503 with Retry-After while it is down', async () => {

@@ -1,11 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nextIds, tariffHeader } from '../support/accounts.js';
-import { uniqueName } from '../support/factory.js';
-import { http, provision } from '../pbx/harness.js';
-import { owners, startCluster, type Cluster } from './cluster.js';
+import { nextIds } from '../support/accounts.js';
+import { http } from '../pbx/harness.js';
+import { clusterTenant, MOBILE, owners, startCluster, type Cluster } from './cluster.js';
 import { overspent, runLoad, units, type CallRecord, type LoadUser } from './load.js';
 
 /**
@@ -21,11 +17,14 @@ import { overspent, runLoad, units, type CallRecord, type LoadUser } from './loa
  * deciding for one tenant, or a new owner that lost a reservation, would allow
  * beyond it, which the reference would find.
  */
-const MOBILE = '+33612345678';
-const TARIFF = [tariffHeader, '33,France,mobile,0.60,0,1,1,false,,'].join('\n');
 const CREDIT = '0.90';
+/** Calls per worker (12 workers): the disruption comes once a quarter of them are answered. */
+const CALLS = 30;
 
-let dir: string;
+async function reached(answered: () => number, count: number): Promise<void> {
+  while (answered() < count) await new Promise((r) => setTimeout(r, 50));
+}
+
 let cluster: Cluster;
 
 const bases = () => cluster.nodes.map((n) => n?.base);
@@ -40,13 +39,7 @@ async function tenants(tag: string): Promise<{ busiest: string; users: { user: L
     ['small', 1, 10],
   ] as const) {
     const specs = Array.from({ length: count }, () => ({ ...nextIds(), balance: CREDIT, numbers: { 1: MOBILE } }));
-    const p = await provision(cluster.nodes[0]!.base, cluster.resellerKey, {
-      name: uniqueName(`${tag}-${name}`),
-      tariffId: uniqueName('tariff'),
-      tariffCsv: TARIFF,
-      users: specs,
-      tenant: { maxCallSeconds: 30 },
-    });
+    const p = await clusterTenant(cluster.nodes[0]!.base, cluster.resellerKey, `${tag}-${name}`, specs, { maxCallSeconds: 30 });
     if (name === 'busy') busiest = p.tenantId;
     for (const s of specs) {
       users.push({
@@ -67,7 +60,7 @@ async function ownerIndex(tenantId: string): Promise<number> {
 }
 
 /** Everything the issue asks of the answers, the reservations and the books after a disruption at `disruptedAt`. */
-async function verify(records: CallRecord[], users: LoadUser[], busiest: string, disruptedAt: number) {
+async function verify(records: CallRecord[], users: LoadUser[], busiest: string, disruptedAt: number, killed?: number) {
   const tenantIds = [...new Set(users.map((u) => u.tenantId))];
   const rows = await cluster.sql<{ id: string; callId: string; status: string; holdMoney: string; userId: string }[]>`
     select id::text, call_id as "callId", status, hold_money::text as "holdMoney", user_id::text as "userId"
@@ -81,8 +74,8 @@ async function verify(records: CallRecord[], users: LoadUser[], busiest: string,
   const odd = tries.filter((t) => !(t.status === 200 || t.status === 503 || t.status === 'refused' || t.status === 'failed'));
   expect(odd, 'statuses other than 200, 503 and a refused connection').toEqual([]);
   expect(tries.filter((t) => t.status === 503 && t.retryAfter === null)).toEqual([]);
-  // a failure mid-request only from the server that was killed, while it died
-  for (const t of tries.filter((x) => x.status === 'failed')) expect(t.sentAt).toBeLessThan(disruptedAt + 1000);
+  // a request that failed mid-way (reset, a kept-alive connection found closed) only at the server that was killed
+  for (const t of tries.filter((x) => x.status === 'failed')) expect(t.server).toBe(killed);
 
   // answers are correct: allows and INSUFFICIENT_BALANCE denials only (every user is known, the number authorized)
   const answers = records.map((r) => r.answer!);
@@ -90,7 +83,7 @@ async function verify(records: CallRecord[], users: LoadUser[], busiest: string,
 
   // every answered allow is a reservation, of that call and user, still open or ended; nothing else was reserved
   const allows = records.filter((r) => r.answer!.decision === 'allow');
-  expect(allows.length).toBeGreaterThan(100);
+  expect(allows.length).toBeGreaterThan(50);
   for (const r of allows) {
     const row = byId.get(r.answer!.reservationId!);
     expect(row, `reservation of ${r.callId}`).toMatchObject({ callId: r.callId, userId: r.user.userId });
@@ -139,13 +132,11 @@ function takeoverMs(records: CallRecord[], tenantId: string, at: number): number
 
 describe('three servers under a PBX load: the owner of the busiest tenant dies', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'forfait-takeover-'));
-    cluster = await startCluster(dir, 3);
+    cluster = await startCluster(3);
   }, 240_000);
 
   afterAll(async () => {
     await cluster?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('SIGKILL of the owner: another server takes the tenant within 5 s, no reservation lost, no credit spent twice; back, it does not take it back', async () => {
@@ -154,9 +145,9 @@ describe('three servers under a PBX load: the owner of the busiest tenant dies',
     let killed = -1;
     let taker = '';
     const records = await runLoad(
-      { bases, users, workers: 12, durationMs: 12_000, seed: 23, callee: '0612345678' },
-      async (elapsed) => {
-        while (elapsed() < 3000) await new Promise((r) => setTimeout(r, 100));
+      { bases, users, workers: 12, callsPerWorker: CALLS, seed: 23, callee: '0612345678' },
+      async (answered) => {
+        await reached(answered, (12 * CALLS) / 4);
         killed = await ownerIndex(busiest);
         expect(killed).toBeGreaterThanOrEqual(0);
         killedAt = performance.now();
@@ -176,22 +167,29 @@ describe('three servers under a PBX load: the owner of the busiest tenant dies',
       users.map((u) => u.user),
       busiest,
       killedAt,
+      killed,
     );
-    // the server that came back answers, but the tenant stayed with the server that took it
+    // the server that came back answers for the tenant (by forwarding), but the tenant stayed with the server that took it
     expect(taker).not.toBe('');
+    const busy = users.find((u) => u.user.tenantId === busiest)!.user;
+    const call = { identifiant: busy.identifiant, callee: MOBILE, callId: 'after-return' };
+    const asked = await http(cluster.nodes[killed]!.base, busy.pbxKey, 'POST', '/v1/authorize', call);
+    expect(asked.status).toBe(200);
     const now = await owners(cluster.nodes[killed]!.base, cluster.resellerKey);
     expect(now.byTenant.get(busiest)).toBe(taker);
-    const back = records.filter((r) => r.tries.some((t) => t.server === killed && t.status === 200 && t.sentAt > killedAt + 2000));
-    expect(back.length).toBeGreaterThan(0);
-  }, 180_000);
+    expect(now.servers.find((s) => s.self)!.tenants.map((t) => t.id)).not.toContain(busiest);
+    // the same callId asked of the owner: the same answer, so it was the owner's
+    const owner = now.servers.find((s) => s.id === taker)!.address;
+    expect((await http(owner, busy.pbxKey, 'POST', '/v1/authorize', call)).text).toBe(asked.text);
+  }, 300_000);
 
   it('the owner loses its database session: the tenant is served again within 5 s (relocked, or by another server), nothing is spent twice', async () => {
     const { busiest, users } = await tenants('session');
     let cutAt = 0;
     const records = await runLoad(
-      { bases, users, workers: 12, durationMs: 10_000, seed: 24, callee: '0612345678' },
-      async (elapsed) => {
-        while (elapsed() < 3000) await new Promise((r) => setTimeout(r, 100));
+      { bases, users, workers: 12, callsPerWorker: CALLS, seed: 24, callee: '0612345678' },
+      async (answered) => {
+        await reached(answered, (12 * CALLS) / 4);
         const owner = await ownerIndex(busiest);
         expect(owner).toBeGreaterThanOrEqual(0);
         cutAt = performance.now();
@@ -212,7 +210,7 @@ describe('three servers under a PBX load: the owner of the busiest tenant dies',
     // every server is still a member, alive, its lock session connected again
     const { servers } = await owners(cluster.nodes[0]!.base, cluster.resellerKey);
     expect(servers.filter((s) => s.alive)).toHaveLength(3);
-  }, 180_000);
+  }, 300_000);
 
   it('the reference finds credit spent twice (the check can fail)', () => {
     const user: LoadUser = { tenantId: 't', pbxKey: 'k', userId: 'u', identifiant: '1234567', balance: '0.90' };
