@@ -144,17 +144,31 @@ export class Forwarder {
     const length = Number(req.headers.get('content-length') ?? Number.NaN);
     const replayable = req.body === null || (Number.isFinite(length) && length <= REPLAYABLE_BYTES);
     const body = replayable && req.body !== null ? await bytesOf(req, env) : undefined;
+    let answered: Response;
     try {
-      return await this.send(owner, req, body ?? req.body);
+      answered = await this.send(owner, req, body ?? req.body);
     } catch (err) {
       this.owners.delete(tenantId);
       if (!replayable || !notDelivered(err)) return unavailable(req, 'the tenant’s server did not answer: try again', String(err));
       this.o.logger.warn({ err, tenantId, owner }, 'tenant owner unreachable: looking it up again');
       const next = await this.ownerOf(tenantId);
-      if (next === undefined || next.id === this.o.membership.id) return this.local(tenantId, rebuilt(req, body), env);
-      if (next.id === owner.id) return unavailable(req, 'the tenant’s server is being replaced: try again in a second');
-      return this.send(next, req, body ?? null).catch((again: unknown) => unavailable(req, 'the tenant’s server did not answer: try again', String(again)));
+      if (next?.id === owner.id) return unavailable(req, 'the tenant’s server is being replaced: try again in a second');
+      return this.again(tenantId, next, req, body, env);
     }
+    // a 503 of the owner did nothing (Retry-After): it may no longer own the tenant, whose new owner is asked once
+    if (answered.status !== 503) return answered;
+    this.owners.delete(tenantId);
+    if (!replayable) return answered;
+    const next = await this.ownerOf(tenantId);
+    if (next?.id === owner.id) return answered;
+    await answered.body?.cancel();
+    return this.again(tenantId, next, req, body, env);
+  }
+
+  /** The request once more, to the owner found now (`next`), or here if nobody (or this server) owns the tenant. */
+  private again(tenantId: string, next: ServerRef | undefined, req: Request, body: Uint8Array | undefined, env: unknown): Promise<Response> {
+    if (next === undefined || next.id === this.o.membership.id) return this.local(tenantId, rebuilt(req, body), env);
+    return this.send(next, req, body ?? null).catch((err: unknown) => unavailable(req, 'the tenant’s server did not answer: try again', String(err)));
   }
 
   /** Answered here; a 503 (the lock taken by another server meanwhile) makes the next request look the owner up again. */

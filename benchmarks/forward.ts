@@ -2,12 +2,13 @@
  * Issue 23: the forwarding hop, measured inside `npm run bench -- authorize`
  * (BENCH_FORWARD=0 leaves it out). The benchmark's server, which owns the
  * tenant, joins the cluster; a second server, a `forfait serve` process of its
- * own on the same database, is then asked the same requests: it owns nothing,
+ * own on the same database (compiled, as `npm start` runs it), is then asked
+ * the same requests: it owns nothing,
  * so each goes to the owner over a kept-alive connection and back
  * (api/forward.ts). What the hop adds is that run's latency less the direct
  * one's, on the same machine in the same minute.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -27,7 +28,9 @@ export async function throughNonOwner<R>(o: {
   await o.owner.cluster.join(`http://127.0.0.1:${o.ownerPort}`);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'forfait-bench-forward-'));
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli/main.ts'), 'serve', '--port', String(port), '--host', '127.0.0.1'], {
+  // the compiled server, as `npm start` runs it (built from the sources first, as the tests do)
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+  const child = spawn(process.execPath, [path.join(root, 'bin/forfait.js'), 'serve', '--port', String(port), '--host', '127.0.0.1'], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: o.databaseUrl, FORFAIT_DATA_DIR: dataDir, FORFAIT_BOOTSTRAP_KEY: '', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
