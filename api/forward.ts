@@ -218,6 +218,8 @@ export class Forwarder {
           answerOf(res).then(resolve, reject);
         },
       );
+      // a request's headers and body leave at once, never held back by Nagle's algorithm for an ACK
+      out.setNoDelay(true);
       out.on('timeout', () => out.destroy(Object.assign(new Error('forwarded request timed out'), { code: 'ETIMEDOUT' })));
       out.on('error', (err) => {
         this.forwarded.labels('unreachable').inc();
