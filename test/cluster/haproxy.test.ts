@@ -21,7 +21,7 @@ let cluster: Cluster;
 let haproxy: Child | undefined;
 let lb: string;
 let tenant: Provisioned;
-const users = Array.from({ length: 4 }, () => ({ ...nextIds(), balance: '100', numbers: { 1: MOBILE } }));
+const users = Array.from({ length: 4 }, () => ({ ...nextIds(), balance: '1000', numbers: { 1: MOBILE } }));
 
 /** Authorizations a server answered itself, and requests it forwarded to the owner (its /metrics). */
 async function authorizedRequests(port: number): Promise<number> {
@@ -82,23 +82,26 @@ describe.skipIf(skip)('haproxy in front of two servers (integrations/haproxy/hap
     expect(owner).toBeGreaterThanOrEqual(0);
     await cluster.kill(owner);
     const killedAt = performance.now();
-    const seen: { status: number; retryAfter: boolean; at: number; reservationId?: string }[] = [];
-    while (performance.now() - killedAt < 6000) {
+    const seen: { status: number; at: number; reservationId?: string }[] = [];
+    const ask = async () => {
       const res = await fetch(`${lb}/v1/authorize`, {
         method: 'POST',
         headers: { authorization: `Bearer ${tenant.pbxKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ identifiant: users[seen.length % users.length]!.identifiant, callee: '0612345678', callId: `lb-kill-${seen.length}` }),
       });
       const json = (await res.json()) as { decision?: string; reservationId?: string };
-      seen.push({ status: res.status, retryAfter: res.headers.get('retry-after') !== null, at: performance.now() - killedAt, reservationId: json.reservationId });
+      seen.push({ status: res.status, at: performance.now() - killedAt, reservationId: json.reservationId });
+      // each answer: an allow (the users have money for far more calls than these), or a 503 with Retry-After
       if (res.status === 200) expect(json).toMatchObject({ decision: 'allow' });
       else expect([res.status, res.headers.get('retry-after')]).toEqual([503, '1']);
-    }
-    const firstOk = seen.find((s) => s.status === 200)!.at;
+      return res.status;
+    };
+    // until the first answer (within 5 s of the SIGKILL), then 20 more: all answered
+    while ((await ask()) !== 200) expect(performance.now() - killedAt).toBeLessThan(5000);
+    const firstOk = seen[seen.length - 1]!.at;
+    for (let i = 0; i < 20; i++) expect(await ask()).toBe(200);
     console.info(`through haproxy: first answer ${firstOk.toFixed(0)} ms after the SIGKILL; ${seen.filter((s) => s.status === 503).length} 503 of ${seen.length}`);
     expect(firstOk).toBeLessThan(5000);
-    // once haproxy has seen it down (fall 2 × 1 s), every request is answered
-    expect(seen.filter((s) => s.at > 3000).every((s) => s.status === 200)).toBe(true);
     // every answered allow is a reservation in the database, still open
     const ids = seen.flatMap((s) => (s.reservationId ? [s.reservationId] : []));
     const rows = await cluster.sql<{ n: number }[]>`select count(*)::int as n from reservations where id in ${cluster.sql(ids)} and status = 'open'`;
