@@ -11,7 +11,7 @@ import { ApiError, errorBody, sendError, validationFailed } from './errors.js';
 import { House } from './house.js';
 import { LaneRouter } from './lane.js';
 import { createMetrics } from './metrics.js';
-import { routeFactory, type DefineRoute } from './route.js';
+import { routeFactory, type DefineRoute, json } from './route.js';
 import { ExportQueue } from '../services/exports/queue.js';
 import { keysApp, rolesApp } from './routes/access.js';
 import { productTypesApp } from './routes/productTypes.js';
@@ -105,11 +105,8 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
       summary: 'Liveness and database reachability',
       access: { scope: 'public' },
       responses: {
-        200: { description: 'Up', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), db: z.literal('ok') }) } } },
-        503: {
-          description: 'Database unreachable',
-          content: { 'application/json': { schema: z.object({ status: z.literal('degraded'), db: z.literal('unreachable') }) } },
-        },
+        200: json('Up', z.object({ status: z.literal('ok'), db: z.literal('ok') })),
+        503: json('Database unreachable', z.object({ status: z.literal('degraded'), db: z.literal('unreachable') })),
       },
     }),
     async (c) => {

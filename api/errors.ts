@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { isPostgresError } from '../db/errors.js';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
@@ -99,14 +100,6 @@ export function sendError(c: Context, err: ApiError) {
 }
 
 /** What of a PostgreSQL error may be shown: its SQLSTATE and the column, never the statement or the constraint. */
-interface PgError {
-  code: string;
-  column_name?: string;
-}
-
-function isPgError(err: unknown): err is PgError {
-  return err instanceof Error && err.name === 'PostgresError' && typeof (err as { code?: unknown }).code === 'string';
-}
 
 /**
  * A constraint PostgreSQL enforced that the boundary did not check first: the
@@ -116,7 +109,7 @@ function isPgError(err: unknown): err is PgError {
  * are state the request collides with: 409. Anything else stays a 500.
  */
 function postgresError(err: unknown): ApiError | undefined {
-  if (!isPgError(err)) return undefined;
+  if (!isPostgresError(err)) return undefined;
   const field = err.column_name ? [{ field: toCamel(err.column_name), message: 'value not accepted' }] : undefined;
   // 22P04 (bad COPY file format) is this server writing COPY text wrong: a 500
   if ((err.code.startsWith('22') && err.code !== '22P04') || err.code === '23502' || err.code === '23514') {

@@ -15,12 +15,7 @@ export function createMetrics() {
   }
   function counting(counter: Counter<string>, ...labels: string[]): { n: number } {
     const c = { labels, n: 0 };
-    let list = uncounted.get(counter);
-    if (!list) {
-      list = [];
-      uncounted.set(counter, list);
-    }
-    list.push(c);
+    at(uncounted, counter, () => []).push(c);
     return c;
   }
   const requests = new Counter({
@@ -58,16 +53,7 @@ export function createMetrics() {
   // keyed level by level by the label values themselves: no key string built per call
   const requestChildren = new Map<string, Map<string, Map<number, Child>>>();
   function request(method: string, route: string, status: number, seconds: number): void {
-    let byRoute = requestChildren.get(method);
-    if (!byRoute) {
-      byRoute = new Map();
-      requestChildren.set(method, byRoute);
-    }
-    let byStatus = byRoute.get(route);
-    if (!byStatus) {
-      byStatus = new Map();
-      byRoute.set(route, byStatus);
-    }
+    const byStatus = at(at(requestChildren, method, newMap), route, newMap);
     let child = byStatus.get(status);
     if (!child) {
       const histogram = latency.labels(method, route);
@@ -79,11 +65,7 @@ export function createMetrics() {
   }
   const authorizationChildren = new Map<string, Map<string, Child>>();
   function authorization(decision: string, reason: string, seconds: number): void {
-    let byReason = authorizationChildren.get(decision);
-    if (!byReason) {
-      byReason = new Map();
-      authorizationChildren.set(decision, byReason);
-    }
+    const byReason = at(authorizationChildren, decision, newMap);
     let child = byReason.get(reason);
     if (!child) {
       const histogram = authorizationLatency.labels(decision);
@@ -97,3 +79,15 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** `map`'s value at `key`, made by `make` the first time it is asked for. */
+function at<K, V>(map: Map<K, V>, key: K, make: () => NoInfer<V>): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
+const newMap = <K, V>() => new Map<K, V>();

@@ -27,10 +27,19 @@ export const ErrorSchema = z
   })
   .openapi('Error');
 
-const errorResponse = (description: string) => ({
+/** A JSON response of a route, as the OpenAPI document states it. */
+export const json = <S extends z.ZodType>(description: string, schema: S) => ({
   description,
-  content: { 'application/json': { schema: ErrorSchema } },
+  content: { 'application/json': { schema } },
 });
+
+/** A route's required JSON request body, as the OpenAPI document states it. */
+export const jsonRequest = <S extends z.ZodType>(schema: S) => ({
+  required: true as const,
+  content: { 'application/json': { schema } },
+});
+
+const errorResponse = (description: string) => json(description, ErrorSchema);
 
 const standardErrors = {
   400: errorResponse('Malformed request or invalid values; details name each field or line'),

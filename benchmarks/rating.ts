@@ -115,6 +115,18 @@ function tariffCsv(rates: readonly Rate[]): string {
   return lines.join('\r\n') + '\r\n';
 }
 
+/** The i-th synthetic CDR as the input of a rating function (the engine's or the reference's). */
+function callAt<R>(cdrs: Cdrs, i: number, rate: R) {
+  return {
+    durationSeconds: cdrs.duration[i]!,
+    answered: cdrs.answered[i] === 1,
+    rate,
+    remainingForfaitSeconds: cdrs.forfait[i]!,
+    billingEnabled: cdrs.billing[i] === 1,
+    freeNumber: cdrs.free[i] === 1,
+  };
+}
+
 const perSecond = (n: number, ms: number): number => Math.round((n * 1000) / ms);
 
 export async function main(): Promise<void> {
@@ -136,14 +148,7 @@ export async function main(): Promise<void> {
     for (let i = 0; i < count; i++) {
       const rate = index.lookup(cdrs.callee[i]!, cdrs.startMs[i]!);
       if (rate === undefined) continue;
-      const r = rateCall({
-        durationSeconds: cdrs.duration[i]!,
-        answered: cdrs.answered[i] === 1,
-        rate,
-        remainingForfaitSeconds: cdrs.forfait[i]!,
-        billingEnabled: cdrs.billing[i] === 1,
-        freeNumber: cdrs.free[i] === 1,
-      });
+      const r = rateCall(callAt(cdrs, i, rate));
       billable[i] = r.billableSeconds;
       forfaitUsed[i] = r.forfaitSeconds;
       charged[i] = r.chargedSeconds;
@@ -173,14 +178,7 @@ export async function main(): Promise<void> {
   for (let i = 0; i < ANCHOR_COUNT; i++) {
     const rate = referenceLookupGrouped(byPrefix, cdrs.callee[i]!, cdrs.startMs[i]!);
     if (rate === undefined) continue;
-    referenceResults[i] = referenceRateCall({
-      durationSeconds: cdrs.duration[i]!,
-      answered: cdrs.answered[i] === 1,
-      rate,
-      remainingForfaitSeconds: cdrs.forfait[i]!,
-      billingEnabled: cdrs.billing[i] === 1,
-      freeNumber: cdrs.free[i] === 1,
-    });
+    referenceResults[i] = referenceRateCall(callAt(cdrs, i, rate));
   }
   const referenceMs = performance.now() - t1;
   const referenceRate = perSecond(ANCHOR_COUNT, referenceMs);

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { Rate } from '../engine/rate.js';
 
 // One interface per table, camelCase (CamelCasePlugin maps to snake_case).
 // numeric columns come back from postgres.js as strings: money stays a string.
@@ -29,21 +30,11 @@ export interface TariffTable {
   updatedAt: Timestamp;
 }
 
-export type RateClass = 'fixed' | 'mobile' | 'special' | 'international' | 'free';
-
-export interface RateTable {
+/** A stored rate: the engine's `Rate` (engine/rate.ts) with its tariff, id and instant columns. */
+export interface RateTable extends Omit<Rate, 'id' | 'validFrom'> {
   resellerId: string;
   tariffId: string;
   id: BigintId;
-  prefix: string;
-  destination: string;
-  class: RateClass;
-  pricePerMinute: string;
-  nextPricePerMinute: string;
-  connectionFee: string;
-  firstIncrement: number;
-  nextIncrement: number;
-  forfaitEligible: boolean;
   validFrom: Timestamp;
 }
 

@@ -11,7 +11,7 @@ import {
 import { ApiError } from '../errors.js';
 import type { KeyCache } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, ListQuery, listOf, type DefineRoute } from '../route.js';
+import { IdParam, ListQuery, listOf, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const PermissionSchema = z.enum(permissions);
 
@@ -73,10 +73,7 @@ export function rolesApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       summary: 'The four default roles and the tenant’s custom roles',
       access: manageAccess,
       responses: {
-        200: {
-          description: 'Roles',
-          content: { 'application/json': { schema: z.object({ items: z.array(RoleSchema), nextCursor: z.null() }) } },
-        },
+        200: json('Roles', z.object({ items: z.array(RoleSchema), nextCursor: z.null() })),
       },
     }),
     async (c) => {
@@ -91,9 +88,9 @@ export function rolesApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       tags: ['access'],
       summary: 'A custom role: a default role plus or minus permissions',
       access: manageAccess,
-      request: { body: { required: true, content: { 'application/json': { schema: RoleCreate } } } },
+      request: { body: jsonRequest(RoleCreate) },
       responses: {
-        201: { description: 'Created', content: { 'application/json': { schema: RoleSchema } } },
+        201: json('Created', RoleSchema),
         409: { description: 'Name taken' },
       },
     }),
@@ -117,7 +114,7 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       summary: 'The tenant’s API keys (never their secrets)',
       access: manageAccess,
       request: { query: ListQuery },
-      responses: { 200: { description: 'Keys', content: { 'application/json': { schema: listOf(KeySchema) } } } },
+      responses: { 200: json('Keys', listOf(KeySchema)) },
     }),
     async (c) => {
       const p = tenantPrincipal(c.get('principal'));
@@ -132,9 +129,9 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       tags: ['access'],
       summary: 'Create a key with roles, or a pbx key; the key is shown once',
       access: manageAccess,
-      request: { body: { required: true, content: { 'application/json': { schema: KeyCreate } } } },
+      request: { body: jsonRequest(KeyCreate) },
       responses: {
-        201: { description: 'Created', content: { 'application/json': { schema: z.object({ id: z.string(), key: z.string() }) } } },
+        201: json('Created', z.object({ id: z.string(), key: z.string() })),
       },
     }),
     async (c) => {
@@ -150,7 +147,7 @@ export function keysApp(deps: Deps, defineRoute: DefineRoute, keys: KeyCache) {
       summary: 'Revoke a key',
       access: manageAccess,
       request: { params: IdParam },
-      responses: { 200: { description: 'Revoked', content: { 'application/json': { schema: KeySchema } } } },
+      responses: { 200: json('Revoked', KeySchema) },
     }),
     async (c) => {
       const p = tenantPrincipal(c.get('principal'));

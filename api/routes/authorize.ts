@@ -9,7 +9,7 @@ import type { AppEnv, Deps } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import type { House } from '../house.js';
 import { laneRoute } from '../lane.js';
-import { openapiWithJsonBody, type DefineRoute } from '../route.js';
+import { openapiWithJsonBody, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const AuthorizeRequest = z
   .object({
@@ -50,9 +50,9 @@ export function authorizeApp(deps: Deps, defineRoute: DefineRoute, house: House,
       description:
         'Always 200 with a decision for a well-formed request. An allow holds the credit of a maxSeconds call; it is answered only after that reservation is committed.',
       access: { scope: 'tenant', permission: 'pbx:authorize' },
-      request: { body: { required: true, content: { 'application/json': { schema: AuthorizeRequest } } } },
+      request: { body: jsonRequest(AuthorizeRequest) },
       responses: {
-        200: { description: 'The decision', content: { 'application/json': { schema: AuthorizationAnswerSchema } } },
+        200: json('The decision', AuthorizationAnswerSchema),
         409: { description: 'callId already used by an earlier call' },
         503: { description: 'This tenant’s accounts are owned by another server' },
       },
@@ -90,10 +90,10 @@ export function callsApp(deps: Deps, defineRoute: DefineRoute, svc: Authorizatio
       access: { scope: 'tenant', permission: 'pbx:authorize' },
       request: {
         params: z.object({ reservationId: z.string().openapi({ param: { name: 'reservationId', in: 'path' } }) }),
-        body: { required: true, content: { 'application/json': { schema: CallEndRequest } } },
+        body: jsonRequest(CallEndRequest),
       },
       responses: {
-        200: { description: 'The rated call', content: { 'application/json': { schema: CdrSchema } } },
+        200: json('The rated call', CdrSchema),
         409: { description: 'The call could not be rated (its user or rate is gone); the reservation is released' },
       },
     }),

@@ -13,7 +13,7 @@ import { cdrExportQuery, openCdrExport, type CdrExportFilters, type ExportTenant
 import { exportWithSlot } from '../../services/exports/slot.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { ListQuery, listOf, type DefineRoute } from '../route.js';
+import { ListQuery, listOf, type DefineRoute, json } from '../route.js';
 
 export const MAX_JSON_CDRS = 100_000;
 
@@ -192,7 +192,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
           },
         },
       },
-      responses: { 200: { description: 'What was rated, duplicated, rejected', content: { 'application/json': { schema: IngestAnswer } } } },
+      responses: { 200: json('What was rated, duplicated, rejected', IngestAnswer) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -228,7 +228,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
         query: z.object({ format: z.enum(CDR_FORMATS).default('native') }),
         body: { required: true, content: { 'text/csv': { schema: z.string().openapi({ example: nativeExample }) } } },
       },
-      responses: { 200: { description: 'What was rated, duplicated, rejected', content: { 'application/json': { schema: IngestAnswer } } } },
+      responses: { 200: json('What was rated, duplicated, rejected', IngestAnswer) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -269,7 +269,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
       request: {
         query: ListQuery.extend(CdrFilterQuery.shape),
       },
-      responses: { 200: { description: 'CDRs', content: { 'application/json': { schema: listOf(CdrSchema) } } } },
+      responses: { 200: json('CDRs', listOf(CdrSchema)) },
     }),
     async (c) => {
       return c.json(await listCdrs(deps.db, tenantOf(c.get('principal')), c.req.valid('query')), 200);

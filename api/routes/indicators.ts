@@ -6,6 +6,7 @@ import { BusyError, NotFoundError } from '../../services/shared/errors.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import type { DefineRoute } from '../route.js';
+import { json } from '../route.js';
 
 const LineFigure = z.object({ line: z.string().nullable(), calls: z.number().int(), seconds: z.number().int() }).openapi('LineFigure');
 
@@ -93,7 +94,7 @@ export function indicatorsApp(deps: Deps, defineRoute: DefineRoute) {
         }),
       },
       responses: {
-        200: { description: 'Indicators', content: { 'application/json': { schema: IndicatorsSchema } } },
+        200: json('Indicators', IndicatorsSchema),
         429: { description: 'TOO_MANY_REQUESTS: too many indicator requests running and waiting (Retry-After)' },
       },
     }),

@@ -10,7 +10,7 @@ import { getInvoice, invoiceUserCalls, invoiceView, listInvoices } from '../../s
 import { runInvoices } from '../../services/invoices/run.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute } from '../route.js';
+import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const Period = z.string().openapi({ example: '2026-10', description: 'A month, YYYY-MM, in each tenant’s timezone' });
 
@@ -71,8 +71,8 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       description:
         'One invoice per tenant and month (in the tenant’s timezone), numbered YYYY-NNNNNN in one unbroken sequence per year of issue. Running a month again creates nothing new (ALREADY_INVOICED). A month that has not ended in the tenant’s zone is PERIOD_NOT_ENDED; a month that ends at or before trialEndsAt is TRIAL; a month with no enabled user and no charged call is NOTHING_TO_INVOICE.',
       access: { scope: 'tenant', permission: 'invoices:run', reseller: true },
-      request: { body: { required: true, content: { 'application/json': { schema: z.object({ period: Period }).strict() } } } },
-      responses: { 200: { description: 'What was issued and what was not', content: { 'application/json': { schema: RunAnswer } } } },
+      request: { body: jsonRequest(z.object({ period: Period }).strict()) },
+      responses: { 200: json('What was issued and what was not', RunAnswer) },
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -90,7 +90,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       summary: 'The tenant’s invoices, newest period first',
       access: read,
       request: { query: ListQuery.extend({ period: z.string().max(7).optional().openapi({ example: '2026-10' }) }) },
-      responses: { 200: { description: 'Invoices', content: { 'application/json': { schema: listOf(InvoiceSchema) } } } },
+      responses: { 200: json('Invoices', listOf(InvoiceSchema)) },
     }),
     async (c) => c.json(await listInvoices(deps.db, tenantOf(c.get('principal')), c.req.valid('query')), 200),
   );

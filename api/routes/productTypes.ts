@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { createProductType, listProductTypes } from '../../services/tenants/tenants.js';
 import type { AppEnv, Deps } from '../context.js';
-import { MoneyInNonNegative, type DefineRoute } from '../route.js';
+import { MoneyInNonNegative, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const ProductTypeSchema = z
   .object({
@@ -34,10 +34,7 @@ export function productTypesApp(deps: Deps, defineRoute: DefineRoute) {
       summary: 'The product catalog (licence limit, monthly fee per user, locked)',
       access: { scope: 'reseller' },
       responses: {
-        200: {
-          description: 'Catalog',
-          content: { 'application/json': { schema: z.object({ items: z.array(ProductTypeSchema), nextCursor: z.null() }) } },
-        },
+        200: json('Catalog', z.object({ items: z.array(ProductTypeSchema), nextCursor: z.null() })),
       },
     }),
     async (c) => c.json({ items: await listProductTypes(deps.db), nextCursor: null }, 200),
@@ -49,9 +46,9 @@ export function productTypesApp(deps: Deps, defineRoute: DefineRoute) {
       tags: ['product types'],
       summary: 'Add a product type to the catalog',
       access: { scope: 'reseller' },
-      request: { body: { required: true, content: { 'application/json': { schema: ProductTypeCreate } } } },
+      request: { body: jsonRequest(ProductTypeCreate) },
       responses: {
-        201: { description: 'Created', content: { 'application/json': { schema: ProductTypeSchema } } },
+        201: json('Created', ProductTypeSchema),
         409: { description: 'Code already exists' },
       },
     }),

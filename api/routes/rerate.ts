@@ -4,7 +4,7 @@ import { rerate } from '../../services/cdrs/rerate.js';
 import { NotFoundError, ValidationError } from '../../services/shared/errors.js';
 import { getTenant } from '../../services/tenants/tenants.js';
 import type { AppEnv, Deps } from '../context.js';
-import { Uuid, type DefineRoute } from '../route.js';
+import { Uuid, type DefineRoute, jsonRequest } from '../route.js';
 
 const RerateBody = z
   .object({
@@ -26,7 +26,7 @@ export function rerateApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffI
       description:
         'Outgoing CDRs with started_at in [from, to) (tenant timezone). Running it again changes nothing more. A CDR whose cost changes keeps its first cost in originalCost.',
       access: { scope: 'tenant', permission: 'tariffs:manage', reseller: true },
-      request: { body: { required: true, content: { 'application/json': { schema: RerateBody } } } },
+      request: { body: jsonRequest(RerateBody) },
       responses: {
         200: {
           description: 'Counts and the total of the rerate entries',

@@ -2,7 +2,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { getTariff, putTariff, type TariffIndexCache } from '../../services/tariffs/tariffs.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, type DefineRoute } from '../route.js';
+import { IdParam, type DefineRoute, json } from '../route.js';
 
 const RateSchema = z
   .object({
@@ -40,7 +40,7 @@ export function tariffsApp(deps: Deps, defineRoute: DefineRoute, tariffs: Tariff
         params: IdParam,
         body: { required: true, content: { 'text/csv': { schema: z.string().openapi({ example: csvExample }) } } },
       },
-      responses: { 200: { description: 'The tariff as stored', content: { 'application/json': { schema: TariffSchema } } } },
+      responses: { 200: json('The tariff as stored', TariffSchema) },
     }),
     async (c) => {
       const p = c.get('principal');
@@ -58,7 +58,7 @@ export function tariffsApp(deps: Deps, defineRoute: DefineRoute, tariffs: Tariff
       summary: 'Read a tariff: a reseller its own, a tenant (prices:read) the one it is rated with',
       access: { scope: 'tenant', permission: 'prices:read', reseller: true },
       request: { params: IdParam },
-      responses: { 200: { description: 'Tariff', content: { 'application/json': { schema: TariffSchema } } } },
+      responses: { 200: json('Tariff', TariffSchema) },
     }),
     async (c) => c.json(await getTariff(deps.db, c.get('principal'), c.req.valid('param').id), 200),
   );

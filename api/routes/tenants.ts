@@ -3,7 +3,7 @@ import { createTenant, getTenant, listTenants, tenantView, updateTenant } from '
 import { maxForfaitMinutes } from '../../services/users/fields.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
+import { IdParam, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const numberText = z.string().trim().regex(/^\+?[0-9 .-]{2,20}$/, 'a phone number');
 
@@ -85,12 +85,9 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
       tags: ['tenants'],
       summary: 'Provision a tenant; answers its first administrateur key, shown once',
       access: { scope: 'reseller' },
-      request: { body: { required: true, content: { 'application/json': { schema: TenantCreate } } } },
+      request: { body: jsonRequest(TenantCreate) },
       responses: {
-        201: {
-          description: 'Created',
-          content: { 'application/json': { schema: z.object({ tenant: TenantSchema, adminKey: z.string() }) } },
-        },
+        201: json('Created', z.object({ tenant: TenantSchema, adminKey: z.string() })),
         409: { description: 'Name already taken' },
       },
     }),
@@ -109,7 +106,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
       summary: 'List the reseller’s tenants',
       access: { scope: 'reseller' },
       request: { query: ListQuery },
-      responses: { 200: { description: 'Tenants', content: { 'application/json': { schema: listOf(TenantSchema) } } } },
+      responses: { 200: json('Tenants', listOf(TenantSchema)) },
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
@@ -126,7 +123,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
       summary: 'Read a tenant',
       access: { scope: 'reseller' },
       request: { params: IdParam },
-      responses: { 200: { description: 'Tenant', content: { 'application/json': { schema: TenantSchema } } } },
+      responses: { 200: json('Tenant', TenantSchema) },
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
@@ -142,9 +139,9 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
       tags: ['tenants'],
       summary: 'Change a tenant (tariffId, status, …); a locked product type cannot change',
       access: { scope: 'reseller' },
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: TenantPatch } } } },
+      request: { params: IdParam, body: jsonRequest(TenantPatch) },
       responses: {
-        200: { description: 'Tenant', content: { 'application/json': { schema: TenantSchema } } },
+        200: json('Tenant', TenantSchema),
         409: { description: 'PRODUCT_TYPE_LOCKED or name taken' },
       },
     }),

@@ -1,18 +1,19 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { validate as isUuid } from 'uuid';
 import { stream } from 'hono/streaming';
 import { renderUserSheet } from '../../reports/userSheet.js';
 import { listLedger, postLedgerEntry } from '../../services/ledger/ledger.js';
 import { exportUsersCsv } from '../../services/users/export.js';
 import { importModes, importUsers } from '../../services/users/import.js';
 import { listImports, restoreImport } from '../../services/users/restore.js';
-import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUser, uuidRe } from '../../services/users/directory.js';
+import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUser } from '../../services/users/directory.js';
 import { accountStatuses, identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
 import type { AppEnv, Deps } from '../context.js';
 import { ApiError } from '../errors.js';
-import { IdParam, jsonAndPdfRoutes, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute } from '../route.js';
+import { IdParam, jsonAndPdfRoutes, ListQuery, listOf, MoneyIn, Uuid, type DefineRoute, json, jsonRequest } from '../route.js';
 
 const slot = z.union([z.string().max(40), z.null()]);
 
@@ -147,7 +148,7 @@ const csvOut = { 'text/csv': { schema: z.string() } };
 
 /** The ledger's verbs send the id to the database as given: one that is not a uuid is a 404 here (the directory's verbs check it themselves). */
 function ledgerUserId(id: string): string {
-  if (!uuidRe.test(id)) throw new ApiError('NOT_FOUND', 'user not found');
+  if (!isUuid(id)) throw new ApiError('NOT_FOUND', 'user not found');
   return id;
 }
 
@@ -166,7 +167,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       summary: 'List users; q searches a part of the name, or the start of a matricule or identifiant',
       access: manage,
       request: { query: ListQuery.extend({ q: z.string().max(200).optional() }) },
-      responses: { 200: { description: 'Users in matricule order', content: { 'application/json': { schema: listOf(UserSchema) } } } },
+      responses: { 200: json('Users in matricule order', listOf(UserSchema)) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -182,9 +183,9 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       tags: ['users'],
       summary: 'Create a user',
       access: manage,
-      request: { body: { required: true, content: { 'application/json': { schema: UserCreate } } } },
+      request: { body: jsonRequest(UserCreate) },
       responses: {
-        201: { description: 'Created', content: { 'application/json': { schema: UserSchema } } },
+        201: json('Created', UserSchema),
         409: { description: 'CONFLICT (matricule or identifiant taken) or LICENCE_LIMIT' },
       },
     }),
@@ -234,7 +235,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       bodyLimit: deps.config.importBodyLimit,
       request: { query: ImportQuery, body: csvBody('13 fields per line, no header, optional 14 forfait minutes, 15 account status, 16 billing enabled (1/0); `,` or `;`') },
       responses: {
-        200: { description: 'Imported (or, with dryRun, the plan)', content: { 'application/json': { schema: ImportAnswer } } },
+        200: json('Imported (or, with dryRun, the plan)', ImportAnswer),
         409: { description: 'LICENCE_LIMIT: the directory would exceed the product type’s users' },
       },
     }),
@@ -256,7 +257,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       summary: 'The tenant’s user imports, newest first (to find the one to restore)',
       access: importing,
       request: { query: ListQuery },
-      responses: { 200: { description: 'Imports', content: { 'application/json': { schema: listOf(ImportSchema) } } } },
+      responses: { 200: json('Imports', listOf(ImportSchema)) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -274,7 +275,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       access: importing,
       request: { params: ImportIdParam },
       responses: {
-        200: { description: 'Restored', content: { 'application/json': { schema: RestoreAnswer } } },
+        200: json('Restored', RestoreAnswer),
         409: { description: 'Already restored, a later import is still in place, or the directory changed so it cannot be put back' },
       },
     }),
@@ -327,9 +328,9 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       tags: ['users'],
       summary: 'Change a user (never its balance: use the ledger)',
       access: manage,
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: UserPatch } } } },
+      request: { params: IdParam, body: jsonRequest(UserPatch) },
       responses: {
-        200: { description: 'User', content: { 'application/json': { schema: UserSchema } } },
+        200: json('User', UserSchema),
         409: { description: 'CONFLICT: matricule or identifiant taken' },
       },
     }),
@@ -347,7 +348,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       summary: 'Remove a user from the directory; its ledger entries and CDRs stay',
       access: manage,
       request: { params: IdParam },
-      responses: { 200: { description: 'The removed user', content: { 'application/json': { schema: UserSchema } } } },
+      responses: { 200: json('The removed user', UserSchema) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -362,10 +363,10 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       tags: ['users'],
       summary: 'Top up, adjust or refund a balance, idempotently',
       access: { scope: 'tenant', permission: 'balances:manage' },
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: LedgerPost } } } },
+      request: { params: IdParam, body: jsonRequest(LedgerPost) },
       responses: {
-        201: { description: 'Entry appended', content: { 'application/json': { schema: LedgerAnswer } } },
-        200: { description: 'That idempotency key was already used with this kind and amount: the same entry', content: { 'application/json': { schema: LedgerAnswer } } },
+        201: json('Entry appended', LedgerAnswer),
+        200: json('That idempotency key was already used with this kind and amount: the same entry', LedgerAnswer),
         409: { description: 'IDEMPOTENCY_CONFLICT: the key was used with another kind or amount' },
       },
     }),
@@ -395,7 +396,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       summary: 'A user’s ledger entries, newest first (a deleted user’s history stays readable)',
       access: { scope: 'tenant', permission: 'balances:manage', anyOf: ['invoices:read'] },
       request: { params: IdParam, query: ListQuery },
-      responses: { 200: { description: 'Entries', content: { 'application/json': { schema: listOf(LedgerEntrySchema) } } } },
+      responses: { 200: json('Entries', listOf(LedgerEntrySchema)) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));

@@ -101,37 +101,39 @@ local function decode_string(s, i)
     end
   end
 end
+-- the items of an object or array up to `close`, each read by `item(i)`
+local function decode_items(s, i, close, item)
+  i = skip(s, i)
+  if s:sub(i, i) == close then return i + 1 end
+  while true do
+    i = skip(s, item(i))
+    local d = s:sub(i, i)
+    if d == close then return i + 1 end
+    if d ~= ',' then error('expected , or ' .. close) end
+    i = i + 1
+  end
+end
 decode_value = function(s, i)
   i = skip(s, i)
   local c = s:sub(i, i)
   if c == '{' then
     local t = {}
-    i = skip(s, i + 1)
-    if s:sub(i, i) == '}' then return t, i + 1 end
-    while true do
+    i = decode_items(s, i + 1, '}', function(j)
       local k
-      k, i = decode_string(s, skip(s, i))
-      i = skip(s, i)
-      if s:sub(i, i) ~= ':' then error('expected :') end
-      t[k], i = decode_value(s, i + 1)
-      i = skip(s, i)
-      local d = s:sub(i, i)
-      if d == '}' then return t, i + 1 end
-      if d ~= ',' then error('expected , or }') end
-      i = i + 1
-    end
+      k, j = decode_string(s, skip(s, j))
+      j = skip(s, j)
+      if s:sub(j, j) ~= ':' then error('expected :') end
+      t[k], j = decode_value(s, j + 1)
+      return j
+    end)
+    return t, i
   elseif c == '[' then
     local t = {}
-    i = skip(s, i + 1)
-    if s:sub(i, i) == ']' then return t, i + 1 end
-    while true do
-      t[#t + 1], i = decode_value(s, i)
-      i = skip(s, i)
-      local d = s:sub(i, i)
-      if d == ']' then return t, i + 1 end
-      if d ~= ',' then error('expected , or ]') end
-      i = i + 1
-    end
+    i = decode_items(s, i + 1, ']', function(j)
+      t[#t + 1], j = decode_value(s, j)
+      return j
+    end)
+    return t, i
   elseif c == '"' then
     return decode_string(s, i)
   elseif s:sub(i, i + 3) == 'true' then return true, i + 4

@@ -4,6 +4,7 @@
 // one statement, publishes how far it has committed, and goes straight on to
 // the rows that arrived meanwhile. The wire protocol, the statement and its
 // result stay off the event loop that serves HTTP.
+import { isUniqueViolation } from '../../db/errors.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
 import { noDelaySocket, reconnectBackoff } from '../../db/noDelaySocket.js';
@@ -68,7 +69,7 @@ async function insert(json: string): Promise<string[]> {
     await insertFrom(batch(json));
     return [];
   } catch (err) {
-    if (typeof err === 'object' && err !== null && 'code' in err && err.code === '23505') return insertRefusing(json);
+    if (isUniqueViolation(err)) return insertRefusing(json);
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { validate as isUuid } from 'uuid';
 import type { CdrDeps } from '../cdrs/context.js';
 import { ingestCdrs } from '../cdrs/ingest.js';
 import { cdrView, getCdrByCallId, type CdrView } from '../cdrs/view.js';
@@ -12,7 +13,6 @@ export interface CallEnd {
   answeredAt?: string;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * SPEC §5: `POST /v1/calls/{reservationId}/end` rates the call now through the
@@ -27,7 +27,7 @@ export async function endCall(
   reservationId: string,
   end: CallEnd,
 ): Promise<CdrView> {
-  if (!UUID_RE.test(reservationId)) throw new NotFoundError('reservation');
+  if (!isUuid(reservationId)) throw new NotFoundError('reservation');
   const reservation = await deps.db
     .selectFrom('reservations')
     .select(['callId', 'userId', 'callee', 'createdAt'])

@@ -31,8 +31,7 @@
 import { Readable } from 'node:stream';
 import { format } from 'fast-csv';
 import postgres from 'postgres';
-import { formatNumber } from '../../engine/index.js';
-import { tenantCountry } from '../../engine/index.js';
+import { CONTROL_CHARACTER_MESSAGE, formatNumber, hasControlCharacter, tenantCountry } from '../../engine/index.js';
 import { textArray } from '../../db/arrays.js';
 import { periodBound, type CdrFilters, type TenantDisplay } from '../cdrs/view.js';
 import { ValidationError } from '../shared/errors.js';
@@ -63,7 +62,7 @@ const EQUALITY_FILTERS = ['identifiant', 'site', 'line', 'class', 'direction'] a
 
 /**
  * The SELECT and its values. From/to are checked first (400 naming the field);
- * so is a NUL in a text filter, which no PostgreSQL text value can hold.
+ * so is a control character in a text filter (engine/input.ts: no text field holds one).
  */
 export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): ExportQuery {
   const settings = new Map<string, string>();
@@ -80,7 +79,7 @@ export function cdrExportQuery(tenant: ExportTenant, f: CdrExportFilters): Expor
   for (const field of EQUALITY_FILTERS) {
     const v = f[field];
     if (v === undefined) continue;
-    if (v.includes('\0')) throw new ValidationError(`invalid ${field}`, [{ field, message: 'contains a NUL character' }]);
+    if (hasControlCharacter(v)) throw new ValidationError(`invalid ${field}`, [{ field, message: `${field} ${CONTROL_CHARACTER_MESSAGE}` }]);
     where.push(`${field} = ${value(field, v)}`);
   }
   if (f.userId !== undefined) where.push(`user_id = ${value('user_id', f.userId, '::uuid')}`);

@@ -1,4 +1,5 @@
 /** Reading issued invoices: the SPEC §9 JSON shape, one by id, the tenant's list. */
+import { validate as isUuid } from 'uuid';
 import { sql } from 'kysely';
 import type { Db } from '../../db/connection.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
@@ -35,7 +36,6 @@ export interface InvoiceRecord extends InvoiceView {
   lineNos: number[];
 }
 
-const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A quantity without trailing zeros: "5.0000" → "5", "12.5000" → "12.5". */
 export function trimDecimal(s: string): string {
@@ -51,7 +51,7 @@ export function price(s: string): string {
 
 /** The invoice of the tenant, or NotFoundError (also for another tenant's id or a malformed id). */
 export async function getInvoice(db: Db, tenantId: string, id: string): Promise<InvoiceRecord> {
-  if (!uuidRe.test(id)) throw new NotFoundError('invoice');
+  if (!isUuid(id)) throw new NotFoundError('invoice');
   const inv = await db.selectFrom('invoices').selectAll().where('tenantId', '=', tenantId).where('id', '=', id).executeTakeFirst();
   if (!inv) throw new NotFoundError('invoice');
   const lines = await db

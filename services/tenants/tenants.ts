@@ -1,4 +1,5 @@
 import ct from 'countries-and-timezones';
+import { isUniqueViolation } from '../../db/errors.js';
 import { IANAZone } from 'luxon';
 import { sql } from 'kysely';
 import type { Db } from '../../db/connection.js';
@@ -123,10 +124,6 @@ async function checkProductType(db: Db, code: string): Promise<void> {
   if (!p) throw new ValidationError('unknown product type', [{ field: 'productType', value: code, message: 'no such product type' }]);
 }
 
-function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const e = err as { code?: string; constraint_name?: string };
-  return e?.code === '23505' && (!constraint || e.constraint_name === constraint);
-}
 
 export async function createTenant(
   db: Db,

@@ -1,5 +1,7 @@
 // Users of a tenant's directory (SPEC §2 User, §7): create, read, change,
 // delete, search. Balances are not a field here: only the ledger moves them.
+import { validate as isUuid } from 'uuid';
+import { isUniqueViolation } from '../../db/errors.js';
 import { sql } from 'kysely';
 import { withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { User } from '../../db/schema.js';
@@ -17,7 +19,7 @@ import {
   type AccountStatus,
   type UserView,
 } from './fields.js';
-import { countUsers, directoryTenant, isUniqueViolation, lockDirectory, type DirectoryTenant } from './repo.js';
+import { countUsers, directoryTenant, lockDirectory, type DirectoryTenant } from './repo.js';
 
 /**
  * Authorized numbers as given in JSON: an array of up to 10 slots (slot 1
@@ -139,7 +141,7 @@ export async function createUser(db: Db, tenantId: string, input: UserInput): Pr
 }
 
 async function findUser(db: Db | Trx, tenantId: string, id: string, lock = false): Promise<User> {
-  if (!uuidRe.test(id)) throw new NotFoundError('user');
+  if (!isUuid(id)) throw new NotFoundError('user');
   let q = db.selectFrom('users').selectAll().where('tenantId', '=', tenantId).where('id', '=', id);
   if (lock && db.isTransaction) q = q.forUpdate();
   const row = await q.executeTakeFirst();
@@ -147,14 +149,13 @@ async function findUser(db: Db | Trx, tenantId: string, id: string, lock = false
   return row;
 }
 
-export const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Whose call history `id` is: a user of the directory, or a deleted one whose
  * CDRs stay (identifiant null then). NotFoundError when the tenant has neither.
  */
 export async function callHistoryOwner(db: Db, tenantId: string, id: string): Promise<{ identifiant: string | null }> {
-  if (!uuidRe.test(id)) throw new NotFoundError('user');
+  if (!isUuid(id)) throw new NotFoundError('user');
   const row = await db
     .selectNoFrom((eb) => eb.selectFrom('users').select('identifiant').where('tenantId', '=', tenantId).where('id', '=', id).as('identifiant'))
     .where((eb) =>

@@ -6,6 +6,7 @@
 //
 // The directory is read and written under the tenant's directory lock, in one
 // transaction: a file is checked against exactly the state it is applied to.
+import { isUniqueViolation } from '../../db/errors.js';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { withTransaction, type Db } from '../../db/connection.js';
@@ -17,7 +18,7 @@ import { stageFile } from './importFile.js';
 import { LineChecker } from './importLine.js';
 import { Planner, type ImportPlan } from './importPlan.js';
 import { writePlan } from './importWrite.js';
-import { deferDirectoryUniqueness, directoryTenant, isUniqueViolation, lockDirectory } from './repo.js';
+import { deferDirectoryUniqueness, directoryTenant, lockDirectory } from './repo.js';
 import { recordImport } from './snapshot.js';
 
 export type ImportMode = 'append' | 'upsert' | 'sync';

@@ -67,7 +67,3 @@ export async function deferDirectoryUniqueness(trx: Trx): Promise<void> {
   await sql`SET CONSTRAINTS users_matricule_uq, users_identifiant_uq DEFERRED`.execute(trx);
 }
 
-/** A unique_violation from PostgreSQL (postgres.js names the constraint and the row). */
-export function isUniqueViolation(err: unknown): err is { code: string; constraint_name?: string; detail?: string } {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
-}

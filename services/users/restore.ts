@@ -15,11 +15,12 @@
 // Imports are undone newest first: restoring one while a later import of the
 // tenant is still in place is refused (409), so a restore always brings back a
 // state the directory really had.
+import { validate as isUuid } from 'uuid';
+import { isUniqueViolation } from '../../db/errors.js';
 import { sql } from 'kysely';
 import { withTransaction, type Db } from '../../db/connection.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
-import { uuidRe } from './directory.js';
-import { countUsers, deferDirectoryUniqueness, isUniqueViolation, lockDirectory } from './repo.js';
+import { countUsers, deferDirectoryUniqueness, lockDirectory } from './repo.js';
 import { beforeImages, imageColumns } from './snapshot.js';
 
 export interface RestoreResult {
@@ -34,7 +35,7 @@ export interface RestoreResult {
 }
 
 export async function restoreImport(db: Db, tenantId: string, importId: string, restoredBy: string | null): Promise<RestoreResult> {
-  if (!uuidRe.test(importId)) throw new NotFoundError('import');
+  if (!isUuid(importId)) throw new NotFoundError('import');
   try {
     return await withTransaction(db, async (trx) => {
       const tenant = await lockDirectory(trx, tenantId);

@@ -1,0 +1,13 @@
+import postgres from 'postgres';
+
+/** An error PostgreSQL answered (postgres.js names its SQLSTATE, constraint, column and row). */
+export type PostgresError = InstanceType<typeof postgres.PostgresError>;
+
+export function isPostgresError(err: unknown): err is PostgresError {
+  return err instanceof postgres.PostgresError;
+}
+
+/** A unique_violation (23505), of one constraint when it is named. */
+export function isUniqueViolation(err: unknown, constraint?: string): err is PostgresError {
+  return isPostgresError(err) && err.code === '23505' && (constraint === undefined || err.constraint_name === constraint);
+}
