@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { isPostgresError } from '../db/errors.js';
+import { errorCode, isPostgresError } from '../db/errors.js';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
@@ -130,7 +130,7 @@ function postgresError(err: unknown): ApiError | undefined {
  */
 const UNREACHABLE = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', '25006']);
 function databaseUnreachable(err: unknown): boolean {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  const code = errorCode(err) ?? '';
   return UNREACHABLE.has(code) || code.startsWith('57P') || code.startsWith('08');
 }
 

@@ -2,6 +2,7 @@ import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { errorCode } from '../db/errors.js';
 import type { AccountBook } from '../services/authorization/book.js';
 import type { Membership, ServerRef } from '../services/cluster/membership.js';
 import { bearer, type KeyCache } from './auth.js';
@@ -251,7 +252,7 @@ function bytesOf(req: Request, env: unknown): Promise<Uint8Array> {
 }
 
 function notDelivered(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && NOT_DELIVERED.has(String(err.code));
+  return NOT_DELIVERED.has(errorCode(err) ?? '');
 }
 
 /**

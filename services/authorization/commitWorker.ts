@@ -4,7 +4,7 @@
 // one statement, publishes how far it has committed, and goes straight on to
 // the rows that arrived meanwhile. The wire protocol, the statement and its
 // result stay off the event loop that serves HTTP.
-import { isUniqueViolation } from '../../db/errors.js';
+import { errorCode, isUniqueViolation } from '../../db/errors.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
 import { noDelaySocket, reconnectBackoff } from '../../db/noDelaySocket.js';
@@ -149,7 +149,7 @@ async function run(): Promise<void> {
       stats[1] = stats[1]! + performance.now() - cycleStart;
       if (refused.length > 0) reply = { upTo, refused };
     } catch (err) {
-      const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+      const code = errorCode(err);
       reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code } };
     }
     if (reply) await report(reply);

@@ -1,3 +1,5 @@
+import { errorCode } from '../../db/errors.js';
+
 /**
  * The reservations fence (migration 0080), seen from the code: every
  * connection of a clustered server names the server in this custom setting,
@@ -13,5 +15,5 @@ export const FENCED_SQLSTATE = 'FF001';
 
 /** A commit refused by the fence (the reservation writer hands its SQLSTATE back as `code`). */
 export function isFenced(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && err.code === FENCED_SQLSTATE;
+  return errorCode(err) === FENCED_SQLSTATE;
 }
