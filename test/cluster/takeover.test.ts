@@ -60,7 +60,19 @@ async function ownerIndex(tenantId: string): Promise<number> {
 }
 
 /** Everything the issue asks of the answers, the reservations and the books after a disruption at `disruptedAt`. */
-async function verify(records: CallRecord[], users: LoadUser[], busiest: string, disruptedAt: number, killed?: number) {
+async function verify(
+  records: CallRecord[],
+  loadUsers: { user: LoadUser }[],
+  busiest: string,
+  disruptedAt: number,
+  what: string,
+  killed?: number,
+) {
+  // within 5 s of the disruption, the busiest tenant is answered again (measured, printed)
+  const ms = takeoverMs(records, busiest, disruptedAt);
+  console.info(`${what}: ${ms.toFixed(0)} ms to the first answer for the tenant; ${records.length} calls`);
+  expect(ms).toBeLessThan(5000);
+  const users = loadUsers.map((u) => u.user);
   const tenantIds = [...new Set(users.map((u) => u.tenantId))];
   const rows = await cluster.sql<{ id: string; callId: string; status: string; holdMoney: string; userId: string }[]>`
     select id::text, call_id as "callId", status, hold_money::text as "holdMoney", user_id::text as "userId"
@@ -159,16 +171,7 @@ describe('three servers under a PBX load: the owner of the busiest tenant dies',
         await cluster.start(killed);
       },
     );
-    const ms = takeoverMs(records, busiest, killedAt);
-    console.info(`takeover after SIGKILL: ${ms.toFixed(0)} ms (first answer for the tenant after the kill); ${records.length} calls`);
-    expect(ms).toBeLessThan(5000);
-    await verify(
-      records,
-      users.map((u) => u.user),
-      busiest,
-      killedAt,
-      killed,
-    );
+    await verify(records, users, busiest, killedAt, 'takeover after SIGKILL', killed);
     // the server that came back answers for the tenant (by forwarding), but the tenant stayed with the server that took it
     expect(taker).not.toBe('');
     const busy = users.find((u) => u.user.tenantId === busiest)!.user;
@@ -198,15 +201,7 @@ describe('three servers under a PBX load: the owner of the busiest tenant dies',
         await cluster.sql`select pg_terminate_backend(${row!.pid})`;
       },
     );
-    const ms = takeoverMs(records, busiest, cutAt);
-    console.info(`service after the owner's lock session was killed: ${ms.toFixed(0)} ms; ${records.length} calls`);
-    expect(ms).toBeLessThan(5000);
-    await verify(
-      records,
-      users.map((u) => u.user),
-      busiest,
-      cutAt,
-    );
+    await verify(records, users, busiest, cutAt, 'service after the owner’s lock session was killed');
     // every server is still a member, alive, its lock session connected again
     const { servers } = await owners(cluster.nodes[0]!.base, cluster.resellerKey);
     expect(servers.filter((s) => s.alive)).toHaveLength(3);
