@@ -33,6 +33,9 @@ import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
 import { reservationsApp } from './routes/reservations.js';
 import { deviceTypesApp, devicesApp, sitesApp } from './routes/devices.js';
+import { clusterApp } from './routes/cluster.js';
+import { Membership, newServerId } from '../services/cluster/membership.js';
+import { Forwarder, type Fetch } from './forward.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -44,6 +47,10 @@ export interface App {
   tariffs: TariffIndexCache;
   /** The in-memory accounts and reservation holds of the tenants this process serves. */
   authorization: AuthorizationService;
+  /** This server among the others on the same database (inert until `join`: cli/serve.ts). */
+  cluster: Membership;
+  /** What a server serves: `app.fetch` behind the forwarding layer (forward.ts). */
+  fetch: Fetch;
   /** Stops listening, drains pending reservations, releases the tenants' locks. */
   close(): Promise<void>;
 }
@@ -53,7 +60,7 @@ function isLoopback(address: string | undefined): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-export function createApp(deps: Deps): App {
+export function createApp(deps: Deps, options: { serverId?: string } = {}): App {
   const metrics = createMetrics();
   const keys = new KeyCache((id) => keyRecord(deps.db, id), new RateLimiter(deps.config.rateLimits, metrics, deps.logger));
   const defineRoute = routeFactory(deps, keys);
@@ -63,6 +70,7 @@ export function createApp(deps: Deps): App {
   const book = new AccountBook(deps.db, deps.sql, deps.logger, (id) => tariffs.invalidate(id));
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
+  const cluster = new Membership(deps.db, book, deps.logger, { id: options.serverId ?? newServerId() });
   const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
 
   const app = new OpenAPIHono<AppEnv>({
@@ -155,6 +163,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/device-types', deviceTypesApp(deps, defineRoute));
   app.route('/v1/sites', sitesApp(deps, defineRoute));
   app.route('/v1/devices', devicesApp(deps, defineRoute, exports));
+  app.route('/v1/cluster', clusterApp(defineRoute, cluster));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
@@ -170,6 +179,14 @@ export function createApp(deps: Deps): App {
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
 
+  const forwarder = new Forwarder((req, env) => app.fetch(req, env), {
+    keys,
+    book,
+    membership: cluster,
+    logger: deps.logger,
+    registry: metrics.registry,
+  });
+
   return {
     app,
     keys,
@@ -177,7 +194,11 @@ export function createApp(deps: Deps): App {
     exports,
     tariffs,
     authorization,
+    cluster,
+    fetch: forwarder.fetch,
     async close() {
+      forwarder.close();
+      await cluster.leave();
       await listening;
       await writer.close();
       await book.stop();

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { isPostgresError } from '../db/errors.js';
+import { errorCode, isPostgresError } from '../db/errors.js';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
@@ -11,6 +11,7 @@ import {
   ValidationError,
   type FieldError,
 } from '../services/shared/errors.js';
+import { isFenced } from '../services/cluster/fence.js';
 
 /** The closed set of error codes and the one place that maps them to HTTP. */
 export const errorStatus = {
@@ -165,6 +166,12 @@ export function toApiError(err: unknown): ApiError {
       err.retryAfterSeconds ? { 'Retry-After': String(err.retryAfterSeconds) } : undefined,
     );
   }
+  if (isFenced(err)) {
+    return new ApiError('SERVICE_UNAVAILABLE', 'this tenant’s accounts moved to another Forfait server: try again', undefined, { 'Retry-After': '1' });
+  }
+  if (databaseUnreachable(err)) {
+    return new ApiError('SERVICE_UNAVAILABLE', 'the database cannot be reached right now: try again', undefined, { 'Retry-After': '1' });
+  }
   const pg = postgresError(err);
   if (pg !== undefined) return pg;
   if (err instanceof HTTPException) {
@@ -206,6 +213,19 @@ function postgresError(err: unknown): ApiError | undefined {
     return new ApiError('CONFLICT', 'the request conflicts with existing data');
   }
   return undefined;
+}
+
+/**
+ * The database is away (restarting, a switchover under way, the network):
+ * postgres.js's connection errors, the sockets', and PostgreSQL's own
+ * "shutting down" (57P01-57P03), connection (08xxx) and "read-only" (25006: a
+ * standby, just after a switchover) errors. Whatever was asked was not done:
+ * 503 with Retry-After, not a 500.
+ */
+const UNREACHABLE = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', '25006']);
+function databaseUnreachable(err: unknown): boolean {
+  const code = errorCode(err) ?? '';
+  return UNREACHABLE.has(code) || code.startsWith('57P') || code.startsWith('08');
 }
 
 const toCamel = (column: string) => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -21,6 +21,7 @@ import { defaultConfig } from '../api/context.js';
 import { insertKey } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { random } from '../test/fixtures/random.js';
+import { throughNonOwner } from './forward.js';
 import { benchLine, freshDatabase } from './support.js';
 
 const USERS = 10_000;
@@ -246,6 +247,17 @@ end
   const best = (xs: WrkResult[]) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
   const anchor = best(runs.anchor);
   const auth = best(runs.auth);
+  // issue 23: the same requests through a server that does not own the tenant (benchmarks/forward.ts)
+  const hop =
+    process.env.BENCH_FORWARD === '0'
+      ? undefined
+      : await throughNonOwner({
+          owner: created,
+          ownerPort: appServer.port,
+          databaseUrl: database.url,
+          warm: (url) => wrk(url, script, '2', '4'),
+          measure: async (url) => ({ direct: await measured(`http://127.0.0.1:${appServer.port}/v1/authorize`), forwarded: await measured(url) }),
+        });
 
   const decisions = await sql<{ n: string }>`select count(*)::text as n from reservations where tenant_id = ${tenant.id}::uuid`.execute(db);
   const w = created.authorization.writer;
@@ -261,6 +273,16 @@ end
   await database.close();
   process.stdout.write(`ratio ${(auth.rps / anchor.rps).toFixed(3)}, p99 ${auth.p99.toFixed(2)} ms (issue 16: ratio ≥ 0.5 and p99 ≤ 10 ms at 64 connections)\n`);
   process.stdout.write(benchLine('authorize', Math.round(auth.rps), 'req/s', Math.round(anchor.rps)) + '\n');
+  if (hop) {
+    const { direct, forwarded } = hop;
+    process.stdout.write(
+      `through a non-owner: ${forwarded.rps.toFixed(0)} req/s  p50 ${forwarded.p50.toFixed(2)} ms  p99 ${forwarded.p99.toFixed(2)} ms  non-2xx ${forwarded.non2xx}` +
+        ` (direct, the same minute: ${direct.rps.toFixed(0)} req/s  p50 ${direct.p50.toFixed(2)} ms  p99 ${direct.p99.toFixed(2)} ms)\n` +
+        `the hop adds p50 ${(forwarded.p50 - direct.p50).toFixed(2)} ms, p99 ${(forwarded.p99 - direct.p99).toFixed(2)} ms\n`,
+    );
+    process.stdout.write(benchLine('authorize-forwarded', Math.round(forwarded.rps), 'req/s', Math.round(direct.rps)) + '\n');
+    process.stdout.write(benchLine('authorize-forwarded-p99-added', Number((forwarded.p99 - direct.p99).toFixed(2)), 'ms', Number(direct.p99.toFixed(2))) + '\n');
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

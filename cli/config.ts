@@ -38,6 +38,9 @@ export interface Settings {
   /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
   api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'rateLimits'>>;
   api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'kamailioRpc'>>;
+  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic'>>;
+  /** FORFAIT_ADVERTISE_URL: where the other servers on the same database reach this one (default: http://HOST:PORT, 127.0.0.1 for 0.0.0.0). */
+  advertiseUrl: string | undefined;
   /** LOG_LEVEL */
   logLevel: LevelWithSilent;
   /** FORFAIT_PRELOAD_BOOKS: load the account books of tenants with a PBX key at start (on by default), not on their first call. */
@@ -81,13 +84,25 @@ const pgSettings = z.string().transform((v, ctx) => {
   return out;
 });
 
+/**
+ * A postgres:// URL, with one host or several (`postgres://u:p@a:5432,b:5432/db?target_session_attrs=read-write`,
+ * which postgres.js reads and WHATWG URL does not: it is checked with the first host alone).
+ */
+function isPostgresUrl(v: string): boolean {
+  const m = /^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/.exec(v);
+  if (!m) return false;
+  const hosts = m[2]!.split(',');
+  if (hosts.some((h) => h === '')) return false;
+  return URL.canParse(m[1]! + hosts[0]! + m[3]!);
+}
+
 const schema = z.object({
   PORT: optional(number('a port number from 0 to 65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65_535)),
   HOST: optional(z.string()),
   FORFAIT_DATA_DIR: optional(z.string()),
   // values that hold a secret are never repeated in a message
   DATABASE_URL: optional(
-    z.string().refine((v) => URL.canParse(v) && ['postgres:', 'postgresql:'].includes(new URL(v).protocol), 'expected a postgres:// or postgresql:// URL'),
+    z.string().refine(isPostgresUrl, 'expected a postgres:// or postgresql:// URL (several hosts separated by commas for a Patroni cluster)'),
   ),
   FORFAIT_BOOTSTRAP_KEY: optional(
     z.string().refine((v) => splitKey(v) !== undefined, 'expected ffk_<16 hex digits>_<secret of 20+ url-safe characters>'),
@@ -97,6 +112,9 @@ const schema = z.object({
   FORFAIT_IMPORT_LIMIT_MB: optional(megabytes),
   FORFAIT_METRICS_PUBLIC: optional(z.enum(['0', '1'], { error: 'expected 1 (serve /metrics to any client) or 0 (loopback only, the default)' })),
   FORFAIT_PRELOAD_BOOKS: optional(z.enum(['0', '1'], { error: 'expected 1 (load the books of tenants with a PBX key at start, the default) or 0 (on their first call)' })),
+  FORFAIT_ADVERTISE_URL: optional(
+    z.string().refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), 'expected an http:// URL such as http://10.0.0.5:8080'),
+  ),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
   FORFAIT_ISSUER_NAME: optional(z.string()),
   FORFAIT_ISSUER_ADDRESS: optional(
@@ -170,6 +188,7 @@ export function readSettings(env: Record<string, string | undefined> = process.e
         kamailioRpc: { url: e.FORFAIT_KAMAILIO_RPC_URL, timeoutMs: (e.FORFAIT_KAMAILIO_RPC_TIMEOUT_S ?? 35) * 1000 },
       }),
     },
+    advertiseUrl: e.FORFAIT_ADVERTISE_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL ?? 'info',
     preloadBooks: e.FORFAIT_PRELOAD_BOOKS !== '0',
     invoicing: {

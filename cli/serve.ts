@@ -7,6 +7,7 @@ import { openDatabase, type OpenedDatabase } from '../db/open.js';
 import { startJobs } from '../jobs/scheduler.js';
 import { ensureBootstrapKey } from '../services/access/bootstrap.js';
 import { preloadBooks, tenantsWithPbxKeys } from '../services/authorization/preload.js';
+import { newServerId, SERVER_SETTING } from '../services/cluster/membership.js';
 import type { Settings } from './config.js';
 
 export interface ServeOptions {
@@ -24,11 +25,14 @@ export interface Running {
 export async function startServer(options: ServeOptions): Promise<Running> {
   const { settings } = options;
   const logger = options.logger ?? pino({ level: settings.logLevel });
+  // every connection names this server: the reservations fence reads it (services/cluster/)
+  const serverId = newServerId();
   const db = await openDatabase({
     databaseUrl: settings.databaseUrl,
     dataDir: settings.dataDir,
     pgSettings: settings.pgSettings,
     log: (line) => logger.debug({ pg: line }),
+    settings: { [SERVER_SETTING]: serverId },
   });
   const boot = await ensureBootstrapKey(db.db, { dataDir: settings.dataDir, envKey: settings.bootstrapKey });
   if (boot.created && boot.key) {
@@ -36,7 +40,7 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     process.stdout.write(`\nForfait bootstrap reseller key (shown once, also in ${boot.file}):\n  ${boot.key}\n\n`);
   }
   const config = { ...defaultConfig, ...settings.api, issuer: settings.invoicing.issuer };
-  const created = createApp({ db: db.db, sql: db.sql, logger, config });
+  const created = createApp({ db: db.db, sql: db.sql, logger, config }, { serverId });
   const jobs = options.jobs === false ? undefined : startJobs(
         {
           db: db.db,
@@ -61,12 +65,14 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     logger.info({ loaded: done.loaded.length, elsewhere: done.elsewhere.length, failed: done.failed, ms }, 'account books preloaded');
   }
   const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: created.app.fetch, port: settings.port, hostname: settings.host }, () => resolve(s as Server));
+    const s = serve({ fetch: created.fetch, port: settings.port, hostname: settings.host }, () => resolve(s as Server));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
   const url = `http://${settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host}:${port}`;
-  logger.info({ url, database: db.embedded ? 'embedded' : 'DATABASE_URL' }, 'forfait listening');
+  // the others forward this server's tenants' requests to it from now on
+  await created.cluster.join(settings.advertiseUrl ?? url);
+  logger.info({ url, server: serverId, database: db.embedded ? 'embedded' : 'DATABASE_URL' }, 'forfait listening');
 
   let closing: Promise<void> | undefined;
   return {

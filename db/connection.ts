@@ -1,7 +1,7 @@
 import { CamelCasePlugin, Kysely, type Transaction } from 'kysely';
 import postgres from 'postgres';
 import { PostgresRawDialect, rawSql } from './dialect.js';
-import { noDelaySocket } from './noDelaySocket.js';
+import { noDelaySocket, reconnectBackoff } from './noDelaySocket.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -14,16 +14,18 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
-export function connect(url: string, options: { max?: number } = {}): DbHandle {
+export function connect(url: string, options: { max?: number; settings?: Record<string, string> } = {}): DbHandle {
   // `socket` (TCP_NODELAY: no ~40 ms Nagle stalls after a COPY) is a documented
   // postgres.js option its type declarations lack
   const settings: postgres.Options<Record<string, never>> & { socket: typeof noDelaySocket } = {
     max: options.max ?? 10,
     socket: noDelaySocket,
+    backoff: reconnectBackoff,
     onnotice: () => undefined,
     // int8 ids and counters come back as strings, numeric (money) as strings:
     // neither is ever turned into a JS float.
-    connection: { application_name: 'forfait' },
+    // `settings`: run-time parameters every connection starts with (a clustered server's forfait.server_id)
+    connection: { application_name: 'forfait', ...options.settings },
   };
   const sql = postgres(url, settings);
   const db = kyselyOn(sql);
@@ -37,6 +39,27 @@ export function connect(url: string, options: { max?: number } = {}): DbHandle {
 }
 
 export { rawSql };
+
+/**
+ * A client of one connection to the same database as `sql`, with its settings
+ * (a session of its own: the account book's advisory locks).
+ */
+export function clientLike(sql: postgres.Sql, applicationName: string): postgres.Sql {
+  const o = sql.options;
+  // postgres.js keeps its hosts and ports as the arrays it parsed and takes them back as such
+  const same = {
+    host: o.host,
+    port: o.port,
+    path: o.path,
+    database: o.database,
+    user: o.user,
+    pass: o.pass,
+    ssl: o.ssl,
+    // several hosts (Patroni): the same choice of the primary as the pool's
+    target_session_attrs: o.target_session_attrs,
+  } as unknown as postgres.Options<Record<string, never>>;
+  return postgres({ ...same, max: 1, backoff: reconnectBackoff, onnotice: () => undefined, connection: { ...o.connection, application_name: applicationName } });
+}
 
 const kyselies = new WeakMap<postgres.Sql, Db>();
 

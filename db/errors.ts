@@ -11,3 +11,12 @@ export function isPostgresError(err: unknown): err is PostgresError {
 export function isUniqueViolation(err: unknown, constraint?: string): err is PostgresError {
   return isPostgresError(err) && err.code === '23505' && (constraint === undefined || err.constraint_name === constraint);
 }
+
+/**
+ * The code an error carries, if any: a PostgreSQL SQLSTATE, a postgres.js
+ * connection error (CONNECTION_CLOSED…), a socket's (ECONNREFUSED…), or the
+ * SQLSTATE the reservation writer hands back from its worker.
+ */
+export function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code !== undefined ? String(err.code) : undefined;
+}

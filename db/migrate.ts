@@ -21,6 +21,7 @@ import * as cdrsPartitioned from './migrations/2026_12_02_0050_cdrs_partitioned.
 import * as cdrArchives from './migrations/2026_12_02_0051_cdr_archives.js';
 import * as cdrBoundaryKeys from './migrations/2026_12_02_0052_cdr_boundary_keys.js';
 import * as devices from './migrations/2026_12_02_0040_devices.js';
+import * as cluster from './migrations/2026_12_02_0080_cluster.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -47,6 +48,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_02_0050_cdrs_partitioned': cdrsPartitioned,
   '2026_12_02_0051_cdr_archives': cdrArchives,
   '2026_12_02_0052_cdr_boundary_keys': cdrBoundaryKeys,
+  '2026_12_02_0080_cluster': cluster,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

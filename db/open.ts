@@ -19,6 +19,8 @@ export async function openDatabase(options: {
   log?: (line: string) => void;
   pool?: number;
   migrate?: boolean;
+  /** Run-time parameters every connection starts with. */
+  settings?: Record<string, string>;
 }): Promise<OpenedDatabase> {
   let embedded: EmbeddedServer | undefined;
   let url = options.databaseUrl;
@@ -26,7 +28,7 @@ export async function openDatabase(options: {
     embedded = await startEmbedded({ dataDir: options.dataDir, log: options.log, settings: options.pgSettings });
     url = embedded.url;
   }
-  const handle = connect(url, { max: options.pool ?? 20 });
+  const handle = connect(url, { max: options.pool ?? 20, settings: options.settings });
   try {
     if (options.migrate !== false) await migrateToLatest(handle.db);
   } catch (err) {

@@ -419,6 +419,22 @@ export interface DeviceRestartTable {
   requestedBy: string | null;
 }
 
+/** A running Forfait server (migration 0080): where the others forward to, and the session that holds its tenants' locks. */
+export interface ServerTable {
+  id: string;
+  address: string;
+  lockPid: number | null;
+  startedAt: Timestamp;
+  heartbeatAt: Timestamp;
+}
+
+/** The server that took each tenant's account book last (migration 0080; the reservations fence reads it). */
+export interface TenantOwnerTable {
+  tenantId: string;
+  serverId: string;
+  since: Timestamp;
+}
+
 export interface Database {
   resellers: ResellerTable;
   productTypes: ProductTypeTable;
@@ -451,6 +467,8 @@ export interface Database {
   deviceLines: DeviceLineTable;
   deviceRegistrations: DeviceRegistrationTable;
   deviceRestarts: DeviceRestartTable;
+  servers: ServerTable;
+  tenantOwners: TenantOwnerTable;
 }
 
 export type Tenant = Selectable<TenantTable>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type postgres from 'postgres';
 import type { Logger } from 'pino';
-import { withTransaction, type Db, type Trx } from '../../db/connection.js';
+import { clientLike, withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { UserTable } from '../../db/schema.js';
 import { freeNumberSet, parseMoney4, parseNumber, tenantCountry, type CountryCode, type Money4 } from '../../engine/index.js';
 import { UnavailableError } from '../shared/errors.js';
@@ -239,11 +239,17 @@ function fill(a: Account, u: UserRow): void {
 
 export class AccountBook {
   private readonly tenants = new LoadingCache<TenantBook>((tenantId) => this.load(tenantId));
-  private lockConn: Promise<postgres.ReservedSql> | undefined;
+  private lockConn: postgres.Sql | undefined;
   private listening: postgres.ListenMeta | undefined;
   private stopped = false;
   /** Incremented at each reservation commit; orders commits against snapshots. */
   seq = 0;
+  /**
+   * Run on the lock's connection once a tenant's lock is taken, before its book
+   * is read: several servers (services/cluster/) record there that this one
+   * now owns the tenant.
+   */
+  claim: ((conn: postgres.Sql, tenantId: string) => Promise<unknown>) | undefined;
 
   constructor(
     private readonly db: Db,
@@ -263,11 +269,9 @@ export class AccountBook {
     await this.listening?.unlisten().catch(() => undefined);
     for (const tb of this.tenants.all()) await tb.then((b) => b.reconciling).catch(() => undefined);
     if (this.lockConn) {
-      const conn = await this.lockConn.catch(() => undefined);
-      if (conn) {
-        await conn`select pg_advisory_unlock_all()`.catch(() => undefined);
-        conn.release();
-      }
+      const conn = this.lockConn;
+      await conn`select pg_advisory_unlock_all()`.catch(() => undefined);
+      await conn.end({ timeout: 5 });
     }
     this.tenants.clear();
   }
@@ -287,18 +291,32 @@ export class AccountBook {
     return this.tenants.peek(tenantId);
   }
 
-  private lock(): Promise<postgres.ReservedSql> {
-    this.lockConn ??= this.sql.reserve();
+  /**
+   * The session that holds this process's tenant locks: a client of one
+   * connection of its own (opened on first use). Not a connection reserved from
+   * the pool: postgres.js crashes the process when a query is sent on a
+   * reserved connection PostgreSQL has closed, while a client of its own
+   * connects again (a new session, without the locks: services/cluster/ sees
+   * its pid change and takes them again).
+   */
+  lockSession(): postgres.Sql {
+    this.lockConn ??= clientLike(this.sql, 'forfait-locks');
     return this.lockConn;
+  }
+
+  /** Drops the tenant's book from memory (it belongs to another server now); the next request loads it again. */
+  forget(tenantId: string): void {
+    this.tenants.delete(tenantId);
   }
 
   private async load(tenantId: string): Promise<TenantBook> {
     if (this.stopped) throw new UnavailableError('the server is stopping');
-    const conn = await this.lock();
+    const conn = this.lockSession();
     const [got] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${tenantId})) as ok`;
     if (!got?.ok) {
       throw new UnavailableError('this tenant’s accounts are owned by another Forfait server: send its PBX traffic there');
     }
+    await this.claim?.(conn, tenantId);
     // reservations whose call outlived its grace while nobody owned the tenant
     await expireReservations(this.db, tenantId);
     const snap = await this.snapshot(tenantId);

@@ -4,10 +4,10 @@
 // one statement, publishes how far it has committed, and goes straight on to
 // the rows that arrived meanwhile. The wire protocol, the statement and its
 // result stay off the event loop that serves HTTP.
-import { isUniqueViolation } from '../../db/errors.js';
+import { errorCode, isUniqueViolation } from '../../db/errors.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import postgres from 'postgres';
-import { noDelaySocket } from '../../db/noDelaySocket.js';
+import { noDelaySocket, reconnectBackoff } from '../../db/noDelaySocket.js';
 import { INSERTED_VALUES, RECORD_COLUMNS, TABLE_COLUMNS } from './reservationRow.js';
 import { CTRL, ringLayout } from './ring.js';
 
@@ -42,7 +42,12 @@ const { ctrl, stats, ends, data } = ringLayout(ringBytes, ringSlots, ring);
 const BUSY_PERMILLE = 800;
 
 // `socket` (TCP_NODELAY, see db/noDelaySocket.js) is a postgres.js option its type declarations lack
-const settings: WorkerConnection & { socket: typeof noDelaySocket } = { ...connection, socket: noDelaySocket, onnotice: () => undefined };
+const settings: WorkerConnection & { socket: typeof noDelaySocket } = {
+  ...connection,
+  socket: noDelaySocket,
+  backoff: reconnectBackoff,
+  onnotice: () => undefined,
+};
 const sql = postgres(settings as unknown as postgres.Options<Record<string, never>>);
 
 /** The batch's rows (the ring's JSON array) as a relation, typed as the columns they go into. */
@@ -81,10 +86,6 @@ async function insertRefusing(json: string): Promise<string[]> {
 /** How often a batch is tried again after its connection was lost (each time on a new connection). */
 const RECONNECTS = 3;
 
-/** The error's code (SQLSTATE, or postgres.js's own such as CONNECTION_CLOSED). */
-function codeOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
-}
 
 /**
  * A failure of the connection rather than of the statement: postgres.js lost
@@ -95,7 +96,7 @@ function codeOf(err: unknown): string | undefined {
  * FATAL message: a lost connection can be seen twice).
  */
 function connectionLost(err: unknown): boolean {
-  const code = codeOf(err);
+  const code = errorCode(err);
   return code !== undefined && (code.startsWith('CONNECTION_') || code.startsWith('08') || /^57P0[123]$/.test(code));
 }
 
@@ -206,7 +207,7 @@ async function run(): Promise<void> {
       stats[1] = stats[1]! + performance.now() - cycleStart;
       if (refused.length > 0) reply = { upTo, refused };
     } catch (err) {
-      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code: codeOf(err) } };
+      reply = { upTo, error: { message: err instanceof Error ? err.message : String(err), code: errorCode(err) } };
     }
     if (reply) await report(reply);
     Atomics.store(ctrl, CTRL.COMMITTED, upTo);

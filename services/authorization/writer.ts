@@ -23,6 +23,8 @@ function connectionOf(sql: postgres.Sql): WorkerConnection {
     ssl: o.ssl,
     // named after the pool's own name ("forfait" → "forfait-reservations"), so an operator (or a test) tells servers' writers apart
     connection: { ...o.connection, application_name: `${o.connection.application_name ?? 'forfait'}-reservations` },
+    // several hosts (Patroni, docs/operations.md): the primary, as the pool chooses it
+    target_session_attrs: o.target_session_attrs,
     max: 1, // one commit in flight (see the class comment)
   };
 }

@@ -52,6 +52,7 @@ describe('readSettings', () => {
       FORFAIT_KAMAILIO_RPC_URL: 'http://127.0.0.1:5071/RPC',
       FORFAIT_KAMAILIO_RPC_TIMEOUT_S: '10',
       LOG_LEVEL: 'debug',
+      FORFAIT_ADVERTISE_URL: 'http://10.0.0.5:9090/',
       FORFAIT_ISSUER_NAME: ' Opérateur SA ',
       FORFAIT_ISSUER_ADDRESS: '1 rue A | 75001 Paris |',
       FORFAIT_ISSUER_VAT_ID: 'FR99999999999',
@@ -95,6 +96,8 @@ describe('readSettings', () => {
         },
       },
       api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true, kamailioRpc: { url: 'http://127.0.0.1:5071/RPC', timeoutMs: 10_000 } },
+      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true },
+      advertiseUrl: 'http://10.0.0.5:9090',
       logLevel: 'debug',
       preloadBooks: false,
       invoicing: {
@@ -111,6 +114,13 @@ describe('readSettings', () => {
       shutdownGraceSeconds: 2.5,
       archiveDir: '/mnt/archive',
     });
+  });
+
+  it('takes a DATABASE_URL of several hosts (a Patroni cluster), and still refuses a malformed one', () => {
+    const url = 'postgres://forfait:pw@db1:5432,db2:5432,db3:5432/forfait?target_session_attrs=read-write';
+    expect(readSettings({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    expect(problems({ DATABASE_URL: 'postgres://forfait:pw@db1:5432,,db2/forfait' })).toHaveLength(1);
+    expect(problems({ DATABASE_URL: 'postgres://forfait:pw@db1:port/forfait' })).toHaveLength(1);
   });
 
   it('takes a blank variable as unset (DATABASE_URL= means the embedded PostgreSQL)', () => {
@@ -130,6 +140,7 @@ describe('readSettings', () => {
       FORFAIT_BODY_LIMIT_MB: ['0', 'expected a size in MB above 0, such as 1 or 0.5, got "0"'],
       FORFAIT_METRICS_PUBLIC: ['yes', 'expected 1 (serve /metrics to any client) or 0 (loopback only, the default)'],
       FORFAIT_PRELOAD_BOOKS: ['yes', 'expected 1 (load the books of tenants with a PBX key at start, the default) or 0 (on their first call)'],
+      FORFAIT_ADVERTISE_URL: ['10.0.0.5:8080', 'expected an http:// URL such as http://10.0.0.5:8080'],
       LOG_LEVEL: ['verbose', 'expected one of fatal, error, warn, info, debug, trace, silent'],
       FORFAIT_ISSUER_ADDRESS: ['| |', 'expected address lines separated by |'],
       FORFAIT_ISSUER_EMAIL: ['billing', 'expected an email address'],
