@@ -28,6 +28,8 @@ import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
+import { auditApp, peopleApp } from './routes/people.js';
+import { createMailer } from '../services/mail/mailer.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -58,6 +60,7 @@ export function createApp(deps: Deps): App {
   const book = new AccountBook(deps.db, deps.sql, deps.logger, (id) => tariffs.invalidate(id));
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
+  const mailer = createMailer(deps.config.portal.mail, deps.logger);
   const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
 
   const app = new OpenAPIHono<AppEnv>({
@@ -138,6 +141,8 @@ export function createApp(deps: Deps): App {
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
+  app.route('/v1/people', peopleApp(deps, defineRoute, mailer));
+  app.route('/v1/audit', auditApp(deps, defineRoute));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
@@ -164,6 +169,7 @@ export function createApp(deps: Deps): App {
       await listening;
       await writer.close();
       await book.stop();
+      mailer.close();
     },
   };
 }

@@ -1,5 +1,7 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { principalOfKey, type Permission, type Principal } from '../services/access/access.js';
+import { csrfMatches, sessionOf, type Session } from '../services/people/sessions.js';
 import { ApiError } from './errors.js';
 import type { AppEnv, Deps } from './context.js';
 
@@ -45,6 +47,31 @@ export class KeyCache {
   clear(): void {
     this.entries.clear();
   }
+
+  /** A portal session (never cached: disabling a person must take effect at once). */
+  session(token: string): Promise<Session | undefined> {
+    return sessionOf(this.deps.db, token, new Date());
+  }
+}
+
+/** The portal's session cookie (api/portal/) and the header carrying its CSRF token on a change. */
+export const sessionCookie = 'forfait_session';
+export const csrfHeader = 'x-csrf-token';
+
+/**
+ * A request without `Authorization` but with the portal's session cookie acts
+ * as the signed-in person, with the same roles and checks as a key. A change
+ * (any method but GET/HEAD) must carry the session's CSRF token in
+ * `X-CSRF-Token`: a cookie alone, which another site can make a browser send,
+ * never changes anything.
+ */
+async function sessionCaller(cache: KeyCache, c: Context, token: string): Promise<Principal> {
+  const session = await cache.session(token);
+  if (!session) throw new ApiError('UNAUTHORIZED', 'the session has ended: sign in again');
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && !csrfMatches(session.csrf, c.req.header(csrfHeader))) {
+    throw new ApiError('FORBIDDEN', `missing or wrong CSRF token: send the session's token in ${csrfHeader}`);
+  }
+  return session.principal;
 }
 
 export function bearer(header: string | undefined): string | undefined {
@@ -89,7 +116,15 @@ export function admit(access: Exclude<Access, { scope: 'public' }>, principal: P
 export function authorize(cache: KeyCache, access: Access): MiddlewareHandler<AppEnv> {
   if (access.scope === 'public') return (_c, next) => next();
   return (c, next) => {
-    const found = caller(cache, c.req.header('authorization'));
+    const header = c.req.header('authorization');
+    const token = header === undefined ? getCookie(c, sessionCookie) : undefined;
+    if (token) {
+      return sessionCaller(cache, c, token).then((principal) => {
+        c.set('principal', admit(access, principal));
+        return next();
+      });
+    }
+    const found = caller(cache, header);
     if (found instanceof Promise) {
       return found.then((principal) => {
         c.set('principal', admit(access, principal));

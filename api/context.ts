@@ -4,6 +4,7 @@ import type { Principal } from '../services/access/access.js';
 import type postgres from 'postgres';
 import { specExportLimits, type ExportQueueOptions } from '../services/exports/queue.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
+import type { MailSettings } from '../services/mail/mailer.js';
 
 export interface Config {
   /** Default request body limit in bytes (per route overrides exist). */
@@ -20,6 +21,14 @@ export interface Config {
   exportLimits: ExportQueueOptions;
   /** Who issues the invoices (FORFAIT_ISSUER_*). */
   issuer: Issuer;
+  /** The portal (api/portal/): its mail (FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM) and public address for links (FORFAIT_PUBLIC_URL). */
+  portal: PortalSettings;
+}
+
+export interface PortalSettings {
+  mail: MailSettings;
+  /** The address people open, for the links in mails; unset: the address of the request. https: cookies are Secure. */
+  publicUrl?: string;
 }
 
 export const defaultConfig: Config = {
@@ -30,6 +39,7 @@ export const defaultConfig: Config = {
   metricsPublic: false,
   exportLimits: specExportLimits,
   issuer: defaultIssuer,
+  portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: 'var/outbox' } },
 };
 
 export interface Deps {

@@ -40,6 +40,8 @@ export interface Settings {
   logLevel: LevelWithSilent;
   /** FORFAIT_ISSUER_*: who issues the invoices; FORFAIT_INVOICE_GRACE_HOURS: how long the monthly job waits for late CDRs. */
   invoicing: { issuer: Issuer; graceHours: number };
+  /** FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL: the portal's mail (else .eml files in <data dir>/outbox) and links. */
+  portal: Config['portal'];
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -98,6 +100,9 @@ const schema = z.object({
   FORFAIT_ISSUER_EMAIL: optional(z.string().regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address')),
   FORFAIT_ISSUER_TIMEZONE: optional(z.string().refine((v) => IANAZone.isValidZone(v), 'expected an IANA time zone such as Europe/Paris')),
   FORFAIT_INVOICE_GRACE_HOURS: optional(number('a number of hours ≥ 0, such as 2', (n) => n >= 0)),
+  FORFAIT_SMTP_URL: optional(z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://[user:password@]host[:port] or smtps://…')),
+  FORFAIT_MAIL_FROM: optional(z.string().min(3)),
+  FORFAIT_PUBLIC_URL: optional(z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected the address people open, such as https://forfait.example.com')),
 });
 
 /** The settings are invalid: one line per variable at fault. */
@@ -136,6 +141,14 @@ export function readSettings(env: Record<string, string | undefined> = process.e
         timezone: e.FORFAIT_ISSUER_TIMEZONE ?? defaultIssuer.timezone,
       },
       graceHours: e.FORFAIT_INVOICE_GRACE_HOURS ?? 2,
+    },
+    portal: {
+      mail: {
+        ...(e.FORFAIT_SMTP_URL !== undefined && { smtpUrl: e.FORFAIT_SMTP_URL }),
+        from: e.FORFAIT_MAIL_FROM ?? 'Forfait <forfait@localhost>',
+        outboxDir: path.join(path.resolve(e.FORFAIT_DATA_DIR ?? './var'), 'outbox'),
+      },
+      ...(e.FORFAIT_PUBLIC_URL !== undefined && { publicUrl: e.FORFAIT_PUBLIC_URL }),
     },
   };
 }

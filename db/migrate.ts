@@ -15,6 +15,8 @@ import * as reservationsHot from './migrations/2026_11_22_0013_reservations_hot.
 import * as reservationsOpenById from './migrations/2026_11_22_0014_reservations_open_by_id.js';
 import * as reservationAnswerText from './migrations/2026_11_22_0015_reservation_answer_text.js';
 import * as indicatorAdd from './migrations/2026_11_22_0016_indicator_add.js';
+import * as people from './migrations/2026_12_02_0060_people.js';
+import * as audit from './migrations/2026_12_02_0061_audit.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -35,6 +37,8 @@ const migrations: Record<string, Migration> = {
   '2026_11_22_0014_reservations_open_by_id': reservationsOpenById,
   '2026_11_22_0015_reservation_answer_text': reservationAnswerText,
   '2026_11_22_0016_indicator_add': indicatorAdd,
+  '2026_12_02_0060_people': people,
+  '2026_12_02_0061_audit': audit,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

@@ -24,6 +24,7 @@ interface Owned {
   aImportId: string;
   aReservationId: string;
   aInvoiceId: string;
+  aPersonId: string;
 }
 
 interface Probe {
@@ -56,6 +57,9 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'GET /v1/invoices/{id}': (o) => ({ params: { id: o.aInvoiceId } }),
   'GET /v1/invoices/{id}.pdf': (o) => ({ params: { id: o.aInvoiceId } }),
   'GET /v1/invoices/{id}/details.csv': (o) => ({ params: { id: o.aInvoiceId } }),
+  'PATCH /v1/people/{id}': (o) => ({ params: { id: o.aPersonId }, body: { status: 'disabled' } }),
+  'POST /v1/people/{id}/link': (o) => ({ params: { id: o.aPersonId } }),
+  'POST /v1/people/import': () => ({ params: {}, raw: { body: 'probe-csv@example.test,Probe,acheteur\n', contentType: 'text/csv' } }),
   'POST /v1/calls/{reservationId}/end': (o) => ({ params: { reservationId: o.aReservationId }, body: { durationSeconds: 30, disposition: 'answered' } }),
 };
 
@@ -69,6 +73,7 @@ const bodies: Record<string, unknown> = {
   'POST /v1/cdrs': [],
   'POST /v1/rerate': { from: '2026-11-01', to: '2026-12-01' },
   'POST /v1/invoices/run': { period: '2026-10' },
+  'POST /v1/people': { email: 'probe@example.test', name: 'Probe', roles: ['acheteur'], delivery: 'password' },
   'POST /v1/authorize': { identifiant: '7654321', callee: '0142000000' },
 };
 
@@ -142,7 +147,9 @@ describe('tenant isolation and access on every route', () => {
     const aAuth = await call(app, 'POST', '/v1/authorize', { key: aPbx, json: { identifiant: '7654321', callee: '0612345678' } });
     expect(aAuth.json.decision).toBe('allow');
     const aUserBefore = (await call(app, 'GET', `/v1/users/${aUser.id}`, { key: a.adminKey })).json;
-    const owned: Owned = { a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId, aInvoiceId: aRun.json.created[0] };
+    const aPerson = await call(app, 'POST', '/v1/people', { key: a.adminKey, json: { email: `alice-${a.id}@example.test`, name: 'Alice Person', roles: ['comptable'], delivery: 'password' } });
+    expect(aPerson.status, aPerson.text).toBe(201);
+    const owned: Owned = { aPersonId: aPerson.json.person.id, a, aKeyId: aKey.id, aTariffId, aUserId: aUser.id, aImportId: aImport.json.importId, aReservationId: aAuth.json.reservationId, aInvoiceId: aRun.json.created[0] };
     const bPowerless = await powerlessKey(app, b);
     const ops = await operations();
     const checked: string[] = [];
@@ -186,7 +193,7 @@ describe('tenant isolation and access on every route', () => {
     }
 
     // lists of B never show A's objects
-    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A', aRun.json.created[0]];
+    const secretIds = [a.id, aKey.id, aUser.id, aImport.json.importId, aUser.matricule, 'Alice Secret', 'iso-secret-call-A', aRun.json.created[0], aPerson.json.person.id, 'Alice Person'];
     for (const op of ops.filter((o) => o.method === 'GET' && !/\{\w+\}/.test(o.path) && o.access.scope !== 'public')) {
       const key = op.access.scope === 'reseller' ? otherReseller.key : b.adminKey;
       const res = await call(app, 'GET', op.path, { key });
@@ -214,6 +221,8 @@ describe('tenant isolation and access on every route', () => {
     const aInvoice = await call(app, 'GET', `/v1/invoices/${aRun.json.created[0]}`, { key: a.adminKey });
     expect(aInvoice.status).toBe(200);
     expect(aInvoice.json.tenantId).toBe(a.id);
+    const aPeople = await call(app, 'GET', '/v1/people', { key: a.adminKey });
+    expect(aPeople.json.items.find((p: { id: string }) => p.id === aPerson.json.person.id).status).toBe('active');
     expect(checked.length).toBe(ops.filter((o) => o.access.scope !== 'public').length);
   });
 });

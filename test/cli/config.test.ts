@@ -74,6 +74,7 @@ describe('readSettings', () => {
         },
         graceHours: 0.5,
       },
+      portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: '/srv/forfait/outbox' } },
     });
   });
 
@@ -101,6 +102,12 @@ describe('readSettings', () => {
     };
     const found = problems(Object.fromEntries(Object.entries(invalid).map(([name, [value]]) => [name, value])));
     expect([...found].sort()).toEqual(Object.entries(invalid).map(([name, [, message]]) => `${name}: ${message}`).sort());
+  });
+
+  it('reads the portal’s mail and public address (FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL)', () => {
+    const s = readSettings({ FORFAIT_DATA_DIR: '/srv/f', FORFAIT_SMTP_URL: 'smtp://u:p@mail:2525', FORFAIT_MAIL_FROM: 'Forfait <no@x.fr>', FORFAIT_PUBLIC_URL: 'https://f.example.com' });
+    expect(s.portal).toEqual({ mail: { smtpUrl: 'smtp://u:p@mail:2525', from: 'Forfait <no@x.fr>', outboxDir: '/srv/f/outbox' }, publicUrl: 'https://f.example.com' });
+    expect(() => readSettings({ FORFAIT_SMTP_URL: 'mail.example.com', FORFAIT_PUBLIC_URL: 'forfait.example.com' })).toThrow(/FORFAIT_SMTP_URL: expected smtp:\/\/.*\n.*FORFAIT_PUBLIC_URL: expected the address/s);
   });
 
   it('never repeats the value of a secret', () => {
