@@ -30,6 +30,11 @@ describe('forfait serve', () => {
     expect(key).toMatch(/^ffk_[0-9a-f]{16}_/);
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     expect(first.output()).toContain(key);
+    // the portal's first person: printed once too, and kept 0600 beside the key
+    const credentials = (await readFile(path.join(dataDir, 'bootstrap-credentials'), 'utf8')).trim().split('\n');
+    expect(credentials[0]).toBe('admin@forfait.local');
+    expect(first.output()).toContain(`password: ${credentials[1]}`);
+    expect((await stat(path.join(dataDir, 'bootstrap-credentials'))).mode & 0o777).toBe(0o600);
 
     const created = await api(port, key, 'POST', '/v1/tenants', { name: 'Persisted SA', productType: 'pro' });
     expect(created.status).toBe(201);
@@ -55,6 +60,7 @@ describe('forfait serve', () => {
       throw new Error(`${String(err)}\n--- server output ---\n${second.output()}`);
     });
     expect(second.output()).not.toContain(key); // shown once only
+    expect(second.output()).not.toContain(credentials[1]);
     const list = await api(port2, key, 'GET', '/v1/tenants');
     expect(list.json.items.map((t: { name: string }) => t.name)).toContain('Persisted SA');
     let done: string[] = [];
