@@ -28,8 +28,9 @@ import { ReservationWriter } from '../services/authorization/writer.js';
 import type { AuthorizationService } from '../services/authorization/authorize.js';
 import { authorizeApp, callsApp } from './routes/authorize.js';
 import { invoicesApp } from './routes/invoices.js';
-import { auditApp, peopleApp } from './routes/people.js';
+import { auditApp, licencesApp, peopleApp } from './routes/people.js';
 import { createMailer } from '../services/mail/mailer.js';
+import { portalApp } from './portal/portal.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -143,6 +144,7 @@ export function createApp(deps: Deps): App {
   app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
   app.route('/v1/people', peopleApp(deps, defineRoute, mailer));
   app.route('/v1/audit', auditApp(deps, defineRoute));
+  app.route('/v1/licences', licencesApp(deps, defineRoute));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
@@ -157,6 +159,8 @@ export function createApp(deps: Deps): App {
   });
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
+  // the portal acts through this app's own routes (api/portal/client.ts)
+  app.route('/portal', portalApp({ deps, keys, exports, mailer, fetch: (request) => app.fetch(request) }));
 
   return {
     app,

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import type { Mailer } from '../../services/mail/mailer.js';
 import { createPerson, importPeople, listPeople, sendLink, updatePerson, type PeopleContext } from '../../services/people/people.js';
 import { listAudit } from '../../services/audit/audit.js';
+import { licenceUse } from '../../services/tenants/licences.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, ListQuery, listOf, Uuid, type DefineRoute } from '../route.js';
 
@@ -167,6 +168,26 @@ export function auditApp(deps: Deps, defineRoute: DefineRoute) {
       responses: { 200: { description: 'Events', content: { 'application/json': { schema: listOf(AuditSchema) } } } },
     }),
     async (c) => c.json(await listAudit(deps.db, c.get('principal'), c.req.valid('query')), 200),
+  );
+  return app;
+}
+
+const LicenceSchema = z
+  .object({ tenantId: Uuid, tenantName: z.string(), productType: z.string(), used: z.number().int(), max: z.number().int() })
+  .openapi('LicenceUse');
+
+export function licencesApp(deps: Deps, defineRoute: DefineRoute) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/',
+      tags: ['people'],
+      summary: 'Licence use: users in the directory against the product type’s maximum (a reseller: each of its tenants)',
+      access: { scope: 'tenant', permission: 'directory:manage', anyOf: ['directory:import', 'access:manage'], reseller: true },
+      responses: { 200: { description: 'Use by tenant', content: { 'application/json': { schema: z.object({ items: z.array(LicenceSchema) }) } } } },
+    }),
+    async (c) => c.json({ items: await licenceUse(deps.db, c.get('principal')) }, 200),
   );
   return app;
 }

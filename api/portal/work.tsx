@@ -1,0 +1,181 @@
+import type { Hono } from 'hono';
+import type { CdrView } from '../../services/cdrs/view.js';
+import type { InvoiceView } from '../../services/invoices/read.js';
+import { refused } from './directory.js';
+import { apiOf, formOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
+import { Csrf, Field, Layout, money } from './layout.js';
+import { say, type LabelKey } from './labels.js';
+import type { ApiFailure } from './client.js';
+
+type List<T> = { items: T[]; nextCursor: string | null };
+const tr = (c: PortalContext) => (k: LabelKey, v?: Record<string, string | number>) => say(c.get('locale'), k, v);
+const filterNames = ['from', 'to', 'identifiant', 'direction'] as const;
+
+export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
+  // ---- calls: the filtered CDR list and its CSV export ---------------------------------
+  app.get('/calls', async (c) => {
+    const t = tr(c);
+    const locale = c.get('locale');
+    const filters = new URLSearchParams();
+    for (const n of filterNames) {
+      const v = c.req.query(n)?.trim();
+      if (v) filters.set(n, v);
+    }
+    const cursor = c.req.query('cursor');
+    const list = await apiOf(pd, c).get<List<CdrView>>(`/v1/cdrs?limit=100&${filters}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    if (!list.ok && list.status !== 400) return refused(c, list.error, list.status);
+    const { running, waiting } = pd.exports.stats;
+    return c.html(
+      <Layout locale={locale} title={t('callsTitle')} viewer={c.get('viewer')} current="calls" path={`/portal/calls?${filters}`} error={list.ok ? undefined : list.error}>
+        <form method="get" action="/portal/calls" class="card filters">
+          <Field id="from" label={t('from')}>
+            <input id="from" name="from" type="date" value={filters.get('from') ?? ''} />
+          </Field>
+          <Field id="to" label={t('to')}>
+            <input id="to" name="to" type="date" value={filters.get('to') ?? ''} />
+          </Field>
+          <Field id="identifiant" label={t('identifiant')}>
+            <input id="identifiant" name="identifiant" value={filters.get('identifiant') ?? ''} />
+          </Field>
+          <Field id="direction" label={t('direction')}>
+            <select id="direction" name="direction">
+              <option value="">{t('all')}</option>
+              <option value="out" selected={filters.get('direction') === 'out'}>
+                {t('out')}
+              </option>
+              <option value="in" selected={filters.get('direction') === 'in'}>
+                {t('in')}
+              </option>
+            </select>
+          </Field>
+          <div class="actions">
+            <button type="submit" class="primary">
+              {t('filter')}
+            </button>
+            <a class="button secondary" href={`/v1/cdrs/export.csv?${filters}`} download>
+              {t('exportCsv')}
+            </a>
+          </div>
+        </form>
+        <p class="status" data-exports={`${running}/${waiting}`}>
+          {t('exportsQueue', { running, waiting })}
+        </p>
+        <div class="card table-wrap">
+          <table class="list">
+            <thead>
+              <tr>
+                <th scope="col">{t('startedAt')}</th>
+                <th scope="col">{t('identifiant')}</th>
+                <th scope="col">{t('direction')}</th>
+                <th scope="col">{t('caller')}</th>
+                <th scope="col">{t('callee')}</th>
+                <th scope="col">{t('duration')}</th>
+                <th scope="col">{t('cost')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {!list.ok || list.json.items.length === 0 ? (
+                <tr>
+                  <td colspan={7} class="empty">
+                    {t('noCalls')}
+                  </td>
+                </tr>
+              ) : (
+                list.json.items.map((r) => (
+                  <tr>
+                    <td>{r.startedAt}</td>
+                    <td>{r.identifiant ?? ''}</td>
+                    <td>{r.direction === 'out' ? t('out') : t('in')}</td>
+                    <td>{r.caller ?? ''}</td>
+                    <td>{r.callee}</td>
+                    <td>{r.durationSeconds}</td>
+                    <td>{money(locale, r.cost)}</td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+        {list.ok && list.json.nextCursor ? (
+          <p>
+            <a href={`/portal/calls?${filters}&cursor=${encodeURIComponent(list.json.nextCursor)}`}>{t('next')} →</a>
+          </p>
+        ) : null}
+      </Layout>,
+      list.ok ? 200 : 400,
+    );
+  });
+
+  // ---- invoices: list, PDF and CSV, run a month ----------------------------------------
+  const invoicesPage = async (c: PortalContext, extra: { error?: ApiFailure; notice?: string; status?: 200 | 400 | 403 | 409 } = {}) => {
+    const t = tr(c);
+    const locale = c.get('locale');
+    const v = c.get('viewer');
+    const list = await apiOf(pd, c).get<List<InvoiceView>>('/v1/invoices?limit=100');
+    if (!list.ok) return refused(c, list.error, list.status);
+    return c.html(
+      <Layout locale={locale} title={t('invoicesTitle')} viewer={v} current="invoices" path="/portal/invoices" {...extra}>
+        {v.permissions.has('invoices:run') ? (
+          <form method="post" action="/portal/invoices/run" class="card filters">
+            <Csrf viewer={v} />
+            <Field id="period" label={t('runMonth')}>
+              <input id="period" name="period" type="month" required pattern="[0-9]{4}-[0-9]{2}" placeholder="2026-10" />
+            </Field>
+            <div class="actions">
+              <button type="submit" class="primary">
+                {t('run')}
+              </button>
+            </div>
+          </form>
+        ) : null}
+        <div class="card table-wrap">
+          <table class="list">
+            <thead>
+              <tr>
+                <th scope="col">{t('number')}</th>
+                <th scope="col">{t('period')}</th>
+                <th scope="col">{t('status')}</th>
+                <th scope="col">{t('total')}</th>
+                <th scope="col">{t('actions')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.json.items.length === 0 ? (
+                <tr>
+                  <td colspan={5} class="empty">
+                    {t('noInvoices')}
+                  </td>
+                </tr>
+              ) : (
+                list.json.items.map((i) => (
+                  <tr>
+                    <td>{i.number}</td>
+                    <td>{i.period}</td>
+                    <td>{i.status}</td>
+                    <td>{money(locale, i.total, i.currency)}</td>
+                    <td class="links">
+                      <a href={`/v1/invoices/${i.id}.pdf`} target="_blank" rel="noopener" aria-label={`${t('pdf')} ${i.number}`}>
+                        {t('pdf')}
+                      </a>{' '}
+                      <a href={`/v1/invoices/${i.id}/details.csv`} download aria-label={`${t('details')} ${i.number}`}>
+                        {t('details')}
+                      </a>
+                    </td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      </Layout>,
+      extra.status ?? 200,
+    );
+  };
+  app.get('/invoices', (c) => invoicesPage(c));
+  app.post('/invoices/run', async (c) => {
+    const { fields, csrf } = await formOf(c);
+    const r = await apiOf(pd, c, csrf).call<{ created: string[]; skipped: unknown[] }>('POST', '/v1/invoices/run', { json: { period: fields.period ?? '' } });
+    if (!r.ok) return invoicesPage(c, { error: r.error, status: r.status === 403 ? 403 : r.status === 409 ? 409 : 400 });
+    return invoicesPage(c, { notice: say(c.get('locale'), 'ran', { created: r.json.created.length, skipped: r.json.skipped.length }) });
+  });
+}
