@@ -106,7 +106,9 @@ describe('tenant isolation and access on every route', () => {
     const registered = app.app.routes
       .filter((r) => r.method !== 'ALL')
       .map((r) => `${r.method} ${r.path}`)
-      .filter((r) => !infrastructure.has(r));
+      .filter((r) => !infrastructure.has(r))
+      // the portal's pages hold no rule of their own: they call these routes as the signed-in person (test/portal/)
+      .filter((r) => !r.split(' ')[1]!.startsWith('/portal'));
     expect(registered.length).toBeGreaterThan(5);
     for (const r of registered) expect(documented, `route ${r} is not in /openapi.json`).toContain(r);
     for (const o of await operations()) expect(o.access, `${o.method} ${o.path} declares no access`).toBeDefined();
