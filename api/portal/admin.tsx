@@ -40,7 +40,7 @@ function PeopleSection(p: { c: PortalContext; people: PersonView[]; roles: strin
   return (
     <section aria-labelledby="people-title">
       <h2 id="people-title">{t('people')}</h2>
-      <div class="card table-wrap">
+      <div class="card table-wrap" tabindex={0}>
         <table class="list">
           <thead>
             <tr>
@@ -166,7 +166,7 @@ function AuditSection(p: { c: PortalContext; items: AuditView[] }) {
   return (
     <section aria-labelledby="audit-title">
       <h2 id="audit-title">{t('audit')}</h2>
-      <div class="card table-wrap">
+      <div class="card table-wrap" tabindex={0}>
         <table class="list audit">
           <thead>
             <tr>
@@ -203,7 +203,7 @@ function KeysSection(p: { c: PortalContext; keys: KeyView[]; roles: string[] }) 
   return (
     <section aria-labelledby="keys-title">
       <h2 id="keys-title">{t('apiKeys')}</h2>
-      <div class="card table-wrap">
+      <div class="card table-wrap" tabindex={0}>
         <table class="list">
           <thead>
             <tr>
@@ -268,7 +268,7 @@ function RolesSection(p: { c: PortalContext; roles: RoleView[] }) {
   return (
     <section aria-labelledby="roles-title">
       <h2 id="roles-title">{t('customRoles')}</h2>
-      <div class="card table-wrap">
+      <div class="card table-wrap" tabindex={0}>
         <table class="list">
           <thead>
             <tr>
@@ -501,7 +501,7 @@ export function adminPages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const useOf = new Map((use.ok ? use.json.items : []).map((u) => [u.tenantId, u]));
     return c.html(
       <Layout locale={c.get('locale')} title={t('tenantsTitle')} viewer={c.get('viewer')} current="tenants" path="/portal/tenants" {...extra}>
-        <div class="card table-wrap">
+        <div class="card table-wrap" tabindex={0}>
           <table class="list">
             <thead>
               <tr>

@@ -66,7 +66,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
             {t('newUser')}
           </a>
         </div>
-        <div class="card table-wrap">
+        <div class="card table-wrap" tabindex={0}>
           <table class="list">
             <thead>
               <tr>
@@ -281,7 +281,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
         {ledger?.ok ? (
           <section>
             <h2>{t('history')}</h2>
-            <div class="card table-wrap">
+            <div class="card table-wrap" tabindex={0}>
               <table class="list">
                 <thead>
                   <tr>
@@ -456,7 +456,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
           </div>
         </form>
         <h2>{t('importHistory')}</h2>
-        <div class="card table-wrap">
+        <div class="card table-wrap" tabindex={0}>
           <table class="list">
             <thead>
               <tr>

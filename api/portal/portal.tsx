@@ -224,6 +224,7 @@ export function portalApp(pd: PortalDeps) {
     return c.html(
       html
         .replace('<html lang="fr">', `<html lang="${locale}">`)
+        .replace('</head>', '<link rel="stylesheet" href="/portal/assets/portal.css">\n</head>')
         .replace('<body>', `<body data-session="1" data-lang="${locale}"><nav class="menu" aria-label="${say(locale, 'nav')}"><a href="/portal">← ${say(locale, 'appName')}</a></nav>`),
     );
   });

@@ -60,7 +60,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
         <p class="status" data-exports={`${running}/${waiting}`}>
           {t('exportsQueue', { running, waiting })}
         </p>
-        <div class="card table-wrap">
+        <div class="card table-wrap" tabindex={0}>
           <table class="list">
             <thead>
               <tr>
@@ -128,7 +128,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
             </div>
           </form>
         ) : null}
-        <div class="card table-wrap">
+        <div class="card table-wrap" tabindex={0}>
           <table class="list">
             <thead>
               <tr>
