@@ -5,23 +5,20 @@ import type { PersonView } from '../../services/people/people.js';
 import type { LicenceUse } from '../../services/tenants/licences.js';
 import type { TenantView } from '../../services/tenants/tenants.js';
 import type { ApiFailure } from './client.js';
-import { refused } from './directory.js';
 import { apiOf, formOf, licenceOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, Field, Layout, when, type Viewer } from './layout.js';
 import { say, type LabelKey } from './labels.js';
+import { refused, statusOf, Submit, Table, tr, type List, type PageStatus } from './page.js';
 
-type List<T> = { items: T[]; nextCursor: string | null };
-const tr = (c: PortalContext) => (k: LabelKey, v?: Record<string, string | number>) => say(c.get('locale'), k, v);
 
 interface Extra {
   error?: ApiFailure;
   notice?: string;
-  status?: 200 | 400 | 403 | 404 | 409;
+  status?: PageStatus;
   /** A secret to show once (a new key, a generated password). */
   secret?: { label: string; value: string };
 }
 
-const statusOf = (n: number): Extra['status'] => ([400, 403, 404, 409] as const).find((s) => s === n) ?? 400;
 const rolesOf = (all: Record<string, string[]>) => (all.roles ?? []).map((r) => r.trim()).filter(Boolean);
 
 const statusLabel: Record<PersonView['status'], LabelKey> = { invited: 'statusInvited', active: 'statusActive', disabled: 'statusDisabled' };
@@ -40,18 +37,7 @@ function PeopleSection(p: { c: PortalContext; people: PersonView[]; roles: strin
   return (
     <section aria-labelledby="people-title">
       <h2 id="people-title">{t('people')}</h2>
-      <div class="card table-wrap" tabindex={0}>
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">{t('name')}</th>
-              <th scope="col">{t('email')}</th>
-              <th scope="col">{t('roles')}</th>
-              <th scope="col">{t('status')}</th>
-              <th scope="col">{t('actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table class="list" head={[t('name'), t('email'), t('roles'), t('status'), t('actions')]}>
             {p.people.map((person) => (
               <tr>
                 <td>{person.name}</td>
@@ -101,9 +87,7 @@ function PeopleSection(p: { c: PortalContext; people: PersonView[]; roles: strin
                 </td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
       <h3>{t('inviteTitle')}</h3>
       <form method="post" action="/portal/admin/people" class="card form grid-form">
         {hidden}
@@ -138,11 +122,7 @@ function PeopleSection(p: { c: PortalContext; people: PersonView[]; roles: strin
             <input type="radio" name="delivery" value="password" /> {t('byPassword')}
           </label>
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="primary">
-            {t('invite')}
-          </button>
-        </div>
+        <Submit label={t('invite')} />
       </form>
       <form method="post" action="/portal/admin/people/import" enctype="multipart/form-data" class="card form grid-form">
         {hidden}
@@ -166,19 +146,7 @@ function AuditSection(p: { c: PortalContext; items: AuditView[] }) {
   return (
     <section aria-labelledby="audit-title">
       <h2 id="audit-title">{t('audit')}</h2>
-      <div class="card table-wrap" tabindex={0}>
-        <table class="list audit">
-          <thead>
-            <tr>
-              <th scope="col">{t('date')}</th>
-              <th scope="col">{t('by')}</th>
-              <th scope="col">{t('action')}</th>
-              <th scope="col">{t('target')}</th>
-              <th scope="col">{t('before')}</th>
-              <th scope="col">{t('after')}</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table class="list audit" head={[t('date'), t('by'), t('action'), t('target'), t('before'), t('after')]}>
             {p.items.map((e) => (
               <tr>
                 <td>{when(locale, e.at)}</td>
@@ -189,9 +157,7 @@ function AuditSection(p: { c: PortalContext; items: AuditView[] }) {
                 <td class="json">{show(e.after)}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
     </section>
   );
 }
@@ -203,17 +169,7 @@ function KeysSection(p: { c: PortalContext; keys: KeyView[]; roles: string[] }) 
   return (
     <section aria-labelledby="keys-title">
       <h2 id="keys-title">{t('apiKeys')}</h2>
-      <div class="card table-wrap" tabindex={0}>
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">{t('keyName')}</th>
-              <th scope="col">{t('roles')}</th>
-              <th scope="col">{t('date')}</th>
-              <th scope="col">{t('actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table class="list" head={[t('keyName'), t('roles'), t('date'), t('actions')]}>
             {p.keys.map((k) => (
               <tr>
                 <td>{k.name}</td>
@@ -233,9 +189,7 @@ function KeysSection(p: { c: PortalContext; keys: KeyView[]; roles: string[] }) 
                 </td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
       <form method="post" action="/portal/admin/keys" class="card form grid-form">
         <Csrf viewer={v} />
         <Field id="k-name" label={t('keyName')}>
@@ -252,11 +206,7 @@ function KeysSection(p: { c: PortalContext; keys: KeyView[]; roles: string[] }) 
             <input type="checkbox" name="pbx" value="1" /> {t('pbxKey')}
           </label>
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="primary">
-            {t('createKey')}
-          </button>
-        </div>
+        <Submit label={t('createKey')} />
       </form>
     </section>
   );
@@ -268,16 +218,7 @@ function RolesSection(p: { c: PortalContext; roles: RoleView[] }) {
   return (
     <section aria-labelledby="roles-title">
       <h2 id="roles-title">{t('customRoles')}</h2>
-      <div class="card table-wrap" tabindex={0}>
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">{t('roleName')}</th>
-              <th scope="col">{t('inherits')}</th>
-              <th scope="col">{t('permissions')}</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table class="list" head={[t('roleName'), t('inherits'), t('permissions')]}>
             {p.roles.map((r) => (
               <tr>
                 <td>
@@ -288,9 +229,7 @@ function RolesSection(p: { c: PortalContext; roles: RoleView[] }) {
                 <td class="json">{r.permissions.join(', ')}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
       <form method="post" action="/portal/admin/roles" class="card form grid-form">
         <Csrf viewer={v} />
         <Field id="r-name" label={t('roleName')}>
@@ -319,11 +258,7 @@ function RolesSection(p: { c: PortalContext; roles: RoleView[] }) {
             </label>
           ))}
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="primary">
-            {t('createRole')}
-          </button>
-        </div>
+        <Submit label={t('createRole')} />
       </form>
     </section>
   );
@@ -501,19 +436,7 @@ export function adminPages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const useOf = new Map((use.ok ? use.json.items : []).map((u) => [u.tenantId, u]));
     return c.html(
       <Layout locale={c.get('locale')} title={t('tenantsTitle')} viewer={c.get('viewer')} current="tenants" path="/portal/tenants" {...extra}>
-        <div class="card table-wrap" tabindex={0}>
-          <table class="list">
-            <thead>
-              <tr>
-                <th scope="col">{t('name')}</th>
-                <th scope="col">{t('productType')}</th>
-                <th scope="col">{t('reference')}</th>
-                <th scope="col">{t('country')}</th>
-                <th scope="col">{t('licenceUse')}</th>
-                <th scope="col">{t('internal')}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table class="list" head={[t('name'), t('productType'), t('reference'), t('country'), t('licenceUse'), t('internal')]}>
               {tenants.json.items.map((tt) => {
                 const u = useOf.get(tt.id);
                 return (
@@ -529,18 +452,12 @@ export function adminPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                   </tr>
                 );
               })}
-            </tbody>
-          </table>
-        </div>
+            </Table>
         <h2>{t('newTenant')}</h2>
         <form method="post" action="/portal/tenants" class="card form grid-form">
           <Csrf viewer={c.get('viewer')} />
           {tenantFields(c, undefined, productTypes)}
-          <div class="form-actions">
-            <button type="submit" class="primary">
-              {t('create')}
-            </button>
-          </div>
+          <Submit label={t('create')} />
         </form>
       </Layout>,
       extra.status ?? 200,
@@ -582,11 +499,7 @@ export function adminPages(app: Hono<PortalEnv>, pd: PortalDeps) {
         <form method="post" action={`/portal/tenants/${tenant.json.id}`} class="card form grid-form">
           <Csrf viewer={c.get('viewer')} />
           {tenantFields(c, tenant.json, productTypes)}
-          <div class="form-actions">
-            <button type="submit" class="primary">
-              {t('save')}
-            </button>
-          </div>
+          <Submit label={t('save')} />
         </form>
         <PeopleSection c={c} people={people.ok ? people.json.items : []} roles={[...defaultRoleNames]} tenantId={tenant.json.id} back={`/portal/tenants/${tenant.json.id}`} />
       </Layout>,

@@ -7,33 +7,13 @@ import type { UserView } from '../../services/users/fields.js';
 import type { ApiFailure } from './client.js';
 import { apiOf, formOf, licenceOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, duration, Field, Layout, money, when } from './layout.js';
-import { say, type LabelKey } from './labels.js';
+import { say } from './labels.js';
+import { refused, statusOf, Submit, Table, tr, type List, type PageStatus } from './page.js';
 
 interface Extra {
   error?: ApiFailure;
   notice?: string;
-  status?: 200 | 400 | 403 | 404 | 409 | 413 | 429;
-}
-
-type List<T> = { items: T[]; nextCursor: string | null };
-
-const tr = (c: PortalContext) => (k: LabelKey, v?: Record<string, string | number>) => say(c.get('locale'), k, v);
-
-/** The page for an API refusal that is about the page itself (another tenant's id, a missing permission). */
-export function refused(c: PortalContext, error: ApiFailure, status: number) {
-  const t = tr(c);
-  const title = status === 404 ? t('notFoundTitle') : status === 403 ? t('forbiddenTitle') : t('errorTitle');
-  return c.html(
-    <Layout locale={c.get('locale')} title={title} viewer={c.get('viewer')} error={status === 404 ? undefined : error}>
-      {status === 404 ? <p>{t('notFound')}</p> : null}
-    </Layout>,
-    status as 400,
-  );
-}
-
-/** A change's answer: back to `to` with a notice, or the page again with the API's error. */
-function statusOf(n: number): Extra['status'] {
-  return ([400, 403, 404, 409, 413, 429] as const).find((s) => s === n) ?? 400;
+  status?: PageStatus;
 }
 
 export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
@@ -66,22 +46,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
             {t('newUser')}
           </a>
         </div>
-        <div class="card table-wrap" tabindex={0}>
-          <table class="list">
-            <thead>
-              <tr>
-                <th scope="col">{t('name')}</th>
-                <th scope="col">{t('matricule')}</th>
-                <th scope="col">{t('identifiant')}</th>
-                <th scope="col">{t('state')}</th>
-                <th scope="col">{t('account')}</th>
-                <th scope="col">{t('forfait')}</th>
-                <th scope="col">{t('totalCallTime')}</th>
-                <th scope="col">{t('balance')}</th>
-                <th scope="col">{t('billing')}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table class="list" head={[t('name'), t('matricule'), t('identifiant'), t('state'), t('account'), t('forfait'), t('totalCallTime'), t('balance'), t('billing')]}>
               {users.json.items.length === 0 ? (
                 <tr>
                   <td colspan={9} class="empty">
@@ -105,9 +70,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                   </tr>
                 ))
               )}
-            </tbody>
-          </table>
-        </div>
+            </Table>
         {users.json.nextCursor ? (
           <p>
             <a href={`/portal/directory?${new URLSearchParams({ ...(q ? { q } : {}), cursor: users.json.nextCursor })}`}>{t('next')} →</a>
@@ -169,11 +132,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
             </Field>
           ))}
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="primary">
-            {t('save')}
-          </button>
-        </div>
+        <Submit label={t('save')} />
       </form>
     );
   };
@@ -270,30 +229,14 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
               <Field id="reason" label={t('reason')}>
                 <input id="reason" name="reason" required maxlength={500} />
               </Field>
-              <div class="form-actions">
-                <button type="submit" class="primary">
-                  {t('apply')}
-                </button>
-              </div>
+              <Submit label={t('apply')} />
             </form>
           </section>
         ) : null}
         {ledger?.ok ? (
           <section>
             <h2>{t('history')}</h2>
-            <div class="card table-wrap" tabindex={0}>
-              <table class="list">
-                <thead>
-                  <tr>
-                    <th scope="col">{t('date')}</th>
-                    <th scope="col">{t('kind')}</th>
-                    <th scope="col">{t('amount')}</th>
-                    <th scope="col">{t('balanceAfter')}</th>
-                    <th scope="col">{t('reason')}</th>
-                    <th scope="col">{t('by')}</th>
-                  </tr>
-                </thead>
-                <tbody>
+            <Table class="list" head={[t('date'), t('kind'), t('amount'), t('balanceAfter'), t('reason'), t('by')]}>
                   {ledger.json.items.map((e) => (
                     <tr>
                       <td>{when(locale, e.createdAt)}</td>
@@ -304,9 +247,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                       <td>{e.createdBy ?? ''}</td>
                     </tr>
                   ))}
-                </tbody>
-              </table>
-            </div>
+                </Table>
           </section>
         ) : null}
       </Layout>,
@@ -456,20 +397,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
           </div>
         </form>
         <h2>{t('importHistory')}</h2>
-        <div class="card table-wrap" tabindex={0}>
-          <table class="list">
-            <thead>
-              <tr>
-                <th scope="col">{t('date')}</th>
-                <th scope="col">{t('mode')}</th>
-                <th scope="col">{t('created')}</th>
-                <th scope="col">{t('updated')}</th>
-                <th scope="col">{t('deletedCount')}</th>
-                <th scope="col">{t('by')}</th>
-                <th scope="col">{t('actions')}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table class="list" head={[t('date'), t('mode'), t('created'), t('updated'), t('deletedCount'), t('by'), t('actions')]}>
               {history.json.items.map((i) => (
                 <tr>
                   <td>{when(locale, i.createdAt)}</td>
@@ -492,9 +420,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </Table>
       </Layout>,
       extra.status ?? 200,
     );

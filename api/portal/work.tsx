@@ -1,14 +1,12 @@
 import type { Hono } from 'hono';
 import type { CdrView } from '../../services/cdrs/view.js';
 import type { InvoiceView } from '../../services/invoices/read.js';
-import { refused } from './directory.js';
 import { apiOf, formOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, Field, Layout, money } from './layout.js';
-import { say, type LabelKey } from './labels.js';
+import { say } from './labels.js';
+import { refused, statusOf, Table, tr, type List, type PageStatus } from './page.js';
 import type { ApiFailure } from './client.js';
 
-type List<T> = { items: T[]; nextCursor: string | null };
-const tr = (c: PortalContext) => (k: LabelKey, v?: Record<string, string | number>) => say(c.get('locale'), k, v);
 const filterNames = ['from', 'to', 'identifiant', 'direction'] as const;
 
 export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
@@ -60,20 +58,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
         <p class="status" data-exports={`${running}/${waiting}`}>
           {t('exportsQueue', { running, waiting })}
         </p>
-        <div class="card table-wrap" tabindex={0}>
-          <table class="list">
-            <thead>
-              <tr>
-                <th scope="col">{t('startedAt')}</th>
-                <th scope="col">{t('identifiant')}</th>
-                <th scope="col">{t('direction')}</th>
-                <th scope="col">{t('caller')}</th>
-                <th scope="col">{t('callee')}</th>
-                <th scope="col">{t('duration')}</th>
-                <th scope="col">{t('cost')}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table class="list" head={[t('startedAt'), t('identifiant'), t('direction'), t('caller'), t('callee'), t('duration'), t('cost')]}>
               {!list.ok || list.json.items.length === 0 ? (
                 <tr>
                   <td colspan={7} class="empty">
@@ -93,9 +78,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                   </tr>
                 ))
               )}
-            </tbody>
-          </table>
-        </div>
+            </Table>
         {list.ok && list.json.nextCursor ? (
           <p>
             <a href={`/portal/calls?${filters}&cursor=${encodeURIComponent(list.json.nextCursor)}`}>{t('next')} →</a>
@@ -107,7 +90,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
   });
 
   // ---- invoices: list, PDF and CSV, run a month ----------------------------------------
-  const invoicesPage = async (c: PortalContext, extra: { error?: ApiFailure; notice?: string; status?: 200 | 400 | 403 | 409 } = {}) => {
+  const invoicesPage = async (c: PortalContext, extra: { error?: ApiFailure; notice?: string; status?: PageStatus } = {}) => {
     const t = tr(c);
     const locale = c.get('locale');
     const v = c.get('viewer');
@@ -128,18 +111,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
             </div>
           </form>
         ) : null}
-        <div class="card table-wrap" tabindex={0}>
-          <table class="list">
-            <thead>
-              <tr>
-                <th scope="col">{t('number')}</th>
-                <th scope="col">{t('period')}</th>
-                <th scope="col">{t('status')}</th>
-                <th scope="col">{t('total')}</th>
-                <th scope="col">{t('actions')}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table class="list" head={[t('number'), t('period'), t('status'), t('total'), t('actions')]}>
               {list.json.items.length === 0 ? (
                 <tr>
                   <td colspan={5} class="empty">
@@ -164,9 +136,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                   </tr>
                 ))
               )}
-            </tbody>
-          </table>
-        </div>
+            </Table>
       </Layout>,
       extra.status ?? 200,
     );
@@ -175,7 +145,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
   app.post('/invoices/run', async (c) => {
     const { fields, csrf } = await formOf(c);
     const r = await apiOf(pd, c, csrf).call<{ created: string[]; skipped: unknown[] }>('POST', '/v1/invoices/run', { json: { period: fields.period ?? '' } });
-    if (!r.ok) return invoicesPage(c, { error: r.error, status: r.status === 403 ? 403 : r.status === 409 ? 409 : 400 });
+    if (!r.ok) return invoicesPage(c, { error: r.error, status: statusOf(r.status) });
     return invoicesPage(c, { notice: say(c.get('locale'), 'ran', { created: r.json.created.length, skipped: r.json.skipped.length }) });
   });
 }
