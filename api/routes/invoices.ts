@@ -11,6 +11,7 @@ import { runInvoices } from '../../services/invoices/run.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute, json, jsonRequest } from '../route.js';
+import { actorOf } from '../../services/audit/audit.js';
 
 const Period = z.string().openapi({ example: '2026-10', description: 'A month, YYYY-MM, in each tenant’s timezone' });
 
@@ -78,7 +79,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       const principal = c.get('principal');
       const { period } = c.req.valid('json');
       const scope = principal.kind === 'reseller' ? { resellerId: principal.resellerId } : { tenantId: principal.tenantId };
-      return c.json(await runInvoices(deps.db, scope, period, { issuer }), 200);
+      return c.json(await runInvoices(deps.db, scope, period, { issuer, actor: actorOf(principal) }), 200);
     },
   );
 

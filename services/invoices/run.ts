@@ -8,6 +8,7 @@ import { issueInvoice, loadInvoiceTenants, type InvoiceTenant, type IssueOutcome
 import type { Issuer } from './issuer.js';
 import { monthStart, previousPeriod } from '../../engine/periods.js';
 import { parsePeriod } from './period.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export interface RunResult {
   created: string[];
@@ -19,6 +20,8 @@ export interface RunOptions {
   now?: Date;
   /** Tenants invoiced at once (each its own transaction). */
   concurrency?: number;
+  /** Who asked (the API): each invoice issued is in the audit trail (the monthly job's are not). */
+  actor?: Actor;
 }
 
 async function runEach(db: Db, work: { tenant: InvoiceTenant; period: string }[], options: RunOptions): Promise<RunResult> {
@@ -30,7 +33,11 @@ async function runEach(db: Db, work: { tenant: InvoiceTenant; period: string }[]
     while (next < work.length) {
       const i = next++;
       const { tenant, period } = work[i]!;
-      outcomes[i] = { period, outcome: await issueInvoice(db, tenant, period, { now, issuer: options.issuer }) };
+      const outcome = await issueInvoice(db, tenant, period, { now, issuer: options.issuer });
+      outcomes[i] = { period, outcome };
+      if (options.actor && outcome.created) {
+        await recordAudit(db, options.actor, { tenantId: tenant.id, action: 'invoice.issue', targetType: 'invoice', targetId: outcome.invoiceId, after: { period } });
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, work.length)) }, worker));

@@ -253,6 +253,18 @@ describe('mail without SMTP, the audit trail', () => {
     }
   });
 
+  it('a reseller’s changes to a tenant are in the trail it reads; the tenant reads them too, another reseller gets a 404', async () => {
+    const patch = await call(app, 'PATCH', `/v1/tenants/${t.id}`, { key: t.resellerKey, json: { notes: 'called on Monday' } });
+    expect(patch.status, patch.text).toBe(200);
+    const mine = await call(app, 'GET', `/v1/audit?tenantId=${t.id}&action=tenant.update`, { key: t.resellerKey });
+    expect(mine.status, mine.text).toBe(200);
+    expect(mine.json.items[0]).toMatchObject({ actor: { kind: 'key' }, targetId: t.id, after: { notes: 'called on Monday' } });
+    expect(mine.json.items[0].before.notes).toBeNull();
+    expect((await call(app, 'GET', '/v1/audit?action=tenant.update', { key: t.adminKey })).json.items[0].targetId).toBe(t.id);
+    const stranger = await resellerKey({ newReseller: true });
+    expect((await call(app, 'GET', `/v1/audit?tenantId=${t.id}`, { key: stranger.key })).status).toBe(404);
+  });
+
   it('keys and roles made by a key are audited; the trail cannot be changed or deleted', async () => {
     const k = await keyWithRoles(app, t, ['comptable']);
     const revoke = await call(app, 'DELETE', `/v1/keys/${k.id}`, { key: t.adminKey });
