@@ -29,6 +29,11 @@ function clientAddress(c: Parameters<typeof getConnInfo>[0]): string {
   }
 }
 
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** A relative portal path to go back to after signing in (never another site). */
 function safeNext(next: string | undefined): string {
   return next && /^\/portal(\/[\w\-./?=&%]*)?$/.test(next) && !next.startsWith('//') ? next : '/portal';
@@ -135,7 +140,11 @@ export function portalApp(pd: PortalDeps) {
 
   app.post('/forgot', async (c) => {
     const { fields } = await formOf(c);
-    await requestReset(pd.deps.db, fields.email ?? '', peopleContext(c as never, pd.deps, pd.mailer));
+    // anyone may ask: the link goes to FORFAIT_PUBLIC_URL, never to a Host header an attacker chose
+    // (a loopback address is the one exception: `npm start` on a laptop needs no setting)
+    const ctx = peopleContext(c, pd.deps, pd.mailer);
+    if (pd.deps.config.portal.publicUrl || isLoopbackUrl(ctx.linkBase)) await requestReset(pd.deps.db, fields.email ?? '', ctx);
+    else pd.deps.logger.warn('password reset asked but not sent: set FORFAIT_PUBLIC_URL, the address people open');
     return c.redirect('/portal/forgot?sent=1', 303);
   });
 

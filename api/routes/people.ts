@@ -64,7 +64,8 @@ const AuditSchema = z
 /** Tenant callers need access:manage; a reseller's manage its own people and its tenants'. */
 const manage = { scope: 'tenant', permission: 'access:manage', reseller: true } as const;
 
-export function peopleContext(c: Context<AppEnv>, deps: Deps, mailer: Mailer): PeopleContext {
+/** The links in mails point at FORFAIT_PUBLIC_URL, else at the address the request came to. */
+export function peopleContext(c: Pick<Context, 'req'>, deps: Deps, mailer: Mailer): PeopleContext {
   return { mailer, linkBase: deps.config.portal.publicUrl ?? new URL(c.req.url).origin, now: new Date() };
 }
 

@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../api/app.js';
 import { call, testApp, testDb } from '../support/app.js';
@@ -71,6 +73,23 @@ describe('portal pages', () => {
     const page = await call(app, 'GET', '/portal/signin');
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+  });
+
+  it('a reset link is never built from a Host header someone chose (no FORFAIT_PUBLIC_URL, not loopback: no mail)', async () => {
+    const p = await personOf(t, ['acheteur']);
+    const outbox = path.resolve('var/test-outbox');
+    const count = async () => (await readdir(outbox).catch(() => [])).length;
+    const before = await count();
+    const foreign = await app.app.request('http://evil.example/portal/forgot', {
+      method: 'POST',
+      body: new URLSearchParams({ email: p.email }).toString(),
+      headers: { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(foreign.status).toBe(303);
+    expect(await count()).toBe(before);
+    const local = await new Browser().post('/portal/forgot', { email: p.email }, { csrf: false });
+    expect(local.status).toBe(303);
+    expect(await count()).toBe(before + 1);
   });
 
   it('a form from another site is refused before it is read', async () => {
