@@ -123,7 +123,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
                   <tr>
                     <td>{i.number}</td>
                     <td>{i.period}</td>
-                    <td>{i.status}</td>
+                    <td>{t(i.status === 'issued' ? 'issued' : 'notBilled')}</td>
                     <td>{money(locale, i.total, i.currency)}</td>
                     <td class="links">
                       <a href={`/v1/invoices/${i.id}.pdf`} target="_blank" rel="noopener" aria-label={`${t('pdf')} ${i.number}`}>
