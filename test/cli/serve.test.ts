@@ -35,6 +35,19 @@ describe('forfait serve', () => {
     expect(credentials[0]).toBe('admin@forfait.local');
     expect(first.output()).toContain(`password: ${credentials[1]}`);
     expect((await stat(path.join(dataDir, 'bootstrap-credentials'))).mode & 0o777).toBe(0o600);
+    // and they sign in to the portal of the built server (npm start), which opens on the reseller's tenants
+    const signIn = await fetch(`http://127.0.0.1:${port}/portal/signin`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { origin: `http://127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ email: credentials[0]!, password: credentials[1]! }).toString(),
+    });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const home = await fetch(`http://127.0.0.1:${port}/portal`, { redirect: 'manual', headers: { cookie } });
+    expect(home.headers.get('location')).toBe('/portal/tenants');
+    const css = await fetch(`http://127.0.0.1:${port}/portal/assets/portal.css`, { headers: { cookie } });
+    expect(css.status).toBe(200);
 
     const created = await api(port, key, 'POST', '/v1/tenants', { name: 'Persisted SA', productType: 'pro' });
     expect(created.status).toBe(201);
