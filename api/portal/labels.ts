@@ -197,6 +197,11 @@ const fr = {
   actions: 'Actions',
   csrfRefused: 'Formulaire refusé : il n’a pas été envoyé depuis cette page (jeton de sécurité absent ou périmé). Rechargez la page.',
   dashboardSession: 'Ouvert avec votre session',
+  myAccount: 'Mon compte',
+  currentPassword: 'Mot de passe actuel',
+  changePassword: 'Changer le mot de passe',
+  passwordChanged: 'Mot de passe changé ; vos autres sessions sont fermées.',
+  wrongPassword: 'Le mot de passe actuel est incorrect.',
 } as const;
 
 type Labels = { readonly [K in keyof typeof fr]: string };
@@ -393,6 +398,11 @@ const en: Labels = {
   actions: 'Actions',
   csrfRefused: 'Form refused: it was not sent from this page (security token missing or stale). Reload the page.',
   dashboardSession: 'Opened with your session',
+  myAccount: 'My account',
+  currentPassword: 'Current password',
+  changePassword: 'Change the password',
+  passwordChanged: 'Password changed; your other sessions are closed.',
+  wrongPassword: 'The current password is wrong.',
 };
 
 export type LabelKey = keyof typeof fr;

@@ -113,7 +113,9 @@ export const Layout: FC<PropsWithChildren<PageProps>> = (p) => {
             {p.viewer ? (
               <form method="post" action="/portal/signout" class="inline">
                 <Csrf viewer={p.viewer} />
-                <span class="who">{p.viewer.email}</span>
+                <a class="who" href="/portal/account" title={t('myAccount')}>
+                  {p.viewer.email}
+                </a>
                 <button type="submit" class="link">
                   {t('signOut')}
                 </button>

@@ -1,19 +1,20 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import { personOfToken, redeemToken, requestReset } from '../../services/people/people.js';
-import { csrfMatches, sessionHours, signIn, signOut } from '../../services/people/sessions.js';
+import { changePassword, csrfMatches, sessionHours, signIn, signOut } from '../../services/people/sessions.js';
 import { ValidationError } from '../../services/shared/errors.js';
 import { sessionCookie } from '../auth.js';
 import { peopleContext } from '../routes/people.js';
 import { adminPages } from './admin.js';
 import { directoryPages } from './directory.js';
 import { formOf, localeOf, viewerOf, type PortalDeps, type PortalEnv } from './env.js';
-import { Field, Layout, menuFor } from './layout.js';
+import { Csrf, Field, Layout, menuFor } from './layout.js';
+import { Submit } from './page.js';
 import { say } from './labels.js';
 import { workPages } from './work.js';
 
@@ -219,6 +220,46 @@ export function portalApp(pd: PortalDeps) {
     await signOut(pd.deps.db, c.get('token'));
     deleteCookie(c, sessionCookie, { path: '/' });
     return c.redirect('/portal/signin', 303);
+  });
+
+  // the person's own password: the current one, then the new (bootstrap credentials are changed here)
+  const accountPage = (c: Context<PortalEnv>, o: { notice?: string; error?: string; status?: 200 | 400 | 401 } = {}) => {
+    const locale = c.get('locale');
+    const t = (k: Parameters<typeof say>[1]) => say(locale, k);
+    const v = c.get('viewer');
+    return c.html(
+      <Layout locale={locale} title={t('myAccount')} viewer={v} path="/portal/account" notice={o.notice} error={o.error ? { code: 'VALIDATION_FAILED', message: o.error } : undefined}>
+        <p>
+          {v.name} · {v.email}
+        </p>
+        <form method="post" action="/portal/account" class="card form narrow">
+          <Csrf viewer={v} />
+          <input type="hidden" name="email" autocomplete="username" value={v.email} />
+          <Field id="current" label={t('currentPassword')}>
+            <input id="current" name="current" type="password" autocomplete="current-password" required />
+          </Field>
+          <Field id="next" label={t('newPassword')}>
+            <input id="next" name="next" type="password" autocomplete="new-password" minlength={12} required />
+          </Field>
+          <Submit label={t('changePassword')} />
+        </form>
+      </Layout>,
+      o.status ?? 200,
+    );
+  };
+  app.get('/account', (c) => accountPage(c));
+  app.post('/account', async (c) => {
+    const { fields, csrf: presented } = await formOf(c);
+    const locale = c.get('locale');
+    if (!csrfMatches(c.get('session').csrf, presented)) return c.text(say(locale, 'csrfRefused'), 403);
+    try {
+      const r = await changePassword(pd.deps.db, { person: c.get('session').person, token: c.get('token') }, fields.current ?? '', fields.next ?? '', new Date());
+      if (r === 'wrong') return accountPage(c, { error: say(locale, 'wrongPassword'), status: 401 });
+    } catch (err) {
+      if (err instanceof ValidationError) return accountPage(c, { error: err.message, status: 400 });
+      throw err;
+    }
+    return accountPage(c, { notice: say(locale, 'passwordChanged') });
   });
 
   app.get('/', (c) => {

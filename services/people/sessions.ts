@@ -4,7 +4,7 @@ import type { Db } from '../../db/connection.js';
 import type { Person } from '../../db/schema.js';
 import type { Principal } from '../access/access.js';
 import { recordAudit } from '../audit/audit.js';
-import { passwordMatches } from './passwords.js';
+import { checkPassword, hashPassword, passwordMatches } from './passwords.js';
 import { hashToken, normalizeEmail, principalOfPerson } from './people.js';
 
 /**
@@ -112,4 +112,28 @@ export function csrfMatches(expected: string, presented: string | undefined): bo
   const a = Buffer.from(expected);
   const b = Buffer.from(presented);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * A signed-in person changes its password: the current one first (a session
+ * left open on a shared screen cannot take the account), then its other
+ * sessions end; this one goes on.
+ */
+export async function changePassword(db: Db, session: { person: Person; token: string }, current: string, next: string, now: Date): Promise<'changed' | 'wrong'> {
+  checkPassword(next, 'newPassword');
+  const row = await db.selectFrom('people').select('passwordHash').where('id', '=', session.person.id).executeTakeFirstOrThrow();
+  if (!(await passwordMatches(row.passwordHash, current.slice(0, 1000)))) return 'wrong';
+  const passwordHash = await hashPassword(next);
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('people').set({ passwordHash, updatedAt: now }).where('id', '=', session.person.id).execute();
+    await trx.deleteFrom('sessions').where('personId', '=', session.person.id).where('tokenHash', '!=', hashToken(session.token)).execute();
+    await recordAudit(trx, { kind: 'person', id: session.person.id, label: session.person.email }, {
+      tenantId: session.person.tenantId,
+      resellerId: session.person.resellerId,
+      action: 'person.password',
+      targetType: 'person',
+      targetId: session.person.id,
+    });
+  });
+  return 'changed';
 }

@@ -228,6 +228,9 @@ describe.skipIf(!haveBrowser && !process.env.CI)('the portal in chromium', () =>
     await look(a.page, '13-dashboard');
     await a.page.goto(`${origin}/portal/admin`);
     await look(a.page, '14-admin');
+    await a.page.click('a.who');
+    await look(a.page, '14b-account');
+    await a.page.goto(`${origin}/portal/admin`);
 
     // the administrateur adds a comptable with a generated password (shown once)
     const comptableEmail = `${uniqueName('compta').toLowerCase()}@example.test`;

@@ -224,6 +224,24 @@ describe('portal pages', () => {
     expect(admin.text).toContain('person.create');
   });
 
+  it('my account: the current password first; a change ends the other sessions, not this one', async () => {
+    const p = await personOf(t, ['acheteur']);
+    const here = new Browser();
+    const elsewhere = new Browser();
+    for (const b of [here, elsewhere]) expect((await b.post('/portal/signin', { email: p.email, password: p.password }, { csrf: false })).status).toBe(303);
+    expect((await here.get('/portal/account')).text).toContain(p.email);
+    expect((await here.post('/portal/account', { current: 'not it at all', next: 'a brand new password' })).status).toBe(401);
+    expect((await here.post('/portal/account', { current: p.password, next: 'short' })).status).toBe(400);
+    expect((await here.post('/portal/account', { current: p.password, next: 'a brand new password' }, { csrf: false })).status).toBe(403);
+    const ok = await here.post('/portal/account', { current: p.password, next: 'a brand new password' });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('Mot de passe changé');
+    expect((await here.get('/portal/account')).status).toBe(200);
+    expect((await elsewhere.get('/portal/account')).status).toBe(302);
+    expect((await new Browser().post('/portal/signin', { email: p.email, password: 'a brand new password' }, { csrf: false })).status).toBe(303);
+    expect((await new Browser().post('/portal/signin', { email: p.email, password: p.password }, { csrf: false })).status).toBe(401);
+  });
+
   it('the licence banner when every licence is used', async () => {
     const small = await newTenant(app, { productType: 'essentiel' });
     const max = (await db.selectFrom('productTypes').select('maxUsers').where('code', '=', 'essentiel').executeTakeFirstOrThrow()).maxUsers;
