@@ -25,6 +25,11 @@ export class PortalApi {
     private readonly csrf?: string,
   ) {}
 
+  /** The API's own response, its body unread: a download streamed through as the API sends it. */
+  raw(path: string): Promise<Response> {
+    return Promise.resolve(this.fetch(new Request(new URL(path, this.origin), { headers: { cookie: `${sessionCookie}=${this.token}` } })));
+  }
+
   async call<T>(method: string, path: string, body?: { json: unknown } | { csv: string }): Promise<ApiAnswer<T>> {
     const headers: Record<string, string> = { cookie: `${sessionCookie}=${this.token}` };
     if (method !== 'GET' && this.csrf !== undefined) headers[csrfHeader] = this.csrf;

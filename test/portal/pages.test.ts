@@ -242,6 +242,23 @@ describe('portal pages', () => {
     expect((await new Browser().post('/portal/signin', { email: p.email, password: p.password }, { csrf: false })).status).toBe(401);
   });
 
+  it('calls: the export streams through the portal; a full export queue is said on the page, with when to retry', async () => {
+    const b = await signedIn(t, ['comptable']);
+    const csv = await b.get('/portal/calls/export?from=2026-10-01&to=2026-11-01');
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(csv.text.split('\n')[0]).toMatch(/call_id/);
+    // a server whose queue takes nothing: the API's 429 becomes the page's message
+    const full = testApp({ exportLimits: { running: 0, waiting: 0, maxWaitMs: 1000 } });
+    try {
+      const r = await call(full, 'GET', '/portal/calls/export?from=2026-10-01', { headers: { cookie: b.cookie } });
+      expect(r.status).toBe(429);
+      expect(r.text).toMatch(/Trop d’exports en cours.*Réessayez dans \d+ s/);
+    } finally {
+      await full.close();
+    }
+  });
+
   it('the licence banner when every licence is used', async () => {
     const small = await newTenant(app, { productType: 'essentiel' });
     const max = (await db.selectFrom('productTypes').select('maxUsers').where('code', '=', 'essentiel').executeTakeFirstOrThrow()).maxUsers;
