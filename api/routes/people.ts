@@ -5,7 +5,7 @@ import { createPerson, importPeople, listPeople, sendLink, updatePerson, type Pe
 import { listAudit } from '../../services/audit/audit.js';
 import { licenceUse } from '../../services/tenants/licences.js';
 import type { AppEnv, Deps } from '../context.js';
-import { IdParam, ListQuery, listOf, Uuid, type DefineRoute } from '../route.js';
+import { IdParam, json, jsonRequest, ListQuery, listOf, Uuid, type DefineRoute } from '../route.js';
 
 const PersonSchema = z
   .object({
@@ -79,7 +79,7 @@ export function peopleApp(deps: Deps, defineRoute: DefineRoute, mailer: Mailer) 
       summary: 'The people who sign in to the portal (a reseller: its own, or a tenant’s with tenantId)',
       access: manage,
       request: { query: ListQuery.extend({ tenantId: Uuid.optional() }) },
-      responses: { 200: { description: 'People by email', content: { 'application/json': { schema: listOf(PersonSchema) } } } },
+      responses: { 200: json('People by email', listOf(PersonSchema)) },
     }),
     async (c) => {
       const { limit, cursor, tenantId } = c.req.valid('query');
@@ -93,12 +93,9 @@ export function peopleApp(deps: Deps, defineRoute: DefineRoute, mailer: Mailer) 
       tags: ['people'],
       summary: 'Invite a person (a link by mail) or create one with a generated password shown once',
       access: manage,
-      request: { body: { required: true, content: { 'application/json': { schema: PersonCreate } } } },
+      request: { body: jsonRequest(PersonCreate) },
       responses: {
-        201: {
-          description: 'Created',
-          content: { 'application/json': { schema: z.object({ person: PersonSchema, password: z.string().optional() }) } },
-        },
+        201: json('Created', z.object({ person: PersonSchema, password: z.string().optional() })),
         409: { description: 'CONFLICT: the email is taken' },
       },
     }),
@@ -115,7 +112,7 @@ export function peopleApp(deps: Deps, defineRoute: DefineRoute, mailer: Mailer) 
         query: z.object({ tenantId: Uuid.optional() }),
         body: { required: true, content: { 'text/csv': { schema: z.string().openapi({ example: 'ana@example.com,Ana Lima,comptable|acheteur,fr' }) } } },
       },
-      responses: { 201: { description: 'Invited', content: { 'application/json': { schema: z.object({ created: z.array(PersonSchema) }) } } } },
+      responses: { 201: json('Invited', z.object({ created: z.array(PersonSchema) })) },
     }),
     async (c) => {
       const ctx = { ...peopleContext(c, deps, mailer), tenantId: c.req.valid('query').tenantId };
@@ -129,8 +126,8 @@ export function peopleApp(deps: Deps, defineRoute: DefineRoute, mailer: Mailer) 
       tags: ['people'],
       summary: 'Change a person’s name, language, roles, or disable / enable it (disabling ends its sessions at once)',
       access: manage,
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: PersonPatch } } } },
-      responses: { 200: { description: 'Person', content: { 'application/json': { schema: PersonSchema } } } },
+      request: { params: IdParam, body: jsonRequest(PersonPatch) },
+      responses: { 200: json('Person', PersonSchema) },
     }),
     async (c) => c.json(await updatePerson(deps.db, c.get('principal'), c.req.valid('param').id, c.req.valid('json'), new Date()), 200),
   );
@@ -142,7 +139,7 @@ export function peopleApp(deps: Deps, defineRoute: DefineRoute, mailer: Mailer) 
       summary: 'Mail a new invitation link (invited person) or a password reset link (active person)',
       access: manage,
       request: { params: IdParam },
-      responses: { 200: { description: 'Sent', content: { 'application/json': { schema: z.object({ sent: z.enum(['invitation', 'reset']) }) } } } },
+      responses: { 200: json('Sent', z.object({ sent: z.enum(['invitation', 'reset']) })) },
     }),
     async (c) => c.json(await sendLink(deps.db, c.get('principal'), c.req.valid('param').id, peopleContext(c, deps, mailer)), 200),
   );
@@ -166,7 +163,7 @@ export function auditApp(deps: Deps, defineRoute: DefineRoute) {
           tenantId: Uuid.optional().openapi({ description: 'Reseller callers: one of its tenants’ trails' }),
         }),
       },
-      responses: { 200: { description: 'Events', content: { 'application/json': { schema: listOf(AuditSchema) } } } },
+      responses: { 200: json('Events', listOf(AuditSchema)) },
     }),
     async (c) => c.json(await listAudit(deps.db, c.get('principal'), c.req.valid('query')), 200),
   );
@@ -186,7 +183,7 @@ export function licencesApp(deps: Deps, defineRoute: DefineRoute) {
       tags: ['people'],
       summary: 'Licence use: users in the directory against the product type’s maximum (a reseller: each of its tenants)',
       access: { scope: 'tenant', permission: 'directory:manage', anyOf: ['directory:import', 'access:manage'], reseller: true },
-      responses: { 200: { description: 'Use by tenant', content: { 'application/json': { schema: z.object({ items: z.array(LicenceSchema) }) } } } },
+      responses: { 200: json('Use by tenant', z.object({ items: z.array(LicenceSchema) })) },
     }),
     async (c) => c.json({ items: await licenceUse(deps.db, c.get('principal')) }, 200),
   );

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { validate as isUuid } from 'uuid';
+import { isUniqueViolation } from '../../db/errors.js';
 import type { Db, Trx } from '../../db/connection.js';
 import type { Person } from '../../db/schema.js';
 import { checkGrantableRoles, permissionsOfRoles, type Permission, type Principal } from '../access/access.js';
@@ -61,8 +63,6 @@ export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
-const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The principal of a person: a tenant person's permissions are its roles', read as a key's are. */
 export async function principalOfPerson(db: Db, p: Pick<Person, 'id' | 'email' | 'tenantId' | 'resellerId' | 'roles'>): Promise<Principal> {
   const person = { id: p.id, email: p.email };
@@ -78,7 +78,7 @@ async function placeOf(db: Db | Trx, creator: Principal, tenantId: string | null
     return { resellerId: t.resellerId, tenantId: creator.tenantId };
   }
   if (!tenantId) return { resellerId: creator.resellerId, tenantId: null };
-  if (!uuidRe.test(tenantId)) throw new NotFoundError('tenant');
+  if (!isUuid(tenantId)) throw new NotFoundError('tenant');
   const t = await db.selectFrom('tenants').select('id').where('id', '=', tenantId).where('resellerId', '=', creator.resellerId).executeTakeFirst();
   if (!t) throw new NotFoundError('tenant');
   return { resellerId: creator.resellerId, tenantId };
@@ -86,7 +86,7 @@ async function placeOf(db: Db | Trx, creator: Principal, tenantId: string | null
 
 /** A person the principal may see: its tenant's, or for a reseller its own and its tenants'. 404 otherwise. */
 export async function findPerson(db: Db | Trx, principal: Principal, id: string): Promise<Person> {
-  if (!uuidRe.test(id)) throw new NotFoundError('person');
+  if (!isUuid(id)) throw new NotFoundError('person');
   let q = db.selectFrom('people').selectAll('people').where('people.id', '=', id);
   q = principal.kind === 'tenant' ? q.where('people.tenantId', '=', principal.tenantId) : q.where('people.resellerId', '=', principal.resellerId);
   const p = await q.executeTakeFirst();
@@ -151,10 +151,6 @@ function byWhom(creator: Principal): string {
   return creator.person?.email ?? 'Forfait';
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string })?.code === '23505';
-}
-
 async function checkInput(db: Db | Trx, creator: Principal, place: { tenantId: string | null }, input: PersonInput, line?: number): Promise<FieldError[]> {
   const errors: FieldError[] = [];
   const at = line === undefined ? {} : { line };
@@ -202,7 +198,7 @@ async function insertPerson(trx: Trx, creator: Principal, place: { resellerId: s
     const token = password ? undefined : await issueToken(trx, person.id, 'invitation', now);
     return { person, password, token };
   } catch (err) {
-    if (isUniqueViolation(err)) {
+    if (isUniqueViolation(err, 'people_email_key')) {
       throw new ConflictError('CONFLICT', `a person with the email ${input.email} already exists`, [{ field: 'email', value: input.email, message: 'already taken' }]);
     }
     throw err;
