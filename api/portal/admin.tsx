@@ -133,6 +133,9 @@ function PeopleSection(p: { c: PortalContext; people: PersonView[]; roles: strin
           <button type="submit" class="secondary">
             {t('upload')}
           </button>
+          <a class="button secondary" href={`/v1/people/export.csv${p.tenantId ? `?tenantId=${p.tenantId}` : ''}`} download>
+            {t('exportPeople')}
+          </a>
         </div>
       </form>
     </section>

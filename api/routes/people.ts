@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Mailer } from '../../services/mail/mailer.js';
-import { createPerson, importPeople, listPeople, sendLink, updatePerson, type PeopleContext } from '../../services/people/people.js';
+import { createPerson, importPeople, listPeople, peopleCsv, sendLink, updatePerson, type PeopleContext } from '../../services/people/people.js';
 import { listAudit } from '../../services/audit/audit.js';
 import { licenceUse } from '../../services/tenants/licences.js';
 import type { AppEnv, Deps } from '../context.js';
@@ -100,6 +100,22 @@ export function peopleApp(deps: Deps, defineRoute: DefineRoute, mailer: Mailer) 
       },
     }),
     async (c) => c.json(await createPerson(deps.db, c.get('principal'), c.req.valid('json'), peopleContext(c, deps, mailer)), 201),
+  );
+  app.openapi(
+    defineRoute({
+      method: 'get',
+      path: '/export.csv',
+      tags: ['people'],
+      summary: 'The people as CSV (email,name,roles,locale; a header line): what POST /v1/people/import reads',
+      access: manage,
+      request: { query: z.object({ tenantId: Uuid.optional() }) },
+      responses: { 200: { description: 'CSV', content: { 'text/csv': { schema: z.string() } } } },
+    }),
+    async (c) =>
+      c.body(await peopleCsv(deps.db, c.get('principal'), c.req.valid('query').tenantId), 200, {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': 'attachment; filename="people.csv"',
+      }),
   );
   app.openapi(
     defineRoute({

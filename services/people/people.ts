@@ -6,6 +6,8 @@ import type { Person } from '../../db/schema.js';
 import { checkGrantableRoles, permissionsOfRoles, type Permission, type Principal } from '../access/access.js';
 import { actorOf, recordAudit } from '../audit/audit.js';
 import type { Mailer } from '../mail/mailer.js';
+import { writeToString } from 'fast-csv';
+import { guardText } from '../exports/csvCells.js';
 import { readCsvRecords } from '../shared/csvRecords.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type FieldError } from '../shared/errors.js';
 import { mailTexts } from './messages.js';
@@ -106,6 +108,22 @@ export async function listPeople(db: Db, principal: Principal, options: { tenant
   const rows = await q.execute();
   const items = rows.slice(0, options.limit).map((p) => personView(p));
   return { items, nextCursor: rows.length > options.limit ? items[items.length - 1]!.email : null };
+}
+
+/**
+ * The people as a CSV the import reads back (`email,name,roles,locale`, a
+ * header line, roles separated by `|`): a tenant's, or a reseller's own or
+ * (with tenantId) one of its tenants'. Text cells guarded against formulas.
+ */
+export async function peopleCsv(db: Db, principal: Principal, tenantId?: string): Promise<string> {
+  const rows: string[][] = [['email', 'name', 'roles', 'locale']];
+  let cursor: string | undefined;
+  do {
+    const page = await listPeople(db, principal, { tenantId, limit: 1000, cursor });
+    for (const p of page.items) rows.push([guardText(p.email), guardText(p.name), guardText(p.roles.join('|')), p.locale]);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return writeToString(rows, { rowDelimiter: '\r\n', includeEndRowDelimiter: true });
 }
 
 export interface PersonInput {

@@ -125,6 +125,18 @@ describe('people: invitation, generated password, CSV', () => {
     expect((await cb).raw).toMatch(/Subject: Your access/);
   });
 
+  it('the people as a CSV the import reads back, formulas guarded, only the caller’s tenant', async () => {
+    const address = email();
+    await call(app, 'POST', '/v1/people', { key: t.adminKey, json: { email: address, name: '=HYPERLINK("x")', roles: ['comptable', 'acheteur'], locale: 'en', delivery: 'password' } });
+    const csv = await call(app, 'GET', '/v1/people/export.csv', { key: t.adminKey });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    const lines = csv.text.split('\r\n');
+    expect(lines[0]).toBe('email,name,roles,locale');
+    expect(lines).toContain(`${address},"'=HYPERLINK(""x"")","comptable|acheteur",en`);
+    expect((await call(app, 'GET', '/v1/people/export.csv', { key: other.adminKey })).text).not.toContain(address);
+  });
+
   it('a reseller invites a tenant’s first administrateur; another reseller’s tenant is a 404', async () => {
     const address = email();
     const caught = smtp.next(address);
