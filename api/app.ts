@@ -36,6 +36,10 @@ import { deviceTypesApp, devicesApp, sitesApp } from './routes/devices.js';
 import { clusterApp } from './routes/cluster.js';
 import { Membership, newServerId } from '../services/cluster/membership.js';
 import { Forwarder, type Fetch } from './forward.js';
+import { sessionOf } from '../services/people/sessions.js';
+import { auditApp, licencesApp, peopleApp } from './routes/people.js';
+import { createMailer } from '../services/mail/mailer.js';
+import { portalApp } from './portal/portal.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -62,7 +66,9 @@ function isLoopback(address: string | undefined): boolean {
 
 export function createApp(deps: Deps, options: { serverId?: string } = {}): App {
   const metrics = createMetrics();
-  const keys = new KeyCache((id) => keyRecord(deps.db, id), new RateLimiter(deps.config.rateLimits, metrics, deps.logger));
+  const keys = new KeyCache((id) => keyRecord(deps.db, id), new RateLimiter(deps.config.rateLimits, metrics, deps.logger), {
+    loadSession: (token) => sessionOf(deps.db, token, new Date()),
+  });
   const defineRoute = routeFactory(deps, keys);
   const house = new House(metrics, deps.logger);
   const exports = new ExportQueue(deps.config.exportLimits);
@@ -71,6 +77,7 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
   const cluster = new Membership(deps.db, book, deps.logger, { id: options.serverId ?? newServerId() });
+  const mailer = createMailer(deps.config.portal.mail, deps.logger);
   const listening = book.start().catch((err: unknown) => deps.logger.error({ err }, 'LISTEN forfait_accounts failed'));
 
   const app = new OpenAPIHono<AppEnv>({
@@ -164,6 +171,9 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   app.route('/v1/sites', sitesApp(deps, defineRoute));
   app.route('/v1/devices', devicesApp(deps, defineRoute, exports));
   app.route('/v1/cluster', clusterApp(defineRoute, cluster));
+  app.route('/v1/people', peopleApp(deps, defineRoute, mailer));
+  app.route('/v1/audit', auditApp(deps, defineRoute));
+  app.route('/v1/licences', licencesApp(deps, defineRoute));
   app.route('/v1/calls', callsApp(deps, defineRoute, { ...authorization, cdrs: { db: deps.db, sql: deps.sql, tariffs } }));
 
   app.doc31('/openapi.json', {
@@ -178,6 +188,8 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   });
   app.route('/docs', docsApp());
   app.route('/dashboard', dashboardApp());
+  // the portal acts through this app's own routes (api/portal/client.ts)
+  app.route('/portal', portalApp({ deps, keys, exports, mailer, fetch: (request) => app.fetch(request) }));
 
   const forwarder = new Forwarder((req, env) => app.fetch(req, env), {
     keys,
@@ -202,6 +214,7 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
       await listening;
       await writer.close();
       await book.stop();
+      mailer.close();
     },
   };
 }

@@ -1,6 +1,8 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { LRUCache } from 'lru-cache';
 import { secretMatches, splitKey, type KeyRecord, type Permission, type Principal } from '../services/access/access.js';
+import { getCookie } from 'hono/cookie';
+import { csrfMatches, type Session } from '../services/people/sessions.js';
 import { ApiError } from './errors.js';
 import type { AppEnv } from './context.js';
 import type { RateLimiter } from './limits.js';
@@ -25,9 +27,11 @@ export interface KeyCacheOptions {
   /** Key ids held at most: past it the least recently used is dropped, not the whole cache. */
   max: number;
   clock: Clock;
+  /** A portal session by its cookie's token (services/people/sessions.ts); never cached: disabling a person takes effect at once. */
+  loadSession: (token: string) => Promise<Session | undefined>;
 }
 
-const defaultKeyCacheOptions: KeyCacheOptions = { ttlMs: 30_000, max: 10_000, clock: performance };
+const defaultKeyCacheOptions: KeyCacheOptions = { ttlMs: 30_000, max: 10_000, clock: performance, loadSession: async () => undefined };
 
 /** A key id's record, or null for an id that is unknown or revoked (cached too: a flood of one bad key costs one query). */
 interface Entry {
@@ -51,6 +55,7 @@ export class KeyCache {
   private readonly records: LRUCache<string, Entry>;
   /** Key ids that authenticated in the last day. */
   private readonly good: LRUCache<string, true>;
+  private readonly loadSession: KeyCacheOptions['loadSession'];
 
   constructor(
     private readonly load: (id: string) => Promise<KeyRecord | undefined>,
@@ -58,6 +63,7 @@ export class KeyCache {
     options: Partial<KeyCacheOptions> = {},
   ) {
     const o = { ...defaultKeyCacheOptions, ...options };
+    this.loadSession = o.loadSession;
     this.records = new LRUCache<string, Entry>({
       max: o.max,
       ttl: o.ttlMs,
@@ -102,6 +108,20 @@ export class KeyCache {
     throw await this.limiter.failed(this.limiter.clientOf(c), existingKeyId, message);
   }
 
+  /**
+   * The principal of a key without a request (the cluster's forwarder: whose
+   * tenant a request is for), from the same records; undefined for a bad key,
+   * which the owner then refuses and counts.
+   */
+  principal(key: string): Principal | undefined | Promise<Principal | undefined> {
+    const parts = splitKey(key);
+    if (!parts) return undefined;
+    const known = (record: KeyRecord | null | undefined) => (record && secretMatches(parts.secret, record.secretHash) ? record.principal : undefined);
+    const hit = this.records.get(parts.id);
+    if (hit) return known(hit.record);
+    return this.records.fetch(parts.id).then((entry) => known(entry?.record));
+  }
+
   /** How many key ids' records are held (for tests and diagnostics). */
   get size(): number {
     return this.records.size;
@@ -110,6 +130,31 @@ export class KeyCache {
   clear(): void {
     this.records.clear();
   }
+
+  /** A portal session (never cached: disabling a person must take effect at once). */
+  session(token: string): Promise<Session | undefined> {
+    return this.loadSession(token);
+  }
+}
+
+/** The portal's session cookie (api/portal/) and the header carrying its CSRF token on a change. */
+export const sessionCookie = 'forfait_session';
+export const csrfHeader = 'x-csrf-token';
+
+/**
+ * A request without `Authorization` but with the portal's session cookie acts
+ * as the signed-in person, with the same roles and checks as a key. A change
+ * (any method but GET/HEAD) must carry the session's CSRF token in
+ * `X-CSRF-Token`: a cookie alone, which another site can make a browser send,
+ * never changes anything.
+ */
+async function sessionCaller(cache: KeyCache, c: Context, token: string): Promise<Principal> {
+  const session = await cache.session(token);
+  if (!session) throw new ApiError('UNAUTHORIZED', 'the session has ended: sign in again');
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && !csrfMatches(session.csrf, c.req.header(csrfHeader))) {
+    throw new ApiError('FORBIDDEN', `missing or wrong CSRF token: send the session's token in ${csrfHeader}`);
+  }
+  return session.principal;
 }
 
 export function bearer(header: string | undefined): string | undefined {
@@ -145,6 +190,9 @@ export function authorize(cache: KeyCache, access: Access): MiddlewareHandler<Ap
     return counted ? counted.then(next) : next();
   };
   return (c, next) => {
+    // no Authorization header but the portal's session cookie: the signed-in person
+    const token = c.req.header('authorization') === undefined ? getCookie(c, sessionCookie) : undefined;
+    if (token) return sessionCaller(cache, c, token).then((principal) => admitted(c, principal, next));
     const found = cache.caller(c);
     if (found instanceof Promise) return found.then((principal) => admitted(c, principal, next));
     return admitted(c, found, next);

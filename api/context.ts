@@ -5,6 +5,7 @@ import type postgres from 'postgres';
 import { specExportLimits, type ExportQueueOptions } from '../services/exports/queue.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
 import { defaultRateLimits, type RateLimits } from './limits.js';
+import type { MailSettings } from '../services/mail/mailer.js';
 
 export interface Config {
   /** Default request body limit in bytes (per route overrides exist). */
@@ -29,6 +30,14 @@ export interface Config {
   exportSpacingMs: number;
   /** The same line-state export asked again within this window is served from the first (seed 003: a minute). */
   exportShareMs: number;
+  /** The portal (api/portal/): its mail (FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM) and public address for links (FORFAIT_PUBLIC_URL). */
+  portal: PortalSettings;
+}
+
+export interface PortalSettings {
+  mail: MailSettings;
+  /** The address people open, for the links in mails; unset: the address of the request. https: cookies are Secure. */
+  publicUrl?: string;
 }
 
 export const defaultConfig: Config = {
@@ -43,6 +52,7 @@ export const defaultConfig: Config = {
   kamailioRpc: null,
   exportSpacingMs: 5_000,
   exportShareMs: 60_000,
+  portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: 'var/outbox' } },
 };
 
 export interface Deps {

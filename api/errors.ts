@@ -179,6 +179,7 @@ export function toApiError(err: unknown): ApiError {
     if (s === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
     if (s === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', err.message || 'unsupported media type');
     if (s === 401) return new ApiError('UNAUTHORIZED', err.message || 'missing or invalid API key');
+    if (s === 403) return new ApiError('FORBIDDEN', err.message || 'forbidden');
     if (s === 404) return new ApiError('NOT_FOUND', err.message || 'not found');
     if (s >= 400 && s < 500) return new ApiError('BAD_REQUEST', err.message || 'bad request');
   }

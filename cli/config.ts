@@ -36,9 +36,7 @@ export interface Settings {
   /** FORFAIT_PG_SETTINGS: `-c name=value` settings of the embedded PostgreSQL. */
   pgSettings: Record<string, string>;
   /** FORFAIT_BODY_LIMIT_MB, FORFAIT_IMPORT_LIMIT_MB (in bytes here), FORFAIT_METRICS_PUBLIC; the app's defaultConfig fills what is unset. */
-  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'rateLimits'>>;
-  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'kamailioRpc'>>;
-  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic'>>;
+  api: Partial<Pick<Config, 'bodyLimit' | 'importBodyLimit' | 'metricsPublic' | 'rateLimits' | 'kamailioRpc'>>;
   /** FORFAIT_ADVERTISE_URL: where the other servers on the same database reach this one (default: http://HOST:PORT, 127.0.0.1 for 0.0.0.0). */
   advertiseUrl: string | undefined;
   /** LOG_LEVEL */
@@ -51,6 +49,8 @@ export interface Settings {
   shutdownGraceSeconds: number;
   /** FORFAIT_ARCHIVE_DIR, absolute: where the archive job writes CDR archives (default <dataDir>/archive, var/archive). */
   archiveDir: string;
+  /** FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL: the portal's mail (else .eml files in <data dir>/outbox) and links. */
+  portal: Config['portal'];
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -147,6 +147,9 @@ const schema = z.object({
   FORFAIT_KEY_WINDOW_S: optional(whole('seconds', 1)),
   FORFAIT_PBX_AUTHORIZE_FLOOR: optional(whole('authorizations per pbx key and window', 1)),
   FORFAIT_ARCHIVE_DIR: optional(z.string()),
+  FORFAIT_SMTP_URL: optional(z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://[user:password@]host[:port] or smtps://…')),
+  FORFAIT_MAIL_FROM: optional(z.string().min(3)),
+  FORFAIT_PUBLIC_URL: optional(z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected the address people open, such as https://forfait.example.com')),
 });
 
 /** The settings are invalid: one line per variable at fault. */
@@ -204,6 +207,14 @@ export function readSettings(env: Record<string, string | undefined> = process.e
     },
     shutdownGraceSeconds: e.FORFAIT_SHUTDOWN_GRACE_S ?? 10,
     archiveDir: e.FORFAIT_ARCHIVE_DIR !== undefined ? path.resolve(e.FORFAIT_ARCHIVE_DIR) : path.join(dataDir, 'archive'),
+    portal: {
+      mail: {
+        ...(e.FORFAIT_SMTP_URL !== undefined && { smtpUrl: e.FORFAIT_SMTP_URL }),
+        from: e.FORFAIT_MAIL_FROM ?? 'Forfait <forfait@localhost>',
+        outboxDir: path.join(path.resolve(e.FORFAIT_DATA_DIR ?? './var'), 'outbox'),
+      },
+      ...(e.FORFAIT_PUBLIC_URL !== undefined && { publicUrl: e.FORFAIT_PUBLIC_URL }),
+    },
   };
 }
 

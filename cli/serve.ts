@@ -8,6 +8,7 @@ import { startJobs } from '../jobs/scheduler.js';
 import { ensureBootstrapKey } from '../services/access/bootstrap.js';
 import { preloadBooks, tenantsWithPbxKeys } from '../services/authorization/preload.js';
 import { newServerId, SERVER_SETTING } from '../services/cluster/membership.js';
+import { ensureBootstrapPerson } from '../services/people/bootstrap.js';
 import type { Settings } from './config.js';
 
 export interface ServeOptions {
@@ -39,7 +40,13 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     // printed once, on purpose outside the JSON log so a person sees it
     process.stdout.write(`\nForfait bootstrap reseller key (shown once, also in ${boot.file}):\n  ${boot.key}\n\n`);
   }
-  const config = { ...defaultConfig, ...settings.api, issuer: settings.invoicing.issuer };
+  const person = await ensureBootstrapPerson(db.db, { dataDir: settings.dataDir });
+  if (person.created) {
+    process.stdout.write(
+      `Forfait portal sign-in (shown once, also in ${person.file}):\n  open /portal on this server\n  email:    ${person.email}\n  password: ${person.password}\n\n`,
+    );
+  }
+  const config = { ...defaultConfig, ...settings.api, issuer: settings.invoicing.issuer, portal: settings.portal };
   const created = createApp({ db: db.db, sql: db.sql, logger, config }, { serverId });
   const jobs = options.jobs === false ? undefined : startJobs(
         {

@@ -22,6 +22,8 @@ import * as cdrArchives from './migrations/2026_12_02_0051_cdr_archives.js';
 import * as cdrBoundaryKeys from './migrations/2026_12_02_0052_cdr_boundary_keys.js';
 import * as devices from './migrations/2026_12_02_0040_devices.js';
 import * as cluster from './migrations/2026_12_02_0080_cluster.js';
+import * as people from './migrations/2026_12_02_0060_people.js';
+import * as audit from './migrations/2026_12_02_0061_audit.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -49,6 +51,8 @@ const migrations: Record<string, Migration> = {
   '2026_12_02_0051_cdr_archives': cdrArchives,
   '2026_12_02_0052_cdr_boundary_keys': cdrBoundaryKeys,
   '2026_12_02_0080_cluster': cluster,
+  '2026_12_02_0060_people': people,
+  '2026_12_02_0061_audit': audit,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

@@ -435,7 +435,73 @@ export interface TenantOwnerTable {
   since: Timestamp;
 }
 
+/** A person who signs in to the portal (migration 0060): a tenant's, or the reseller's when tenantId is null. */
+export interface PersonTable {
+  id: Generated<string>;
+  resellerId: string;
+  tenantId: string | null;
+  email: string;
+  name: string;
+  locale: Generated<'fr' | 'en'>;
+  roles: string[];
+  status: Generated<'invited' | 'active' | 'disabled'>;
+  passwordHash: string | null;
+  failedAttempts: Generated<number>;
+  lockedUntil: NullableTimestamp;
+  createdBy: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** One-time links: an invitation or a password reset, kept as the SHA-256 of the token. */
+export interface PersonTokenTable {
+  tokenHash: Buffer;
+  personId: string;
+  purpose: 'invitation' | 'reset';
+  expiresAt: Date;
+  usedAt: NullableTimestamp;
+  createdAt: Timestamp;
+}
+
+/** A signed-in browser: the SHA-256 of its cookie's token, and its CSRF token. */
+export interface SessionTable {
+  tokenHash: Buffer;
+  personId: string;
+  csrf: string;
+  address: string | null;
+  createdAt: Timestamp;
+  expiresAt: Date;
+}
+
+export interface SignInFailureTable {
+  id: BigintId;
+  address: string;
+  email: string;
+  at: Date;
+}
+
+/** The audit trail (migration 0061): append-only. */
+export interface AuditEventTable {
+  id: BigintId;
+  resellerId: string;
+  tenantId: string | null;
+  at: Timestamp;
+  actorKind: 'key' | 'person' | 'system';
+  actorId: string;
+  actorLabel: string | null;
+  action: string;
+  targetType: string;
+  targetId: string | null;
+  before: ColumnType<unknown, string | null, never>;
+  after: ColumnType<unknown, string | null, never>;
+}
+
 export interface Database {
+  people: PersonTable;
+  personTokens: PersonTokenTable;
+  sessions: SessionTable;
+  signInFailures: SignInFailureTable;
+  auditEvents: AuditEventTable;
   resellers: ResellerTable;
   productTypes: ProductTypeTable;
   tariffs: TariffTable;
@@ -478,3 +544,4 @@ export type ProductType = Selectable<ProductTypeTable>;
 export type ApiKey = Selectable<ApiKeyTable>;
 export type Role = Selectable<RoleTable>;
 export type User = Selectable<UserTable>;
+export type Person = Selectable<PersonTable>;

@@ -16,6 +16,7 @@ import { facturXml, facturXPdf } from '../../services/invoices/facturx.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute, json, jsonRequest } from '../route.js';
+import { actorOf } from '../../services/audit/audit.js';
 
 const Period = z.string().openapi({ example: '2026-10', description: 'A month, YYYY-MM, in each tenant’s timezone' });
 
@@ -106,7 +107,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       const principal = c.get('principal');
       const { period, draft } = c.req.valid('json');
       const scope = principal.kind === 'reseller' ? { resellerId: principal.resellerId } : { tenantId: principal.tenantId };
-      const { drafts, ...result } = await runInvoices(deps.db, scope, period, { issuer, draft: draft === true });
+      const { drafts, ...result } = await runInvoices(deps.db, scope, period, { issuer, draft: draft === true, actor: actorOf(principal) });
       return c.json({ ...result, ...(drafts ? { drafts: drafts.map((d) => invoiceView(d.record)) } : {}) }, 200);
     },
   );

@@ -4,6 +4,7 @@ import { maxForfaitMinutes } from '../../services/users/fields.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, ListQuery, listOf, MoneyInNonNegative, Uuid, type DefineRoute, json, jsonRequest } from '../route.js';
+import { actorOf } from '../../services/audit/audit.js';
 
 const numberText = z.string().trim().regex(/^\+?[0-9 .-]{2,20}$/, 'a phone number');
 
@@ -98,7 +99,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
     }),
     async (c) => {
       const p = reseller(c.get('principal'));
-      const result = await createTenant(deps.db, p.resellerId, c.req.valid('json'), p.keyId);
+      const result = await createTenant(deps.db, p.resellerId, c.req.valid('json'), p.keyId, actorOf(p));
       return c.json(result, 201);
     },
   );
@@ -153,7 +154,7 @@ export function tenantsApp(deps: Deps, defineRoute: DefineRoute) {
     async (c) => {
       const p = reseller(c.get('principal'));
       const id = tenantIdOf(c.req.valid('param').id);
-      return c.json(await updateTenant(deps.db, p.resellerId, id, c.req.valid('json')), 200);
+      return c.json(await updateTenant(deps.db, p.resellerId, id, c.req.valid('json'), actorOf(p)), 200);
     },
   );
 

@@ -11,6 +11,7 @@ import { callHistoryOwner, createUser, deleteUser, getUser, listUsers, updateUse
 import { accountStatuses, identifiantRule, matriculeRule, maxForfaitMinutes, maxNameLength } from '../../services/users/fields.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { tenantOf } from '../auth.js';
+import { actorOf } from '../../services/audit/audit.js';
 import { CdrFilterQuery, cdrExportAnswer, csvExportResponses, exportTenant } from './cdrs.js';
 import type { AppEnv, Deps } from '../context.js';
 import { ApiError } from '../errors.js';
@@ -193,8 +194,8 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       },
     }),
     async (c) => {
-      const tenantId = tenantOf(c.get('principal'));
-      return c.json(await createUser(deps.db, tenantId, c.req.valid('json')), 201);
+      const principal = c.get('principal');
+      return c.json(await createUser(deps.db, tenantOf(principal), c.req.valid('json'), actorOf(principal)), 201);
     },
   );
 
@@ -247,7 +248,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       const tenantId = tenantOf(principal);
       const { mode, dryRun } = c.req.valid('query');
       const file = new Uint8Array(await c.req.arrayBuffer());
-      const result = await importUsers(deps.db, tenantId, file, { mode, dryRun, createdBy: principal.keyId });
+      const result = await importUsers(deps.db, tenantId, file, { mode, dryRun, createdBy: principal.keyId, actor: actorOf(principal) });
       return c.json(result, 200);
     },
   );
@@ -285,7 +286,7 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
     async (c) => {
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
-      return c.json(await restoreImport(deps.db, tenantId, c.req.valid('param').importId, principal.keyId), 200);
+      return c.json(await restoreImport(deps.db, tenantId, c.req.valid('param').importId, principal.keyId, actorOf(principal)), 200);
     },
   );
 
@@ -338,8 +339,8 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       },
     }),
     async (c) => {
-      const tenantId = tenantOf(c.get('principal'));
-      return c.json(await updateUser(deps.db, tenantId, c.req.valid('param').id, c.req.valid('json')), 200);
+      const principal = c.get('principal');
+      return c.json(await updateUser(deps.db, tenantOf(principal), c.req.valid('param').id, c.req.valid('json'), actorOf(principal)), 200);
     },
   );
 
@@ -354,8 +355,8 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
       responses: { 200: json('The removed user', UserSchema) },
     }),
     async (c) => {
-      const tenantId = tenantOf(c.get('principal'));
-      return c.json(await deleteUser(deps.db, tenantId, c.req.valid('param').id), 200);
+      const principal = c.get('principal');
+      return c.json(await deleteUser(deps.db, tenantOf(principal), c.req.valid('param').id, actorOf(principal)), 200);
     },
   );
 
@@ -385,8 +386,10 @@ export function usersApp(deps: Deps, defineRoute: DefineRoute, exports: ExportQu
         amount: body.amount,
         reason: body.reason ?? null,
         idempotencyKey: body.idempotencyKey,
-        createdBy: principal.keyId,
-      });
+          createdBy: principal.keyId,
+        },
+        actorOf(principal),
+      );
       return c.json({ entry: r.entry, balance: r.balance }, r.created ? 201 : 200);
     },
   );

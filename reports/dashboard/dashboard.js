@@ -5,6 +5,8 @@
   
 
   var KEY = 'forfait.dashboard.key';
+  // served by the portal (/portal/dashboard): the session cookie stands for the key
+  var SESSION = document.body.hasAttribute('data-session');
   var LANG = 'forfait.dashboard.lang';
 
   var T = {
@@ -51,7 +53,7 @@
   var COLORS = { out: '#2563eb', outSoft: '#93c5fd', answered: '#16a34a', in: '#7c3aed', inSoft: '#c4b5fd', missed: '#ea580c', cost: '#d97706' };
 
   var $ = (id) => document.getElementById(id);
-  var lang = sessionStorage.getItem(LANG) || null;
+  var lang = sessionStorage.getItem(LANG) || document.body.getAttribute('data-lang') || null;
   var data = null;
   var charts = {};
   var tab = 'series';
@@ -128,6 +130,7 @@
 
   // ---- API ----
   function api(path) {
+    if (SESSION) return fetch(path, { credentials: 'same-origin' });
     return fetch(path, { headers: { authorization: 'Bearer ' + sessionStorage.getItem(KEY) } });
   }
   function query(forExport) {
@@ -154,6 +157,8 @@
     setStatus('loading');
     var path = first && !$('from').value ? '/v1/indicators' : '/v1/indicators?' + query(false).toString();
     return api(path).then((res) => {
+      if (SESSION && res.status === 401) { location.href = '/portal/signin?next=/portal/dashboard'; return; }
+      if (SESSION && res.status === 403) { setStatus('noRight', {}, true); return; }
       if (res.status === 401 || res.status === 403) {
         sessionStorage.removeItem(KEY);
         showLogin(t(res.status === 401 ? 'badKey' : 'noRight'));
@@ -339,7 +344,7 @@
   function showDash() {
     $('login').hidden = true;
     $('dash').hidden = false;
-    $('signout').hidden = false;
+    $('signout').hidden = SESSION;
   }
 
   document.querySelectorAll('[data-lang]').forEach((b) => {
@@ -382,6 +387,6 @@
   ['granularity', 'site', 'line', 'class'].forEach((f) => { if (params.get(f)) $(f).value = params.get(f); });
 
   applyLang();
-  if (sessionStorage.getItem(KEY)) load(true);
+  if (SESSION || sessionStorage.getItem(KEY)) load(true);
   else showLogin();
 })();

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db, Trx } from '../../db/connection.js';
 import type { ApiKey, PrincipalKind } from '../../db/schema.js';
 import { ForbiddenError, NotFoundError, ValidationError, ConflictError } from '../shared/errors.js';
+import { actorOf, recordAudit } from '../audit/audit.js';
 
 export const permissions = [
   'invoices:read',
@@ -34,14 +35,25 @@ export const defaultRoles: Record<DefaultRoleName, readonly Permission[]> = {
 
 export const pbxPermissions: readonly Permission[] = ['pbx:authorize', 'cdrs:write'];
 
+/** A person signed in to the portal (services/people/): set on the principal of a session, absent on a key's. */
+export interface SignedInPerson {
+  id: string;
+  email: string;
+}
+
+/**
+ * Who acts: a key, or a person's session (then `keyId` is `person:<id>`, what
+ * the createdBy columns record, and `person` says who).
+ */
 export type Principal =
-  | { kind: 'reseller'; keyId: string; resellerId: string }
+  | { kind: 'reseller'; keyId: string; resellerId: string; person?: SignedInPerson }
   | {
       kind: 'tenant';
       keyId: string;
       tenantId: string;
       pbx: boolean;
       permissions: ReadonlySet<Permission>;
+      person?: SignedInPerson;
     };
 
 export function isPermission(p: string): p is Permission {
@@ -181,18 +193,40 @@ export async function createTenantKey(
   if (input.principal === 'pbx') {
     const missing = pbxPermissions.filter((p) => !creator.permissions.has(p));
     if (missing.length) throw new ForbiddenError(`cannot grant permissions you do not hold: ${missing.join(', ')}`);
-    return insertKey(db, { principal: 'pbx', name: input.name, tenantId: creator.tenantId, createdBy: creator.keyId });
+  } else {
+    await checkGrantableRoles(db, creator, creator.tenantId, input.roles ?? []);
   }
-  const roles = input.roles ?? [];
+  const principal = input.principal === 'pbx' ? 'pbx' : 'user';
+  const roles = input.principal === 'pbx' ? [] : (input.roles ?? []);
+  return db.transaction().execute(async (trx) => {
+    const created = await insertKey(trx, { principal, name: input.name, roles, tenantId: creator.tenantId, createdBy: creator.keyId });
+    await recordAudit(trx, actorOf(creator), {
+      tenantId: creator.tenantId,
+      action: 'key.create',
+      targetType: 'key',
+      targetId: created.id,
+      after: { name: input.name, principal, roles },
+    });
+    return created;
+  });
+}
+
+/**
+ * Roles a principal may give a key or a person of `tenantId`: at least one,
+ * each a default role or one of the tenant's custom roles, and (for a tenant
+ * principal) no permission beyond its own. A reseller may give any of the
+ * tenant's roles (it provisions the tenant's first administrateur).
+ */
+export async function checkGrantableRoles(db: Db | Trx, creator: Principal, tenantId: string, roles: readonly string[]): Promise<void> {
   if (roles.length === 0) throw new ValidationError('roles: at least one role', [{ field: 'roles', message: 'at least one role is required' }]);
-  const unknown = await unknownRoles(db, creator.tenantId, roles);
+  const unknown = await unknownRoles(db, tenantId, roles);
   if (unknown.length) {
     throw new ValidationError('unknown role', unknown.map((r) => ({ field: 'roles', value: r, message: `unknown role ${r}` })));
   }
-  const granted = await permissionsOfRoles(db, creator.tenantId, roles);
+  if (creator.kind === 'reseller') return;
+  const granted = await permissionsOfRoles(db, tenantId, roles);
   const beyond = [...granted].filter((p) => !creator.permissions.has(p));
   if (beyond.length) throw new ForbiddenError(`cannot grant permissions you do not hold: ${beyond.join(', ')}`);
-  return insertKey(db, { principal: 'user', name: input.name, roles, tenantId: creator.tenantId, createdBy: creator.keyId });
 }
 
 function keyView(r: Pick<ApiKey, 'id' | 'name' | 'principal' | 'roles' | 'createdAt' | 'revokedAt'>): KeyView {
@@ -232,15 +266,19 @@ export async function revokeTenantKey(db: Db, revoker: Principal & { kind: 'tena
   const held = target.principal === 'pbx' ? new Set<Permission>(pbxPermissions) : await permissionsOfRoles(db, tenantId, target.roles);
   const beyond = [...held].filter((p) => !revoker.permissions.has(p));
   if (beyond.length) throw new ForbiddenError(`cannot revoke a key holding permissions you do not hold: ${beyond.join(', ')}`);
-  const row = await db
-    .updateTable('apiKeys')
-    .set({ revokedAt: new Date() })
-    .where('tenantId', '=', tenantId)
-    .where('id', '=', id)
-    .returning(['id', 'name', 'principal', 'roles', 'createdAt', 'revokedAt'])
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('key');
-  return keyView(row);
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('apiKeys')
+      .set({ revokedAt: new Date() })
+      .where('tenantId', '=', tenantId)
+      .where('id', '=', id)
+      .returning(['id', 'name', 'principal', 'roles', 'createdAt', 'revokedAt'])
+      .executeTakeFirst();
+    if (!row) throw new NotFoundError('key');
+    const after = keyView(row);
+    await recordAudit(trx, actorOf(revoker), { tenantId, action: 'key.revoke', targetType: 'key', targetId: id, before: { ...after, revokedAt: null }, after });
+    return after;
+  });
 }
 
 // ---- roles ---------------------------------------------------------------
@@ -305,7 +343,7 @@ export async function createRole(
     .returningAll()
     .executeTakeFirst();
   if (!row) throw new ConflictError('CONFLICT', `a role named ${input.name} already exists`);
-  return {
+  const view: RoleView = {
     id: row.id,
     name: row.name,
     inherits: input.inherits,
@@ -314,4 +352,6 @@ export async function createRole(
     permissions: [...set],
     builtIn: false,
   };
+  await recordAudit(db, actorOf(creator), { tenantId: creator.tenantId, action: 'role.create', targetType: 'role', targetId: row.id, after: view });
+  return view;
 }

@@ -9,6 +9,7 @@ import { issuerPlaceholders, type Issuer } from './issuer.js';
 import { ConflictError } from '../shared/errors.js';
 import { monthStart, previousPeriod } from '../../engine/periods.js';
 import { parsePeriod } from './period.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export interface RunResult {
   created: string[];
@@ -26,6 +27,8 @@ export interface RunOptions {
   concurrency?: number;
   /** Build the documents and roll them back: nothing stored, no number used, stamped SPECIMEN. */
   draft?: boolean;
+  /** Who asked (the API): each invoice issued is in the audit trail (the monthly job's are not). */
+  actor?: Actor;
 }
 
 /**
@@ -59,7 +62,13 @@ async function runEach(db: Db, work: { tenant: InvoiceTenant; period: string }[]
         const d = await draftInvoice(db, tenant, period, { now, issuer: options.issuer });
         drafts.push(...d.documents);
         outcomes[i] = { period, outcome: d.outcome.created ? { ...d.outcome, invoiceId: '', creditNotes: [] } : { ...d.outcome, creditNotes: [] } };
-      } else outcomes[i] = { period, outcome: await issueInvoice(db, tenant, period, { now, issuer: options.issuer }) };
+        continue;
+      }
+      const outcome = await issueInvoice(db, tenant, period, { now, issuer: options.issuer });
+      outcomes[i] = { period, outcome };
+      if (options.actor && outcome.created) {
+        await recordAudit(db, options.actor, { tenantId: tenant.id, action: 'invoice.issue', targetType: 'invoice', targetId: outcome.invoiceId, after: { period } });
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, work.length)) }, worker));

@@ -9,10 +9,11 @@ import { sql, type Selectable } from 'kysely';
 import { copyIn, CopyBuffer, copyValue } from '../../db/copy.js';
 import { rawSql, withTransaction, type Db, type Trx } from '../../db/connection.js';
 import type { LedgerEntryTable, LedgerKind } from '../../db/schema.js';
-import { Dec } from '../../engine/money.js';
+import { addMoney4, Dec, formatMoney4, negateMoney4, parseMoney4 } from '../../engine/money.js';
 import { intArray, textArray } from '../../db/arrays.js';
 import { fromUnits4, toUnits4 } from '../cdrs/pgArrays.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 /** A ledger entry as the API shows it: the row without its tenant, ids as strings, the time in ISO 8601. */
 export type LedgerEntryView = Omit<Selectable<LedgerEntryTable>, 'tenantId' | 'id' | 'createdAt'> & { id: string; createdAt: string };
@@ -221,9 +222,17 @@ export async function appendLedgerEntry(trx: Trx, input: LedgerAppend): Promise<
 export async function postLedgerEntry(
   db: Db,
   input: LedgerAppend & { kind: 'topup' | 'adjustment' | 'refund'; idempotencyKey: string },
+  actor?: Actor,
 ): Promise<LedgerAppendResult> {
   checkAmountForKind(input.kind, input.amount);
-  return withTransaction(db, (trx) => appendLedgerEntry(trx, input));
+  return withTransaction(db, async (trx) => {
+    const r = await appendLedgerEntry(trx, input);
+    if (actor && r.created) {
+      const before = { balance: formatMoney4(addMoney4(parseMoney4(r.balance), negateMoney4(parseMoney4(r.entry.amount)))) };
+      await recordAudit(trx, actor, { tenantId: input.tenantId, action: `ledger.${input.kind}`, targetType: 'user', targetId: input.userId, before, after: { ...r.entry, balance: r.balance } });
+    }
+    return r;
+  });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Db } from '../../db/connection.js';
 import type { ProductType, Tenant } from '../../db/schema.js';
 import { insertKey } from '../access/access.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export interface TenantInput {
   name: string;
@@ -138,6 +139,7 @@ export async function createTenant(
   resellerId: string,
   input: TenantInput,
   createdBy: string,
+  actor?: Actor,
 ): Promise<{ tenant: TenantView; adminKey: string }> {
   const country = input.country ?? 'FR';
   const timezone = resolveTimezone(country, input.timezone);
@@ -179,7 +181,9 @@ export async function createTenant(
         tenantId: t.id,
         createdBy,
       });
-      return { tenant: tenantView(t), adminKey: key.key };
+      const tenant = tenantView(t);
+      if (actor) await recordAudit(trx, actor, { tenantId: t.id, resellerId, action: 'tenant.create', targetType: 'tenant', targetId: t.id, after: tenant });
+      return { tenant, adminKey: key.key };
     });
   } catch (err) {
     if (isUniqueViolation(err, 'tenants_name_key')) {
@@ -205,7 +209,7 @@ export async function listTenants(db: Db, resellerId: string, limit: number, cur
   return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
 }
 
-export async function updateTenant(db: Db, resellerId: string, id: string, patch: Partial<TenantInput>): Promise<TenantView> {
+export async function updateTenant(db: Db, resellerId: string, id: string, patch: Partial<TenantInput>, actor?: Actor): Promise<TenantView> {
   return db.transaction().execute(async (trx) => {
     const current = await trx
       .selectFrom('tenants')
@@ -238,7 +242,9 @@ export async function updateTenant(db: Db, resellerId: string, id: string, patch
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      return tenantView(t);
+      const after = tenantView(t);
+      if (actor) await recordAudit(trx, actor, { tenantId: id, resellerId, action: 'tenant.update', targetType: 'tenant', targetId: id, before: tenantView(current), after });
+      return after;
     } catch (err) {
       if (isUniqueViolation(err, 'tenants_name_key')) throw new ConflictError('CONFLICT', `a tenant named ${patch.name} already exists`);
       throw err;

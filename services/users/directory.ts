@@ -20,6 +20,7 @@ import {
   type UserView,
 } from './fields.js';
 import { countUsers, directoryTenant, lockDirectory, type DirectoryTenant } from './repo.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 /**
  * Authorized numbers as given in JSON: an array of up to 10 slots (slot 1
@@ -105,7 +106,7 @@ async function writeUser(input: UserPatch, write: () => Promise<User>): Promise<
   }
 }
 
-export async function createUser(db: Db, tenantId: string, input: UserInput): Promise<UserView> {
+export async function createUser(db: Db, tenantId: string, input: UserInput, actor?: Actor): Promise<UserView> {
   const errors: FieldError[] = [];
   checkFields(input, errors);
   return withTransaction(db, async (trx) => {
@@ -136,7 +137,9 @@ export async function createUser(db: Db, tenantId: string, input: UserInput): Pr
         .returningAll()
         .executeTakeFirstOrThrow(),
     );
-    return userView(row, tenant);
+    const view = userView(row, tenant);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'user.create', targetType: 'user', targetId: row.id, after: view });
+    return view;
   });
 }
 
@@ -175,7 +178,7 @@ export async function getUser(db: Db, tenantId: string, id: string): Promise<{ u
   return { user: userView(row, tenant), tenant };
 }
 
-export async function updateUser(db: Db, tenantId: string, id: string, patch: UserPatch): Promise<UserView> {
+export async function updateUser(db: Db, tenantId: string, id: string, patch: UserPatch, actor?: Actor): Promise<UserView> {
   const errors: FieldError[] = [];
   checkFields(patch, errors);
   return withTransaction(db, async (trx) => {
@@ -206,17 +209,21 @@ export async function updateUser(db: Db, tenantId: string, id: string, patch: Us
         .returningAll()
         .executeTakeFirstOrThrow(),
     );
-    return userView(row, tenant);
+    const view = userView(row, tenant);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'user.update', targetType: 'user', targetId: id, before: userView(current, tenant), after: view });
+    return view;
   });
 }
 
 /** Removes the user from the directory; its ledger entries and CDRs stay. */
-export async function deleteUser(db: Db, tenantId: string, id: string): Promise<UserView> {
+export async function deleteUser(db: Db, tenantId: string, id: string, actor?: Actor): Promise<UserView> {
   return withTransaction(db, async (trx) => {
     const tenant = await lockDirectory(trx, tenantId);
     const current = await findUser(trx, tenantId, id, true);
     await trx.deleteFrom('users').where('tenantId', '=', tenantId).where('id', '=', id).execute();
-    return userView(current, tenant);
+    const view = userView(current, tenant);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'user.delete', targetType: 'user', targetId: id, before: view });
+    return view;
   });
 }
 

@@ -21,6 +21,7 @@ import { Planner, type ImportPlan } from './importPlan.js';
 import { writePlan } from './importWrite.js';
 import { deferDirectoryUniqueness, directoryTenant, lockDirectory } from './repo.js';
 import { recordImport } from './snapshot.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export type ImportMode = 'append' | 'upsert' | 'sync';
 export const importModes = ['append', 'upsert', 'sync'] as const satisfies readonly ImportMode[];
@@ -37,6 +38,8 @@ export interface ImportOptions {
   mode: ImportMode;
   dryRun?: boolean;
   createdBy?: string | null;
+  /** Who imports, for the audit trail. */
+  actor?: Actor;
   onProgress?: (p: ImportProgress) => void;
   /** Time spent in each step, in order (benchmarks). */
   onStep?: (step: ImportStep, ms: number) => void;
@@ -101,6 +104,7 @@ export async function importUsers(db: Db, tenantId: string, file: string | Uint8
       await deferDirectoryUniqueness(trx);
       await recordImport(trx, { tenantId, importId, mode, summary: { ...counts, rows: staged.staged }, created: planner.createdIds, createdBy: options.createdBy ?? null });
       mark('snapshot');
+      if (options.actor) await recordAudit(trx, options.actor, { tenantId, action: 'users.import', targetType: 'import', targetId: importId, after: { mode, ...counts } });
       await writePlan(trx, tenant, importId, planner, onProgress);
       mark('write');
       return { importId, dryRun: false, ...counts, encoding, notes };

@@ -22,6 +22,7 @@ import { withTransaction, type Db } from '../../db/connection.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import { countUsers, deferDirectoryUniqueness, lockDirectory } from './repo.js';
 import { beforeImages, imageColumns } from './snapshot.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export interface RestoreResult {
   importId: string;
@@ -34,7 +35,7 @@ export interface RestoreResult {
   recreated: number;
 }
 
-export async function restoreImport(db: Db, tenantId: string, importId: string, restoredBy: string | null): Promise<RestoreResult> {
+export async function restoreImport(db: Db, tenantId: string, importId: string, restoredBy: string | null, actor?: Actor): Promise<RestoreResult> {
   if (!isUuid(importId)) throw new NotFoundError('import');
   try {
     return await withTransaction(db, async (trx) => {
@@ -127,13 +128,15 @@ export async function restoreImport(db: Db, tenantId: string, importId: string, 
         .where('id', '=', importId)
         .returning('restoredAt')
         .executeTakeFirst();
-      return {
+      const result = {
         importId,
         restoredAt: (done?.restoredAt ?? new Date()).toISOString(),
         deleted: Number(removed.numDeletedRows),
         restored: Number(restored.numUpdatedRows),
         recreated: recreatedCount,
       };
+      if (actor) await recordAudit(trx, actor, { tenantId, action: 'users.restore', targetType: 'import', targetId: importId, after: result });
+      return result;
     });
   } catch (err) {
     if (isUniqueViolation(err)) {

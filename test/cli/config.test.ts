@@ -94,9 +94,8 @@ describe('readSettings', () => {
           pbxAuthorizeFloor: 2000,
           trustedProxies: ['127.0.0.1', '10.0.0.0/8', '2001:db8::/32'],
         },
+        kamailioRpc: { url: 'http://127.0.0.1:5071/RPC', timeoutMs: 10_000 },
       },
-      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true, kamailioRpc: { url: 'http://127.0.0.1:5071/RPC', timeoutMs: 10_000 } },
-      api: { bodyLimit: 2 * MB, importBodyLimit: Math.round(0.5 * MB), metricsPublic: true },
       advertiseUrl: 'http://10.0.0.5:9090',
       logLevel: 'debug',
       preloadBooks: false,
@@ -113,6 +112,7 @@ describe('readSettings', () => {
       },
       shutdownGraceSeconds: 2.5,
       archiveDir: '/mnt/archive',
+      portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: '/srv/forfait/outbox' } },
     });
   });
 
@@ -156,6 +156,12 @@ describe('readSettings', () => {
     };
     const found = problems(Object.fromEntries(Object.entries(invalid).map(([name, [value]]) => [name, value])));
     expect([...found].sort()).toEqual(Object.entries(invalid).map(([name, [, message]]) => `${name}: ${message}`).sort());
+  });
+
+  it('reads the portal’s mail and public address (FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL)', () => {
+    const s = readSettings({ FORFAIT_DATA_DIR: '/srv/f', FORFAIT_SMTP_URL: 'smtp://u:p@mail:2525', FORFAIT_MAIL_FROM: 'Forfait <no@x.fr>', FORFAIT_PUBLIC_URL: 'https://f.example.com' });
+    expect(s.portal).toEqual({ mail: { smtpUrl: 'smtp://u:p@mail:2525', from: 'Forfait <no@x.fr>', outboxDir: '/srv/f/outbox' }, publicUrl: 'https://f.example.com' });
+    expect(() => readSettings({ FORFAIT_SMTP_URL: 'mail.example.com', FORFAIT_PUBLIC_URL: 'forfait.example.com' })).toThrow(/FORFAIT_SMTP_URL: expected smtp:\/\/.*\n.*FORFAIT_PUBLIC_URL: expected the address/s);
   });
 
   it('never repeats the value of a secret', () => {

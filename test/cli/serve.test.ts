@@ -30,6 +30,24 @@ describe('forfait serve', () => {
     expect(key).toMatch(/^ffk_[0-9a-f]{16}_/);
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     expect(first.output()).toContain(key);
+    // the portal's first person: printed once too, and kept 0600 beside the key
+    const credentials = (await readFile(path.join(dataDir, 'bootstrap-credentials'), 'utf8')).trim().split('\n');
+    expect(credentials[0]).toBe('admin@forfait.local');
+    expect(first.output()).toContain(`password: ${credentials[1]}`);
+    expect((await stat(path.join(dataDir, 'bootstrap-credentials'))).mode & 0o777).toBe(0o600);
+    // and they sign in to the portal of the built server (npm start), which opens on the reseller's tenants
+    const signIn = await fetch(`http://127.0.0.1:${port}/portal/signin`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { origin: `http://127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ email: credentials[0]!, password: credentials[1]! }).toString(),
+    });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const home = await fetch(`http://127.0.0.1:${port}/portal`, { redirect: 'manual', headers: { cookie } });
+    expect(home.headers.get('location')).toBe('/portal/tenants');
+    const css = await fetch(`http://127.0.0.1:${port}/portal/assets/portal.css`, { headers: { cookie } });
+    expect(css.status).toBe(200);
 
     const created = await api(port, key, 'POST', '/v1/tenants', { name: 'Persisted SA', productType: 'pro' });
     expect(created.status).toBe(201);
@@ -55,6 +73,7 @@ describe('forfait serve', () => {
       throw new Error(`${String(err)}\n--- server output ---\n${second.output()}`);
     });
     expect(second.output()).not.toContain(key); // shown once only
+    expect(second.output()).not.toContain(credentials[1]);
     const list = await api(port2, key, 'GET', '/v1/tenants');
     expect(list.json.items.map((t: { name: string }) => t.name)).toContain('Persisted SA');
     let done: string[] = [];

@@ -1,0 +1,55 @@
+import type { Child, FC } from 'hono/jsx';
+import type { ApiFailure } from './client.js';
+import type { PortalContext } from './env.js';
+import { Layout } from './layout.js';
+import { say, type LabelKey } from './labels.js';
+
+/** What list routes of the API answer. */
+export type List<T> = { items: T[]; nextCursor: string | null };
+
+/** The page's words in the person's language. */
+export const tr = (c: PortalContext) => (k: LabelKey, v?: Record<string, string | number>) => say(c.get('locale'), k, v);
+
+export type PageStatus = 200 | 400 | 403 | 404 | 409 | 413 | 429;
+
+/** The status a page shows an API refusal with: the API's own. */
+export function statusOf(n: number): PageStatus {
+  return ([400, 403, 404, 409, 413, 429] as const).find((s) => s === n) ?? 400;
+}
+
+/** The page for an API refusal that is about the page itself (another tenant's id, a missing permission). */
+export function refused(c: PortalContext, error: ApiFailure, status: number) {
+  const t = tr(c);
+  const title = status === 404 ? t('notFoundTitle') : status === 403 ? t('forbiddenTitle') : t('errorTitle');
+  return c.html(
+    <Layout locale={c.get('locale')} title={title} viewer={c.get('viewer')} error={status === 404 ? undefined : error}>
+      {status === 404 ? <p>{t('notFound')}</p> : null}
+    </Layout>,
+    statusOf(status),
+  );
+}
+
+/** A list table in a card that scrolls on its own (focusable, so a keyboard can scroll it). */
+export const Table: FC<{ class: string; head: string[]; children?: Child }> = (p) => (
+  <div class="card table-wrap" tabindex={0}>
+    <table class={p.class}>
+      <thead>
+        <tr>
+          {p.head.map((h) => (
+            <th scope="col">{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{p.children}</tbody>
+    </table>
+  </div>
+);
+
+/** A form's submit button, alone on its row. */
+export const Submit: FC<{ label: string }> = ({ label }) => (
+  <div class="form-actions">
+    <button type="submit" class="primary">
+      {label}
+    </button>
+  </div>
+);
