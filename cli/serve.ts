@@ -119,20 +119,25 @@ const STOPPING_MS = 20_000;
  * hangs or fails, a second signal) the exit is forced, and the embedded
  * PostgreSQL is never left behind: it gets an immediate shutdown first.
  */
+/** Signals this close to the first are the same Ctrl-C delivered twice. */
+const SAME_SIGNAL_MS = 1_000;
+
 export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   const running = await startServer(options);
-  let signalled = false;
+  let signalled: number | undefined;
   const forced = (why: string) => {
     process.stderr.write(`${why}: exiting now\n`);
     running.db.embedded?.kill();
     process.exit(1);
   };
   const stop = (signal: string) => {
-    if (signalled) {
-      forced(`${signal} again`);
+    if (signalled !== undefined) {
+      // one Ctrl-C arrives twice under `npm start` (the terminal signals the process group, npm forwards it):
+      // only a second signal a person sends on purpose, a moment later, forces the exit
+      if (performance.now() - signalled >= SAME_SIGNAL_MS) forced(`${signal} again`);
       return;
     }
-    signalled = true;
+    signalled = performance.now();
     process.stderr.write(`\n${signal}: finishing requests in flight (${options.settings.shutdownGraceSeconds} s at most) and stopping…\n`);
     const force = setTimeout(() => forced('shutdown took too long'), options.settings.shutdownGraceSeconds * 1000 + STOPPING_MS);
     force.unref();

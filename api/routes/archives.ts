@@ -2,7 +2,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { archivedMonth, listArchives } from '../../services/archives/list.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { listOf, type DefineRoute } from '../route.js';
+import { listOf, type DefineRoute, json } from '../route.js';
 
 const ArchiveSchema = z
   .object({
@@ -29,7 +29,7 @@ export function archivesApp(deps: Deps, defineRoute: DefineRoute) {
       tags: ['cdrs'],
       summary: 'The tenant’s CDR archives: one gzipped CSV per UTC month past its retention (cdrRetentionMonths), with a SHA-256 manifest',
       access: read,
-      responses: { 200: { description: 'Archive files, newest month first', content: { 'application/json': { schema: listOf(ArchiveSchema) } } } },
+      responses: { 200: json('Archive files, newest month first', listOf(ArchiveSchema)) },
     }),
     async (c) => c.json({ items: await listArchives(deps.db, tenantOf(c.get('principal'))), nextCursor: null }, 200),
   );
@@ -41,7 +41,7 @@ export function archivesApp(deps: Deps, defineRoute: DefineRoute) {
       summary: 'The archive files of one month of the tenant',
       access: read,
       request: { params: z.object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/).openapi({ param: { name: 'month', in: 'path' }, example: '2025-06' }) }) },
-      responses: { 200: { description: 'Its parts', content: { 'application/json': { schema: z.object({ items: z.array(ArchiveSchema) }) } } }, 404: { description: 'NOT_FOUND: no archive of that month' } },
+      responses: { 200: json('Its parts', z.object({ items: z.array(ArchiveSchema) })), 404: { description: 'NOT_FOUND: no archive of that month' } },
     }),
     async (c) => c.json({ items: await archivedMonth(deps.db, tenantOf(c.get('principal')), c.req.valid('param').month) }, 200),
   );

@@ -3,6 +3,7 @@ import type { Membership } from '../../services/cluster/membership.js';
 import type { AppEnv } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { DefineRoute } from '../route.js';
+import { json } from '../route.js';
 
 const ServerSchema = z
   .object({
@@ -29,7 +30,7 @@ export function clusterApp(defineRoute: DefineRoute, membership: Membership) {
       summary: 'The Forfait servers on this database and the tenants each one owns',
       access: { scope: 'reseller' },
       responses: {
-        200: { description: 'The servers', content: { 'application/json': { schema: z.object({ servers: z.array(ServerSchema) }) } } },
+        200: json('The servers', z.object({ servers: z.array(ServerSchema) })),
       },
     }),
     async (c) => {

@@ -3,7 +3,7 @@ import type { AccountBook } from '../../services/authorization/book.js';
 import { listReservations, releaseReservation, reservationStatuses } from '../../services/authorization/reservations.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
-import { ListQuery, listOf, Uuid, type DefineRoute } from '../route.js';
+import { ListQuery, listOf, Uuid, type DefineRoute, json } from '../route.js';
 import { LedgerEntrySchema } from './users.js';
 
 const ReservationSchema = z
@@ -40,7 +40,7 @@ export function reservationsApp(deps: Deps, defineRoute: DefineRoute, book: Acco
       summary: 'The tenant’s reservations, newest first: `status=open` lists the credit held by calls in progress (or never ended)',
       access: { scope: 'tenant', permission: 'balances:manage', anyOf: ['cdrs:read', 'pbx:authorize'] },
       request: { query: ReservationQuery },
-      responses: { 200: { description: 'Reservations', content: { 'application/json': { schema: listOf(ReservationSchema) } } } },
+      responses: { 200: json('Reservations', listOf(ReservationSchema)) },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
@@ -57,7 +57,7 @@ export function reservationsApp(deps: Deps, defineRoute: DefineRoute, book: Acco
       access: { scope: 'tenant', permission: 'balances:manage', anyOf: ['pbx:authorize'] },
       request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '01938f4e-8a3c-7c2a-9b1e-2f4d5a6b7c8d' }) }) },
       responses: {
-        200: { description: 'Released', content: { 'application/json': { schema: ReleaseAnswer } } },
+        200: json('Released', ReleaseAnswer),
         409: { description: 'The reservation is not open (its call was rated, it expired, or it was released already)' },
         503: { description: 'This tenant’s accounts are owned by another server: release it there' },
       },

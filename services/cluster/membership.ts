@@ -92,6 +92,8 @@ export class Membership {
       .onConflict((oc) => oc.column('id').doUpdateSet({ address }))
       .execute();
     this.address = address;
+    // the books loaded before joining (preloaded at start) are claimed now: the fence reads tenant_owners
+    await this.claimHeld();
     await this.beat();
     this.timer = setInterval(() => {
       this.beating ??= this.beat().finally(() => {
@@ -171,6 +173,19 @@ export class Membership {
       }
     }
     this.lost = false;
+  }
+
+  /** Claims every tenant whose lock this server's lock session already holds. */
+  private async claimHeld(): Promise<void> {
+    const conn = this.book.lockSession();
+    await conn`
+      insert into tenant_owners (tenant_id, server_id)
+      select t.id, ${this.id} from tenants t
+        join pg_locks l on l.locktype = 'advisory' and l.granted and l.objsubid = 2 and l.pid = pg_backend_pid()
+         and l.database = (select oid from pg_database where datname = current_database())
+         and l.classid = ${LOCK_CLASS}::oid and l.objid = hashtext(t.id::text)::oid
+      on conflict (tenant_id) do update set server_id = excluded.server_id, since = now()
+        where tenant_owners.server_id is distinct from excluded.server_id`;
   }
 
   /** Records this server as the tenant's owner, on the lock session, once its lock is held (AccountBook.claim). */

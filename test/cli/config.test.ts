@@ -32,8 +32,6 @@ describe('readSettings', () => {
     expect(s.archiveDir).toBe(path.resolve('./var/archive'));
     expect(s.pgSettings).toEqual({});
     expect(s.api).toEqual({ rateLimits: defaultRateLimits });
-    expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false });
-    expect(s.api).toEqual({});
     expect({ ...defaultConfig, ...s.api }).toMatchObject({ bodyLimit: 1 * MB, importBodyLimit: 50 * MB, metricsPublic: false, kamailioRpc: null });
     expect(s.invoicing).toEqual({ issuer: defaultIssuer, graceHours: 2 });
     expect(s.shutdownGraceSeconds).toBe(10);

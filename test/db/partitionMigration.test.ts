@@ -29,7 +29,8 @@ afterAll(async () => {
 
 describe('migration 0050 (cdrs partitioned by month)', () => {
   it('moves the rows of an unpartitioned cdrs, with what other migrations added to it', async () => {
-    await migrateTo(h.db, '2026_11_22_0016_indicator_add');
+    // every migration before 0050 (0030 adds number_check to cdrs: it must be there before the rows are read)
+    await migrateTo(h.db, '2026_12_02_0040_devices');
     const { sql } = h;
     const tenant = '00000000-0000-4000-8000-000000000001';
     // what another feature's migration could have added before this one

@@ -8,7 +8,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../api/app.js';
 import { freePort } from '../../db/embedded.js';
-import { defaultIssuer } from '../../services/invoices/issuer.js';
+import { testIssuer } from '../support/issuer.js';
 import { runInvoices } from '../../services/invoices/run.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { newTenant, resellerKey, uniqueName } from '../support/factory.js';
@@ -244,7 +244,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)('the portal in chromium', () =>
 
     // October is invoiced (the users' story put in September: the test bills a fixed month, whatever today is)
     await enabledSince(tenantId, '2026-09-01T00:00:00Z');
-    const run = await runInvoices(db, { tenantId }, '2026-10', { issuer: defaultIssuer, now: new Date('2026-11-15T12:00:00Z') });
+    const run = await runInvoices(db, { tenantId }, '2026-10', { issuer: testIssuer, now: new Date('2026-11-15T12:00:00Z') });
     expect(run.created).toHaveLength(1);
 
     const c = await person();
