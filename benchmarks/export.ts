@@ -47,7 +47,7 @@ export async function main(): Promise<void> {
     const { tenant } = await createTenant(db.db, resellerId, { name: 'Export SA', productType: 'entreprise', country: 'FR', reference: 'EXP-2026' }, 'bench');
     // 1,000 users calling in October 2026, one CDR every 2.6 s, a third of them unanswered
     // the monthly partitions these rows go to (migration 0050), as the batch writer would make them
-    await db.sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-01Z', timestamptz '2026-12-01Z', interval '1 month') m`;
+    await db.sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-15Z', timestamptz '2026-12-15Z', interval '1 month') m`;
     await db.sql`
       INSERT INTO cdrs (tenant_id, call_id, user_id, identifiant, caller, callee, direction, started_at, answered_at, duration_seconds,
                         disposition, site, line, rate_id, destination, class, billable_seconds, forfait_seconds, charged_seconds, cost)

@@ -68,7 +68,7 @@ export async function generate(sql: postgres.Sql, tenantId: string, n: number): 
   let insertMs = 0;
   let rollupMs = 0;
   // the monthly partitions these rows go to (migration 0050), as the batch writer would make them
-  await sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-01Z', timestamptz '2027-12-01Z', interval '1 month') m`;
+  await sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-15Z', timestamptz '2027-12-15Z', interval '1 month') m`;
   for (let lo = 0; lo < n; lo += CHUNK) {
     const hi = Math.min(n, lo + CHUNK);
     let t1 = performance.now();

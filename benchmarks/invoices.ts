@@ -37,7 +37,7 @@ export async function main(): Promise<void> {
     // the users were enabled before October
     await db.sql`UPDATE user_status_events SET at = '2026-09-01T00:00:00Z'`;
     // the monthly partitions these rows go to (migration 0050), as the batch writer would make them
-    await db.sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-01Z', timestamptz '2027-03-01Z', interval '1 month') m`;
+    await db.sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-15Z', timestamptz '2027-03-15Z', interval '1 month') m`;
     await db.sql`
       INSERT INTO cdrs (tenant_id, call_id, user_id, identifiant, caller, callee, direction, started_at, answered_at, duration_seconds,
                         disposition, rate_id, destination, class, billable_seconds, forfait_seconds, charged_seconds, cost)

@@ -156,7 +156,7 @@ export async function provision(db: Db, sql: postgres.Sql): Promise<{ tenantId: 
       FROM generate_series(1, ${USERS}) u`;
   await sql`UPDATE user_status_events SET at = '2025-09-01T00:00:00Z' WHERE tenant_id = ${tenant.id}`;
   // the monthly partitions these rows go to (migration 0050), as the batch writer would make them
-  await sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2025-09-01Z', timestamptz '2026-12-01Z', interval '1 month') m`;
+  await sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2025-09-15Z', timestamptz '2026-12-15Z', interval '1 month') m`;
   const [range] = await sql.begin(async (tx) => {
     await tx`SET LOCAL session_replication_role = replica`;
     return tx<{ min: string; max: string }[]>`

@@ -29,7 +29,8 @@ CREATE OR REPLACE FUNCTION cdrs_ensure_month(at timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   lo timestamptz := date_trunc('month', at, 'UTC');
-  hi timestamptz := date_trunc('month', at, 'UTC') + interval '1 month';
+  -- a month added in UTC: in the session's zone (the server's default) a DST change would move the bound by an hour
+  hi timestamptz := (date_trunc('month', at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
   part text := 'cdrs_' || to_char(lo AT TIME ZONE 'UTC', '"y"YYYY"m"MM');
 BEGIN
   IF to_regclass(part) IS NOT NULL THEN RETURN part; END IF;

@@ -25,8 +25,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     INSERT INTO cdr_boundary_keys (tenant_id, call_id, started_at)
     SELECT tenant_id, call_id, started_at FROM cdrs
-     WHERE started_at < date_trunc('month', started_at, 'UTC') + interval '1 day'
-        OR started_at >= date_trunc('month', started_at, 'UTC') + interval '1 month' - interval '1 day'`.execute(db);
+     WHERE started_at AT TIME ZONE 'UTC' < date_trunc('month', started_at AT TIME ZONE 'UTC') + interval '1 day'
+        OR started_at AT TIME ZONE 'UTC' >= date_trunc('month', started_at AT TIME ZONE 'UTC') + interval '1 month' - interval '1 day'`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

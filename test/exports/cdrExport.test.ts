@@ -162,7 +162,7 @@ describe('export limits (SPEC §7: 3 running, 10 waiting, 429 with Retry-After, 
     const { sql } = testDb();
     // 200,000 CDRs: more than the stream buffers, so the export is still running when we stop reading
     // straight into cdrs: the partitions of September (UTC: 1 October 00:00 in Paris) and October, as a batch would make them
-    await sql`SELECT cdrs_ensure_month(m) FROM generate_series(timestamptz '2026-09-01Z', timestamptz '2026-10-01Z', interval '1 month') m`;
+    await sql`SELECT cdrs_ensure_month(m) FROM unnest(ARRAY[timestamptz '2026-09-15Z', timestamptz '2026-10-15Z']) m`;
     await sql`INSERT INTO cdrs (tenant_id, call_id, user_id, identifiant, caller, callee, direction, started_at, duration_seconds, disposition, class, cost)
       SELECT ${t.id}, 'big-' || g, ${u.id}, ${u.identifiant}, '+33142000000', '+33612345678', 'out', timestamptz '2026-10-01 00:00+02' + g * interval '1 second', 60, 'answered', 'mobile', 0.6
         FROM generate_series(1, 200000) g`;
