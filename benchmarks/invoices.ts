@@ -14,7 +14,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { defaultReseller } from '../services/access/bootstrap.js';
-import { defaultIssuer } from '../services/invoices/issuer.js';
+import { testIssuer } from '../test/support/issuer.js';
 import { runInvoices } from '../services/invoices/run.js';
 import { benchLine, freshDatabase } from './support.js';
 
@@ -69,10 +69,10 @@ export async function main(): Promise<void> {
 
     const now = new Date('2026-11-01T06:00:00Z');
     const started = performance.now();
-    const result = await runInvoices(db.db, { resellerId }, '2026-10', { issuer: defaultIssuer, now, concurrency: 4 });
+    const result = await runInvoices(db.db, { resellerId }, '2026-10', { issuer: testIssuer, now, concurrency: 4 });
     const seconds = (performance.now() - started) / 1000;
     if (result.created.length !== TENANTS) throw new Error(`created ${result.created.length} invoices, expected ${TENANTS}: ${JSON.stringify(result.skipped.slice(0, 3))}`);
-    const again = await runInvoices(db.db, { resellerId }, '2026-10', { issuer: defaultIssuer, now, concurrency: 4 });
+    const again = await runInvoices(db.db, { resellerId }, '2026-10', { issuer: testIssuer, now, concurrency: 4 });
     if (again.created.length !== 0) throw new Error('the second run created invoices');
 
     // exact, or no figure: numbers 1..N, each invoice's total = its licences + its CDRs rounded per line

@@ -42,7 +42,7 @@ import { closeRenderPool } from '../reports/renderPool.js';
 import { insertKey } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { addCdrRangeToRollups } from '../services/indicators/rollups.js';
-import { defaultIssuer } from '../services/invoices/issuer.js';
+import { testIssuer } from '../test/support/issuer.js';
 import { runInvoices } from '../services/invoices/run.js';
 import { putTariff } from '../services/tariffs/tariffs.js';
 import { createTenant } from '../services/tenants/tenants.js';
@@ -178,7 +178,7 @@ export async function provision(db: Db, sql: postgres.Sql): Promise<{ tenantId: 
       SELECT min(id)::text AS min, max(id)::text AS max FROM ins`;
   });
   await sql.begin((tx) => addCdrRangeToRollups(tx, tenant.id, BigInt(range!.min), BigInt(range!.max) + 1n));
-  const run = await runInvoices(db, { tenantId: tenant.id }, '2026-10', { issuer: defaultIssuer, now: new Date('2026-11-01T06:00:00Z') });
+  const run = await runInvoices(db, { tenantId: tenant.id }, '2026-10', { issuer: testIssuer, now: new Date('2026-11-01T06:00:00Z') });
   const invoiceId = run.created[0];
   if (invoiceId === undefined) throw new Error(`no invoice: ${JSON.stringify(run.skipped)}`);
   await sql`VACUUM ANALYZE`;

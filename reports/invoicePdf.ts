@@ -5,6 +5,7 @@
 // string, never through a float.
 import PDFDocument from 'pdfkit';
 import { DateTime } from 'luxon';
+import type { FacturXTenant } from '../services/invoices/facturx.js';
 import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
 import { ratePercent } from '../engine/money.js';
@@ -125,6 +126,10 @@ export interface InvoicePdfInput {
   compress?: boolean;
   /** The document's creation date (its metadata and file id); now by default. */
   createdAt?: Date;
+  /** When given, the PDF is also made a Factur-X document for this billed tenant
+   * (services/invoices/facturx.ts), in the same report worker: pdf-lib's load and
+   * save of a long annex are seconds of CPU, never for the thread that answers the PBX. */
+  facturX?: FacturXTenant;
 }
 
 interface Column {

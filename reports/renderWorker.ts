@@ -6,6 +6,7 @@
 import { workerData } from 'node:worker_threads';
 import { serveTasks, type TaskResult } from '../services/shared/workerPool.js';
 import { detailsPage } from '../services/invoices/details.js';
+import { facturXPdf } from '../services/invoices/facturx.js';
 import { drawInvoicePdf } from './invoicePdf.js';
 import type { RenderTasks } from './renderPool.js';
 import { drawUserSheet } from './userSheet.js';
@@ -19,7 +20,10 @@ function movable(b: Buffer): TaskResult<Uint8Array> {
 
 serveTasks(
   {
-    invoicePdf: async (input: RenderTasks['invoicePdf']) => movable(await drawInvoicePdf(input)),
+    invoicePdf: async (input: RenderTasks['invoicePdf']) => {
+      const pdf = await drawInvoicePdf(input);
+      return movable(input.facturX ? Buffer.from(await facturXPdf(pdf, input.invoice, input.issuer, input.facturX)) : pdf);
+    },
     userSheet: async ({ user, tenant, now }: RenderTasks['userSheet']) => movable(await drawUserSheet(user, tenant, now)),
     detailsPage: async ({ ctx, items, part }: RenderTasks['detailsPage']) => ({ result: await detailsPage(ctx, items, part) }),
   },

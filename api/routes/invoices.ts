@@ -12,7 +12,7 @@ import { accountingExport } from '../../services/invoices/accountingExport.js';
 import { draftInvoice, loadInvoiceTenants } from '../../services/invoices/issue.js';
 import { parsePeriod } from '../../services/invoices/period.js';
 import { ConflictError } from '../../services/shared/errors.js';
-import { facturXml, facturXPdf } from '../../services/invoices/facturx.js';
+import { facturXml } from '../../services/invoices/facturx.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute, json, jsonRequest } from '../route.js';
@@ -192,9 +192,8 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
     render: async (invoice, c) => {
       const tenant = await billedTenant(tenantOf(c.get('principal')));
       const userCalls = await invoiceUserCalls(deps.db, invoice, ANNEX_USERS);
-      const pdf = await renderInvoicePdf({ invoice, tenant, issuer, userCalls });
-      // a Factur-X document: the CII XML embedded and declared in the PDF's metadata (issue 17)
-      return { file: await facturXPdf(pdf, invoice, issuer, tenant), filename: `${invoice.kind === 'credit_note' ? 'credit-note' : 'invoice'}-${invoice.number}.pdf` };
+      // a Factur-X document: the CII XML embedded and declared in the PDF's metadata (issue 17), made off-thread too
+      return { file: await renderInvoicePdf({ invoice, tenant, issuer, userCalls, facturX: tenant }), filename: `${invoice.kind === 'credit_note' ? 'credit-note' : 'invoice'}-${invoice.number}.pdf` };
     },
     xml: {
       summary: 'The invoice or credit note as Factur-X CII XML (EN 16931 profile), the XML its PDF embeds',
