@@ -38,6 +38,13 @@ interface Entry {
   record: KeyRecord | null;
 }
 
+type KeyParts = { id: string; secret: string };
+
+/** The principal a key id's record grants to this secret: the one check behind every way a key is read. */
+function granted(parts: KeyParts, record: KeyRecord | null): Principal | undefined {
+  return record && secretMatches(parts.secret, record.secretHash) ? record.principal : undefined;
+}
+
 /**
  * Resolves keys to principals. Key ids' records (secret hash and principal) are
  * kept in an LRU cache whose entries age out after `ttlMs`: the PBX calls on
@@ -90,17 +97,18 @@ export class KeyCache {
     return this.lookUp(c, parts);
   }
 
-  private async lookUp(c: Context, parts: { id: string; secret: string }): Promise<Principal> {
+  private async lookUp(c: Context, parts: KeyParts): Promise<Principal> {
     if (!this.good.has(parts.id) && (await this.limiter.exhausted(this.limiter.clientOf(c)))) return this.refuse(c, undefined);
     const entry = await this.records.fetch(parts.id);
     return this.check(c, parts, entry?.record ?? null);
   }
 
-  private check(c: Context, parts: { id: string; secret: string }, record: KeyRecord | null): Principal | Promise<Principal> {
-    if (!record || !secretMatches(parts.secret, record.secretHash)) return this.refuse(c, record ? parts.id : undefined);
+  private check(c: Context, parts: KeyParts, record: KeyRecord | null): Principal | Promise<Principal> {
+    const principal = granted(parts, record);
+    if (!principal) return this.refuse(c, record ? parts.id : undefined);
     // set once a day, not on every call set-up: the PBX's hot path
     if (!this.good.has(parts.id)) this.good.set(parts.id, true);
-    return record.principal;
+    return principal;
   }
 
   /** A failed authentication: rejects with 401, or 429 past a limit. */
@@ -116,10 +124,9 @@ export class KeyCache {
   principal(key: string): Principal | undefined | Promise<Principal | undefined> {
     const parts = splitKey(key);
     if (!parts) return undefined;
-    const known = (record: KeyRecord | null | undefined) => (record && secretMatches(parts.secret, record.secretHash) ? record.principal : undefined);
     const hit = this.records.get(parts.id);
-    if (hit) return known(hit.record);
-    return this.records.fetch(parts.id).then((entry) => known(entry?.record));
+    if (hit) return granted(parts, hit.record);
+    return this.records.fetch(parts.id).then((entry) => granted(parts, entry?.record ?? null));
   }
 
   /** How many key ids' records are held (for tests and diagnostics). */

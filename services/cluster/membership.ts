@@ -93,7 +93,7 @@ export class Membership {
       .execute();
     this.address = address;
     // the books loaded before joining (preloaded at start) are claimed now: the fence reads tenant_owners
-    await this.claimHeld();
+    await this.claim(this.book.lockSession());
     await this.beat();
     this.timer = setInterval(() => {
       this.beating ??= this.beat().finally(() => {
@@ -175,23 +175,20 @@ export class Membership {
     this.lost = false;
   }
 
-  /** Claims every tenant whose lock this server's lock session already holds. */
-  private async claimHeld(): Promise<void> {
-    const conn = this.book.lockSession();
+  /**
+   * Records this server as the owner of the tenants whose lock its lock session
+   * holds: one tenant once its book took the lock (AccountBook.claim), or, without
+   * a tenant, every one already held (the books preloaded before joining). A
+   * tenant whose lock is not held is never claimed.
+   */
+  private async claim(conn: postgres.Sql, tenantId?: string): Promise<void> {
     await conn`
       insert into tenant_owners (tenant_id, server_id)
       select t.id, ${this.id} from tenants t
         join pg_locks l on l.locktype = 'advisory' and l.granted and l.objsubid = 2 and l.pid = pg_backend_pid()
          and l.database = (select oid from pg_database where datname = current_database())
          and l.classid = ${LOCK_CLASS}::oid and l.objid = hashtext(t.id::text)::oid
-      on conflict (tenant_id) do update set server_id = excluded.server_id, since = now()
-        where tenant_owners.server_id is distinct from excluded.server_id`;
-  }
-
-  /** Records this server as the tenant's owner, on the lock session, once its lock is held (AccountBook.claim). */
-  private async claim(conn: postgres.Sql, tenantId: string): Promise<void> {
-    await conn`
-      insert into tenant_owners (tenant_id, server_id) values (${tenantId}, ${this.id})
+       where ${tenantId ?? null}::uuid is null or t.id = ${tenantId ?? null}::uuid
       on conflict (tenant_id) do update set server_id = excluded.server_id, since = now()
         where tenant_owners.server_id is distinct from excluded.server_id`;
   }
