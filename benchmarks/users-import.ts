@@ -32,14 +32,18 @@ const FIRST = ['Zoë', 'Jean', 'Marie', 'Éloïse', 'Karim', 'Anne-Sophie', 'No�
 const LAST = ['Martin', 'Dubois', "O'Neill", 'Lefèvre', 'Nguyen', 'Garçon', 'Müller', 'Da Silva', 'Bernard', 'Roux'];
 
 function mobile(rnd: () => number): string {
-  // FR mobiles in allocated ranges (checked with the parser the import uses),
-  // written in several usual forms
+  // metropolitan FR mobiles in allocated ranges (checked with the parser the import uses;
+  // 0693…, 0694… are Réunion's and Guyane's, not +33), written in several usual forms
+  const metropolitan = (n: string) => {
+    const parsed = parseNumber(n, 'FR');
+    return parsed.ok && parsed.e164.startsWith('+33');
+  };
   let body: string;
   let prefix: string;
   do {
     body = String(10_000_000 + Math.floor(rnd() * 89_999_999));
     prefix = rnd() < 0.7 ? '6' : '7';
-  } while (!parseNumber(`0${prefix}${body}`, 'FR').ok);
+  } while (!metropolitan(`0${prefix}${body}`));
   const forms = [`0${prefix}${body}`, `+33${prefix}${body}`, `0${prefix} ${body.slice(0, 2)} ${body.slice(2, 4)} ${body.slice(4, 6)} ${body.slice(6)}`];
   return forms[Math.floor(rnd() * forms.length)]!;
 }
