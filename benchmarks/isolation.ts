@@ -245,6 +245,11 @@ export async function main(): Promise<void> {
     if (process.env.REPORTS_ALONE) {
       const [[i, p], l] = await reportsAlone();
       log(`reports alone: ${reportsLine(i, p, l)}`);
+      // each kind by itself: the main thread's CPU per request of each (what a report costs the PBX's thread)
+      for (const [name, url, connections] of [['indicators', indicatorsUrl, 4], ['PDFs', pdfUrl, 1]] as const) {
+        const [r, one] = await watchLoop(() => load(url, connections, SECONDS, report, '60s'));
+        log(`${name} alone: ${r.requests} (p50 ${r.p50.toFixed(0)} ms); main thread ${((one.cpu * 1000) / Math.max(1, r.requests)).toFixed(1)} ms CPU each, event loop ≤ ${one.delay.toFixed(1)} ms, GC ≤ ${one.gc.toFixed(1)} ms`);
+      }
     }
     if (PROFILE) {
       // where the main thread's time goes while reports run alone (the profiler's own cost included: not a measurement)
