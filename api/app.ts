@@ -165,7 +165,8 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   app.route('/v1/users', usersApp(deps, defineRoute, exports));
   app.route('/v1/authorize', authorizeApp(deps, defineRoute, house, authorization, metrics));
   app.route('/v1/invoices', invoicesApp(deps, defineRoute, exports, deps.config.issuer));
-  app.route('/v1/indicators', indicatorsApp(deps, defineRoute));
+  const indicators = indicatorsApp(deps, defineRoute);
+  app.route('/v1/indicators', indicators.app);
   app.route('/v1/reservations', reservationsApp(deps, defineRoute, book));
   app.route('/v1/device-types', deviceTypesApp(deps, defineRoute));
   app.route('/v1/sites', sitesApp(deps, defineRoute));
@@ -214,6 +215,7 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
       await listening;
       await writer.close();
       await book.stop();
+      await indicators.close();
       mailer.close();
     },
   };

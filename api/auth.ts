@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
+import { timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { secretMatches, splitKey, type KeyRecord, type Permission, type Principal } from '../services/access/access.js';
 import { getCookie } from 'hono/cookie';
@@ -36,13 +37,28 @@ const defaultKeyCacheOptions: KeyCacheOptions = { ttlMs: 30_000, max: 10_000, cl
 /** A key id's record, or null for an id that is unknown or revoked (cached too: a flood of one bad key costs one query). */
 interface Entry {
   record: KeyRecord | null;
+  /**
+   * The secret that last matched the record's hash, as bytes: the next request with the same key is compared
+   * with it (constant time) instead of hashing its secret again, ~2 µs of SHA-256 on each of the PBX's calls
+   * (benchmarks/RESULTS.md). Held as long as the entry (ttlMs); the process holds every request's key anyway.
+   */
+  matched?: Buffer;
 }
 
 type KeyParts = { id: string; secret: string };
 
 /** The principal a key id's record grants to this secret: the one check behind every way a key is read. */
-function granted(parts: KeyParts, record: KeyRecord | null): Principal | undefined {
-  return record && secretMatches(parts.secret, record.secretHash) ? record.principal : undefined;
+function granted(parts: KeyParts, entry: Entry | undefined): Principal | undefined {
+  const record = entry?.record;
+  if (!record) return undefined;
+  const { matched } = entry;
+  if (matched) {
+    const presented = Buffer.from(parts.secret);
+    if (presented.length === matched.length && timingSafeEqual(presented, matched)) return record.principal;
+  }
+  if (!secretMatches(parts.secret, record.secretHash)) return undefined;
+  entry.matched = Buffer.from(parts.secret);
+  return record.principal;
 }
 
 /**
@@ -93,19 +109,19 @@ export class KeyCache {
     const parts = splitKey(key);
     if (!parts) return this.refuse(c, undefined);
     const hit = this.records.get(parts.id);
-    if (hit) return this.check(c, parts, hit.record);
+    if (hit) return this.check(c, parts, hit);
     return this.lookUp(c, parts);
   }
 
   private async lookUp(c: Context, parts: KeyParts): Promise<Principal> {
     if (!this.good.has(parts.id) && (await this.limiter.exhausted(this.limiter.clientOf(c)))) return this.refuse(c, undefined);
     const entry = await this.records.fetch(parts.id);
-    return this.check(c, parts, entry?.record ?? null);
+    return this.check(c, parts, entry);
   }
 
-  private check(c: Context, parts: KeyParts, record: KeyRecord | null): Principal | Promise<Principal> {
-    const principal = granted(parts, record);
-    if (!principal) return this.refuse(c, record ? parts.id : undefined);
+  private check(c: Context, parts: KeyParts, entry: Entry | undefined): Principal | Promise<Principal> {
+    const principal = granted(parts, entry);
+    if (!principal) return this.refuse(c, entry?.record ? parts.id : undefined);
     // set once a day, not on every call set-up: the PBX's hot path
     if (!this.good.has(parts.id)) this.good.set(parts.id, true);
     return principal;
@@ -125,8 +141,8 @@ export class KeyCache {
     const parts = splitKey(key);
     if (!parts) return undefined;
     const hit = this.records.get(parts.id);
-    if (hit) return granted(parts, hit.record);
-    return this.records.fetch(parts.id).then((entry) => granted(parts, entry?.record ?? null));
+    if (hit) return granted(parts, hit);
+    return this.records.fetch(parts.id).then((entry) => granted(parts, entry));
   }
 
   /** How many key ids' records are held (for tests and diagnostics). */

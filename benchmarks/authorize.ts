@@ -22,11 +22,13 @@ import { insertKey } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { random } from '../test/fixtures/random.js';
 import { throughNonOwner } from './forward.js';
-import { benchLine, freshDatabase } from './support.js';
+import { benchLine, freshDatabase, profiled } from './support.js';
 
 const USERS = 10_000;
 const DURATION = process.env.BENCH_SECONDS ?? '8';
 const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? '64';
+/** BENCH_PROFILE=<file.cpuprofile>: after the measured runs, one more run of the server under V8's profiler (not measured). */
+const PROFILE = process.env.BENCH_PROFILE;
 
 function ensureWrk(): void {
   if (spawnSync('wrk', ['--version']).error === undefined) return;
@@ -243,6 +245,13 @@ end
   for (let r = 0; r < 2; r++) {
     runs.anchor.push(await measured(`http://127.0.0.1:${anchorServer.port}/bare`));
     runs.auth.push(await measured(`http://127.0.0.1:${appServer.port}/v1/authorize`));
+  }
+  if (PROFILE) {
+    for (const [name, url] of [['bare', `http://127.0.0.1:${anchorServer.port}/bare`], ['authorize', `http://127.0.0.1:${appServer.port}/v1/authorize`]] as const) {
+      const file = PROFILE.replace(/(\.cpuprofile)?$/, `-${name}.cpuprofile`);
+      const { result, report } = await profiled(() => wrk(url, script), { file });
+      process.stdout.write(`${name} under the profiler (${file}, ${result.requests} requests):\n${report}\n`);
+    }
   }
   const best = (xs: WrkResult[]) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
   const anchor = best(runs.anchor);

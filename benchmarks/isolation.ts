@@ -25,7 +25,7 @@
  * (lower is better; the issue's target is a ratio of 2 at most).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -46,7 +46,7 @@ import { testIssuer } from '../test/support/issuer.js';
 import { runInvoices } from '../services/invoices/run.js';
 import { putTariff } from '../services/tariffs/tariffs.js';
 import { createTenant } from '../services/tenants/tenants.js';
-import { benchLine, freshDatabase } from './support.js';
+import { benchLine, freshDatabase, profiled } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PBX_CONNECTIONS = 32;
@@ -54,6 +54,8 @@ const PACE_MS = 10;
 const USERS = 2000;
 const CDRS = 150_000;
 const ZONE = 'Europe/Paris';
+/** BENCH_PROFILE=<file.cpuprofile>: before the measured rounds, the reports alone under V8's profiler (node:inspector), its summary printed. */
+const PROFILE = process.env.BENCH_PROFILE;
 const execFileAsync = promisify(execFile);
 const log = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -118,7 +120,16 @@ function wrkScript(name: string, o: { method: string; key: string; bodies?: stri
   return file;
 }
 
+/** CPU seconds (user + system) used so far by this process's main thread, the event loop that answers the PBX (its tid is the pid). */
+function mainThreadCpu(): number {
+  const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 interface Loop {
+  /** CPU seconds the server's main thread used meanwhile (load-insensitive, unlike the delays). */
+  cpu: number;
   /** Longest delay of a timer, ms. */
   delay: number;
   /** Share of the time the server's thread was running code, not waiting. */
@@ -131,6 +142,7 @@ interface Loop {
 async function watchLoop<T>(f: () => Promise<T>): Promise<[T, Loop]> {
   const h = monitorEventLoopDelay({ resolution: 5 });
   const before = performance.eventLoopUtilization();
+  const cpu = mainThreadCpu();
   let gc = 0;
   const gcs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gc = Math.max(gc, e.duration);
@@ -140,7 +152,7 @@ async function watchLoop<T>(f: () => Promise<T>): Promise<[T, Loop]> {
   const result = await f();
   h.disable();
   gcs.disconnect();
-  return [result, { delay: h.max / 1e6, busy: performance.eventLoopUtilization(before).utilization, gc }];
+  return [result, { cpu: mainThreadCpu() - cpu, delay: h.max / 1e6, busy: performance.eventLoopUtilization(before).utilization, gc }];
 }
 
 /** The tenant, its users, a year of CDRs with their rollups, and its October 2026 invoice. */
@@ -226,13 +238,27 @@ export async function main(): Promise<void> {
 
     // warm-up: the JIT, the book, and the major GC that provisioning leaves due (it fell in the anchor otherwise)
     await pbxLoad(5);
+    const reportsAlone = () => watchLoop(() => Promise.all([load(indicatorsUrl, 4, SECONDS, report, '60s'), load(pdfUrl, 1, SECONDS, report, '60s')]));
+    const reportsLine = (i: LoadResult, p: LoadResult, l: Loop) =>
+      `${i.requests} indicators p50 ${i.p50} ms, ${p.requests} PDFs p50 ${p.p50} ms; main thread: ${((l.cpu * 1000) / Math.max(1, i.requests + p.requests)).toFixed(1)} ms CPU per report, ` +
+      `event loop ≤ ${l.delay.toFixed(1)} ms, busy ${(l.busy * 100).toFixed(0)} %, GC ≤ ${l.gc.toFixed(1)} ms`;
     if (process.env.REPORTS_ALONE) {
-      const [[i, p], l] = await watchLoop(() => Promise.all([load(indicatorsUrl, 4, SECONDS, report, '60s'), load(pdfUrl, 1, SECONDS, report, '60s')]));
-      log(`reports alone: ${i.requests} indicators p50 ${i.p50} ms, ${p.requests} PDFs p50 ${p.p50} ms, event loop ≤ ${l.delay.toFixed(1)} ms, busy ${(l.busy * 100).toFixed(0)} %, GC ≤ ${l.gc.toFixed(1)} ms`);
+      const [[i, p], l] = await reportsAlone();
+      log(`reports alone: ${reportsLine(i, p, l)}`);
+      // each kind by itself: the main thread's CPU per request of each (what a report costs the PBX's thread)
+      for (const [name, url, connections] of [['indicators', indicatorsUrl, 4], ['PDFs', pdfUrl, 1]] as const) {
+        const [r, one] = await watchLoop(() => load(url, connections, SECONDS, report, '60s'));
+        log(`${name} alone: ${r.requests} (p50 ${r.p50.toFixed(0)} ms); main thread ${((one.cpu * 1000) / Math.max(1, r.requests)).toFixed(1)} ms CPU each, event loop ≤ ${one.delay.toFixed(1)} ms, GC ≤ ${one.gc.toFixed(1)} ms`);
+      }
+    }
+    if (PROFILE) {
+      // where the main thread's time goes while reports run alone (the profiler's own cost included: not a measurement)
+      const { result, report: where } = await profiled(reportsAlone, { file: PROFILE });
+      log(`reports alone under the profiler (${PROFILE}): ${reportsLine(result[0][0], result[0][1], result[1])}\n${where}`);
     }
     const line = (name: string, r: LoadResult, loop: Loop) =>
       `${name.padEnd(22)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  max ${r.max.toFixed(1)} ms  errors ${r.errors}  ` +
-      `event loop: delay ≤ ${loop.delay.toFixed(1)} ms, busy ${(loop.busy * 100).toFixed(0)} %, GC ≤ ${loop.gc.toFixed(1)} ms`;
+      `main thread ${((loop.cpu * 1e6) / Math.max(1, r.requests)).toFixed(0)} µs CPU/call, event loop: delay ≤ ${loop.delay.toFixed(1)} ms, busy ${(loop.busy * 100).toFixed(0)} %, GC ≤ ${loop.gc.toFixed(1)} ms`;
     log(`wrk -t1 -c${PBX_CONNECTIONS} -d${SECONDS}s, each connection pausing ${PACE_MS} ms between calls`);
     // two rounds, alone and with reports in turn, the best p99 of each side kept: the cores are shared with
     // other processes, whose bursts land in one phase or the other
@@ -245,7 +271,12 @@ export async function main(): Promise<void> {
       );
       log(line(`${round}. authorize alone`, alone, aloneLoop));
       log(line(`${round}. authorize + reports`, busy, busyLoop));
-      log(`   reports meanwhile: ${indicators.requests} indicators (p50 ${indicators.p50.toFixed(0)} ms, errors ${indicators.errors}), ${pdfs.requests} PDFs (p50 ${pdfs.p50.toFixed(0)} ms, errors ${pdfs.errors})`);
+      // the main thread's CPU the reports added: the phase's, less what its authorizations cost at the alone phase's rate
+      const added = busyLoop.cpu - (aloneLoop.cpu * busy.requests) / Math.max(1, alone.requests);
+      log(
+        `   reports meanwhile: ${indicators.requests} indicators (p50 ${indicators.p50.toFixed(0)} ms, errors ${indicators.errors}), ${pdfs.requests} PDFs (p50 ${pdfs.p50.toFixed(0)} ms, errors ${pdfs.errors}); ` +
+          `main thread ${((added * 1000) / Math.max(1, indicators.requests + pdfs.requests)).toFixed(1)} ms CPU per report`,
+      );
       best.alone = Math.min(best.alone, alone.p99);
       best.busy = Math.min(best.busy, busy.p99);
       errors += alone.errors + busy.errors + indicators.errors + pdfs.errors;

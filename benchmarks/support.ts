@@ -31,3 +31,80 @@ export function benchLine(name: string, value: number, unit: string, anchor: num
   const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(n < 10 ? 3 : 1));
   return `BENCH ${name} value=${fmt(value)} unit=${unit} anchor=${fmt(anchor)} ratio=${(value / anchor).toFixed(3)}`;
 }
+
+/** One node of a V8 CPU profile (the inspector's Profiler.Profile). */
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/**
+ * Where the main thread's time went while `during` ran: a V8 CPU profile taken
+ * from inside the process (node:inspector), written to `file` when given (open it
+ * in Chrome's DevTools or speedscope), and its top `top` functions by self time
+ * with the share of samples of each and of each package/directory. The sampling
+ * itself costs the thread a little (interval 250 µs); use it to find, not to measure.
+ */
+export async function profiled<T>(during: () => Promise<T>, options: { file?: string; top?: number } = {}): Promise<{ result: T; report: string }> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = <R>(method: string, params?: object) =>
+    new Promise<R>((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as R))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 250 });
+  await post('Profiler.start');
+  const stop = async () => {
+    const { profile } = await post<{ profile: { nodes: ProfileNode[] } }>('Profiler.stop');
+    session.disconnect();
+    return profile;
+  };
+  let result: T;
+  try {
+    result = await during();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const profile = await stop();
+  if (options.file) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(options.file, JSON.stringify(profile));
+  }
+  return { result, report: summarizeProfile(profile.nodes, options.top ?? 25) };
+}
+
+/** A profile's self time by function and by where its code lives (node_modules/<package>, the project's directory, node itself). */
+function summarizeProfile(nodes: ProfileNode[], top: number): string {
+  const byFunction = new Map<string, number>();
+  const byPlace = new Map<string, number>();
+  let total = 0;
+  for (const n of nodes) {
+    const hits = n.hitCount ?? 0;
+    if (hits === 0) continue;
+    total += hits;
+    const { functionName, url, lineNumber } = n.callFrame;
+    const file = url.replace(/^file:\/\//, '');
+    const short = file.includes('node_modules/') ? file.slice(file.lastIndexOf('node_modules/') + 13) : file.replace(/^.*\/(api|services|engine|db|reports|benchmarks)\//, '$1/');
+    const key = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
+    byFunction.set(key, (byFunction.get(key) ?? 0) + hits);
+    const place = !file
+      ? functionName.startsWith('(') ? functionName : '(native)'
+      : file.includes('node_modules/')
+        ? `node_modules/${/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1]}`
+        : file.startsWith('node:')
+          ? 'node:internal'
+          : short.split('/')[0]!;
+    byPlace.set(place, (byPlace.get(place) ?? 0) + hits);
+  }
+  const pct = (h: number) => `${((h * 100) / Math.max(1, total)).toFixed(1).padStart(5)} %`;
+  const sorted = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return [
+    `profile: ${total} samples`,
+    ...sorted(byPlace, 15).map(([k, h]) => `  ${pct(h)}  ${k}`),
+    'top functions by self time:',
+    ...sorted(byFunction, top).map(([k, h]) => `  ${pct(h)}  ${k}`),
+  ].join('\n');
+}

@@ -41,10 +41,11 @@ export function connect(url: string, options: { max?: number; settings?: Record<
 export { rawSql };
 
 /**
- * A client of one connection to the same database as `sql`, with its settings
- * (a session of its own: the account book's advisory locks).
+ * The options of a client of one connection to the same database as `sql`,
+ * with its settings, named `applicationName`: plain data, so a worker thread can
+ * open it too (services/indicators/worker.ts).
  */
-export function clientLike(sql: postgres.Sql, applicationName: string): postgres.Sql {
+export function sameDatabase(sql: postgres.Sql, applicationName: string): postgres.Options<Record<string, never>> {
   const o = sql.options;
   // postgres.js keeps its hosts and ports as the arrays it parsed and takes them back as such
   const same = {
@@ -58,7 +59,15 @@ export function clientLike(sql: postgres.Sql, applicationName: string): postgres
     // several hosts (Patroni): the same choice of the primary as the pool's
     target_session_attrs: o.target_session_attrs,
   } as unknown as postgres.Options<Record<string, never>>;
-  return postgres({ ...same, max: 1, backoff: reconnectBackoff, onnotice: () => undefined, connection: { ...o.connection, application_name: applicationName } });
+  return { ...same, max: 1, connection: { ...o.connection, application_name: applicationName } };
+}
+
+/**
+ * A client of one connection to the same database as `sql`, with its settings
+ * (a session of its own: the account book's advisory locks).
+ */
+export function clientLike(sql: postgres.Sql, applicationName: string): postgres.Sql {
+  return postgres({ ...sameDatabase(sql, applicationName), backoff: reconnectBackoff, onnotice: () => undefined });
 }
 
 const kyselies = new WeakMap<postgres.Sql, Db>();

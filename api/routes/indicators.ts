@@ -1,6 +1,9 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import { GRANULARITIES, indicatorRequest, runIndicators } from '../../services/indicators/query.js';
+import { GRANULARITIES, indicatorRequest } from '../../services/indicators/query.js';
+import type { IndicatorWorkerData } from '../../services/indicators/worker.js';
 import { availableParallelism } from 'node:os';
+import { sameDatabase } from '../../db/connection.js';
+import { WorkerPool, workerEntry } from '../../services/shared/workerPool.js';
 import { ExportQueue } from '../../services/exports/queue.js';
 import { BusyError, NotFoundError } from '../../services/shared/errors.js';
 import { tenantOf } from '../auth.js';
@@ -58,9 +61,18 @@ export const IndicatorsSchema = z
  */
 export const indicatorLimits = { running: Math.max(1, Math.floor(availableParallelism() / 2)), waiting: 16, maxWaitMs: 30_000 };
 
-export function indicatorsApp(deps: Deps, defineRoute: DefineRoute) {
+/** The indicators' routes, and what ends their worker threads (the app's close). */
+export function indicatorsApp(deps: Deps, defineRoute: DefineRoute): { app: OpenAPIHono<AppEnv>; close: () => Promise<void> } {
   const app = new OpenAPIHono<AppEnv>();
   const lane = new ExportQueue(indicatorLimits);
+  // the requests the lane lets run are run by worker threads, each with a connection of its own (issue #24)
+  const workerData: IndicatorWorkerData = { connection: sameDatabase(deps.sql, `${deps.sql.options.connection.application_name ?? 'forfait'}-indicators`) };
+  const indicatorEntry = new URL('../../services/indicators/', import.meta.url).href;
+  const workers = new WorkerPool(() => workerEntry(indicatorEntry, 'worker'), {
+    size: indicatorLimits.running,
+    maxQueue: indicatorLimits.running,
+    workerData: { ...workerData },
+  });
   const inLane = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
       return await lane.run(f);
@@ -102,11 +114,11 @@ export function indicatorsApp(deps: Deps, defineRoute: DefineRoute) {
       const tenantId = tenantOf(c.get('principal'));
       const tenant = await deps.db.selectFrom('tenants').select(['id', 'timezone', 'currency', 'locale']).where('id', '=', tenantId).executeTakeFirst();
       if (!tenant) throw new NotFoundError('tenant');
-      // the answer's text as the service wrote it (its series built by PostgreSQL): no object of 10,000 points to serialize here
+      // the answer's bytes as the service wrote them (its series built by PostgreSQL): no object of 10,000 points to serialize here
       const request = indicatorRequest(tenant, c.req.valid('query')); // a 400 before waiting for a turn
-      const body = await inLane(() => runIndicators(deps.sql, request));
+      const body = await inLane(() => workers.run<Uint8Array<ArrayBuffer>>('indicators', request));
       return c.body(body, 200, { 'content-type': 'application/json' }) as never;
     },
   );
-  return app;
+  return { app, close: () => workers.close() };
 }

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type postgres from 'postgres';
+import { sameDatabase } from '../../db/connection.js';
 import type { CommitWorkerData, WorkerConnection, WorkerReply, WriterMessage } from './commitWorker.js';
 import type { ReservationRow } from './reservationRow.js';
 import { CTRL, ringLayout, type RingLayout } from './ring.js';
@@ -9,24 +10,11 @@ export type { ReservationRow };
 /** Called once the reservation's commit is over: inserted false when its callId was already used, err when the commit failed. */
 export type Committed = (inserted: boolean, err?: unknown) => void;
 
-/** What the commit worker needs to open its own connection to the same database. */
+/** What the commit worker needs to open its own connection to the same database (one connection: one commit in flight, see the class comment). */
 function connectionOf(sql: postgres.Sql): WorkerConnection {
-  const o = sql.options;
-  if (typeof o.pass === 'function') throw new Error('the reservation writer needs a password given as a string');
-  return {
-    host: o.host,
-    port: o.port,
-    path: o.path,
-    database: o.database,
-    user: o.user,
-    pass: o.pass ?? undefined,
-    ssl: o.ssl,
-    // named after the pool's own name ("forfait" → "forfait-reservations"), so an operator (or a test) tells servers' writers apart
-    connection: { ...o.connection, application_name: `${o.connection.application_name ?? 'forfait'}-reservations` },
-    // several hosts (Patroni, docs/operations.md): the primary, as the pool chooses it
-    target_session_attrs: o.target_session_attrs,
-    max: 1, // one commit in flight (see the class comment)
-  };
+  if (typeof sql.options.pass === 'function') throw new Error('the reservation writer needs a password given as a string');
+  // named after the pool's own name ("forfait" → "forfait-reservations"), so an operator (or a test) tells servers' writers apart
+  return sameDatabase(sql, `${sql.options.connection.application_name ?? 'forfait'}-reservations`) as unknown as WorkerConnection;
 }
 
 export interface WriterOptions {

@@ -44,6 +44,8 @@ export interface WorkerPoolOptions {
   maxQueue?: number;
   /** Niceness of the workers' threads (Linux); 0 leaves it. */
   nice?: number;
+  /** More of the workers' workerData (plain data: a database's connection options). */
+  workerData?: Record<string, unknown>;
 }
 
 /** The URL a worker is started from: `name.js` beside `callerUrl`, else `name.ts` through tsx's loader. */
@@ -125,7 +127,7 @@ export class WorkerPool {
   }
 
   private start(): Slot {
-    const worker = new Worker(this.entry(), { workerData: { nice: this.options.nice ?? 19 } });
+    const worker = new Worker(this.entry(), { workerData: { ...this.options.workerData, nice: this.options.nice ?? 19 } });
     const slot: Slot = { worker, busy: undefined };
     worker.unref();
     worker.on('message', (reply: Reply) => {

@@ -288,6 +288,12 @@ describe('the key cache ages its entries out (issue #24.4)', () => {
     const h = await harness({ ttlMs: 30_000, max: 100 });
     expect(await h.status(k.key)).toBe(200);
     expect(await h.status(`${k.key.slice(0, -1)}${k.key.endsWith('A') ? 'B' : 'A'}`)).toBe(401);
+    // the secret that matched is remembered (no hash on the next call): the same key again is answered, any other secret is not
+    expect(await h.status(k.key)).toBe(200);
+    const secretAt = k.key.lastIndexOf('_') + 1;
+    expect(await h.status(`${k.key.slice(0, secretAt)}${k.key[secretAt] === 'A' ? 'B' : 'A'}${k.key.slice(secretAt + 1)}`)).toBe(401);
+    expect(await h.status(`${k.key}A`)).toBe(401);
+    expect(await h.status(k.key)).toBe(200);
     expect(h.loads).toHaveLength(1);
     await testDb().db.updateTable('apiKeys').set({ revokedAt: new Date() }).where('id', '=', k.id).execute();
     h.clock.ms += 30_001;
