@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -234,6 +234,23 @@ describe('the /docs examples are valid requests with their real answers (issue 1
     };
     visit(doc.paths, '#/paths');
     visit(doc.components.schemas, '#/components/schemas');
+    expect(wrong).toEqual([]);
+  });
+
+  it('the JSON bodies README.md sends with curl are valid for their operations', async () => {
+    const readme = (await readFile(path.join(import.meta.dirname, '../../README.md'), 'utf8')).replace(/\\\n\s*/g, ' ');
+    const sent = [...readme.matchAll(/curl [^\n]*?-X (\w+) "?\$API(\/[^\s"?]+)[^\n]*? -d '([^']+)'/g)];
+    expect(sent.length).toBeGreaterThanOrEqual(8);
+    const wrong: string[] = [];
+    for (const [, method, target, body] of sent) {
+      const o = operations.find((x) => x.method === method && new RegExp(`^${x.path.replace(/\{\w+\}/g, '[^/]+')}$`).test(target!));
+      if (!o) {
+        wrong.push(`${method} ${target}: no such operation`);
+        continue;
+      }
+      const v = validator(o.op.requestBody.content['application/json'].schema);
+      if (!v(JSON.parse(body!))) wrong.push(`${method} ${target} ${body}: ${ajv.errorsText(v.errors)}`);
+    }
     expect(wrong).toEqual([]);
   });
 
