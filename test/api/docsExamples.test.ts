@@ -1,21 +1,58 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import postgres from 'postgres';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createApp } from '../../api/app.js';
 import { defaultConfig } from '../../api/context.js';
-import { call, testApp, type Answer } from '../support/app.js';
-import { resellerKey, uniqueName } from '../support/factory.js';
-import { newUser, pbxKey, tariffHeader } from '../support/accounts.js';
+import { connect } from '../../db/connection.js';
+import { migrateToLatest } from '../../db/migrate.js';
+import { insertKey } from '../../services/access/access.js';
+import { call, unlimited, type Answer } from '../support/app.js';
+import { uniqueName } from '../support/factory.js';
+import { settle, tariffHeader } from '../support/accounts.js';
+import { testIssuer } from '../support/issuer.js';
 
 // What a new user does on /docs: opens an operation, presses "Try it out" with
 // the example it shows, and sends it. Every example must be a valid request
 // that gets the documented answer (issue 18).
+//
+// The examples name fixed values, some unique in the whole database (a tenant's
+// name, a person's email, a product type's code, the tariff standard-2026), and
+// other tests send the examples too (test/hardening/fuzz.test.ts): this file
+// has a database of its own, as a new installation would.
 
+const NAME = `forfait_docs_${randomBytes(4).toString('hex')}`;
+const admin = postgres(inject('databaseUrl'), { max: 1, onnotice: () => undefined });
+await admin.unsafe(`CREATE DATABASE ${NAME}`);
+const own = new URL(inject('databaseUrl'));
+own.pathname = `/${NAME}`;
+const handle = connect(own.toString(), { max: 10 });
+await migrateToLatest(handle.db);
 const outbox = await mkdtemp(path.join(tmpdir(), 'forfait-docs-outbox-'));
-const app = testApp({ portal: { ...defaultConfig.portal, mail: { ...defaultConfig.portal.mail, outboxDir: outbox } } });
+const app = createApp({
+  db: handle.db,
+  sql: handle.sql,
+  logger: pino({ level: 'silent' }),
+  config: { ...defaultConfig, issuer: testIssuer, rateLimits: unlimited, portal: { ...defaultConfig.portal, mail: { ...defaultConfig.portal.mail, outboxDir: outbox } } },
+});
+afterAll(async () => {
+  await app.close();
+  await handle.close();
+  await admin.unsafe(`DROP DATABASE IF EXISTS ${NAME} WITH (FORCE)`);
+  await admin.end();
+});
 const doc = (await call(app, 'GET', '/openapi.json')).json;
+
+/** A new reseller and a key of it, in this file's database. */
+async function newReseller(): Promise<{ key: string; resellerId: string }> {
+  const resellerId = (await handle.db.insertInto('resellers').values({ name: uniqueName('reseller') }).returning('id').executeTakeFirstOrThrow()).id;
+  return { key: (await insertKey(handle.db, { principal: 'reseller', name: 'docs', resellerId })).key, resellerId };
+}
 
 // ajv-formats is CommonJS: its default export is the function under ESM interop too
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
@@ -89,16 +126,21 @@ async function ok(res: Answer, what: string, status = 201): Promise<any> {
 
 /** A new reseller and tenant, with the parts the examples name (user 1234567, device type yealink-t46u, site Paris, …). */
 async function world(parts: Set<Part>): Promise<World> {
-  const r = await resellerKey({ newReseller: true });
+  const r = await newReseller();
   const tariffId = uniqueName('tariff').toLowerCase();
   await ok(await call(app, 'PUT', `/v1/tariffs/${tariffId}`, { key: r.key, body: [tariffHeader, ...rates].join('\n'), headers: { 'content-type': 'text/csv' } }), 'tariff', 200);
   const t = await ok(
     await call(app, 'POST', '/v1/tenants', { key: r.key, json: { name: uniqueName('tenant'), productType: 'essentiel', tariffId, country: 'FR', timezone: 'Europe/Paris' } }),
     'tenant',
   );
-  const tenant = { id: t.tenant.id, adminKey: t.adminKey, resellerKey: r.key, tenant: t.tenant };
-  const w: World = { reseller: r.key, resellerId: r.resellerId, tenantId: tenant.id, admin: tenant.adminKey, pbx: await pbxKey(app, tenant) };
-  if (parts.has('user')) w.userId = (await newUser(tenant.id, { identifiant: '1234567', balance: '10', numbers: { 1: '+33612345678' } }, app)).id;
+  const pbx = (await ok(await call(app, 'POST', '/v1/keys', { key: t.adminKey, json: { name: 'pbx', principal: 'pbx' } }), 'pbx key')).key;
+  const w: World = { reseller: r.key, resellerId: r.resellerId, tenantId: t.tenant.id, admin: t.adminKey, pbx };
+  if (parts.has('user')) {
+    const user = { fullName: 'Zoë Martin', matricule: '20260000000001', identifiant: '1234567', authorizedNumbers: ['06 12 34 56 78'] };
+    w.userId = (await ok(await call(app, 'POST', '/v1/users', { key: w.admin, json: user }), 'user')).id;
+    await ok(await call(app, 'POST', `/v1/users/${w.userId}/ledger`, { key: w.admin, json: { kind: 'topup', amount: '10.00', idempotencyKey: 'seed' } }), 'top-up');
+    await settle(app);
+  }
   if (parts.has('deviceType')) {
     await ok(await call(app, 'POST', '/v1/device-types', { key: r.key, json: { code: 'yealink-t46u', vendor: 'Yealink', model: 'T46U', ports: 16 } }), 'device type');
   }
