@@ -63,6 +63,8 @@ export function usersCommand(): Command {
           const result = await importUsers(db, opts.tenant, csv, { mode: opts.mode, dryRun: opts.dryRun ?? false, createdBy: 'cli', onProgress: (p) => bar.update(p) });
           bar.stop();
           process.stdout.write(JSON.stringify(result) + '\n');
+          // what reading the file did (a conversion from Windows-1252, a BOM removed), as `cdrs import` says it
+          for (const note of result.notes) process.stderr.write(`forfait: ${note}\n`);
         } catch (err) {
           bar.stop();
           failOnInputError(err);

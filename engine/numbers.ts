@@ -48,6 +48,13 @@ const FRENCH_PLAN: readonly CountryCode[] = ['RE', 'YT', 'GP', 'MF', 'BL', 'GF',
 
 const GEOGRAPHIC = new Set(['FIXED_LINE', 'MOBILE', 'FIXED_LINE_OR_MOBILE']);
 
+/**
+ * Saint-Pierre-et-Miquelon's numbers are 6 digits (`41 12 34`): the French plan
+ * reaches them as `0` + its country code + the number (ARCEP's `05 08 41 12 34`
+ * is `+508 41 12 34`), a range France's own metadata reads as `+33 5 08…`.
+ */
+const DIALLED_WITH_COUNTRY_CODE: readonly CountryCode[] = ['PM'];
+
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
 
 /** "France (+33)": how a message names a country. */
@@ -124,6 +131,8 @@ function validIn(text: string, country: CountryCode): PhoneNumber | undefined {
   const own = parsePhoneNumberFromString(text, { defaultCountry: country, extract: false });
   // a number written internationally (+262…, 00590…) names its country itself
   if (own === undefined || !isNationalForm(text) || !FRENCH_PLAN.includes(country)) return own?.isValid() ? own : undefined;
+  const withCode = dialledWithCountryCode(text);
+  if (withCode !== undefined) return withCode;
   // in a territory, its own numbers first; in France, whose broad fixed pattern also matches 0596…, the territories' first
   if (country !== 'FR' && own.isValid()) return own;
   const claims: PhoneNumber[] = [];
@@ -136,6 +145,18 @@ function validIn(text: string, country: CountryCode): PhoneNumber | undefined {
   if (own.isValid()) return own;
   const metropolitan = country === 'FR' ? undefined : parsePhoneNumberFromString(text, { defaultCountry: 'FR', extract: false });
   return metropolitan?.isValid() ? metropolitan : undefined;
+}
+
+/** `0` + a territory's country code + its fixed or mobile number (`05 08 41 12 34`): that territory's number. */
+function dialledWithCountryCode(text: string): PhoneNumber | undefined {
+  const compact = text.replace(SEPARATORS_RE, '');
+  for (const c of DIALLED_WITH_COUNTRY_CODE) {
+    const code = getCountryCallingCode(c);
+    if (!compact.startsWith(`0${code}`)) continue;
+    const phone = parsePhoneNumberFromString(`+${code}${compact.slice(code.length + 1)}`);
+    if (phone?.isValid() && phone.country === c && GEOGRAPHIC.has(phone.getType() ?? '')) return phone;
+  }
+  return undefined;
 }
 
 /** Written as dialled within the country (`0692…`), not with a country code (`+262…`, `00262…`). */

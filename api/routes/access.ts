@@ -29,13 +29,18 @@ const RoleSchema = z
 
 const RoleCreate = z
   .object({
-    name: z.string().trim().regex(/^[\p{L}0-9 _.-]{1,60}$/u, 'letters, digits, space, _ . -'),
+    // the pattern is published without its JavaScript flag (zod writes `…$/u`, which no validator reads)
+    name: z
+      .string()
+      .trim()
+      .regex(/^[\p{L}0-9 _.-]{1,60}$/u, 'letters, digits, space, _ . -')
+      .openapi({ pattern: '^[\\p{L}0-9 _.-]{1,60}$' }),
     inherits: z.enum(defaultRoleNames),
     add: z.array(PermissionSchema).optional(),
     remove: z.array(PermissionSchema).optional(),
   })
   .strict()
-  .openapi('RoleCreate');
+  .openapi('RoleCreate', { example: { name: 'Comptable et CDR', inherits: 'comptable', add: ['cdrs:read'] } });
 
 const KeySchema = z
   .object({
@@ -53,7 +58,7 @@ const KeyCreate = z
     z.object({ name: z.string().trim().min(1).max(100), roles: z.array(z.string().min(1)).min(1).max(20) }).strict(),
     z.object({ name: z.string().trim().min(1).max(100), principal: z.literal('pbx') }).strict(),
   ])
-  .openapi('ApiKeyCreate');
+  .openapi('ApiKeyCreate', { example: { name: 'Comptabilité', roles: ['comptable'] } });
 
 /** Every route here: a tenant key with access:manage. */
 const manageAccess = { scope: 'tenant', permission: 'access:manage' } as const;

@@ -83,7 +83,7 @@ const CallEndRequest = z
     answeredAt: z.string().datetime({ offset: true }).optional(),
   })
   .strict()
-  .openapi('CallEnd');
+  .openapi('CallEnd', { example: { durationSeconds: 85, disposition: 'answered' } });
 
 export function callsApp(deps: Deps, defineRoute: DefineRoute, svc: AuthorizationService & { cdrs: CdrDeps }) {
   const app = new OpenAPIHono<AppEnv>();

@@ -39,6 +39,21 @@ const CdrIn = z
   })
   .openapi('CdrIn');
 
+/** The documented CDR: a call of user 1234567 to a French mobile. */
+const CDR_EXAMPLE = {
+  callId: 'a1b2c3d4-0001',
+  identifiant: '1234567',
+  caller: '+33123456789',
+  callee: '0612345678',
+  direction: 'out',
+  startedAt: '2026-11-03T10:15:00+01:00',
+  answeredAt: '2026-11-03T10:15:04+01:00',
+  durationSeconds: 85,
+  disposition: 'answered',
+  site: 'Paris',
+  line: 'L1',
+};
+
 const Rejected = z
   .object({
     index: z.number().int().optional(),
@@ -206,8 +221,10 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
         body: {
           required: false,
           content: {
-            'application/json': { schema: z.array(CdrIn).max(MAX_JSON_CDRS) },
-            'application/x-ndjson': { schema: z.string().openapi({ description: 'one CDR object per line' }) },
+            'application/json': { schema: z.array(CdrIn).max(MAX_JSON_CDRS).openapi({ example: [CDR_EXAMPLE] }) },
+            'application/x-ndjson': {
+              schema: z.string().openapi({ description: 'one CDR object per line', example: `${JSON.stringify({ ...CDR_EXAMPLE, callId: 'a1b2c3d4-0002' })}\n` }),
+            },
           },
         },
       },

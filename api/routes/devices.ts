@@ -30,15 +30,21 @@ const DeviceTypeCreate = z
     dect: z.boolean().optional().openapi({ description: 'a DECT base: its devices have a multicell station id' }),
   })
   .strict()
-  .openapi('DeviceTypeCreate');
+  .openapi('DeviceTypeCreate', { example: { code: 'yealink-t46u', vendor: 'Yealink', model: 'T46U', ports: 16 } });
 
 const SiteSchema = z
   .object({ id: z.string(), name: z.string(), deviceTypes: z.array(z.string()), createdAt: z.string(), updatedAt: z.string() })
   .openapi('Site');
 const SiteName = z.string().trim().min(1).max(200).openapi({ description: 'the `site` label the CDRs and indicators carry', example: 'Paris' });
 const TypeCodes = z.array(z.string().max(64)).max(500).openapi({ description: 'codes of the device types the site approves', example: ['yealink-t46u'] });
-const SiteCreate = z.object({ name: SiteName, deviceTypes: TypeCodes.optional() }).strict().openapi('SiteCreate');
-const SitePatch = z.object({ name: SiteName.optional(), deviceTypes: TypeCodes.optional() }).strict().openapi('SitePatch');
+const SiteCreate = z
+  .object({ name: SiteName, deviceTypes: TypeCodes.optional() })
+  .strict()
+  .openapi('SiteCreate', { example: { name: 'Paris', deviceTypes: ['yealink-t46u'] } });
+const SitePatch = z
+  .object({ name: SiteName.optional(), deviceTypes: TypeCodes.optional() })
+  .strict()
+  .openapi('SitePatch', { example: { name: 'Paris 8e', deviceTypes: ['yealink-t46u'] } });
 
 const RegistrationSchema = z
   .object({
@@ -83,13 +89,20 @@ const DeviceFields = {
   dectStationId: z.string().max(MAX_STATION_ID + 100).nullable().openapi({ description: 'DECT types only: the multicell station id' }),
   notes: z.string().max(MAX_NOTES + 100).nullable(),
 };
-const DeviceCreate = z.object(DeviceFields).partial({ lines: true, dectStationId: true, notes: true }).strict().openapi('DeviceCreate');
+const DeviceCreate = z
+  .object(DeviceFields)
+  .partial({ lines: true, dectStationId: true, notes: true })
+  .strict()
+  .openapi('DeviceCreate', { example: { mac: '00:15:65:AA:BB:CC', deviceType: 'yealink-t46u', site: 'Paris', lines: [{ port: 1, identifiant: '1234567' }] } });
 const DevicePatch = z
   .object(DeviceFields)
   .omit({ mac: true })
   .partial()
   .strict()
-  .openapi('DevicePatch', { description: 'lines replaces every line; the MAC is the device (retire it and add the new one)' });
+  .openapi('DevicePatch', {
+    description: 'lines replaces every line; the MAC is the device (retire it and add the new one)',
+    example: { lines: [{ port: 1, identifiant: '1234567' }], notes: 'Accueil, 2e étage' },
+  });
 
 const RestartSchema = z
   .object({
@@ -128,7 +141,9 @@ const RegistrationReport = z
     sourcePort: z.number().int().min(0).max(65_535).nullish(),
   })
   .strict()
-  .openapi('RegistrationReport');
+  .openapi('RegistrationReport', {
+    example: { identifiant: '1234567', contact: 'sip:1234567@192.0.2.10:5060', expires: 3600, userAgent: 'Yealink SIP-T46U 108.86.0.45', sourceIp: '192.0.2.10', sourcePort: 5060 },
+  });
 
 const RegistrationAnswer = z
   .object({ identifiant: z.string(), contact: z.string(), expiresAt: z.string(), mac: z.string().nullable(), devices: z.array(z.string()) })

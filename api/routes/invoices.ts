@@ -95,7 +95,8 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
               period: Period,
               draft: z.boolean().optional().openapi({ description: 'Build the documents without issuing them: nothing stored, no number used (SPECIMEN)' }),
             })
-            .strict(),
+            .strict()
+            .openapi({ example: { period: '2026-10' } }),
         ),
       },
       responses: {

@@ -34,7 +34,7 @@ const PersonCreate = z
     }),
   })
   .strict()
-  .openapi('PersonCreate');
+  .openapi('PersonCreate', { example: { email: 'lea.martin@example.com', name: 'Léa Martin', locale: 'fr', roles: ['comptable'] } });
 
 const PersonPatch = z
   .object({
@@ -45,7 +45,7 @@ const PersonPatch = z
   })
   .partial()
   .strict()
-  .openapi('PersonPatch');
+  .openapi('PersonPatch', { example: { locale: 'en', roles: ['comptable', 'acheteur'] } });
 
 const AuditSchema = z
   .object({

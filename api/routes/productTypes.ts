@@ -22,7 +22,7 @@ const ProductTypeCreate = z
     locked: z.boolean().optional(),
   })
   .strict()
-  .openapi('ProductTypeCreate');
+  .openapi('ProductTypeCreate', { example: { code: 'pme-50', name: 'PME 50 postes', maxUsers: 50, monthlyFeePerUser: '4.50' } });
 
 export function productTypesApp(deps: Deps, defineRoute: DefineRoute) {
   const app = new OpenAPIHono<AppEnv>();

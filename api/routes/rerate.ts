@@ -13,7 +13,7 @@ const RerateBody = z
     tenantId: Uuid.optional().openapi({ description: 'Required with a reseller key: the tenant to rerate' }),
   })
   .strict()
-  .openapi('RerateRequest');
+  .openapi('RerateRequest', { example: { from: '2026-11-01', to: '2026-12-01' } });
 
 export function rerateApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffIndexCache) {
   const app = new OpenAPIHono<AppEnv>();

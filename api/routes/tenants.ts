@@ -68,8 +68,28 @@ const TenantCreate = z
   .partial()
   .required({ name: true, productType: true })
   .strict()
-  .openapi('TenantCreate');
-const TenantPatch = z.object({ ...TenantFields }).partial().strict().openapi('TenantPatch');
+  .openapi('TenantCreate', {
+    example: {
+      name: 'Boulangerie Martin SARL',
+      productType: 'essentiel',
+      tariffId: 'standard-2026',
+      reference: 'CLI-0042',
+      country: 'FR',
+      currency: 'EUR',
+      timezone: 'Europe/Paris',
+      locale: 'fr',
+      numberDisplay: 'national',
+      vatRate: '0.20',
+      defaultForfaitMinutes: 120,
+      lowBalanceThreshold: '10.00',
+      billingAddress: ['Boulangerie Martin SARL', '12 rue de la République', '69002 Lyon'],
+    },
+  });
+const TenantPatch = z
+  .object({ ...TenantFields })
+  .partial()
+  .strict()
+  .openapi('TenantPatch', { example: { lowBalanceThreshold: '5.00', maxCallSeconds: 7200, freeNumbers: ['112', '15', '0800 12 34 56'] } });
 
 /** The tenant of the path: an id that is not a uuid is a 404 here, not an error from PostgreSQL. */
 function tenantIdOf(id: string): string {

@@ -67,8 +67,21 @@ const UserCreate = z
   .partial()
   .required({ fullName: true, matricule: true, identifiant: true })
   .strict()
-  .openapi('UserCreate', { description: 'A new user; forfaitMinutes defaults to the tenant’s defaultForfaitMinutes. The balance is not a field: use the ledger.' });
-const UserPatch = z.object(UserFields).partial().strict().openapi('UserPatch');
+  .openapi('UserCreate', {
+    description: 'A new user; forfaitMinutes defaults to the tenant’s defaultForfaitMinutes. The balance is not a field: use the ledger.',
+    example: {
+      fullName: 'Zoë Martin',
+      matricule: '20260000000001',
+      identifiant: '1234567',
+      forfaitMinutes: 120,
+      authorizedNumbers: { '1': '06 12 34 56 78', '3': '+33 1 23 45 67 89' },
+    },
+  });
+const UserPatch = z
+  .object(UserFields)
+  .partial()
+  .strict()
+  .openapi('UserPatch', { example: { forfaitMinutes: 300, authorizedNumbers: { '2': '0692 36 09 58' } } });
 
 export const LedgerEntrySchema = z
   .object({
@@ -94,6 +107,7 @@ const LedgerPost = z
   })
   .strict()
   .openapi('LedgerPost', {
+    example: { kind: 'topup', amount: '20.00', reason: 'Prepaid top-up, payment 2026-11-0042', idempotencyKey: 'topup-2026-11-0042' },
     description: 'topup and refund: amount > 0 (a refund credits the user); adjustment: any non-zero amount. The same idempotencyKey again answers the same entry.',
   });
 const LedgerAnswer = z.object({ entry: LedgerEntrySchema, balance: z.string() }).openapi('LedgerAnswer');
@@ -134,7 +148,10 @@ const RestoreAnswer = z
   .openapi('UserImportRestore');
 
 const ImportQuery = z.object({
-  mode: z.enum(importModes).openapi({ description: 'append: only new matricules; upsert: create or update; sync: upsert and delete users absent from the file' }),
+  mode: z.enum(importModes).openapi({
+    description: 'append: only new matricules; upsert: create or update; sync: upsert and delete users absent from the file',
+    example: 'upsert',
+  }),
   dryRun: z
     .enum(['true', 'false', '1', '0'])
     .optional()

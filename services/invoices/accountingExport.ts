@@ -10,6 +10,7 @@
 import { writeToString } from 'fast-csv';
 import { DateTime } from 'luxon';
 import type { Db } from '../../db/connection.js';
+import { checkRange } from '../cdrs/view.js';
 import { guardText } from '../exports/csvCells.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 
@@ -33,7 +34,7 @@ export async function accountingExport(
 ): Promise<string> {
   const from = range.from === undefined ? undefined : dayStart(range.from, 'from', zone);
   const to = range.to === undefined ? undefined : dayStart(range.to, 'to', zone);
-  if (from && to && !(from < to)) throw new ValidationError('empty range', [{ field: 'to', value: range.to ?? '', message: '`to` must be after `from`' }]);
+  checkRange(from, to, range);
   let q = db
     .selectFrom('invoices as i')
     .innerJoin('tenants as t', 't.id', 'i.tenantId')

@@ -82,3 +82,28 @@ describe('calls outside the ranges the metadata knows are rated, flagged, counte
     expect((await unknownRangeMetric()).authorize).toBe(before + 1);
   });
 });
+
+describe('Saint-Pierre-et-Miquelon, dialled 05 08 + its 6 digits, is +508 in calls as in the directory (issue 18)', () => {
+  it('a French tenant’s CDR and authorization to 05 08 41 12 34 are +508 41 12 34, rated on 508; a tenant in SPM reaches Paris as +33', async () => {
+    const r = await resellerKey();
+    const tariffId = await newTariff(app, r.key, ['33,France,fixed,0.02,0,60,60,false,,', '508,Saint-Pierre-et-Miquelon,international,0.90,0,60,60,false,,']);
+    const fr = await newTenant(app, { tariffId, country: 'FR', timezone: 'Europe/Paris' });
+    const u = await newUser(fr.id, { balance: '10', numbers: { 1: '+508411234' } }, app);
+    const cdr = await call(app, 'POST', '/v1/cdrs', {
+      key: fr.adminKey,
+      json: [{ callId: 'spm-1', identifiant: u.identifiant, callee: '05 08 41 12 34', startedAt: '2026-11-03T10:00:00+01:00', durationSeconds: 60 }],
+    });
+    expect(cdr.json).toMatchObject({ accepted: 1, rejectedCount: 0, unknownRangeCount: 0 });
+    const items = (await call(app, 'GET', `/v1/cdrs?userId=${u.id}&from=2026-11-01&to=2026-12-01`, { key: fr.adminKey })).json.items;
+    expect(items).toEqual([expect.objectContaining({ callee: '+508411234', destination: 'Saint-Pierre-et-Miquelon', cost: '0.9000' })]);
+    const pbx = await pbxKey(app, fr);
+    const auth = await call(app, 'POST', '/v1/authorize', { key: pbx, json: { identifiant: u.identifiant, callee: '0508411234' } });
+    // the user's authorized number, stored +508411234, is the number dialled
+    expect(auth.json).toMatchObject({ decision: 'allow', callee: '+508411234', destination: 'Saint-Pierre-et-Miquelon' });
+
+    const pm = await newTenant(app, { tariffId, country: 'PM', timezone: 'America/Miquelon' });
+    const v = await newUser(pm.id, { balance: '10', numbers: { 1: '+33123456789' } }, app);
+    const paris = await call(app, 'POST', '/v1/authorize', { key: await pbxKey(app, pm), json: { identifiant: v.identifiant, callee: '01 23 45 67 89' } });
+    expect(paris.json).toMatchObject({ decision: 'allow', callee: '+33123456789', destination: 'France' });
+  });
+});

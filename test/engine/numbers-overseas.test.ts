@@ -19,10 +19,52 @@ describe('overseas departments and collectivities in a French tenant (issue 18)'
     ['Martinique fixed', '0596 30 12 34', '+596596301234'],
     ['Martinique mobile', '0696 20 12 34', '+596696201234'],
     ['Saint-Pierre-et-Miquelon mobile', '0708 55 12 34', '+508708551234'],
+    ['Saint-Pierre-et-Miquelon fixed (0508 + its 6 digits)', '05 08 41 12 34', '+508411234'],
+    ['Saint-Pierre-et-Miquelon 6-digit mobile', '05 08 55 12 34', '+508551234'],
   ])('%s: %s is %s', (_territory, input, e164) => {
     expect(parseNumber(input, 'FR')).toEqual({ ok: true, e164 });
     // the same number written internationally is the same number
     expect(parseNumber(e164, 'FR')).toEqual({ ok: true, e164 });
+  });
+
+  // Every tenant of the French plan, wherever it is, reaches every territory's
+  // fixed and mobile ranges under that territory's country code, and Paris as +33.
+  const plan = ['FR', 'RE', 'YT', 'GP', 'MF', 'BL', 'GF', 'MQ', 'PM'] as const;
+  const ranges: [string, string, string][] = [
+    ['FR fixed', '01 23 45 67 89', '+33123456789'],
+    ['FR mobile', '06 12 34 56 78', '+33612345678'],
+    ['FR fixed 05', '05 56 12 34 56', '+33556123456'],
+    ['RE fixed', '0262 20 12 34', '+262262201234'],
+    ['RE mobile', '0692 36 09 58', '+262692360958'],
+    ['YT fixed', '0269 60 12 34', '+262269601234'],
+    ['YT mobile', '0639 40 12 34', '+262639401234'],
+    ['GP fixed', '0590 87 12 34', '+590590871234'],
+    ['GP mobile', '0690 30 12 34', '+590690301234'],
+    ['MF fixed', '0590 87 12 34', '+590590871234'],
+    ['MF mobile', '0690 22 12 34', '+590690221234'],
+    ['BL fixed', '0590 27 12 34', '+590590271234'],
+    ['BL mobile', '0690 22 12 34', '+590690221234'],
+    ['GF fixed', '0594 29 12 34', '+594594291234'],
+    ['GF mobile', '0694 20 12 34', '+594694201234'],
+    ['MQ fixed', '0596 30 12 34', '+596596301234'],
+    ['MQ mobile', '0696 20 12 34', '+596696201234'],
+    ['PM fixed', '05 08 41 12 34', '+508411234'],
+    ['PM mobile', '05 08 55 12 34', '+508551234'],
+    ['PM mobile (9 digits)', '0708 55 12 34', '+508708551234'],
+  ];
+  it.each(plan)('a tenant in %s reaches each territory under its own country code, in the directory and in calls', (tenant) => {
+    for (const [range, input, e164] of ranges) {
+      expect([range, parseNumber(input, tenant)]).toEqual([range, { ok: true, e164 }]);
+      expect([range, parseNumber(input, tenant, { lenient: true })]).toEqual([range, { ok: true, e164 }]);
+      expect([range, parseNumber(e164, tenant)]).toEqual([range, { ok: true, e164 }]);
+    }
+  });
+
+  it('in Saint-Pierre-et-Miquelon its own 6 digits are local numbers; other countries are untouched', () => {
+    expect(parseNumber('41 12 34', 'PM')).toEqual({ ok: true, e164: '+508411234' });
+    expect(parseNumber('55 12 34', 'PM')).toEqual({ ok: true, e164: '+508551234' });
+    // another country's tenant is untouched: 0508… is its own national number, or nothing
+    expect(parseNumber('05 08 41 12 34', 'GB')).not.toEqual({ ok: true, e164: '+508411234' });
   });
 
   it('metropolitan numbers stay +33, and a tenant overseas reads Paris as Paris', () => {

@@ -45,7 +45,7 @@ describe('users files as spreadsheets and portals write them (issue 18)', () => 
       'Saint-Barthélemy': ['+590590271234'],
       Guyane: ['+594594291234', '+594694201234'],
       Martinique: ['+596596301234', '+596696201234'],
-      'Saint-Pierre-et-Miquelon': ['+508708551234'],
+      'Saint-Pierre-et-Miquelon': ['+508708551234', '+508411234', '+508551234'],
       Métropole: ['+33612345678', '+262692360958'],
     });
   });
