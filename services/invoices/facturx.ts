@@ -15,7 +15,7 @@
  * and refers to the invoice it corrects (BT-25). Amounts come from the stored
  * document as decimal strings; nothing is recomputed through a float.
  */
-import { InvoiceService, type Invoice, type Logger } from '@e-invoice-eu/core';
+import { InvoiceService, type FormatFactoryService, type Invoice, type Logger } from '@e-invoice-eu/core';
 import { DateTime } from 'luxon';
 import { ratePercent } from '../../engine/money.js';
 import type { Issuer } from './issuer.js';
@@ -30,6 +30,49 @@ export interface FacturXTenant {
 
 /** The library's warnings go nowhere: the document is checked by its tests, not by a log. */
 const quiet: Logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** A preceding invoice reference (BG-3) as the library's input and as its 2.3.4 CII mapping reads it. */
+interface BillingReference {
+  'cac:InvoiceDocumentReference'?: { 'cbc:ID'?: string };
+  'cbc:ID'?: string;
+}
+
+/**
+ * The document with each preceding invoice's number (BT-25) also where
+ * @e-invoice-eu/core 2.3.4 maps it from. Its input schema (UBL's shape) takes
+ * the number at `cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID` and
+ * refuses anything else there, but its CII mapping reads `cac:BillingReference/cbc:ID`,
+ * so a credit note's reference to the invoice it corrects never reached the XML.
+ * The library fixed its mapping in 3.0.0 (its issue 455), a version the package
+ * registry here does not serve; a later version simply ignores the copy.
+ */
+function withPrecedingInvoiceIds(invoice: Invoice): Invoice {
+  const refs = (invoice['ubl:Invoice'] as { 'cac:BillingReference'?: BillingReference[] })['cac:BillingReference'];
+  for (const ref of refs ?? []) {
+    const id = ref['cac:InvoiceDocumentReference']?.['cbc:ID'];
+    if (id !== undefined) ref['cbc:ID'] = id;
+  }
+  return invoice;
+}
+
+/**
+ * The library's invoice service, its formats given the document with BT-25
+ * where its mapping reads it (withPrecedingInvoiceIds): after the library has
+ * validated the input against its schema, before it maps it to CII.
+ */
+function invoiceService(): InvoiceService {
+  const service = new InvoiceService(quiet);
+  const factory = (service as unknown as { formatFactoryService?: FormatFactoryService }).formatFactoryService;
+  if (typeof factory?.createFormatService !== 'function') throw new Error('@e-invoice-eu/core: no formatFactoryService to carry BT-25 through (see withPrecedingInvoiceIds)');
+  const create = factory.createFormatService.bind(factory);
+  factory.createFormatService = (format, logger) => {
+    const formatter = create(format, logger);
+    const generate = formatter.generate.bind(formatter);
+    formatter.generate = (invoice, options) => generate(withPrecedingInvoiceIds(invoice), options);
+    return formatter;
+  };
+  return service;
+}
 
 /** "-2.09" → "2.09" on a credit note (type 381 carries the sign). */
 function unsigned(value: string, negate: boolean): string {
@@ -139,13 +182,13 @@ export function eInvoiceOf(invoice: InvoiceRecord, issuer: Issuer, tenant: Factu
 
 /** The CII XML of the document (Factur-X EN 16931 profile). */
 export async function facturXml(invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Promise<string> {
-  const out = await new InvoiceService(quiet).generate(eInvoiceOf(invoice, issuer, tenant), { format: 'CII', lang: invoice.locale, noWarnings: true });
+  const out = await invoiceService().generate(eInvoiceOf(invoice, issuer, tenant), { format: 'CII', lang: invoice.locale, noWarnings: true });
   return typeof out === 'string' ? out : Buffer.from(out).toString('utf8');
 }
 
 /** The PDF pdfkit drew, made a Factur-X document: the CII XML embedded and declared in its metadata. */
 export async function facturXPdf(pdf: Uint8Array, invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Promise<Uint8Array> {
-  const out = await new InvoiceService(quiet).generate(eInvoiceOf(invoice, issuer, tenant), {
+  const out = await invoiceService().generate(eInvoiceOf(invoice, issuer, tenant), {
     format: 'Factur-X-EN16931',
     lang: invoice.locale,
     noWarnings: true,
