@@ -153,6 +153,7 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     size: 'A4',
     margin: 50,
     font: fonts.regular, // never pdfkit's default Helvetica, which is not embedded
+    pdfVersion: '1.7', // PDF/A-3's base (ISO 32000-1); the Factur-X step writes object streams (1.5+)
     bufferPages: true,
     compress: input.compress ?? true,
     info: { Title: `${title} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}`, CreationDate: input.createdAt ?? new Date() },

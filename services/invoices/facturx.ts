@@ -69,9 +69,58 @@ function invoiceService(): InvoiceService {
     const formatter = create(format, logger);
     const generate = formatter.generate.bind(formatter);
     formatter.generate = (invoice, options) => generate(withPrecedingInvoiceIds(invoice), options);
+    const pdfa = formatter as unknown as {
+      createPDFA?: (doc: PdfLibDocument, options: unknown, invoice: Invoice) => Promise<void>;
+      addMetadata?: (doc: PdfLibDocument, xmp: string) => void;
+    };
+    const createPDFA = pdfa.createPDFA?.bind(formatter);
+    const addMetadata = pdfa.addMetadata?.bind(formatter);
+    if (createPDFA && addMetadata) {
+      pdfa.addMetadata = (doc, xmp) => addMetadata(doc, utf8Bytes(xmp));
+      pdfa.createPDFA = async (doc, options, invoice) => {
+        await createPDFA(doc, options, invoice);
+        infoAsXmp(doc);
+      };
+    }
     return formatter;
   };
   return service;
+}
+
+/**
+ * The XMP packet as the UTF-8 bytes PDF/A requires, one byte per character of
+ * the string the library stores (pdf-lib writes a string's char codes as bytes).
+ * The library writes the packet's byte-order mark as the three characters of
+ * its UTF-8 bytes and every other character as one Latin-1 byte, so an issuer
+ * "Téléphonie …" made an XMP packet that is not UTF-8.
+ */
+function utf8Bytes(xmp: string): string {
+  return Buffer.from(xmp.replace('\u00EF\u00BB\u00BF', '\uFEFF'), 'utf8').toString('latin1');
+}
+
+/** What infoAsXmp uses of the pdf-lib document the library hands its PDF/A step (@cantoo/pdf-lib). */
+interface PdfLibDocument {
+  getSubject(): string | undefined;
+  setTitle(title: string): void;
+  context: { trailerInfo: { Info?: unknown }; lookup(ref: unknown): unknown };
+}
+
+/**
+ * PDF/A (ISO 19005-3, 6.6.2.3) requires each entry of the document information
+ * dictionary that has an XMP equivalent to say what the XMP metadata says. The
+ * library's XMP titles the document with its subject ("Invoice AV-2026-000001
+ * dated … issued by …"), names the issuer as pdf:Producer, itself as
+ * xmp:CreatorTool with its version, and has no pdf:Keywords, while it writes a
+ * different Title, Producer, Creator and Keywords in the information dictionary.
+ * The XMP is the PDF/A metadata: Title is set to its title (the Subject, which
+ * is already its dc:description), and Creator, Producer and Keywords, optional
+ * there, are removed. Author stays: it is the XMP's dc:creator.
+ */
+function infoAsXmp(doc: PdfLibDocument): void {
+  const subject = doc.getSubject();
+  if (subject !== undefined) doc.setTitle(subject);
+  const info = doc.context.lookup(doc.context.trailerInfo.Info) as { keys(): { toString(): string }[]; delete(key: unknown): boolean } | undefined;
+  for (const key of info?.keys() ?? []) if (['/Creator', '/Producer', '/Keywords'].includes(key.toString())) info?.delete(key);
 }
 
 /** "-2.09" → "2.09" on a credit note (type 381 carries the sign). */

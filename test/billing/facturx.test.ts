@@ -153,10 +153,16 @@ describe('Factur-X (issue 17)', () => {
       }
     }
     for (const { pdf } of docs) {
-      const meta = (await run('pdfinfo', ['-meta', pdf])).stdout;
+      // the XMP packet is UTF-8 (the issuer's name has accents)
+      const meta = new TextDecoder('utf-8', { fatal: true }).decode((await run('pdfinfo', ['-meta', pdf], { encoding: 'buffer' })).stdout);
+      expect(meta).toMatch(/^<\?xpacket begin="\uFEFF"/);
+      expect(meta).toContain(`<dc:creator>\n\t\t\t\t<rdf:Seq>\n\t\t\t\t\t<rdf:li>${testIssuer.name}</rdf:li>`);
       expect(meta).toMatch(/<pdfaid:part>3<\/pdfaid:part>/);
       expect(meta).toMatch(/<pdfaid:conformance>B<\/pdfaid:conformance>/);
-      expect((await run('pdfinfo', [pdf])).stdout).toMatch(/^Encrypted:\s+no$/m);
+      const info = (await run('pdfinfo', [pdf])).stdout;
+      expect(info).toMatch(/^Encrypted:\s+no$/m);
+      // PDF/A-3 is built on PDF 1.7 (and the file has object streams, 1.5+)
+      expect(info).toMatch(/^PDF version:\s+1\.7$/m);
       // the file's structure as qpdf reads it
       expect((await run('qpdf', ['--check', pdf])).stdout).toContain('No syntax or stream encoding errors found');
       const q = JSON.parse((await run('qpdf', ['--json=2', '--json-key=qpdf', '--json-key=encrypt', pdf], { maxBuffer: 64 * 1024 * 1024 })).stdout);
@@ -168,6 +174,22 @@ describe('Factur-X (issue 17)', () => {
       // /ID: two byte strings
       expect(trailer['/ID']).toHaveLength(2);
       for (const id of trailer['/ID']) expect(id).toMatch(/^b:[0-9a-f]{32,}$/);
+      // the information dictionary says what the XMP says, entry by entry (ISO 19005-3, 6.6.2.3)
+      const xmp = (name: string) => new RegExp(`<${name}>\\s*(?:<rdf:(?:Alt|Seq)>\\s*<rdf:li[^>]*>)?([^<]*)<`).exec(meta)?.[1];
+      const docInfo = value(trailer['/Info']);
+      const text = (v: unknown) => (typeof v === 'string' ? v.replace(/^u:/, '') : undefined);
+      expect(xmp('dc:title')).toMatch(/AV-|\d{4}-\d{6}/);
+      for (const [key, equivalent] of [
+        ['/Title', 'dc:title'],
+        ['/Author', 'dc:creator'],
+        ['/Subject', 'dc:description'],
+        ['/Creator', 'xmp:CreatorTool'],
+        ['/Producer', 'pdf:Producer'],
+        ['/Keywords', 'pdf:Keywords'],
+      ] as const) {
+        if (docInfo[key] !== undefined) expect(text(docInfo[key]), key).toBe(xmp(equivalent));
+      }
+      expect(docInfo['/Title']).toBeDefined();
       const catalog = value(trailer['/Root']);
       // the XMP metadata stream
       expect(objects[`obj:${catalog['/Metadata']}`]!.stream!.dict).toMatchObject({ '/Type': '/Metadata', '/Subtype': '/XML' });
