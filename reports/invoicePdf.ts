@@ -9,7 +9,7 @@ import type { FacturXTenant } from '../services/invoices/facturx.js';
 import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
 import { ratePercent } from '../engine/money.js';
-import { collect, colors } from './pdf.js';
+import { collect, colors, fonts, pt } from './pdf.js';
 import { renderOffThread } from './renderPool.js';
 
 type Locale = 'fr' | 'en';
@@ -152,6 +152,8 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const doc = new PDFDocument({
     size: 'A4',
     margin: 50,
+    font: fonts.regular, // never pdfkit's default Helvetica, which is not embedded
+    pdfVersion: '1.7', // PDF/A-3's base (ISO 32000-1); the Factur-X step writes object streams (1.5+)
     bufferPages: true,
     compress: input.compress ?? true,
     info: { Title: `${title} ${invoice.number}`, Author: issuer.name, Subject: `${tenant.name} ${invoice.period}`, CreationDate: input.createdAt ?? new Date() },
@@ -169,17 +171,17 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
 
   // ---- header: issuer left, invoice title right ------------------------------
   doc.rect(0, 0, doc.page.width, 8).fill(brand);
-  doc.fillColor(brand).font('Helvetica-Bold').fontSize(15).text(issuer.name, left, 40, { width: width / 2 });
-  doc.font('Helvetica').fontSize(9).fillColor(muted);
+  doc.fillColor(brand).font(fonts.bold).fontSize(pt(15)).text(issuer.name, left, 40, { width: width / 2 });
+  doc.font(fonts.regular).fontSize(pt(9)).fillColor(muted);
   for (const line of issuer.address) doc.text(line, { width: width / 2 });
   doc.text(`${t.vatId} ${issuer.vatId}`, { width: width / 2 });
   doc.text(issuer.email, { width: width / 2 });
   const issuerBottom = doc.y;
 
-  doc.fillColor(ink).font('Helvetica-Bold').fontSize(24).text(title, left + width / 2, 38, { width: width / 2, align: 'right' });
+  doc.fillColor(ink).font(fonts.bold).fontSize(pt(24)).text(title, left + width / 2, 38, { width: width / 2, align: 'right' });
   const meta = (label: string, value: string, y: number) => {
-    doc.font('Helvetica').fontSize(9.5).fillColor(muted).text(label, left + width / 2, y, { width: width / 2 - 110, align: 'right', lineBreak: false });
-    doc.font('Helvetica-Bold').fontSize(9.5).fillColor(ink).text(value, left + width - 105, y, { width: 105, align: 'right', lineBreak: false });
+    doc.font(fonts.regular).fontSize(pt(9.5)).fillColor(muted).text(label, left + width / 2, y, { width: width / 2 - 110, align: 'right', lineBreak: false });
+    doc.font(fonts.bold).fontSize(pt(9.5)).fillColor(ink).text(value, left + width - 105, y, { width: 105, align: 'right', lineBreak: false });
   };
   meta(t.number, invoice.number, 72);
   meta(t.issued, issuedAt.toFormat('d LLLL yyyy'), 86);
@@ -197,12 +199,12 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const address = tenant.billingAddress ?? [];
   const boxHeight = 74 + address.length * 11;
   doc.roundedRect(boxX, boxTop, width / 2, boxHeight, 4).lineWidth(0.8).strokeColor(rule).stroke();
-  doc.fillColor(muted).fontSize(8).text(t.billTo.toUpperCase(), boxX + 12, boxTop + 10, { width: width / 2 - 24, characterSpacing: 0.5 });
-  doc.fillColor(ink).font('Helvetica-Bold').fontSize(12).text(tenant.name, { width: width / 2 - 24 });
-  doc.font('Helvetica').fontSize(9).fillColor(ink);
+  doc.fillColor(muted).fontSize(pt(8)).text(t.billTo.toUpperCase(), boxX + 12, boxTop + 10, { width: width / 2 - 24, characterSpacing: 0.5 });
+  doc.fillColor(ink).font(fonts.bold).fontSize(pt(12)).text(tenant.name, { width: width / 2 - 24 });
+  doc.font(fonts.regular).fontSize(pt(9)).fillColor(ink);
   for (const line of address) doc.text(line, { width: width / 2 - 24, lineBreak: false });
   doc.text(`${t.reference}${locale === 'fr' ? '\u00a0:' : ':'} ${invoice.reference}`, { width: width / 2 - 24 });
-  doc.fillColor(muted).fontSize(8).text(`${t.clientId} ${invoice.tenantId}`, { width: width / 2 - 24 });
+  doc.fillColor(muted).fontSize(pt(8)).text(`${t.clientId} ${invoice.tenantId}`, { width: width / 2 - 24 });
 
   const stamp = invoice.specimen ? t.specimen : invoice.status === 'not_billed' ? t.notBilled : undefined;
   if (stamp !== undefined) {
@@ -210,7 +212,7 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     doc.save();
     doc.rotate(-8, { origin: [left + 110, stampY + 28] });
     doc.roundedRect(left + 10, stampY + 8, 200, 40, 4).lineWidth(2.5).strokeColor('#c62828').stroke();
-    doc.fillColor('#c62828').font('Helvetica-Bold').fontSize(18).text(stamp, left + 10, stampY + 19, { width: 200, align: 'center' });
+    doc.fillColor('#c62828').font(fonts.bold).fontSize(pt(18)).text(stamp, left + 10, stampY + 19, { width: 200, align: 'center' });
     doc.restore();
   }
   doc.y = boxTop + boxHeight + 26;
@@ -222,7 +224,7 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
       const y = doc.y;
       doc.rect(left, y, width, 22).fill(brand);
       let x = left;
-      doc.font('Helvetica-Bold').fontSize(8.5).fillColor('#ffffff');
+      doc.font(fonts.bold).fontSize(pt(8)).fillColor('#ffffff');
       for (const c of columns) {
         doc.text(c.title, x + pad, y + 7, { width: c.width - 2 * pad, align: c.align, lineBreak: false });
         x += c.width;
@@ -231,13 +233,13 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     };
     header();
     rows.forEach((cells, i) => {
-      doc.font('Helvetica').fontSize(9);
+      doc.font(fonts.regular).fontSize(pt(9));
       const height = Math.max(...cells.map((cell, j) => doc.heightOfString(cell, { width: columns[j]!.width - 2 * pad }))) + 2 * pad;
       if (doc.y + height > bottom) {
         doc.addPage();
         doc.y = 60;
         header();
-        doc.font('Helvetica').fontSize(9);
+        doc.font(fonts.regular).fontSize(pt(9));
       }
       const y = doc.y;
       if (options.zebra !== false && i % 2 === 1) doc.rect(left, y, width, height).fill('#f5f7fa');
@@ -280,7 +282,7 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const totalRow = (label: string, value: string, strong = false) => {
     const y = doc.y;
     if (strong) doc.rect(totalsX, y - 4, 230, 22).fill(brand);
-    doc.font(strong ? 'Helvetica-Bold' : 'Helvetica').fontSize(strong ? 11 : 10).fillColor(strong ? '#ffffff' : ink);
+    doc.font(strong ? fonts.bold : fonts.regular).fontSize(pt(strong ? 11 : 10)).fillColor(strong ? '#ffffff' : ink);
     doc.text(label, totalsX + 8, y + (strong ? 1 : 0), { width: 120, lineBreak: false });
     doc.text(value, totalsX + 110, y + (strong ? 1 : 0), { width: 112, align: 'right', lineBreak: false });
     doc.y = y + (strong ? 24 : 18);
@@ -292,7 +294,7 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   // ---- notes ------------------------------------------------------------------------
   doc.y += 14;
   const note = (text: string, color = muted) => {
-    doc.font('Helvetica').fontSize(8).fillColor(color);
+    doc.font(fonts.regular).fontSize(pt(8)).fillColor(color);
     if (doc.y + doc.heightOfString(text, { width }) > bottom) {
       doc.addPage();
       doc.y = 60;
@@ -311,8 +313,8 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   if (input.userCalls.total > 0) {
     doc.addPage();
     doc.y = 60;
-    doc.font('Helvetica-Bold').fontSize(13).fillColor(brand).text(t.annex, left, doc.y, { width });
-    doc.font('Helvetica').fontSize(8).fillColor(muted).text(t.annexNote(input.userCalls.total, input.userCalls.users.length), { width });
+    doc.font(fonts.bold).fontSize(pt(13)).fillColor(brand).text(t.annex, left, doc.y, { width });
+    doc.font(fonts.regular).fontSize(pt(8)).fillColor(muted).text(t.annexNote(input.userCalls.total, input.userCalls.users.length), { width });
     doc.moveDown(0.8);
     table(
       [
@@ -335,11 +337,11 @@ export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
     doc.page.margins.bottom = 0; // writing below the bottom margin must not open a new page
     const y = doc.page.height - 60;
     doc.moveTo(left, y - 8).lineTo(left + width, y - 8).lineWidth(0.5).strokeColor(rule).stroke();
-    doc.font('Helvetica').fontSize(7.5).fillColor(muted);
+    doc.font(fonts.regular).fontSize(pt(7.5)).fillColor(muted);
     // a long registration wraps onto a second line: the document's number goes below it
     doc.text(`${issuer.name} · ${issuer.registration} · ${t.vatId} ${issuer.vatId}`, left, y, { width: width - 90, height: 20 });
     doc.text(`${title} ${invoice.number}`, left, y + 21, { width: width - 90, lineBreak: false });
-    doc.font('Helvetica-Bold').fillColor(ink).text(t.page(i - range.start + 1, range.count), left + width - 90, y, { width: 90, align: 'right', lineBreak: false });
+    doc.font(fonts.bold).fillColor(ink).text(t.page(i - range.start + 1, range.count), left + width - 90, y, { width: 90, align: 'right', lineBreak: false });
     doc.page.margins.bottom = savedBottom;
   }
   doc.end();

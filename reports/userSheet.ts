@@ -3,7 +3,7 @@
 import PDFDocument from 'pdfkit';
 import type { UserView } from '../services/users/fields.js';
 import type { DirectoryTenant } from '../services/users/repo.js';
-import { collect, colors } from './pdf.js';
+import { collect, colors, fonts, pt } from './pdf.js';
 import { renderOffThread } from './renderPool.js';
 
 const labels = {
@@ -95,7 +95,7 @@ export function renderUserSheet(user: UserView, tenant: DirectoryTenant, now: Da
 /** The user's sheet drawn on the calling thread (what the report worker runs); `now` is printed and is its creation date. */
 export function drawUserSheet(user: UserView, tenant: DirectoryTenant, now: Date = new Date()): Promise<Buffer> {
   const t = labels[tenant.locale];
-  const doc = new PDFDocument({ size: 'A4', margin: 50, info: { Title: `${t.title} — ${user.fullName}`, Author: 'Forfait', CreationDate: now } });
+  const doc = new PDFDocument({ size: 'A4', margin: 50, font: fonts.regular, info: { Title: `${t.title} — ${user.fullName}`, Author: 'Forfait', CreationDate: now } });
   const finished = collect(doc);
 
   const left = 50;
@@ -104,24 +104,24 @@ export function drawUserSheet(user: UserView, tenant: DirectoryTenant, now: Date
 
   // header band
   doc.rect(0, 0, doc.page.width, 90).fill(brand);
-  doc.fillColor('#ffffff').font('Helvetica-Bold').fontSize(20).text(t.title, left, 30, { width });
-  doc.font('Helvetica').fontSize(10).text(`${t.tenant} : ${tenant.name}`, left, 58, { width: width / 2 });
+  doc.fillColor('#ffffff').font(fonts.bold).fontSize(pt(20)).text(t.title, left, 30, { width });
+  doc.font(fonts.regular).fontSize(pt(10)).text(`${t.tenant} : ${tenant.name}`, left, 58, { width: width / 2 });
   doc.text(`${t.printed} ${dateIn(now.toISOString(), tenant)}`, left + width / 2, 58, { width: width / 2, align: 'right' });
 
-  doc.fillColor(ink).font('Helvetica-Bold').fontSize(18).text(user.fullName, left, 115, { width });
+  doc.fillColor(ink).font(fonts.bold).fontSize(pt(18)).text(user.fullName, left, 115, { width });
   doc.moveDown(0.2);
 
   const section = (title: string) => {
     doc.moveDown(0.8);
     const y = doc.y;
-    doc.font('Helvetica-Bold').fontSize(12).fillColor(brand).text(title.toUpperCase(), left, y, { width, characterSpacing: 0.5 });
+    doc.font(fonts.bold).fontSize(pt(12)).fillColor(brand).text(title.toUpperCase(), left, y, { width, characterSpacing: 0.5 });
     doc.moveTo(left, doc.y + 2).lineTo(left + width, doc.y + 2).lineWidth(0.7).strokeColor(rule).stroke();
     doc.moveDown(0.5);
   };
   const row = (label: string, value: string) => {
     const y = doc.y;
-    doc.font('Helvetica').fontSize(10).fillColor(muted).text(label, left, y, { width: 190 });
-    doc.font('Helvetica-Bold').fontSize(10).fillColor(ink).text(value, left + 200, y, { width: width - 200 });
+    doc.font(fonts.regular).fontSize(pt(10)).fillColor(muted).text(label, left, y, { width: 190 });
+    doc.font(fonts.bold).fontSize(pt(10)).fillColor(ink).text(value, left + 200, y, { width: width - 200 });
     doc.moveDown(0.35);
   };
 
@@ -151,12 +151,12 @@ export function drawUserSheet(user: UserView, tenant: DirectoryTenant, now: Date
     const y = top + (i % 5) * 22;
     const x = left + col * colWidth;
     doc.roundedRect(x, y - 3, 26, 16, 3).fill(n ? brand : '#e4e7eb');
-    doc.font('Helvetica-Bold').fontSize(9).fillColor(n ? '#ffffff' : muted).text(String(i + 1), x, y + 1, { width: 26, align: 'center' });
-    doc.font(n ? 'Helvetica' : 'Helvetica-Oblique').fontSize(10).fillColor(n ? ink : muted).text(n ?? t.empty, x + 36, y, { width: colWidth - 40 });
+    doc.font(fonts.bold).fontSize(pt(9)).fillColor(n ? '#ffffff' : muted).text(String(i + 1), x, y + 1, { width: 26, align: 'center' });
+    doc.font(n ? fonts.regular : fonts.italic).fontSize(pt(10)).fillColor(n ? ink : muted).text(n ?? t.empty, x + 36, y, { width: colWidth - 40 });
   });
   doc.y = top + 5 * 22 + 10;
 
-  doc.font('Helvetica').fontSize(8).fillColor(muted).text(`Forfait · ${tenant.name} · ${user.id}`, left, doc.page.height - 70, { width, align: 'center', lineBreak: false });
+  doc.font(fonts.regular).fontSize(pt(8)).fillColor(muted).text(`Forfait · ${tenant.name} · ${user.id}`, left, doc.page.height - 70, { width, align: 'center', lineBreak: false });
   doc.end();
   return finished;
 }

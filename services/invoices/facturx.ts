@@ -7,15 +7,16 @@
  * extension schema, conformance level EN 16931, pdfaid part 3 / B) and an sRGB
  * output intent.
  *
- * What is and is not conformant is said in docs/invoices.md: the XML and its
- * declaration are; the PDF is not a strict PDF/A-3b, because pdfkit's standard
- * fonts (Helvetica) are not embedded.
+ * What is and is not conformant is said in docs/invoices.md: the XML passes the
+ * EN 16931 CII schematron; the PDF meets the PDF/A-3b requirements that poppler
+ * and qpdf can check (its fonts are embedded: reports/pdf.ts), no validator has
+ * run on it. Three faults of the library (2.3.4) are corrected at its seams below.
  *
  * A credit note is type 381 with positive amounts (the sign is in the type),
  * and refers to the invoice it corrects (BT-25). Amounts come from the stored
  * document as decimal strings; nothing is recomputed through a float.
  */
-import { InvoiceService, type Invoice, type Logger } from '@e-invoice-eu/core';
+import { InvoiceService, type FormatFactoryService, type Invoice, type Logger } from '@e-invoice-eu/core';
 import { DateTime } from 'luxon';
 import { ratePercent } from '../../engine/money.js';
 import type { Issuer } from './issuer.js';
@@ -30,6 +31,98 @@ export interface FacturXTenant {
 
 /** The library's warnings go nowhere: the document is checked by its tests, not by a log. */
 const quiet: Logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** A preceding invoice reference (BG-3) as the library's input and as its 2.3.4 CII mapping reads it. */
+interface BillingReference {
+  'cac:InvoiceDocumentReference'?: { 'cbc:ID'?: string };
+  'cbc:ID'?: string;
+}
+
+/**
+ * The document with each preceding invoice's number (BT-25) also where
+ * @e-invoice-eu/core 2.3.4 maps it from. Its input schema (UBL's shape) takes
+ * the number at `cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID` and
+ * refuses anything else there, but its CII mapping reads `cac:BillingReference/cbc:ID`,
+ * so a credit note's reference to the invoice it corrects never reached the XML.
+ * The library fixed its mapping in 3.0.0 (its issue 455), a version the package
+ * registry here does not serve; a later version simply ignores the copy.
+ */
+function withPrecedingInvoiceIds(invoice: Invoice): Invoice {
+  const refs = (invoice['ubl:Invoice'] as { 'cac:BillingReference'?: BillingReference[] })['cac:BillingReference'];
+  for (const ref of refs ?? []) {
+    const id = ref['cac:InvoiceDocumentReference']?.['cbc:ID'];
+    if (id !== undefined) ref['cbc:ID'] = id;
+  }
+  return invoice;
+}
+
+/**
+ * The library's invoice service, its formats given the document with BT-25
+ * where its mapping reads it (withPrecedingInvoiceIds): after the library has
+ * validated the input against its schema, before it maps it to CII.
+ */
+function invoiceService(): InvoiceService {
+  const service = new InvoiceService(quiet);
+  const factory = (service as unknown as { formatFactoryService?: FormatFactoryService }).formatFactoryService;
+  if (typeof factory?.createFormatService !== 'function') throw new Error('@e-invoice-eu/core: no formatFactoryService to carry BT-25 through (see withPrecedingInvoiceIds)');
+  const create = factory.createFormatService.bind(factory);
+  factory.createFormatService = (format, logger) => {
+    const formatter = create(format, logger);
+    const generate = formatter.generate.bind(formatter);
+    formatter.generate = (invoice, options) => generate(withPrecedingInvoiceIds(invoice), options);
+    const pdfa = formatter as unknown as {
+      createPDFA?: (doc: PdfLibDocument, options: unknown, invoice: Invoice) => Promise<void>;
+      addMetadata?: (doc: PdfLibDocument, xmp: string) => void;
+    };
+    const createPDFA = pdfa.createPDFA?.bind(formatter);
+    const addMetadata = pdfa.addMetadata?.bind(formatter);
+    if (createPDFA && addMetadata) {
+      pdfa.addMetadata = (doc, xmp) => addMetadata(doc, utf8Bytes(xmp));
+      pdfa.createPDFA = async (doc, options, invoice) => {
+        await createPDFA(doc, options, invoice);
+        infoAsXmp(doc);
+      };
+    }
+    return formatter;
+  };
+  return service;
+}
+
+/**
+ * The XMP packet as the UTF-8 bytes PDF/A requires, one byte per character of
+ * the string the library stores (pdf-lib writes a string's char codes as bytes).
+ * The library writes the packet's byte-order mark as the three characters of
+ * its UTF-8 bytes and every other character as one Latin-1 byte, so an issuer
+ * "Téléphonie …" made an XMP packet that is not UTF-8.
+ */
+function utf8Bytes(xmp: string): string {
+  return Buffer.from(xmp.replace('\u00EF\u00BB\u00BF', '\uFEFF'), 'utf8').toString('latin1');
+}
+
+/** What infoAsXmp uses of the pdf-lib document the library hands its PDF/A step (@cantoo/pdf-lib). */
+interface PdfLibDocument {
+  getSubject(): string | undefined;
+  setTitle(title: string): void;
+  context: { trailerInfo: { Info?: unknown }; lookup(ref: unknown): unknown };
+}
+
+/**
+ * PDF/A (ISO 19005-3, 6.6.2.3) requires each entry of the document information
+ * dictionary that has an XMP equivalent to say what the XMP metadata says. The
+ * library's XMP titles the document with its subject ("Invoice AV-2026-000001
+ * dated … issued by …"), names the issuer as pdf:Producer, itself as
+ * xmp:CreatorTool with its version, and has no pdf:Keywords, while it writes a
+ * different Title, Producer, Creator and Keywords in the information dictionary.
+ * The XMP is the PDF/A metadata: Title is set to its title (the Subject, which
+ * is already its dc:description), and Creator, Producer and Keywords, optional
+ * there, are removed. Author stays: it is the XMP's dc:creator.
+ */
+function infoAsXmp(doc: PdfLibDocument): void {
+  const subject = doc.getSubject();
+  if (subject !== undefined) doc.setTitle(subject);
+  const info = doc.context.lookup(doc.context.trailerInfo.Info) as { keys(): { toString(): string }[]; delete(key: unknown): boolean } | undefined;
+  for (const key of info?.keys() ?? []) if (['/Creator', '/Producer', '/Keywords'].includes(key.toString())) info?.delete(key);
+}
 
 /** "-2.09" → "2.09" on a credit note (type 381 carries the sign). */
 function unsigned(value: string, negate: boolean): string {
@@ -139,13 +232,13 @@ export function eInvoiceOf(invoice: InvoiceRecord, issuer: Issuer, tenant: Factu
 
 /** The CII XML of the document (Factur-X EN 16931 profile). */
 export async function facturXml(invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Promise<string> {
-  const out = await new InvoiceService(quiet).generate(eInvoiceOf(invoice, issuer, tenant), { format: 'CII', lang: invoice.locale, noWarnings: true });
+  const out = await invoiceService().generate(eInvoiceOf(invoice, issuer, tenant), { format: 'CII', lang: invoice.locale, noWarnings: true });
   return typeof out === 'string' ? out : Buffer.from(out).toString('utf8');
 }
 
 /** The PDF pdfkit drew, made a Factur-X document: the CII XML embedded and declared in its metadata. */
 export async function facturXPdf(pdf: Uint8Array, invoice: InvoiceRecord, issuer: Issuer, tenant: FacturXTenant): Promise<Uint8Array> {
-  const out = await new InvoiceService(quiet).generate(eInvoiceOf(invoice, issuer, tenant), {
+  const out = await invoiceService().generate(eInvoiceOf(invoice, issuer, tenant), {
     format: 'Factur-X-EN16931',
     lang: invoice.locale,
     noWarnings: true,

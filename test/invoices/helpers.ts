@@ -1,36 +1,18 @@
+import { execFileSync } from 'node:child_process';
 import { parseString } from 'fast-csv';
 import { Decimal } from 'decimal.js';
 import type { App } from '../../api/app.js';
 import { call, testDb } from '../support/app.js';
 
-/** WinAnsi bytes 0x80–0x9F that differ from Latin-1 (what pdfkit's standard fonts encode). */
-const winAnsi: Record<number, string> = { 128: '€', 133: '…', 145: '‘', 146: '’', 147: '“', 148: '”', 150: '–', 151: '—', 140: 'Œ', 156: 'œ' };
-
 /**
- * The text of an uncompressed pdfkit PDF (compress: false): each text object's
- * TJ/Tj strings decoded from WinAnsi, one line per text object, pages separated
- * by form feeds. Enough for pdfkit's output, not a general PDF reader.
+ * The text of a PDF as poppler's pdftotext reads it (-raw: in the order it is
+ * drawn; a label and its value on one baseline share a line), pages separated
+ * by form feeds, non-breaking spaces as spaces. An independent reader: the
+ * reports embed their fonts (glyph ids in the content, the text through each
+ * font's ToUnicode map), which only a real PDF reader turns back into text.
  */
 export function pdfText(pdf: Buffer): string {
-  const s = pdf.toString('latin1');
-  const pages: string[] = [];
-  for (const stream of s.split(/stream\r?\n/).slice(1)) {
-    const body = stream.slice(0, stream.indexOf('endstream'));
-    const blocks = body.match(/BT[\s\S]*?ET/g);
-    if (!blocks) continue;
-    pages.push(
-      blocks
-        .map((b) =>
-          [...b.matchAll(/<([0-9a-fA-F]*)>/g)]
-            .map((m) => Buffer.from(m[1]!, 'hex'))
-            .map((bytes) => [...bytes].map((c) => winAnsi[c] ?? String.fromCharCode(c)).join(''))
-            .join(''),
-        )
-        .join('\n')
-        .replaceAll('\u00a0', ' '),
-    );
-  }
-  return pages.join('\f');
+  return execFileSync('pdftotext', ['-raw', '-enc', 'UTF-8', '-', '-'], { input: pdf }).toString('utf8').replaceAll('\u00a0', ' ');
 }
 
 export function pageCount(pdf: Buffer): number {

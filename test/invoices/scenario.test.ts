@@ -181,9 +181,9 @@ describe('invoice scenario: provisioning to PDF', () => {
     expect(text).toContain('ACME-42');
     expect(text).toContain(testIssuer.name);
     expect(text).toContain('novembre 2026');
-    expect(text).toMatch(new RegExp(`Total HT\\n${fr(totalExcl.toFixed(2))}`));
-    expect(text).toMatch(new RegExp(`TVA 20 %\\n${fr(vat)}`));
-    expect(text).toMatch(new RegExp(`Total TTC\\n${fr(total)}`));
+    expect(text).toMatch(new RegExp(`Total HT\\s+${fr(totalExcl.toFixed(2))}`));
+    expect(text).toMatch(new RegExp(`TVA 20 %\\s+${fr(vat)}`));
+    expect(text).toMatch(new RegExp(`Total TTC\\s+${fr(total)}`));
     expect(text).toContain('Page 1 / 3');
     expect(text).toContain('Page 3 / 3');
     expect(text).not.toContain('NON FACTURÉ');
