@@ -1,7 +1,6 @@
-import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { connect, type DbHandle } from '../../db/connection.js';
+import { describe, expect, it } from 'vitest';
 import { migrateTo, migrateToLatest } from '../../db/migrate.js';
+import { scratchDatabase } from '../support/scratchDb.js';
 
 /**
  * Migration 0150 on a database whose invoices were issued before it: each call
@@ -9,26 +8,11 @@ import { migrateTo, migrateToLatest } from '../../db/migrate.js';
  * migration) and a licence keep none; the rows stay immutable but for an item
  * without details receiving its own CDR's, once.
  */
-const NAME = `forfait_items_${process.pid}`;
-let admin: postgres.Sql;
-let h: DbHandle;
-
-beforeAll(async () => {
-  admin = postgres(inject('databaseUrl'), { max: 1, onnotice: () => undefined });
-  await admin.unsafe(`CREATE DATABASE ${NAME}`);
-  const u = new URL(inject('databaseUrl'));
-  u.pathname = `/${NAME}`;
-  h = connect(u.toString(), { max: 2 });
-});
-
-afterAll(async () => {
-  await h?.close();
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${NAME} WITH (FORCE)`);
-  await admin.end();
-});
+const scratch = scratchDatabase('forfait_items');
 
 describe('migration 0150 (invoice items keep their calls’ details)', () => {
   it('freezes the details of the calls still stored, leaves the archived ones empty, and keeps the rows immutable', async () => {
+    const h = scratch.handle();
     await migrateTo(h.db, '2026_12_02_0080_cluster');
     const { sql } = h;
     const tenant = '00000000-0000-4000-8000-000000000001';
