@@ -254,7 +254,7 @@ async function writeDocument(trx: Trx, tenant: InvoiceTenant, doc: DocumentDraft
                     ${textArray(items.map((i) => i.item.cdrId))}::bigint[], ${intArray(items.map((i) => i.item.chargedSeconds))}::int[],
                     ${textArray(items.map((i) => i.item.cost))}::numeric[], ${textArray(items.map((i) => i.item.amount))}::numeric[])
              AS v(line_no, user_id, cdr_id, seconds, cost, amount)
-        JOIN cdrs c ON c.tenant_id = ${tenant.id} AND c.id = v.cdr_id`.execute(trx);
+        LEFT JOIN cdrs c ON c.tenant_id = ${tenant.id} AND c.id = v.cdr_id`.execute(trx);
   }
   return number;
 }
