@@ -22,6 +22,7 @@ import * as cdrArchives from './migrations/2026_12_02_0051_cdr_archives.js';
 import * as cdrBoundaryKeys from './migrations/2026_12_02_0052_cdr_boundary_keys.js';
 import * as devices from './migrations/2026_12_02_0040_devices.js';
 import * as cluster from './migrations/2026_12_02_0080_cluster.js';
+import * as invoiceItemDetails from './migrations/2026_12_03_0150_invoice_item_details.js';
 import * as people from './migrations/2026_12_02_0060_people.js';
 import * as audit from './migrations/2026_12_02_0061_audit.js';
 
@@ -53,6 +54,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_02_0080_cluster': cluster,
   '2026_12_02_0060_people': people,
   '2026_12_02_0061_audit': audit,
+  '2026_12_03_0150_invoice_item_details': invoiceItemDetails,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

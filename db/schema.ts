@@ -316,6 +316,13 @@ export interface InvoiceItemTable {
   chargedSeconds: Generated<number>;
   cost: string;
   amount: string;
+  /** A call's details frozen at issue (migration 0150): the details CSV reads them, not cdrs, whose month may be archived. */
+  callId: string | null;
+  startedAt: NullableTimestamp;
+  callee: string | null;
+  destination: string | null;
+  class: string | null;
+  identifiant: string | null;
 }
 
 /** When each user was enabled, disabled or removed: written by triggers on users (migration 0005). */

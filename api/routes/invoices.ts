@@ -5,6 +5,7 @@ import { NotFoundError } from '../../services/shared/errors.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { exportWithSlot } from '../../services/exports/slot.js';
 import { invoiceDetailsCsv } from '../../services/invoices/details.js';
+import { assertCallsFrozen } from '../../services/invoices/frozenCalls.js';
 import type { Issuer } from '../../services/invoices/issuer.js';
 import { getInvoice, invoiceUserCalls, invoiceView, listInvoices } from '../../services/invoices/read.js';
 import { runInvoices } from '../../services/invoices/run.js';
@@ -219,13 +220,15 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
       responses: {
         200: { description: 'CSV with a header', content: csvOut },
         408: { description: 'REQUEST_TIMEOUT: waited 30 s for an export slot' },
+        409: { description: 'CONFLICT: calls of the invoice were archived before invoices froze their details (migration 0150); the details name the archive files to restore' },
         429: { description: 'TOO_MANY_REQUESTS: the export queue is full (Retry-After)' },
       },
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
       const invoice = await getInvoice(deps.db, tenantId, c.req.valid('param').id);
-      const tenant = await deps.db.selectFrom('tenants').select(['country', 'timezone', 'numberDisplay']).where('id', '=', tenantId).executeTakeFirstOrThrow();
+      const tenant = await deps.db.selectFrom('tenants').select(['country', 'timezone', 'numberDisplay', 'trialEndsAt']).where('id', '=', tenantId).executeTakeFirstOrThrow();
+      await assertCallsFrozen(deps.db, invoice, tenant);
       const body = await exportWithSlot(exports, async () => ({ stream: invoiceDetailsCsv(deps.db, invoice, tenant, detailsPageOffThread, c.req.valid('query').excel === '1'), close: async () => undefined }), c.req.raw.signal);
       return c.body(body, 200, {
         'content-type': 'text/csv; charset=utf-8',

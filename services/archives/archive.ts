@@ -239,6 +239,11 @@ async function writeArchive(trx: Trx, dir: string, file: string, tenantId: strin
 export async function verifyArchive(file: string, sha256: string, rows: number): Promise<void> {
   const hash = createHash('sha256');
   let records = 0;
+  // a missing file, or one gunzip or the CSV reader refuses, is named (not a bare "incorrect data check")
+  const unreadable = (err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`archive ${file}: ${code === 'ENOENT' ? 'missing' : `unreadable (${(err as Error).message})`}`, { cause: err });
+  };
   await pipeline(
     createReadStream(file),
     new Transform({
@@ -256,7 +261,7 @@ export async function verifyArchive(file: string, sha256: string, rows: number):
         done();
       },
     }),
-  );
+  ).catch(unreadable);
   const actual = hash.digest('hex');
   if (actual !== sha256) throw new Error(`archive ${file}: SHA-256 ${actual}, expected ${sha256}`);
   if (records !== rows) throw new Error(`archive ${file}: ${records} rows, expected ${rows}`);

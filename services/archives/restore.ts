@@ -16,6 +16,7 @@ import { sql } from 'kysely';
 import { copyIn } from '../../db/copy.js';
 import { rawSql, type Db } from '../../db/connection.js';
 import { ensureMonths } from '../../db/repositories/cdrPartitions.js';
+import { freezeCallDetails } from '../invoices/frozenCalls.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import { archiveColumns, monthDate, readManifest, verifyArchive } from './archive.js';
 
@@ -82,6 +83,8 @@ export async function restoreMonth(db: Db, dir: string, tenantId: string, month:
         SELECT ${tenantId}::uuid, ${sql.raw(columns)} FROM restored_cdrs ON CONFLICT DO NOTHING RETURNING 1)
       SELECT count(*)::text AS n FROM ins`.execute(trx);
     restored = Number(inserted.rows[0]!.n);
+    // invoice items of the month issued before invoices froze their details (migration 0150) get them now
+    await freezeCallDetails(trx, tenantId);
     await trx.updateTable('cdrArchives').set({ restoredAt: sql`now()` }).where('tenantId', '=', tenantId).where('month', '=', monthDate(month)).execute();
     return { tenantId, month, parts: parts.length, restored, present: total - restored };
   });

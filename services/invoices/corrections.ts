@@ -19,6 +19,10 @@
  * already invoiced for it): a late CDR carries its whole cost, a re-rated one
  * the difference. Differences that do not move a month's rounded total (a few
  * ten-thousandths) wait, and are frozen with the next one that does.
+ *
+ * A month whose CDRs were archived (any UTC month its billed window touches has
+ * a file in cdr_archives) is closed: its rows left the database, its invoice
+ * stands (issue 22), and it is no longer compared.
  */
 import { sql } from 'kysely';
 import { textArray } from '../../db/arrays.js';
@@ -79,10 +83,17 @@ export async function pendingCorrections(
     .orderBy('period')
     .execute();
   const invoiced = new Map(months.map((m) => [m.period, m]));
-  if (months.length === 0) return { invoiced, corrections: [] };
+  // a month whose CDRs were archived (services/archives/) is closed: its rows left cdrs, not its invoice
+  const archived = new Set(
+    (await trx.selectFrom('cdrArchives').select(sql<string>`to_char(month, 'YYYY-MM')`.as('month')).distinct().where('tenantId', '=', tenant.id).execute()).map((a) => a.month),
+  );
+  const open = months
+    .map((m) => ({ ...m, window: billedWindow(m.period, tenant) }))
+    .filter((m) => ![m.window.start, new Date(m.window.end.getTime() - 1)].some((at) => archived.has(at.toISOString().slice(0, 7))));
+  if (open.length === 0) return { invoiced, corrections: [] };
 
-  const windows = months.map((m) => billedWindow(m.period, tenant));
-  const w = sql`unnest(${textArray(months.map((m) => m.period))}::text[], ${textArray(windows.map((x) => x.from.toISOString()))}::timestamptz[],
+  const windows = open.map((m) => m.window);
+  const w = sql`unnest(${textArray(open.map((m) => m.period))}::text[], ${textArray(windows.map((x) => x.from.toISOString()))}::timestamptz[],
                        ${textArray(windows.map((x) => x.end.toISOString()))}::timestamptz[]) AS w(period, from_at, to_at)`;
   const billed = sql`c.tenant_id = ${tenant.id} AND c.direction = 'out' AND c.billable_seconds > 0 AND c.started_at >= w.from_at AND c.started_at < w.to_at`;
 
@@ -94,7 +105,7 @@ export async function pendingCorrections(
     SELECT COALESCE(l.period, i.period) AS period, l.line_no, l.call_class, sum(l.amount)::numeric(20,4)::text AS amount
       FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
      WHERE l.tenant_id = ${tenant.id} AND l.kind = 'calls' AND i.status = 'issued'
-       AND COALESCE(l.period, i.period) = ANY(${textArray(months.map((m) => m.period))}::text[])
+       AND COALESCE(l.period, i.period) = ANY(${textArray(open.map((m) => m.period))}::text[])
      GROUP BY 1, 2, 3`.execute(trx);
 
   const differences = new Map<string, { period: string; cls: CallClass; amount: Money4 }>();

@@ -1,6 +1,7 @@
 /**
  * An invoice's details CSV (SPEC §9): every service (one row per licensed user)
- * and every CDR behind the invoice, as frozen at issue in invoice_items, then
+ * and every CDR behind the invoice, as frozen at issue in invoice_items (its
+ * cost and its details: the same file after the CDR's month is archived), then
  * one row per invoice line and the three totals. The item amounts of a line,
  * summed and rounded half-up to cents, give that line's amount; the lines give
  * the totals. Read through a cursor and written by fast-csv a page at a time:
@@ -29,13 +30,14 @@ export interface DetailsTenant {
 }
 
 /**
- * The items of an invoice with what they name: the CDR, and the user (its row,
- * or the last event written about it when it was deleted since).
+ * The items of an invoice with what they name: the call's details frozen at
+ * issue (services/invoices/frozenCalls.ts: never cdrs, whose month may have been
+ * archived since), and the user (its row, or the last event written about it
+ * when it was deleted since).
  */
 function invoiceItems(db: Db, invoice: InvoiceRecord) {
   return db
     .selectFrom('invoiceItems as i')
-    .leftJoin('cdrs as c', (j) => j.onRef('c.tenantId', '=', 'i.tenantId').onRef('c.id', '=', 'i.cdrId'))
     .leftJoin('users as u', (j) => j.onRef('u.tenantId', '=', 'i.tenantId').onRef('u.id', '=', 'i.userId'))
     .leftJoinLateral(
       (eb) =>
@@ -57,18 +59,18 @@ function invoiceItems(db: Db, invoice: InvoiceRecord) {
       'i.cost',
       'i.amount',
       eb.fn.coalesce('u.matricule', 'e.matricule').as('matricule'),
-      eb.fn.coalesce('c.identifiant', 'u.identifiant', 'e.identifiant').as('identifiant'),
+      eb.fn.coalesce('i.identifiant', 'u.identifiant', 'e.identifiant').as('identifiant'),
       eb.fn.coalesce('u.fullName', 'e.fullName').as('fullName'),
-      'c.callId',
-      'c.startedAt',
-      'c.callee',
-      'c.destination',
-      'c.class',
+      'i.callId',
+      'i.startedAt',
+      'i.callee',
+      'i.destination',
+      'i.class',
     ])
     .where('i.tenantId', '=', invoice.tenantId)
     .where('i.invoiceId', '=', invoice.id)
     .orderBy('i.lineNo')
-    .orderBy('c.startedAt', (o) => o.asc().nullsFirst())
+    .orderBy('i.startedAt', (o) => o.asc().nullsFirst())
     .orderBy((eb) => eb.fn.coalesce('u.matricule', 'e.matricule'))
     .orderBy('i.id');
 }

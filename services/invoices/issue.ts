@@ -28,6 +28,7 @@ import type { Issuer } from './issuer.js';
 import { CLASS_LINES, LICENCE_LINE, callsLabel, creditLabel, lateCallsLabel, licenceLabel, type CallClass, type Locale } from './labels.js';
 import { pendingCorrections, type Correction, type CorrectionItem, type InvoicedMonth } from './corrections.js';
 import { billedWindow } from './period.js';
+import { frozenColumns, frozenFromCdr } from './frozenCalls.js';
 import { intArray, textArray } from '../../db/arrays.js';
 import { getInvoice, invoiceUserCalls, type InvoiceRecord, type UserCalls } from './read.js';
 
@@ -160,10 +161,10 @@ async function freezeItems(trx: Trx, tenant: InvoiceTenant, invoiceId: string, f
         OR (array_agg(status ORDER BY at DESC, id DESC) FILTER (WHERE at < ${from}))[1] = 'enabled'`.execute(trx);
   // Outgoing calls that were billed time (answered, billable seconds > 0), by start time.
   await sql`
-    INSERT INTO invoice_items (tenant_id, invoice_id, line_no, kind, user_id, cdr_id, charged_seconds, cost, amount)
+    INSERT INTO invoice_items (tenant_id, invoice_id, line_no, kind, user_id, cdr_id, charged_seconds, cost, amount, ${frozenColumns})
     SELECT tenant_id, ${invoiceId}::uuid, ${classLineSql}, 'call', user_id, id, charged_seconds, cost,
-           ${tenant.internal ? sql`0` : sql`cost`}
-      FROM cdrs
+           ${tenant.internal ? sql`0` : sql`cost`}, ${frozenFromCdr}
+      FROM cdrs c
      WHERE tenant_id = ${tenant.id} AND direction = 'out' AND billable_seconds > 0
        AND started_at >= ${from} AND started_at < ${end}`.execute(trx);
   const r = await sql<ItemGroup>`
@@ -247,12 +248,13 @@ async function writeDocument(trx: Trx, tenant: InvoiceTenant, doc: DocumentDraft
   const items = doc.lines.flatMap((l) => (l.items ?? []).map((item) => ({ lineNo: l.lineNo, item })));
   if (items.length > 0) {
     await sql`
-      INSERT INTO invoice_items (tenant_id, invoice_id, line_no, kind, user_id, cdr_id, charged_seconds, cost, amount)
-      SELECT ${tenant.id}::uuid, ${doc.id}::uuid, v.line_no, 'call', v.user_id, v.cdr_id, v.seconds, v.cost, v.amount
+      INSERT INTO invoice_items (tenant_id, invoice_id, line_no, kind, user_id, cdr_id, charged_seconds, cost, amount, ${frozenColumns})
+      SELECT ${tenant.id}::uuid, ${doc.id}::uuid, v.line_no, 'call', v.user_id, v.cdr_id, v.seconds, v.cost, v.amount, ${frozenFromCdr}
         FROM unnest(${intArray(items.map((i) => i.lineNo))}::int[], ${textArray(items.map((i) => i.item.userId))}::uuid[],
                     ${textArray(items.map((i) => i.item.cdrId))}::bigint[], ${intArray(items.map((i) => i.item.chargedSeconds))}::int[],
                     ${textArray(items.map((i) => i.item.cost))}::numeric[], ${textArray(items.map((i) => i.item.amount))}::numeric[])
-             AS v(line_no, user_id, cdr_id, seconds, cost, amount)`.execute(trx);
+             AS v(line_no, user_id, cdr_id, seconds, cost, amount)
+        LEFT JOIN cdrs c ON c.tenant_id = ${tenant.id} AND c.id = v.cdr_id`.execute(trx);
   }
   return number;
 }

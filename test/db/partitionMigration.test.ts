@@ -1,7 +1,6 @@
-import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { connect, type DbHandle } from '../../db/connection.js';
+import { describe, expect, it } from 'vitest';
 import { migrateTo, migrateToLatest } from '../../db/migrate.js';
+import { scratchDatabase } from '../support/scratchDb.js';
 
 /**
  * Migration 0050 on a database that holds CDRs, with a column, an index and a
@@ -9,26 +8,11 @@ import { migrateTo, migrateToLatest } from '../../db/migrate.js';
  * a column): the partitioned table is built from the columns cdrs has, every
  * row moves to its month with its id, what was added comes along, ids go on.
  */
-const NAME = `forfait_part_${process.pid}`;
-let admin: postgres.Sql;
-let h: DbHandle;
-
-beforeAll(async () => {
-  admin = postgres(inject('databaseUrl'), { max: 1, onnotice: () => undefined });
-  await admin.unsafe(`CREATE DATABASE ${NAME}`);
-  const u = new URL(inject('databaseUrl'));
-  u.pathname = `/${NAME}`;
-  h = connect(u.toString(), { max: 2 });
-});
-
-afterAll(async () => {
-  await h?.close();
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${NAME} WITH (FORCE)`);
-  await admin.end();
-});
+const scratch = scratchDatabase('forfait_part');
 
 describe('migration 0050 (cdrs partitioned by month)', () => {
   it('moves the rows of an unpartitioned cdrs, with what other migrations added to it', async () => {
+    const h = scratch.handle();
     // every migration before 0050 (0030 adds number_check to cdrs: it must be there before the rows are read)
     await migrateTo(h.db, '2026_12_02_0040_devices');
     const { sql } = h;
