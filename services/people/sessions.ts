@@ -52,18 +52,21 @@ export async function signIn(db: Db, input: { email: string; password: string; a
       .returning('failedAttempts')
       .executeTakeFirstOrThrow();
     if (counted.failedAttempts >= lockAfterFailures) {
-      await db
-        .updateTable('people')
-        .set({ failedAttempts: 0, lockedUntil: new Date(now.getTime() + lockMinutes * 60_000) })
-        .where('id', '=', person.id)
-        .execute();
-      await recordAudit(db, { kind: 'system', id: 'sign-in', label: input.address }, {
-        tenantId: person.tenantId,
-        resellerId: person.resellerId,
-        action: 'person.lock',
-        targetType: 'person',
-        targetId: person.id,
-        after: { lockedForMinutes: lockMinutes, failures: lockAfterFailures },
+      // the lock and its audit row commit together
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('people')
+          .set({ failedAttempts: 0, lockedUntil: new Date(now.getTime() + lockMinutes * 60_000) })
+          .where('id', '=', person.id)
+          .execute();
+        await recordAudit(trx, { kind: 'system', id: 'sign-in', label: input.address }, {
+          tenantId: person.tenantId,
+          resellerId: person.resellerId,
+          action: 'person.lock',
+          targetType: 'person',
+          targetId: person.id,
+          after: { lockedForMinutes: lockMinutes, failures: lockAfterFailures },
+        });
       });
       return { ok: false, reason: 'locked' };
     }
