@@ -471,6 +471,8 @@ export interface SessionTable {
   address: string | null;
   createdAt: Timestamp;
   expiresAt: Date;
+  /** Last use; the session ends idle this long after it (migration 0110). */
+  lastSeenAt: Timestamp;
 }
 
 export interface SignInFailureTable {

@@ -6,7 +6,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import { personOfToken, redeemToken, requestReset } from '../../services/people/people.js';
-import { changePassword, csrfMatches, sessionHours, signIn, signOut } from '../../services/people/sessions.js';
+import { changePassword, csrfMatches, defaultSessionLimits, signIn, signOut } from '../../services/people/sessions.js';
 import { ValidationError } from '../../services/shared/errors.js';
 import type { ApiFailure } from './client.js';
 import { sessionCookie } from '../auth.js';
@@ -50,6 +50,8 @@ function safeNext(next: string | undefined): string {
 export function portalApp(pd: PortalDeps) {
   const app = new Hono<PortalEnv>();
   const secure = pd.deps.config.portal.publicUrl?.startsWith('https://') ?? false;
+  const limits = pd.deps.config.portal.session ?? defaultSessionLimits;
+  const now = () => pd.deps.clock?.() ?? new Date();
 
   app.use(
     secureHeaders({
@@ -105,17 +107,20 @@ export function portalApp(pd: PortalDeps) {
     );
   };
 
-  app.get('/signin', (c) => signInPage(c, { next: c.req.query('next'), notice: c.req.query('done') === 'password' ? say(localeOf(c), 'passwordSet') : undefined }));
+  app.get('/signin', (c) => {
+    const notice = c.req.query('done') === 'password' ? 'passwordSet' : c.req.query('ended') === '1' ? 'sessionEnded' : undefined;
+    return signInPage(c, { next: c.req.query('next'), notice: notice && say(localeOf(c), notice) });
+  });
 
   app.post('/signin', async (c) => {
     const { fields } = await formOf(c);
     const locale = localeOf(c);
-    const r = await signIn(pd.deps.db, { email: fields.email ?? '', password: fields.password ?? '', address: clientAddress(c) }, new Date());
+    const r = await signIn(pd.deps.db, { email: fields.email ?? '', password: fields.password ?? '', address: clientAddress(c) }, now(), limits);
     if (!r.ok) {
       const message = say(locale, r.reason === 'invalid' ? 'badCredentials' : r.reason);
       return signInPage(c, { message, email: fields.email, next: fields.next }, r.reason === 'invalid' ? 401 : 429);
     }
-    setCookie(c, sessionCookie, r.token, { path: '/', httpOnly: true, sameSite: 'Lax', secure, maxAge: sessionHours * 3600 });
+    setCookie(c, sessionCookie, r.token, { path: '/', httpOnly: true, sameSite: 'Lax', secure, maxAge: limits.lifetimeHours * 3600 });
     return c.redirect(safeNext(fields.next), 303);
   });
 
@@ -205,8 +210,11 @@ export function portalApp(pd: PortalDeps) {
     const token = getCookie(c, sessionCookie);
     const session = token ? await pd.keys.session(token) : undefined;
     if (!token || !session) {
-      if (c.req.method !== 'GET') return c.redirect('/portal/signin', 303);
-      return c.redirect(`/portal/signin?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
+      // a cookie whose session is gone (idle too long, past its lifetime, ended elsewhere): said on the sign-in page
+      const ended = token ? 'ended=1&' : '';
+      if (token) deleteCookie(c, sessionCookie, { path: '/' });
+      if (c.req.method !== 'GET') return c.redirect(`/portal/signin${ended ? '?ended=1' : ''}`, 303);
+      return c.redirect(`/portal/signin?${ended}next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
     }
     c.set('token', token);
     c.set('session', session);
