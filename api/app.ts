@@ -67,7 +67,7 @@ function isLoopback(address: string | undefined): boolean {
 export function createApp(deps: Deps, options: { serverId?: string } = {}): App {
   const metrics = createMetrics();
   const keys = new KeyCache((id) => keyRecord(deps.db, id), new RateLimiter(deps.config.rateLimits, metrics, deps.logger), {
-    loadSession: (token) => sessionOf(deps.db, token, new Date()),
+    loadSession: (token) => sessionOf(deps.db, token, deps.clock?.() ?? new Date(), deps.config.portal.session),
   });
   const defineRoute = routeFactory(deps, keys);
   const house = new House(metrics, deps.logger);

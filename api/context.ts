@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { defaultSessionLimits, type SessionLimits } from '../services/people/sessions.js';
 import type { Db } from '../db/connection.js';
 import type { Principal } from '../services/access/access.js';
 import type postgres from 'postgres';
@@ -38,7 +39,11 @@ export interface PortalSettings {
   mail: MailSettings;
   /** The address people open, for the links in mails; unset: the address of the request. https: cookies are Secure. */
   publicUrl?: string;
+  /** How long a portal session lasts: idle (renewed on activity) and at most (from sign-in). FORFAIT_SESSION_IDLE_MINUTES, FORFAIT_SESSION_HOURS. */
+  session?: SessionLimits;
 }
+
+export { defaultSessionLimits };
 
 export const defaultConfig: Config = {
   bodyLimit: 1024 * 1024,
@@ -52,7 +57,7 @@ export const defaultConfig: Config = {
   kamailioRpc: null,
   exportSpacingMs: 5_000,
   exportShareMs: 60_000,
-  portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: 'var/outbox' } },
+  portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: 'var/outbox' }, session: defaultSessionLimits },
 };
 
 export interface Deps {

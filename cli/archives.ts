@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { archiveDueMonths } from '../services/archives/archive.js';
 import { listArchives } from '../services/archives/list.js';
 import { restoreMonth } from '../services/archives/restore.js';
+import { systemActor } from '../services/audit/audit.js';
 import { NotFoundError, ValidationError } from '../services/shared/errors.js';
 import { settings } from './config.js';
 import { fail, withDatabase } from './context.js';
@@ -35,7 +36,7 @@ export function archivesCommand(): Command {
       const { archiveDir } = settings();
       const result = await withDatabase(async ({ db }) => {
         try {
-          return await restoreMonth(db, archiveDir, opts.tenant, opts.month);
+          return await restoreMonth(db, archiveDir, opts.tenant, opts.month, systemActor('cli:archives restore'));
         } catch (err) {
           if (err instanceof ValidationError) fail(`${err.message} ${JSON.stringify(err.details)}`);
           if (err instanceof NotFoundError) fail(`no archive of ${opts.month} for tenant ${opts.tenant}`);

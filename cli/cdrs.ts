@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { defaultSpoolRoot, ingestCdrSpool } from '../jobs/ingestCdrSpool.js';
 import { CDR_FORMATS, type CdrFormat } from '../services/cdrs/formats.js';
 import { importCdrCsv } from '../services/cdrs/importCsv.js';
+import { systemActor } from '../services/audit/audit.js';
 import type { RejectedItem } from '../services/cdrs/types.js';
 import { NotFoundError, ValidationError } from '../services/shared/errors.js';
 import { TariffIndexCache } from '../services/tariffs/tariffs.js';
@@ -54,7 +55,7 @@ export function cdrsCommand(): Command {
       const summary = await withDatabase(async ({ db, sql }) => {
         const deps = { db, sql, tariffs: new TariffIndexCache(db) };
         try {
-          return await importCdrCsv(deps, opts.tenant, withProgress(file, size), { format: opts.format, source: `cli:${opts.format}` });
+          return await importCdrCsv(deps, opts.tenant, withProgress(file, size), { format: opts.format, source: `cli:${opts.format}`, actor: systemActor('cli:cdrs import') });
         } catch (err) {
           if (err instanceof ValidationError) {
             for (const d of err.details) process.stderr.write(`line ${d.line ?? '?'}${d.field ? ` ${d.field}` : ''}: ${d.message}\n`);

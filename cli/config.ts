@@ -18,7 +18,7 @@ import path from 'node:path';
 import { IANAZone } from 'luxon';
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
-import type { Config } from '../api/context.js';
+import { defaultSessionLimits, type Config } from '../api/context.js';
 import { splitKey } from '../services/access/access.js';
 import { defaultIssuer, type Issuer } from '../services/invoices/issuer.js';
 import { addressRange, defaultRateLimits } from '../api/limits.js';
@@ -49,7 +49,10 @@ export interface Settings {
   shutdownGraceSeconds: number;
   /** FORFAIT_ARCHIVE_DIR, absolute: where the archive job writes CDR archives (default <dataDir>/archive, var/archive). */
   archiveDir: string;
-  /** FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL: the portal's mail (else .eml files in <data dir>/outbox) and links. */
+  /**
+   * FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL: the portal's mail (else .eml files in <data dir>/outbox) and links;
+   * FORFAIT_SESSION_IDLE_MINUTES (30), FORFAIT_SESSION_HOURS (12): a session ends idle, and at most that long after sign-in.
+   */
   portal: Config['portal'];
 }
 
@@ -150,6 +153,8 @@ const schema = z.object({
   FORFAIT_SMTP_URL: optional(z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://[user:password@]host[:port] or smtps://…')),
   FORFAIT_MAIL_FROM: optional(z.string().min(3)),
   FORFAIT_PUBLIC_URL: optional(z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected the address people open, such as https://forfait.example.com')),
+  FORFAIT_SESSION_IDLE_MINUTES: optional(whole('minutes', 1)),
+  FORFAIT_SESSION_HOURS: optional(whole('hours', 1)),
 });
 
 /** The settings are invalid: one line per variable at fault. */
@@ -214,6 +219,10 @@ export function readSettings(env: Record<string, string | undefined> = process.e
         outboxDir: path.join(path.resolve(e.FORFAIT_DATA_DIR ?? './var'), 'outbox'),
       },
       ...(e.FORFAIT_PUBLIC_URL !== undefined && { publicUrl: e.FORFAIT_PUBLIC_URL }),
+      session: {
+        idleMinutes: e.FORFAIT_SESSION_IDLE_MINUTES ?? defaultSessionLimits.idleMinutes,
+        lifetimeHours: e.FORFAIT_SESSION_HOURS ?? defaultSessionLimits.lifetimeHours,
+      },
     },
   };
 }

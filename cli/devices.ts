@@ -4,6 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { DEVICE_STATUSES, type DeviceStatus } from '../engine/deviceStatus.js';
 import { exportDevicesCsv, importDevicesCsv } from '../services/devices/csv.js';
+import { systemActor } from '../services/audit/audit.js';
 import { lineStatesCsv } from '../services/devices/lineStates.js';
 import { fail, failOnInputError, withDatabase } from './context.js';
 import { tenantExists } from './users.js';
@@ -21,7 +22,7 @@ export function devicesCommand(): Command {
       await withDatabase(async ({ db }) => {
         if (!(await tenantExists(db, opts.tenant))) fail(`no tenant ${opts.tenant}`);
         try {
-          const result = await importDevicesCsv(db, opts.tenant, csv, { dryRun: opts.dryRun ?? false, now: new Date() });
+          const result = await importDevicesCsv(db, opts.tenant, csv, { dryRun: opts.dryRun ?? false, now: new Date(), actor: systemActor('cli:devices import') });
           process.stdout.write(JSON.stringify(result) + '\n');
         } catch (err) {
           failOnInputError(err);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { systemActor } from '../services/audit/audit.js';
 import { Command, Option } from 'commander';
 import { migrateToLatest } from '../db/migrate.js';
 import { connect } from '../db/connection.js';
@@ -110,6 +111,7 @@ tenants
         resellerId,
         { name: opts.name, productType: opts.productType, country: opts.country, reference: opts.reference ?? null, tariffId: opts.tariff ?? null, timezone: opts.timezone },
         'cli',
+        systemActor('cli:tenants create'),
       ).catch((err: unknown) => fail(err instanceof Error ? `${err.message}${'details' in err ? ' ' + JSON.stringify((err as { details: unknown }).details) : ''}` : String(err)));
       process.stdout.write(JSON.stringify(result.tenant) + '\n');
       process.stdout.write(`administrateur key (shown once): ${result.adminKey}\n`);

@@ -41,11 +41,6 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     process.stdout.write(`\nForfait bootstrap reseller key (shown once, also in ${boot.file}):\n  ${boot.key}\n\n`);
   }
   const person = await ensureBootstrapPerson(db.db, { dataDir: settings.dataDir });
-  if (person.created) {
-    process.stdout.write(
-      `Forfait portal sign-in (shown once, also in ${person.file}):\n  open /portal on this server\n  email:    ${person.email}\n  password: ${person.password}\n\n`,
-    );
-  }
   const config = { ...defaultConfig, ...settings.api, issuer: settings.invoicing.issuer, portal: settings.portal };
   const created = createApp({ db: db.db, sql: db.sql, logger, config }, { serverId });
   const jobs = options.jobs === false ? undefined : startJobs(
@@ -77,6 +72,13 @@ export async function startServer(options: ServeOptions): Promise<Running> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
   const url = `http://${settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host}:${port}`;
+  if (person.created) {
+    // once the server listens, with the address to open: the README's new user needs nothing else
+    const portal = `http://${settings.host === '0.0.0.0' || settings.host === '::' ? 'localhost' : settings.host}:${port}/portal`;
+    process.stdout.write(
+      `Forfait portal sign-in (shown once, also in ${person.file}):\n  open:     ${portal}\n  email:    ${person.email}\n  password: ${person.password}\n\n`,
+    );
+  }
   // the others forward this server's tenants' requests to it from now on
   await created.cluster.join(settings.advertiseUrl ?? url);
   logger.info({ url, server: serverId, database: db.embedded ? 'embedded' : 'DATABASE_URL' }, 'forfait listening');

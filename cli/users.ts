@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { exportUsersCsv, type ExportFormat } from '../services/users/export.js';
 import { countUsers } from '../services/users/repo.js';
 import { importModes, importUsers, type ImportMode, type ImportProgress } from '../services/users/import.js';
+import { systemActor } from '../services/audit/audit.js';
 import { fail, failOnInputError, withDatabase } from './context.js';
 
 /** Files at least this long get a progress bar (on a terminal). */
@@ -60,7 +61,7 @@ export function usersCommand(): Command {
         if (!(await tenantExists(db, opts.tenant))) fail(`no tenant ${opts.tenant}`);
         const bar = progressBar(opts.dryRun ? 'dry run' : 'import');
         try {
-          const result = await importUsers(db, opts.tenant, csv, { mode: opts.mode, dryRun: opts.dryRun ?? false, createdBy: 'cli', onProgress: (p) => bar.update(p) });
+          const result = await importUsers(db, opts.tenant, csv, { mode: opts.mode, dryRun: opts.dryRun ?? false, createdBy: 'cli', actor: systemActor('cli:users import'), onProgress: (p) => bar.update(p) });
           bar.stop();
           process.stdout.write(JSON.stringify(result) + '\n');
           // what reading the file did (a conversion from Windows-1252, a BOM removed), as `cdrs import` says it

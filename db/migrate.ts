@@ -25,6 +25,7 @@ import * as cluster from './migrations/2026_12_02_0080_cluster.js';
 import * as invoiceItemDetails from './migrations/2026_12_03_0150_invoice_item_details.js';
 import * as people from './migrations/2026_12_02_0060_people.js';
 import * as audit from './migrations/2026_12_02_0061_audit.js';
+import * as sessionIdle from './migrations/2026_12_03_0110_session_idle.js';
 
 // Listed statically (not read from a folder) so migrations work the same from
 // tsx, a bundle or the test runner. Names sort by date.
@@ -55,6 +56,7 @@ const migrations: Record<string, Migration> = {
   '2026_12_02_0060_people': people,
   '2026_12_02_0061_audit': audit,
   '2026_12_03_0150_invoice_item_details': invoiceItemDetails,
+  '2026_12_03_0110_session_idle': sessionIdle,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

@@ -478,6 +478,8 @@ export interface SessionTable {
   address: string | null;
   createdAt: Timestamp;
   expiresAt: Date;
+  /** Last use; the session ends idle this long after it (migration 0110). */
+  lastSeenAt: Timestamp;
 }
 
 export interface SignInFailureTable {

@@ -5,6 +5,8 @@ export interface ApiFailure {
   code: string;
   message: string;
   details?: FieldError[];
+  /** The message is the portal's own, in the page's language already; without it, the API's English, said from code and details (apiErrors.ts). */
+  said?: boolean;
 }
 
 export type ApiAnswer<T> = { ok: true; status: number; json: T } | { ok: false; status: number; error: ApiFailure };

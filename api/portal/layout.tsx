@@ -4,6 +4,7 @@ import type { Locale } from '../../services/invoices/labels.js';
 import type { LicenceUse } from '../../services/tenants/licences.js';
 import type { ApiFailure } from './client.js';
 import { say, type LabelKey } from './labels.js';
+import { sayError } from './apiErrors.js';
 
 /** Who the page is shown to: enough to draw the menu (the API decides what they may do). */
 export interface Viewer {
@@ -47,7 +48,7 @@ export const Csrf: FC<{ viewer: Viewer }> = ({ viewer }) => <input type="hidden"
 export const ErrorBox: FC<{ locale: Locale; error: ApiFailure }> = ({ locale, error }) => (
   <div class="alert error-box" role="alert">
     <p>
-      <strong>{error.code === 'FORBIDDEN' && /CSRF/.test(error.message) ? say(locale, 'csrfRefused') : error.message}</strong>
+      <strong>{sayError(locale, error).headline}</strong>
     </p>
     {error.details?.length ? (
       <table class="details">
@@ -61,11 +62,11 @@ export const ErrorBox: FC<{ locale: Locale; error: ApiFailure }> = ({ locale, er
           </tr>
         </thead>
         <tbody>
-          {error.details.slice(0, 500).map((d) => (
+          {sayError(locale, error).details.slice(0, 500).map((d) => (
             <tr>
               <td>{d.line ?? ''}</td>
-              <td>{d.field ?? ''}</td>
-              <td>{d.value ?? ''}</td>
+              <td>{d.field}</td>
+              <td>{d.value}</td>
               <td>{d.message}</td>
             </tr>
           ))}

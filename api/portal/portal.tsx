@@ -6,8 +6,9 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { secureHeaders } from 'hono/secure-headers';
 import { personOfToken, redeemToken, requestReset } from '../../services/people/people.js';
-import { changePassword, csrfMatches, sessionHours, signIn, signOut } from '../../services/people/sessions.js';
+import { changePassword, csrfMatches, defaultSessionLimits, signIn, signOut } from '../../services/people/sessions.js';
 import { ValidationError } from '../../services/shared/errors.js';
+import type { ApiFailure } from './client.js';
 import { sessionCookie } from '../auth.js';
 import { peopleContext } from '../routes/people.js';
 import { adminPages } from './admin.js';
@@ -49,6 +50,8 @@ function safeNext(next: string | undefined): string {
 export function portalApp(pd: PortalDeps) {
   const app = new Hono<PortalEnv>();
   const secure = pd.deps.config.portal.publicUrl?.startsWith('https://') ?? false;
+  const limits = pd.deps.config.portal.session ?? defaultSessionLimits;
+  const now = () => pd.deps.clock?.() ?? new Date();
 
   app.use(
     secureHeaders({
@@ -83,7 +86,7 @@ export function portalApp(pd: PortalDeps) {
     const locale = localeOf(c);
     const t = (k: Parameters<typeof say>[1]) => say(locale, k);
     return c.html(
-      <Layout locale={locale} title={t('signInTitle')} path="/portal/signin" notice={o.notice} error={o.message ? { code: 'UNAUTHORIZED', message: o.message } : undefined}>
+      <Layout locale={locale} title={t('signInTitle')} path="/portal/signin" notice={o.notice} error={o.message ? { code: 'UNAUTHORIZED', message: o.message, said: true } : undefined}>
         <form method="post" action="/portal/signin" class="card form narrow">
           <input type="hidden" name="next" value={o.next ?? ''} />
           <Field id="email" label={t('email')}>
@@ -104,17 +107,20 @@ export function portalApp(pd: PortalDeps) {
     );
   };
 
-  app.get('/signin', (c) => signInPage(c, { next: c.req.query('next'), notice: c.req.query('done') === 'password' ? say(localeOf(c), 'passwordSet') : undefined }));
+  app.get('/signin', (c) => {
+    const notice = c.req.query('done') === 'password' ? 'passwordSet' : c.req.query('ended') === '1' ? 'sessionEnded' : undefined;
+    return signInPage(c, { next: c.req.query('next'), notice: notice && say(localeOf(c), notice) });
+  });
 
   app.post('/signin', async (c) => {
     const { fields } = await formOf(c);
     const locale = localeOf(c);
-    const r = await signIn(pd.deps.db, { email: fields.email ?? '', password: fields.password ?? '', address: clientAddress(c) }, new Date());
+    const r = await signIn(pd.deps.db, { email: fields.email ?? '', password: fields.password ?? '', address: clientAddress(c) }, now(), limits);
     if (!r.ok) {
       const message = say(locale, r.reason === 'invalid' ? 'badCredentials' : r.reason);
       return signInPage(c, { message, email: fields.email, next: fields.next }, r.reason === 'invalid' ? 401 : 429);
     }
-    setCookie(c, sessionCookie, r.token, { path: '/', httpOnly: true, sameSite: 'Lax', secure, maxAge: sessionHours * 3600 });
+    setCookie(c, sessionCookie, r.token, { path: '/', httpOnly: true, sameSite: 'Lax', secure, maxAge: limits.lifetimeHours * 3600 });
     return c.redirect(safeNext(fields.next), 303);
   });
 
@@ -152,7 +158,7 @@ export function portalApp(pd: PortalDeps) {
   // accept an invitation, or a reset link: the same form, a password chosen
   for (const purpose of ['invitation', 'reset'] as const) {
     const route = purpose === 'invitation' ? '/accept' : '/reset';
-    const page = async (c: Parameters<typeof localeOf>[0], error?: string, status: 200 | 400 | 404 = 200) => {
+    const page = async (c: Parameters<typeof localeOf>[0], error?: ApiFailure, status: 200 | 400 | 404 = 200) => {
       const token = c.req.query('token') ?? '';
       const person = await personOfToken(pd.deps.db, purpose, token, new Date());
       const locale = localeOf(c, person?.locale);
@@ -160,7 +166,7 @@ export function portalApp(pd: PortalDeps) {
       const title = t(purpose === 'invitation' ? 'acceptTitle' : 'resetTitle');
       if (!person) {
         return c.html(
-          <Layout locale={locale} title={title} path={`/portal${route}`} error={{ code: 'NOT_FOUND', message: t('badLink') }}>
+          <Layout locale={locale} title={title} path={`/portal${route}`} error={{ code: 'NOT_FOUND', message: t('badLink'), said: true }}>
             <p>
               <a href="/portal/forgot">{t('forgot')}</a>
             </p>
@@ -169,7 +175,7 @@ export function portalApp(pd: PortalDeps) {
         );
       }
       return c.html(
-        <Layout locale={locale} title={title} path={`/portal${route}?token=${encodeURIComponent(token)}`} error={error ? { code: 'VALIDATION_FAILED', message: error } : undefined}>
+        <Layout locale={locale} title={title} path={`/portal${route}?token=${encodeURIComponent(token)}`} error={error}>
           <form method="post" action={`/portal${route}?token=${encodeURIComponent(token)}`} class="card form narrow">
             <p>{t('acceptHelp', { name: person.name, email: person.email })}</p>
             <input type="hidden" name="email" autocomplete="username" value={person.email} />
@@ -191,7 +197,7 @@ export function portalApp(pd: PortalDeps) {
         const done = await redeemToken(pd.deps.db, purpose, c.req.query('token') ?? '', fields.password ?? '', new Date());
         if (!done) return page(c, undefined, 404);
       } catch (err) {
-        if (err instanceof ValidationError) return page(c, err.message, 400);
+        if (err instanceof ValidationError) return page(c, { code: 'VALIDATION_FAILED', message: err.message, details: err.details }, 400);
         throw err;
       }
       return c.redirect('/portal/signin?done=password', 303);
@@ -204,8 +210,11 @@ export function portalApp(pd: PortalDeps) {
     const token = getCookie(c, sessionCookie);
     const session = token ? await pd.keys.session(token) : undefined;
     if (!token || !session) {
-      if (c.req.method !== 'GET') return c.redirect('/portal/signin', 303);
-      return c.redirect(`/portal/signin?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
+      // a cookie whose session is gone (idle too long, past its lifetime, ended elsewhere): said on the sign-in page
+      const ended = token ? 'ended=1&' : '';
+      if (token) deleteCookie(c, sessionCookie, { path: '/' });
+      if (c.req.method !== 'GET') return c.redirect(`/portal/signin${ended ? '?ended=1' : ''}`, 303);
+      return c.redirect(`/portal/signin?${ended}next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
     }
     c.set('token', token);
     c.set('session', session);
@@ -223,12 +232,12 @@ export function portalApp(pd: PortalDeps) {
   });
 
   // the person's own password: the current one, then the new (bootstrap credentials are changed here)
-  const accountPage = (c: Context<PortalEnv>, o: { notice?: string; error?: string; status?: 200 | 400 | 401 } = {}) => {
+  const accountPage = (c: Context<PortalEnv>, o: { notice?: string; error?: ApiFailure; status?: 200 | 400 | 401 } = {}) => {
     const locale = c.get('locale');
     const t = (k: Parameters<typeof say>[1]) => say(locale, k);
     const v = c.get('viewer');
     return c.html(
-      <Layout locale={locale} title={t('myAccount')} viewer={v} path="/portal/account" notice={o.notice} error={o.error ? { code: 'VALIDATION_FAILED', message: o.error } : undefined}>
+      <Layout locale={locale} title={t('myAccount')} viewer={v} path="/portal/account" notice={o.notice} error={o.error}>
         <p>
           {v.name} · {v.email}
         </p>
@@ -254,9 +263,9 @@ export function portalApp(pd: PortalDeps) {
     if (!csrfMatches(c.get('session').csrf, presented)) return c.text(say(locale, 'csrfRefused'), 403);
     try {
       const r = await changePassword(pd.deps.db, { person: c.get('session').person, token: c.get('token') }, fields.current ?? '', fields.next ?? '', new Date());
-      if (r === 'wrong') return accountPage(c, { error: say(locale, 'wrongPassword'), status: 401 });
+      if (r === 'wrong') return accountPage(c, { error: { code: 'UNAUTHORIZED', message: say(locale, 'wrongPassword'), said: true }, status: 401 });
     } catch (err) {
-      if (err instanceof ValidationError) return accountPage(c, { error: err.message, status: 400 });
+      if (err instanceof ValidationError) return accountPage(c, { error: { code: 'VALIDATION_FAILED', message: err.message, details: err.details }, status: 400 });
       throw err;
     }
     return accountPage(c, { notice: say(locale, 'passwordChanged') });

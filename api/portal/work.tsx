@@ -34,7 +34,7 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const error = answer?.error ?? { code: 'INTERNAL', message: `export failed (${res.status})` };
     if (res.status === 429 || res.status === 408) {
       const seconds = res.headers.get('retry-after') ?? '30';
-      return callsPage(c, { error: { code: error.code, message: say(c.get('locale'), 'exportsBusy', { seconds }) }, status: res.status });
+      return callsPage(c, { error: { code: error.code, message: say(c.get('locale'), 'exportsBusy', { seconds }), said: true }, status: res.status });
     }
     return callsPage(c, { error, status: statusOf(res.status) });
   });

@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { actorOf } from '../../services/audit/audit.js';
 import { csvEncodings } from '../../services/shared/csvText.js';
 import type { Context } from 'hono';
 import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
@@ -235,7 +236,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
       const type = c.req.header('content-type') ?? '';
       if (/^application\/(x-)?ndjson/i.test(type)) {
         const ctx = await loadTenantContext(cdrDeps, tenantId);
-        const ingestor = new Ingestor(cdrDeps, ctx, { source: 'api:ndjson', positionKind: 'index' });
+        const ingestor = new Ingestor(cdrDeps, ctx, { source: 'api:ndjson', positionKind: 'index', actor: actorOf(c.get('principal')) });
         try {
           for await (const r of ndjsonRecords(c.req.raw.body)) await ingestor.push(r);
         } catch (err) {
@@ -245,7 +246,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
         return c.json(await ingestor.finish(), 200);
       }
       const body = c.req.valid('json') as CdrInput[];
-      const { rated: _rated, ...answer } = await ingestCdrs(cdrDeps, tenantId, body ?? [], 'api');
+      const { rated: _rated, ...answer } = await ingestCdrs(cdrDeps, tenantId, body ?? [], 'api', actorOf(c.get('principal')));
       return c.json(answer, 200);
     },
   );
@@ -270,7 +271,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
       const tenantId = tenantOf(c.get('principal'));
       const { format } = c.req.valid('query');
       const body = c.req.raw.body ?? (async function* () {})();
-      return c.json(await importCdrCsv(cdrDeps, tenantId, body, { format }), 200);
+      return c.json(await importCdrCsv(cdrDeps, tenantId, body, { format, actor: actorOf(c.get('principal')) }), 200);
     },
   );
 
@@ -292,7 +293,7 @@ export function cdrsApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffInd
         },
       },
     }),
-    async (c) => c.json(await reprocessRejects(cdrDeps, tenantOf(c.get('principal'))), 200),
+    async (c) => c.json(await reprocessRejects(cdrDeps, tenantOf(c.get('principal')), actorOf(c.get('principal'))), 200),
   );
 
   app.openapi(

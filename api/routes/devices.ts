@@ -11,6 +11,7 @@ import { MAX_EXPIRES_SECONDS, recordRegistration } from '../../services/devices/
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { SharedResults } from '../../services/exports/sharedResult.js';
 import { ExportSpacing } from '../../services/exports/spacing.js';
+import { actorOf } from '../../services/audit/audit.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, json, jsonRequest, ListQuery, listOf, openapiWithJsonBody, type DefineRoute } from '../route.js';
@@ -202,7 +203,7 @@ export function deviceTypesApp(deps: Deps, defineRoute: DefineRoute) {
     async (c) => {
       const p = c.get('principal');
       if (p.kind !== 'reseller') throw new Error('unreachable: reseller scope');
-      return c.json(await createDeviceType(deps.db, p.resellerId, c.req.valid('json')), 201);
+      return c.json(await createDeviceType(deps.db, p.resellerId, c.req.valid('json'), actorOf(p)), 201);
     },
   );
   return app;
@@ -232,7 +233,7 @@ export function sitesApp(deps: Deps, defineRoute: DefineRoute) {
       request: { body: jsonRequest(SiteCreate) },
       responses: { 201: json('Created', SiteSchema), 409: { description: 'Name taken' } },
     }),
-    async (c) => c.json(await createSite(deps.db, tenantOf(c.get('principal')), c.req.valid('json')), 201),
+    async (c) => c.json(await createSite(deps.db, tenantOf(c.get('principal')), c.req.valid('json'), actorOf(c.get('principal'))), 201),
   );
   app.openapi(
     defineRoute({
@@ -247,7 +248,7 @@ export function sitesApp(deps: Deps, defineRoute: DefineRoute) {
         409: { description: 'Name taken, or a withdrawn type is still carried by a live device of the site' },
       },
     }),
-    async (c) => c.json(await updateSite(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, c.req.valid('json')), 200),
+    async (c) => c.json(await updateSite(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, c.req.valid('json'), actorOf(c.get('principal'))), 200),
   );
   return app;
 }
@@ -325,7 +326,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
     }),
     async (c) => {
       const tenantId = tenantOf(c.get('principal'));
-      return c.json(await importDevicesCsv(deps.db, tenantId, await c.req.text(), { dryRun: c.req.valid('query').dryRun, now: now() }), 200);
+      return c.json(await importDevicesCsv(deps.db, tenantId, await c.req.text(), { dryRun: c.req.valid('query').dryRun, now: now(), actor: actorOf(c.get('principal')) }), 200);
     },
   );
 
@@ -395,7 +396,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
     }),
     async (c) => {
       const b = c.req.valid('json');
-      return c.json(await createDevice(deps.db, tenantOf(c.get('principal')), { ...b, lines: b.lines ?? [] }, now()), 201);
+      return c.json(await createDevice(deps.db, tenantOf(c.get('principal')), { ...b, lines: b.lines ?? [] }, now(), actorOf(c.get('principal'))), 201);
     },
   );
 
@@ -452,7 +453,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       request: { params: IdParam, body: jsonRequest(DevicePatch) },
       responses: { 200: json('Device', DeviceSchema), 409: { description: 'Retired' } },
     }),
-    async (c) => c.json(await updateDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, c.req.valid('json'), now()), 200),
+    async (c) => c.json(await updateDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, c.req.valid('json'), now(), actorOf(c.get('principal'))), 200),
   );
 
   app.openapi(
@@ -465,7 +466,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
       request: { params: IdParam },
       responses: { 200: json('The retired device', DeviceSchema), 409: { description: 'Already retired' } },
     }),
-    async (c) => c.json(await retireDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, now()), 200),
+    async (c) => c.json(await retireDevice(deps.db, tenantOf(c.get('principal')), c.req.valid('param').id, now(), actorOf(c.get('principal'))), 200),
   );
 
   app.openapi(
@@ -485,7 +486,7 @@ export function devicesApp(deps: Deps, defineRoute: DefineRoute, exports: Export
     }),
     async (c) => {
       const p = c.get('principal');
-      const answer = await restartDevice(deps.db, sip, tenantOf(p), c.req.valid('param').id, { now, requestedBy: p.keyId });
+      const answer = await restartDevice(deps.db, sip, tenantOf(p), c.req.valid('param').id, { now, requestedBy: p.keyId, actor: actorOf(p) });
       return c.json(answer, 202);
     },
   );

@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { createProductType, listProductTypes } from '../../services/tenants/tenants.js';
+import { actorOf } from '../../services/audit/audit.js';
 import type { AppEnv, Deps } from '../context.js';
 import { MoneyInNonNegative, type DefineRoute, json, jsonRequest } from '../route.js';
 
@@ -54,7 +55,9 @@ export function productTypesApp(deps: Deps, defineRoute: DefineRoute) {
     }),
     async (c) => {
       const input = c.req.valid('json');
-      return c.json(await createProductType(deps.db, input), 201);
+      const p = c.get('principal');
+      const audit = p.kind === 'reseller' ? { actor: actorOf(p), resellerId: p.resellerId } : undefined;
+      return c.json(await createProductType(deps.db, input, audit), 201);
     },
   );
   return app;

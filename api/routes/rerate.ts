@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
+import { actorOf } from '../../services/audit/audit.js';
 import { rerate } from '../../services/cdrs/rerate.js';
 import { NotFoundError, ValidationError } from '../../services/shared/errors.js';
 import { getTenant } from '../../services/tenants/tenants.js';
@@ -55,7 +56,7 @@ export function rerateApp(deps: Deps, defineRoute: DefineRoute, tariffs: TariffI
         if (body.tenantId !== undefined && body.tenantId !== p.tenantId) throw new NotFoundError('tenant');
         tenantId = p.tenantId;
       }
-      const result = await rerate({ db: deps.db, sql: deps.sql, tariffs }, tenantId, body, p.keyId);
+      const result = await rerate({ db: deps.db, sql: deps.sql, tariffs }, tenantId, body, p.keyId, { actor: actorOf(p) });
       return c.json(result, 200);
     },
   );

@@ -1,6 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AccountBook } from '../../services/authorization/book.js';
 import { listReservations, releaseReservation, reservationStatuses } from '../../services/authorization/reservations.js';
+import { actorOf } from '../../services/audit/audit.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { ListQuery, listOf, Uuid, type DefineRoute, json } from '../route.js';
@@ -65,7 +66,7 @@ export function reservationsApp(deps: Deps, defineRoute: DefineRoute, book: Acco
     async (c) => {
       const principal = c.get('principal');
       const tenantId = tenantOf(principal);
-      return c.json(await releaseReservation(book, tenantId, c.req.valid('param').id, principal.keyId), 200);
+      return c.json(await releaseReservation(book, tenantId, c.req.valid('param').id, principal.keyId, actorOf(principal)), 200);
     },
   );
   return app;

@@ -1,6 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { csvEncodings } from '../../services/shared/csvText.js';
 import { getTariff, putTariff, type TariffIndexCache } from '../../services/tariffs/tariffs.js';
+import { actorOf } from '../../services/audit/audit.js';
 import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, type DefineRoute, json } from '../route.js';
@@ -55,7 +56,7 @@ export function tariffsApp(deps: Deps, defineRoute: DefineRoute, tariffs: Tariff
       const p = c.get('principal');
       if (p.kind !== 'reseller') throw new ApiError('FORBIDDEN', 'reseller key required');
       const file = new Uint8Array(await c.req.arrayBuffer());
-      const result = await putTariff(deps.db, p.resellerId, c.req.valid('param').id, file, (id) => tariffs.invalidate(id));
+      const result = await putTariff(deps.db, p.resellerId, c.req.valid('param').id, file, (id) => tariffs.invalidate(id), actorOf(p));
       return c.json(result, 200);
     },
   );

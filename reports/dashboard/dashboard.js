@@ -12,6 +12,7 @@
   var T = {
     fr: {
       title: 'Activité téléphonique', signout: 'Changer de clé', loginTitle: 'Ouvrir le tableau de bord',
+      dashTitle: 'Tableau de bord',
       loginHelp: 'Saisissez une clé d’API qui a le droit « indicateurs ». Elle reste dans cet onglet du navigateur et n’est envoyée qu’à ce serveur.',
       key: 'Clé d’API', open: 'Ouvrir', period: 'Période', thisMonth: 'Ce mois-ci', lastMonth: 'Le mois dernier', last7: '7 derniers jours',
       today: 'Aujourd’hui', custom: 'Personnalisée', from: 'Du', to: 'Au (inclus)', granularity: 'Par', hour: 'heure', day: 'jour', month: 'mois',
@@ -31,6 +32,7 @@
     },
     en: {
       title: 'Call activity', signout: 'Change key', loginTitle: 'Open the dashboard',
+      dashTitle: 'Dashboard',
       loginHelp: 'Enter an API key with the “indicators” permission. It stays in this browser tab and is only sent to this server.',
       key: 'API key', open: 'Open', period: 'Period', thisMonth: 'This month', lastMonth: 'Last month', last7: 'Last 7 days',
       today: 'Today', custom: 'Custom', from: 'From', to: 'To (included)', granularity: 'By', hour: 'hour', day: 'day', month: 'month',

@@ -330,28 +330,30 @@ export async function createRole(
   for (const p of input.remove ?? []) set.delete(p);
   const beyond = [...set].filter((p) => !creator.permissions.has(p));
   if (beyond.length) throw new ForbiddenError(`cannot define a role with permissions you do not hold: ${beyond.join(', ')}`);
-  const row = await db
-    .insertInto('roles')
-    .values({
-      tenantId: creator.tenantId,
-      name: input.name,
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('roles')
+      .values({
+        tenantId: creator.tenantId,
+        name: input.name,
+        inherits: input.inherits,
+        addPermissions: input.add ?? [],
+        removePermissions: input.remove ?? [],
+      })
+      .onConflict((oc) => oc.columns(['tenantId', 'name']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new ConflictError('CONFLICT', `a role named ${input.name} already exists`);
+    const view: RoleView = {
+      id: row.id,
+      name: row.name,
       inherits: input.inherits,
-      addPermissions: input.add ?? [],
-      removePermissions: input.remove ?? [],
-    })
-    .onConflict((oc) => oc.columns(['tenantId', 'name']).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  if (!row) throw new ConflictError('CONFLICT', `a role named ${input.name} already exists`);
-  const view: RoleView = {
-    id: row.id,
-    name: row.name,
-    inherits: input.inherits,
-    add: input.add ?? [],
-    remove: input.remove ?? [],
-    permissions: [...set],
-    builtIn: false,
-  };
-  await recordAudit(db, actorOf(creator), { tenantId: creator.tenantId, action: 'role.create', targetType: 'role', targetId: row.id, after: view });
-  return view;
+      add: input.add ?? [],
+      remove: input.remove ?? [],
+      permissions: [...set],
+      builtIn: false,
+    };
+    await recordAudit(trx, actorOf(creator), { tenantId: creator.tenantId, action: 'role.create', targetType: 'role', targetId: row.id, after: view });
+    return view;
+  });
 }

@@ -8,6 +8,7 @@
  * transaction: a bad part restores nothing. The next archive run finds the
  * rows equal to what was archived and removes them without a new file.
  */
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
@@ -43,7 +44,7 @@ async function headerOf(file: string): Promise<string[]> {
   return [];
 }
 
-export async function restoreMonth(db: Db, dir: string, tenantId: string, month: string): Promise<RestoreResult> {
+export async function restoreMonth(db: Db, dir: string, tenantId: string, month: string, actor: Actor): Promise<RestoreResult> {
   const m = MONTH.exec(month);
   if (!m) throw new ValidationError('invalid month', [{ field: 'month', value: month, message: 'a month as YYYY-MM' }]);
   const parts = await db
@@ -86,6 +87,8 @@ export async function restoreMonth(db: Db, dir: string, tenantId: string, month:
     // invoice items of the month issued before invoices froze their details (migration 0150) get them now
     await freezeCallDetails(trx, tenantId);
     await trx.updateTable('cdrArchives').set({ restoredAt: sql`now()` }).where('tenantId', '=', tenantId).where('month', '=', monthDate(month)).execute();
-    return { tenantId, month, parts: parts.length, restored, present: total - restored };
+    const result = { tenantId, month, parts: parts.length, restored, present: total - restored };
+    await recordAudit(trx, actor, { tenantId, action: 'archive.restore', targetType: 'archive', targetId: month, after: result });
+    return result;
   });
 }

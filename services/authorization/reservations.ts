@@ -13,6 +13,7 @@ import { formatMoney4, parseMoney4 } from '../../engine/index.js';
 import { appendLedgerEntry, type LedgerEntryView } from '../ledger/ledger.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 import type { AccountBook } from './book.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export type ReservationStatus = Selectable<ReservationTable>['status'];
 export const reservationStatuses = ['open', 'ended', 'rated', 'expired', 'released'] as const satisfies readonly ReservationStatus[];
@@ -79,7 +80,13 @@ export async function listReservations(db: Db, tenantId: string, f: ReservationF
  * the tenant does not have; 409 when the reservation is no longer open (its
  * call was rated, it expired, it was released already).
  */
-export async function releaseReservation(book: AccountBook, tenantId: string, id: string, createdBy: string | null): Promise<{ reservationId: string; entry: LedgerEntryView }> {
+export async function releaseReservation(
+  book: AccountBook,
+  tenantId: string,
+  id: string,
+  createdBy: string | null,
+  actor?: Actor,
+): Promise<{ reservationId: string; entry: LedgerEntryView }> {
   if (!isUuid(id)) throw new NotFoundError('reservation');
   const outcome = await book.releaseReservation(tenantId, id, async (trx, r) => {
     const held = formatMoney4(parseMoney4(r.holdMoney));
@@ -91,6 +98,16 @@ export async function releaseReservation(book: AccountBook, tenantId: string, id
       reason: `reservation ${id} released by an operator: call ${r.callId} to ${r.callee} was never ended by the PBX; ${held} and ${r.holdForfaitSeconds} forfait seconds held, nothing charged`,
       createdBy,
     });
+    if (actor) {
+      await recordAudit(trx, actor, {
+        tenantId,
+        action: 'reservation.release',
+        targetType: 'reservation',
+        targetId: id,
+        before: { status: 'open', userId: r.userId, callId: r.callId, callee: r.callee, holdMoney: held, holdForfaitSeconds: r.holdForfaitSeconds },
+        after: { status: 'released', ledgerEntryId: entry.id },
+      });
+    }
     return entry;
   });
   if (outcome === undefined) throw new NotFoundError('reservation');

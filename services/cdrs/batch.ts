@@ -39,6 +39,7 @@ import {
 import { digitsForLookup, rateCall, type CompiledRate, type RatedCall } from '../../engine/index.js';
 import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import type { TenantContext } from './context.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { toUnits4 } from './pgArrays.js';
 import type { CdrRow, NormalizedCdr, Rejection } from './types.js';
 import { addRatedToRollups, type RollupFact } from '../indicators/deltas.js';
@@ -140,7 +141,7 @@ export async function writeBatch(
   ctx: TenantContext,
   cdrs: readonly NormalizedCdr[],
   malformed: readonly Rejection[],
-  options: { source: string; wantRows?: boolean; state?: BatchState },
+  options: { source: string; wantRows?: boolean; state?: BatchState; actor?: Actor },
 ): Promise<BatchResult> {
   const state = options.state ?? { checkStored: false };
   // duplicates inside the batch: the first occurrence wins
@@ -161,7 +162,20 @@ export async function writeBatch(
     try {
       await ensurePartitions(db, unique);
       // its own transaction, never the caller's: a failed attempt rolls back whole and is redone
-      const result = await db.transaction().execute((trx) => attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options));
+      const result = await db.transaction().execute(async (trx) => {
+        const r = await attemptBatch(trx, ctx, unique, malformed, repeatedRejectIds, state.checkStored, options);
+        // one audit row per batch, with its counts, committed with it (never one per CDR)
+        if (options.actor) {
+          await recordAudit(trx, options.actor, {
+            tenantId: ctx.id,
+            action: 'cdrs.ingest',
+            targetType: 'cdrs',
+            targetId: null,
+            after: { source: options.source, accepted: r.accepted, duplicates: r.duplicates + duplicatesInBatch, rejected: r.rejections.length },
+          });
+        }
+        return r;
+      });
       return { ...result, duplicates: result.duplicates + duplicatesInBatch };
     } catch (err) {
       if (attempt >= MAX_ATTEMPTS) throw err instanceof StoredConcurrently ? err.cause : err;

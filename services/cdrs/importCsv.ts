@@ -10,6 +10,7 @@ import { loadTenantContext, type CdrDeps } from './context.js';
 import { CsvReader, type CsvRecord } from './csv.js';
 import { checkNativeHeader, detectSeparator, formatHint, recordToIncoming, type CdrFormat } from './formats.js';
 import { Ingestor } from './ingest.js';
+import type { Actor } from '../audit/audit.js';
 import type { IngestSummary } from './types.js';
 
 export interface CsvImportOptions {
@@ -17,6 +18,8 @@ export interface CsvImportOptions {
   source?: string;
   batchSize?: number;
   onProgress?: (records: number) => void;
+  /** Who imports (a key or a person): one audit row per batch, with its counts. */
+  actor?: Actor;
 }
 
 export async function importCdrCsv(
@@ -31,6 +34,7 @@ export async function importCdrCsv(
     positionKind: 'line',
     batchSize: options.batchSize,
     onProgress: options.onProgress,
+    actor: options.actor,
   });
   // the bytes as text, whatever a spreadsheet saved them as (a line error where it cannot be sure)
   const decoder = new CsvDecoder();

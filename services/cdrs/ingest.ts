@@ -5,6 +5,7 @@
  * overlap. Exactly once is per call id and tenant, whatever the batching.
  */
 import { writeBatch, type BatchState } from './batch.js';
+import type { Actor } from '../audit/audit.js';
 import { loadTenantContext, type CdrDeps, type TenantContext } from './context.js';
 import { isRejection, normalizeCdr } from './normalize.js';
 import { countUnknownRange } from '../shared/numberChecks.js';
@@ -31,6 +32,8 @@ export interface IngestorOptions {
    * met one). For inputs likely to repeat calls already rated, such as reprocessing.
    */
   checkStored?: boolean;
+  /** Who sends the CDRs (a key or a person): each batch leaves one audit row with its counts. */
+  actor?: Actor;
 }
 
 /**
@@ -148,7 +151,7 @@ export class Ingestor {
     lane.cdrs = [];
     lane.malformed = [];
     const readSoFar = this.read;
-    lane.inFlight = writeBatch(this.deps.db, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows, state: this.state }).then(
+    lane.inFlight = writeBatch(this.deps.db, this.ctx, cdrs, malformed, { source: this.options.source, wantRows: this.options.keepRows, state: this.state, actor: this.options.actor }).then(
       (r) => {
         this.accepted += r.accepted;
         this.duplicates += r.duplicates;
@@ -186,9 +189,9 @@ export interface IngestResult extends IngestSummary {
  * Rates CDRs given as objects (SPEC §2 fields) in one transaction: the JSON API
  * and the call-end route use it. Positions in `rejected` are indexes in `cdrs`.
  */
-export async function ingestCdrs(deps: CdrDeps, tenantId: string, cdrs: readonly CdrInput[], source: string): Promise<IngestResult> {
+export async function ingestCdrs(deps: CdrDeps, tenantId: string, cdrs: readonly CdrInput[], source: string, actor?: Actor): Promise<IngestResult> {
   const ctx = await loadTenantContext(deps, tenantId);
-  const ingestor = new Ingestor(deps, ctx, { source, positionKind: 'index', batchSize: Math.max(1, cdrs.length), keepRows: true, lanes: 1 });
+  const ingestor = new Ingestor(deps, ctx, { source, positionKind: 'index', batchSize: Math.max(1, cdrs.length), keepRows: true, lanes: 1, actor });
   for (let i = 0; i < cdrs.length; i++) {
     const input = cdrs[i]!;
     await ingestor.push({ position: i, raw: JSON.stringify(input), input });

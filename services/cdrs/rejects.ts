@@ -10,6 +10,7 @@ import { loadTenantContext, type CdrDeps } from './context.js';
 import { splitRecord } from './csv.js';
 import { CDR_FORMATS, detectSeparator, recordToIncoming, type CdrFormat } from './formats.js';
 import { Ingestor } from './ingest.js';
+import type { Actor } from '../audit/audit.js';
 import { CURABLE_REASONS, type CdrInput, type IncomingCdr } from './types.js';
 
 const CHUNK = 10_000;
@@ -45,14 +46,14 @@ export interface ReprocessResult {
   stillRejected: number;
 }
 
-export async function reprocessRejects(deps: CdrDeps, tenantId: string): Promise<ReprocessResult> {
+export async function reprocessRejects(deps: CdrDeps, tenantId: string, actor?: Actor): Promise<ReprocessResult> {
   const ctx = await loadTenantContext(deps, tenantId, { freshTariff: true });
   const total: ReprocessResult = { examined: 0, accepted: 0, duplicates: 0, stillRejected: 0 };
   let after = '0';
   for (;;) {
     const rows = await pendingRejects(deps.db, tenantId, CURABLE_REASONS, after, CHUNK);
     if (rows.length === 0) return total;
-    const ingestor = new Ingestor(deps, ctx, { source: 'reprocess', positionKind: 'index', batchSize: CHUNK, checkStored: true });
+    const ingestor = new Ingestor(deps, ctx, { source: 'reprocess', positionKind: 'index', batchSize: CHUNK, checkStored: true, actor });
     for (const r of rows) await ingestor.push(incomingFromRaw(r.id, r.source, r.raw, Number(r.id)));
     const s = await ingestor.finish();
     total.examined += rows.length;

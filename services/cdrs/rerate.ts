@@ -25,6 +25,7 @@ import { loadTenantContext, type CdrDeps } from './context.js';
 import { fromUnits4, toUnits4 } from './pgArrays.js';
 import { periodRange } from './view.js';
 import { moveCdrsInRollups } from '../indicators/rollups.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 const CHUNK = 5_000;
 
@@ -44,7 +45,7 @@ export async function rerate(
   tenantId: string,
   period: { from: string; to: string },
   createdBy: string,
-  options: { now?: Date } = {},
+  options: { now?: Date; actor?: Actor } = {},
 ): Promise<RerateResult> {
   const ctx = await loadTenantContext(deps, tenantId, { freshTariff: true });
   const range = periodRange(period, ctx.timezone);
@@ -55,11 +56,27 @@ export async function rerate(
   const periodOfMs = periodKeyer(ctx.timezone);
   const total = { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 };
   let after = '0';
+  let chunks = 0;
   for (;;) {
     const ids = await outgoingCdrIds(deps.db, tenantId, from, to, after, CHUNK);
+    if (ids.length === 0 && chunks > 0) break;
+    chunks++;
+    after = ids[ids.length - 1] ?? after;
+    // each chunk commits alone, with its audit row (a period with no call: one row of zeros)
+    const r = await withTransaction(deps.db, async (trx) => {
+      const done = ids.length === 0 ? { examined: 0, changed: 0, adjusted: 0, amount: 0n, skipped: 0 } : await rerateChunk(trx, ids);
+      if (options.actor) {
+        await recordAudit(trx, options.actor, {
+          tenantId,
+          action: 'cdrs.rerate',
+          targetType: 'cdrs',
+          targetId: null,
+          after: { from: period.from, to: period.to, chunk: chunks, ...done, amount: fromUnits4(done.amount) },
+        });
+      }
+      return done;
+    });
     if (ids.length === 0) break;
-    after = ids[ids.length - 1]!;
-    const r = await withTransaction(deps.db, (trx) => rerateChunk(trx, ids));
     total.examined += r.examined;
     total.changed += r.changed;
     total.adjusted += r.adjusted;

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { validate as isUuid } from 'uuid';
 import { isUniqueViolation } from '../../db/errors.js';
 import { withTransaction, type Db, type Trx } from '../../db/connection.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
 
 export interface DeviceTypeView {
@@ -45,13 +46,17 @@ export async function listDeviceTypes(db: Db | Trx, resellerId: string): Promise
   return db.selectFrom('deviceTypes').select(typeColumns).where('resellerId', '=', resellerId).orderBy('code').execute();
 }
 
-export async function createDeviceType(db: Db, resellerId: string, input: DeviceTypeInput): Promise<DeviceTypeView> {
+export async function createDeviceType(db: Db, resellerId: string, input: DeviceTypeInput, actor?: Actor): Promise<DeviceTypeView> {
   try {
-    return await db
-      .insertInto('deviceTypes')
-      .values({ resellerId, code: input.code, vendor: input.vendor, model: input.model, ports: input.ports, dect: input.dect ?? false })
-      .returning(['id', 'code', 'vendor', 'model', 'ports', 'dect'])
-      .executeTakeFirstOrThrow();
+    return await withTransaction(db, async (trx) => {
+      const view = await trx
+        .insertInto('deviceTypes')
+        .values({ resellerId, code: input.code, vendor: input.vendor, model: input.model, ports: input.ports, dect: input.dect ?? false })
+        .returning(['id', 'code', 'vendor', 'model', 'ports', 'dect'])
+        .executeTakeFirstOrThrow();
+      if (actor) await recordAudit(trx, actor, { tenantId: null, resellerId, action: 'deviceType.create', targetType: 'deviceType', targetId: view.id, after: view });
+      return view;
+    });
   } catch (err) {
     if (isUniqueViolation(err, 'device_types_code_uq')) throw new ConflictError('CONFLICT', `device type ${input.code} exists`, [{ field: 'code', value: input.code, message: 'taken' }]);
     throw err;
@@ -95,7 +100,7 @@ export async function listSites(db: Db | Trx, tenantId: string): Promise<SiteVie
   return (await sitesQuery(db, tenantId).orderBy('sites.name').execute()).map(toSiteView);
 }
 
-export async function createSite(db: Db, tenantId: string, input: { name: string; deviceTypes?: string[] }): Promise<SiteView> {
+export async function createSite(db: Db, tenantId: string, input: { name: string; deviceTypes?: string[] }, actor?: Actor): Promise<SiteView> {
   return withTransaction(db, async (trx) => {
     const ids = await typeIds(trx, await resellerOfTenant(trx, tenantId), input.deviceTypes ?? []);
     let siteId: string;
@@ -106,7 +111,9 @@ export async function createSite(db: Db, tenantId: string, input: { name: string
       throw err;
     }
     if (ids.length) await trx.insertInto('siteDeviceTypes').values(ids.map((deviceTypeId) => ({ tenantId, siteId, deviceTypeId }))).execute();
-    return siteView(trx, tenantId, siteId);
+    const view = await siteView(trx, tenantId, siteId);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'site.create', targetType: 'site', targetId: siteId, after: view });
+    return view;
   });
 }
 
@@ -115,11 +122,18 @@ export async function createSite(db: Db, tenantId: string, input: { name: string
  * live device of the site cannot be withdrawn (409 naming it): retire or
  * change those devices first.
  */
-export async function updateSite(db: Db, tenantId: string, siteId: string, input: { name?: string; deviceTypes?: string[] }): Promise<SiteView> {
+export async function updateSite(
+  db: Db,
+  tenantId: string,
+  siteId: string,
+  input: { name?: string; deviceTypes?: string[] },
+  actor?: Actor,
+): Promise<SiteView> {
   if (!isUuid(siteId)) throw new NotFoundError('site');
   return withTransaction(db, async (trx) => {
     const site = await trx.selectFrom('sites').select('id').where('tenantId', '=', tenantId).where('id', '=', siteId).forUpdate().executeTakeFirst();
     if (!site) throw new NotFoundError('site');
+    const before = await siteView(trx, tenantId, siteId);
     if (input.name !== undefined) {
       try {
         await trx.updateTable('sites').set({ name: input.name, updatedAt: sql`now()` }).where('tenantId', '=', tenantId).where('id', '=', siteId).execute();
@@ -151,7 +165,9 @@ export async function updateSite(db: Db, tenantId: string, siteId: string, input
       if (ids.length) await trx.insertInto('siteDeviceTypes').values(ids.map((deviceTypeId) => ({ tenantId, siteId, deviceTypeId }))).execute();
       await trx.updateTable('sites').set({ updatedAt: sql`now()` }).where('tenantId', '=', tenantId).where('id', '=', siteId).execute();
     }
-    return siteView(trx, tenantId, siteId);
+    const after = await siteView(trx, tenantId, siteId);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'site.update', targetType: 'site', targetId: siteId, before, after });
+    return after;
   });
 }
 

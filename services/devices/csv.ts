@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { writeToString } from 'fast-csv';
 import { sql } from 'kysely';
 import { withTransaction, type Db } from '../../db/connection.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { displayMac } from '../../engine/mac.js';
 import { tariffCsvText } from '../../engine/index.js';
 import { readCsvRecords } from '../shared/csvRecords.js';
@@ -143,7 +144,7 @@ interface CurrentDevice {
  * (ValidationError listing every line error). A MAC of one of the tenant's
  * live devices updates it; an unchanged line writes nothing.
  */
-export async function importDevicesCsv(db: Db, tenantId: string, text: string, o: { dryRun: boolean; now: Date }): Promise<DeviceImportResult> {
+export async function importDevicesCsv(db: Db, tenantId: string, text: string, o: { dryRun: boolean; now: Date; actor?: Actor }): Promise<DeviceImportResult> {
   const { drafts, errors } = await readDeviceCsv(text);
   return withTransaction(db, async (trx) => {
     const catalog: Catalog = await loadCatalog(trx, tenantId);
@@ -216,6 +217,11 @@ export async function importDevicesCsv(db: Db, tenantId: string, text: string, o
     if (o.dryRun) return result;
     await insertDevices(trx, tenantId, catalog.resellerId, plan.create, o.now);
     for (const u of plan.update) await replaceDevice(trx, tenantId, u.id, u.device, o.now);
+    // one row per import, with its counts and MACs (a dry run changes nothing and leaves none)
+    if (o.actor) {
+      const { importId, dryRun: _dryRun, ...counts } = result;
+      await recordAudit(trx, o.actor, { tenantId, action: 'device.import', targetType: 'deviceImport', targetId: importId, after: counts });
+    }
     return result;
   });
 }

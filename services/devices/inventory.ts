@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { validate as isUuid } from 'uuid';
 import { isUniqueViolation } from '../../db/errors.js';
 import { withTransaction, type Db, type Trx } from '../../db/connection.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { displayMac, normalizeMac } from '../../engine/mac.js';
 import type { DeviceStatus } from '../../engine/deviceStatus.js';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.js';
@@ -269,14 +270,16 @@ function macTaken(mac: string): ConflictError {
   return new ConflictError('CONFLICT', `MAC ${displayMac(mac)} is already in use by another device`, [{ field: 'mac', value: displayMac(mac), message: 'in use' }]);
 }
 
-export async function createDevice(db: Db, tenantId: string, draft: DeviceDraft, now: Date): Promise<DeviceView> {
+export async function createDevice(db: Db, tenantId: string, draft: DeviceDraft, now: Date, actor?: Actor): Promise<DeviceView> {
   try {
     return await withTransaction(db, async (trx) => {
       const { device, resellerId } = await checked(trx, tenantId, draft);
       await lockDevices(trx, resellerId);
       if (await liveDeviceByMac(trx, resellerId, device.mac)) throw macTaken(device.mac);
       const [id] = await insertDevices(trx, tenantId, resellerId, [device], now);
-      return getDevice(trx, tenantId, id!, now);
+      const view = await getDevice(trx, tenantId, id!, now);
+      if (actor) await recordAudit(trx, actor, { tenantId, action: 'device.create', targetType: 'device', targetId: id!, after: auditedDevice(view) });
+      return view;
     });
   } catch (err) {
     const mac = normalizeMac(draft.mac);
@@ -292,20 +295,30 @@ async function liveForChange(trx: Trx, tenantId: string, id: string, now: Date):
   return current;
 }
 
-export async function updateDevice(db: Db, tenantId: string, id: string, patch: DevicePatch, now: Date): Promise<DeviceView> {
+export async function updateDevice(db: Db, tenantId: string, id: string, patch: DevicePatch, now: Date, actor?: Actor): Promise<DeviceView> {
   return withTransaction(db, async (trx) => {
     const current = await liveForChange(trx, tenantId, id, now);
     const { device } = await checked(trx, tenantId, patched(current, patch));
     await replaceDevice(trx, tenantId, id, device, now);
-    return getDevice(trx, tenantId, id, now);
+    const view = await getDevice(trx, tenantId, id, now);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'device.update', targetType: 'device', targetId: id, before: auditedDevice(current), after: auditedDevice(view) });
+    return view;
   });
 }
 
+/** A device in the audit trail: what a person changes, not its registration status of the moment. */
+function auditedDevice(d: DeviceView) {
+  const { status: _status, lastRegistration: _lastRegistration, ...kept } = d;
+  return kept;
+}
+
 /** Retires a device: kept with its lines as history, its MAC free for a new device. */
-export async function retireDevice(db: Db, tenantId: string, id: string, now: Date): Promise<DeviceView> {
+export async function retireDevice(db: Db, tenantId: string, id: string, now: Date, actor?: Actor): Promise<DeviceView> {
   return withTransaction(db, async (trx) => {
-    await liveForChange(trx, tenantId, id, now);
+    const current = await liveForChange(trx, tenantId, id, now);
     await trx.updateTable('devices').set({ retiredAt: now, updatedAt: now }).where('tenantId', '=', tenantId).where('id', '=', id).execute();
-    return getDevice(trx, tenantId, id, now);
+    const view = await getDevice(trx, tenantId, id, now);
+    if (actor) await recordAudit(trx, actor, { tenantId, action: 'device.retire', targetType: 'device', targetId: id, before: auditedDevice(current), after: auditedDevice(view) });
+    return view;
   });
 }

@@ -8,7 +8,8 @@
 // provisioning allows it; a phone may answer 200 and do nothing else.
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from '../../db/connection.js';
+import { withTransaction, type Db } from '../../db/connection.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { ConflictError, UnavailableError } from '../shared/errors.js';
 import { getDevice } from './inventory.js';
 
@@ -96,7 +97,7 @@ export async function restartDevice(
   sip: SipRequester | undefined,
   tenantId: string,
   id: string,
-  o: { now: () => Date; requestedBy: string | null },
+  o: { now: () => Date; requestedBy: string | null; actor?: Actor },
 ): Promise<RestartAnswer> {
   const device = await getDevice(db, tenantId, id, o.now());
   if (device.retiredAt !== null) throw new ConflictError('CONFLICT', 'the device is retired');
@@ -106,11 +107,16 @@ export async function restartDevice(
   }
   if (sip === undefined) throw new UnavailableError('no Kamailio RPC is configured (FORFAIT_KAMAILIO_RPC_URL): restarts cannot be sent');
   const requestedAt = o.now();
-  const { id: restartId } = await db
-    .insertInto('deviceRestarts')
-    .values({ tenantId, deviceId: id, contact: reg.contact, requestedAt, requestedBy: o.requestedBy })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  // the request and its audit row commit together, before the NOTIFY leaves
+  const restartId = await withTransaction(db, async (trx) => {
+    const { id: inserted } = await trx
+      .insertInto('deviceRestarts')
+      .values({ tenantId, deviceId: id, contact: reg.contact, requestedAt, requestedBy: o.requestedBy })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    if (o.actor) await recordAudit(trx, o.actor, { tenantId, action: 'device.restart', targetType: 'device', targetId: id, after: { restartId: inserted, contact: reg.contact } });
+    return inserted;
+  });
   const nextHop = reg.ip && reg.port ? `sip:${reg.ip.includes(':') ? `[${reg.ip}]` : reg.ip}:${reg.port}` : null;
   let answer: { status: number; reason: string };
   try {

@@ -25,6 +25,7 @@ import { DateTime } from 'luxon';
 import type { Db, Trx } from '../../db/connection.js';
 import { addMoney4, formatMoney4, mulMoney4Round2, parseMoney4, roundMoney2, type Money4 } from '../../engine/money.js';
 import type { Issuer } from './issuer.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 import { CLASS_LINES, LICENCE_LINE, callsLabel, creditLabel, lateCallsLabel, licenceLabel, type CallClass, type Locale } from './labels.js';
 import { pendingCorrections, type Correction, type CorrectionItem, type InvoicedMonth } from './corrections.js';
 import { billedWindow } from './period.js';
@@ -56,6 +57,18 @@ export type IssueOutcome =
 export interface IssueOptions {
   now: Date;
   issuer: Issuer;
+  /** Who asked (the API): what is issued goes in the audit trail in the same transaction. */
+  actor?: Actor;
+}
+
+/** The audit rows of one issue: the invoice and each credit note it made, written in the issue's transaction. */
+async function auditIssued(trx: Trx, actor: Actor, tenantId: string, period: string, outcome: IssueOutcome): Promise<void> {
+  for (const id of outcome.creditNotes ?? []) {
+    await recordAudit(trx, actor, { tenantId, action: 'creditNote.issue', targetType: 'invoice', targetId: id, after: { period } });
+  }
+  if (outcome.created) {
+    await recordAudit(trx, actor, { tenantId, action: 'invoice.issue', targetType: 'invoice', targetId: outcome.invoiceId, after: { period, number: outcome.number } });
+  }
 }
 
 /** A draft: what issuing would produce now, never stored (its transaction is rolled back), stamped SPECIMEN. */
@@ -289,7 +302,11 @@ function splitCorrections(tenant: InvoiceTenant, corrections: Correction[], invo
 export async function issueInvoice(db: Db, tenant: InvoiceTenant, period: string, options: IssueOptions): Promise<IssueOutcome> {
   const { end } = billedWindow(period, tenant);
   if (options.now < end) return skipOf(tenant, 'PERIOD_NOT_ENDED');
-  return db.transaction().execute((trx) => issueIn(trx, tenant, period, options));
+  return db.transaction().execute(async (trx) => {
+    const outcome = await issueIn(trx, tenant, period, options);
+    if (options.actor) await auditIssued(trx, options.actor, tenant.id, period, outcome);
+    return outcome;
+  });
 }
 
 class DraftRollback extends Error {

@@ -9,7 +9,7 @@ import { issuerPlaceholders, type Issuer } from './issuer.js';
 import { ConflictError } from '../shared/errors.js';
 import { monthStart, previousPeriod } from '../../engine/periods.js';
 import { parsePeriod } from './period.js';
-import { recordAudit, type Actor } from '../audit/audit.js';
+import type { Actor } from '../audit/audit.js';
 
 export interface RunResult {
   created: string[];
@@ -64,11 +64,8 @@ async function runEach(db: Db, work: { tenant: InvoiceTenant; period: string }[]
         outcomes[i] = { period, outcome: d.outcome.created ? { ...d.outcome, invoiceId: '', creditNotes: [] } : { ...d.outcome, creditNotes: [] } };
         continue;
       }
-      const outcome = await issueInvoice(db, tenant, period, { now, issuer: options.issuer });
+      const outcome = await issueInvoice(db, tenant, period, { now, issuer: options.issuer, actor: options.actor });
       outcomes[i] = { period, outcome };
-      if (options.actor && outcome.created) {
-        await recordAudit(db, options.actor, { tenantId: tenant.id, action: 'invoice.issue', targetType: 'invoice', targetId: outcome.invoiceId, after: { period } });
-      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, work.length)) }, worker));

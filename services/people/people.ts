@@ -355,10 +355,14 @@ export async function sendLink(db: Db, actor: Principal, id: string, ctx: People
   await checkReach(db, actor, p);
   if (p.status === 'disabled') throw new ConflictError('CONFLICT', 'the person is disabled: enable it first');
   const purpose = p.status === 'invited' ? 'invitation' : 'reset';
-  const token = await issueToken(db, p.id, purpose, ctx.now);
+  // the link and its audit row commit together; the mail goes once they have
+  const token = await db.transaction().execute(async (trx) => {
+    const t = await issueToken(trx, p.id, purpose, ctx.now);
+    await recordAudit(trx, actorOf(actor), { tenantId: p.tenantId, resellerId: p.resellerId, action: `person.${purpose}`, targetType: 'person', targetId: p.id });
+    return t;
+  });
   if (purpose === 'invitation') await sendInvitation(ctx, byWhom(actor), { person: p, token });
   else await mailReset(ctx, p, token);
-  await recordAudit(db, actorOf(actor), { tenantId: p.tenantId, resellerId: p.resellerId, action: `person.${purpose}`, targetType: 'person', targetId: p.id });
   return { sent: purpose };
 }
 

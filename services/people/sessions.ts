@@ -17,7 +17,15 @@ import { hashToken, normalizeEmail, principalOfPerson } from './people.js';
  * (even the right password is refused meanwhile); 20 failures from one
  * address in 15 minutes refuse that address's sign-ins until they age out.
  */
-export const sessionHours = 12;
+/** How long a session lasts: idle (each use renews it) and at most from its sign-in; the defaults of cli/config.ts. */
+export interface SessionLimits {
+  idleMinutes: number;
+  lifetimeHours: number;
+}
+/** Idle 30 minutes, 12 hours at most: what FORFAIT_SESSION_IDLE_MINUTES and FORFAIT_SESSION_HOURS default to. */
+export const defaultSessionLimits: SessionLimits = { idleMinutes: 30, lifetimeHours: 12 };
+/** A session's last use is written at most this often (not at every request of a page's scripts). */
+const renewEveryMs = 60_000;
 export const lockAfterFailures = 5;
 export const lockMinutes = 15;
 export const addressFailures = 20;
@@ -27,7 +35,7 @@ export type SignInResult =
   | { ok: true; token: string; csrf: string; person: Person; expiresAt: Date }
   | { ok: false; reason: 'invalid' | 'locked' | 'throttled' };
 
-export async function signIn(db: Db, input: { email: string; password: string; address: string }, now: Date): Promise<SignInResult> {
+export async function signIn(db: Db, input: { email: string; password: string; address: string }, now: Date, limits = defaultSessionLimits): Promise<SignInResult> {
   const email = normalizeEmail(input.email).slice(0, 300);
   const since = new Date(now.getTime() - addressWindowMinutes * 60_000);
   const recent = await db
@@ -52,18 +60,21 @@ export async function signIn(db: Db, input: { email: string; password: string; a
       .returning('failedAttempts')
       .executeTakeFirstOrThrow();
     if (counted.failedAttempts >= lockAfterFailures) {
-      await db
-        .updateTable('people')
-        .set({ failedAttempts: 0, lockedUntil: new Date(now.getTime() + lockMinutes * 60_000) })
-        .where('id', '=', person.id)
-        .execute();
-      await recordAudit(db, { kind: 'system', id: 'sign-in', label: input.address }, {
-        tenantId: person.tenantId,
-        resellerId: person.resellerId,
-        action: 'person.lock',
-        targetType: 'person',
-        targetId: person.id,
-        after: { lockedForMinutes: lockMinutes, failures: lockAfterFailures },
+      // the lock and its audit row commit together
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('people')
+          .set({ failedAttempts: 0, lockedUntil: new Date(now.getTime() + lockMinutes * 60_000) })
+          .where('id', '=', person.id)
+          .execute();
+        await recordAudit(trx, { kind: 'system', id: 'sign-in', label: input.address }, {
+          tenantId: person.tenantId,
+          resellerId: person.resellerId,
+          action: 'person.lock',
+          targetType: 'person',
+          targetId: person.id,
+          after: { lockedForMinutes: lockMinutes, failures: lockAfterFailures },
+        });
       });
       return { ok: false, reason: 'locked' };
     }
@@ -72,8 +83,8 @@ export async function signIn(db: Db, input: { email: string; password: string; a
   await db.updateTable('people').set({ failedAttempts: 0, lockedUntil: null }).where('id', '=', person.id).execute();
   const token = randomBytes(32).toString('base64url');
   const csrf = randomBytes(32).toString('base64url');
-  const expiresAt = new Date(now.getTime() + sessionHours * 3_600_000);
-  await db.insertInto('sessions').values({ tokenHash: hashToken(token), personId: person.id, csrf, address: input.address, createdAt: now, expiresAt }).execute();
+  const expiresAt = new Date(now.getTime() + limits.lifetimeHours * 3_600_000);
+  await db.insertInto('sessions').values({ tokenHash: hashToken(token), personId: person.id, csrf, address: input.address, createdAt: now, expiresAt, lastSeenAt: now }).execute();
   // old failures of this address no longer count against it once someone signs in from it
   await db.deleteFrom('signInFailures').where('at', '<', since).execute();
   return { ok: true, token, csrf, person, expiresAt };
@@ -85,20 +96,29 @@ export interface Session {
   csrf: string;
 }
 
-/** The session of a cookie's token: undefined when unknown, expired, or its person is no longer active. */
-export async function sessionOf(db: Db, token: string, now: Date): Promise<Session | undefined> {
+/**
+ * The session of a cookie's token: undefined when unknown, past its lifetime,
+ * idle longer than `limits.idleMinutes`, or its person is no longer active.
+ * A use renews the idle time (written at most once a minute).
+ */
+export async function sessionOf(db: Db, token: string, now: Date, limits = defaultSessionLimits): Promise<Session | undefined> {
   if (!token || token.length > 100) return undefined;
+  const tokenHash = hashToken(token);
   const row = await db
     .selectFrom('sessions')
     .innerJoin('people', 'people.id', 'sessions.personId')
     .selectAll('people')
-    .select('sessions.csrf')
-    .where('sessions.tokenHash', '=', hashToken(token))
+    .select(['sessions.csrf', 'sessions.lastSeenAt'])
+    .where('sessions.tokenHash', '=', tokenHash)
     .where('sessions.expiresAt', '>', now)
+    .where('sessions.lastSeenAt', '>', new Date(now.getTime() - limits.idleMinutes * 60_000))
     .where('people.status', '=', 'active')
     .executeTakeFirst();
   if (!row) return undefined;
-  const { csrf, ...person } = row;
+  const { csrf, lastSeenAt, ...person } = row;
+  if (now.getTime() - lastSeenAt.getTime() >= renewEveryMs) {
+    await db.updateTable('sessions').set({ lastSeenAt: now }).where('tokenHash', '=', tokenHash).where('lastSeenAt', '<', now).execute();
+  }
   return { person, principal: await principalOfPerson(db, person), csrf };
 }
 

@@ -18,6 +18,7 @@ import { decodeCsv, type CsvReading } from '../shared/csvText.js';
 import { NotFoundError, ValidationError } from '../shared/errors.js';
 import type { Principal } from '../access/access.js';
 import { LoadingCache } from '../shared/loadingCache.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
 
 export const TARIFF_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -70,6 +71,7 @@ export async function putTariff(
   id: string,
   file: string | Uint8Array,
   onChange?: (tariffId: string) => void,
+  actor?: Actor,
 ): Promise<{ id: string; rates: RateView[] } & CsvReading> {
   if (!TARIFF_ID_RE.test(id)) {
     throw new ValidationError('invalid tariff id', [{ field: 'id', value: id, message: 'letters, digits, _ . - (1 to 64)' }]);
@@ -83,6 +85,8 @@ export async function putTariff(
   if (!parsed.ok) throw new ValidationError(`the tariff CSV has ${parsed.errors.length} error(s)`, parsed.errors);
   const rates = parsed.rates;
   const stored = await withTransaction(db, async (trx) => {
+    // the trail keeps what the upload replaced in counts, not 50,000 rates twice
+    const before = await tariffSummary(trx, resellerId, id);
     await trx
       .insertInto('tariffs')
       .values({ resellerId, id })
@@ -91,10 +95,35 @@ export async function putTariff(
     await trx.deleteFrom('rates').where('resellerId', '=', resellerId).where('tariffId', '=', id).execute();
     // COPY is what makes 50,000 rates go in well under a second
     if (rates.length > 0) await copyIn(await rawSql(trx), COPY_RATES, rateLines(resellerId, id, rates));
-    return ratesOf(trx, id);
+    const stored = await ratesOf(trx, id);
+    if (actor) {
+      await recordAudit(trx, actor, {
+        tenantId: null,
+        resellerId,
+        action: before === null ? 'tariff.create' : 'tariff.replace',
+        targetType: 'tariff',
+        targetId: id,
+        before,
+        after: { rates: stored.length, prefixes: new Set(stored.map((r) => r.prefix)).size, encoding: reading.encoding },
+      });
+    }
+    return stored;
   });
   onChange?.(id);
   return { id, rates: stored, ...reading };
+}
+
+/** A stored tariff in the audit trail's words: how many rates and prefixes it had; null when there was none. */
+async function tariffSummary(trx: Trx, resellerId: string, id: string): Promise<{ rates: number; prefixes: number } | null> {
+  const row = await trx
+    .selectFrom('tariffs')
+    .leftJoin('rates', (j) => j.onRef('rates.resellerId', '=', 'tariffs.resellerId').onRef('rates.tariffId', '=', 'tariffs.id'))
+    .select((eb) => [eb.fn.count<string>('rates.id').as('rates'), eb.fn.count<string>('rates.prefix').distinct().as('prefixes')])
+    .where('tariffs.resellerId', '=', resellerId)
+    .where('tariffs.id', '=', id)
+    .groupBy('tariffs.id')
+    .executeTakeFirst();
+  return row ? { rates: Number(row.rates), prefixes: Number(row.prefixes) } : null;
 }
 
 const COPY_RATES = `COPY rates (reseller_id, tariff_id, prefix, destination, class, price_per_minute, next_price_per_minute,

@@ -264,13 +264,20 @@ export function productTypeView(p: ProductType) {
 export async function createProductType(
   db: Db,
   input: { code: string; name: string; maxUsers: number; monthlyFeePerUser: string; locked?: boolean },
+  audit?: { actor: Actor; resellerId: string },
 ) {
-  const row = await db
-    .insertInto('productTypes')
-    .values({ ...input, locked: input.locked ?? false })
-    .onConflict((oc) => oc.column('code').doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  if (!row) throw new ConflictError('CONFLICT', `product type ${input.code} already exists`);
-  return productTypeView(row);
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('productTypes')
+      .values({ ...input, locked: input.locked ?? false })
+      .onConflict((oc) => oc.column('code').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new ConflictError('CONFLICT', `product type ${input.code} already exists`);
+    const view = productTypeView(row);
+    if (audit) {
+      await recordAudit(trx, audit.actor, { tenantId: null, resellerId: audit.resellerId, action: 'productType.create', targetType: 'productType', targetId: view.code, after: view });
+    }
+    return view;
+  });
 }

@@ -7,6 +7,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { archiveDueMonths, verifyArchive } from '../../services/archives/archive.js';
 import { restoreMonth } from '../../services/archives/restore.js';
+import { systemActor } from '../../services/audit/audit.js';
+
+const operator = systemActor('test:archives restore');
 import { call, testApp, testDb } from '../support/app.js';
 import { cdr, cdrTenant, cdrUser } from '../cdrs/helpers.js';
 
@@ -74,10 +77,16 @@ describe('the archive job', () => {
     expect(again).toEqual({ archived: [], removed: 0, dropped: [] });
 
     // restore: the same rows, ids and all; twice is harmless; the next run removes them without a new file
-    const restored = await restoreMonth(testDb().db, dir, t.id, '2001-05');
+    const restored = await restoreMonth(testDb().db, dir, t.id, '2001-05', operator);
     expect(restored).toMatchObject({ parts: 1, restored: 3, present: 0 });
     expect(await rowsOf(t.id)).toEqual(before);
-    expect(await restoreMonth(testDb().db, dir, t.id, '2001-05')).toMatchObject({ restored: 0, present: 3 });
+    expect(await restoreMonth(testDb().db, dir, t.id, '2001-05', operator)).toMatchObject({ restored: 0, present: 3 });
+    // each restore is in the tenant's audit trail, with what it put back
+    const trail = await testDb().db.selectFrom('auditEvents').select(['action', 'actorId', 'targetId', 'after']).where('tenantId', '=', t.id).where('action', '=', 'archive.restore').orderBy('id').execute();
+    expect(trail).toEqual([
+      { action: 'archive.restore', actorId: 'test:archives restore', targetId: '2001-05', after: { tenantId: t.id, month: '2001-05', parts: 1, restored: 3, present: 0 } },
+      { action: 'archive.restore', actorId: 'test:archives restore', targetId: '2001-05', after: { tenantId: t.id, month: '2001-05', parts: 1, restored: 0, present: 3 } },
+    ]);
     const third = await archiveDueMonths(testDb().db, { dir, now: new Date('2001-07-20T12:00:00Z'), tenantIds: [t.id] });
     expect(third).toMatchObject({ archived: [], removed: 3 });
     expect(await readdir(path.join(dir, t.id))).toEqual(['2001-05.csv.gz', '2001-05.sha256']);
@@ -94,7 +103,7 @@ describe('the archive job', () => {
     expect(r.archived).toEqual([{ tenantId: t.id, month: '2001-09', part: 2, file: `${t.id}/2001-09.2.csv.gz`, rows: 1 }]);
     const check = await run('sha256sum', ['-c', '2001-09.sha256'], { cwd: path.join(dir, t.id) });
     expect(check.stdout.trim().split('\n')).toEqual(['2001-09.csv.gz: OK', '2001-09.2.csv.gz: OK']);
-    expect(await restoreMonth(testDb().db, dir, t.id, '2001-09')).toMatchObject({ parts: 2, restored: 4 });
+    expect(await restoreMonth(testDb().db, dir, t.id, '2001-09', operator)).toMatchObject({ parts: 2, restored: 4 });
   });
 
   it('a CDR of the month stored while the archive is being written is neither archived nor removed: it is part 2 next time', async () => {
@@ -122,9 +131,9 @@ describe('the archive job', () => {
     await archiveDueMonths(testDb().db, { dir, now: new Date('2002-03-02T00:00:00Z'), tenantIds: [t.id] });
     const { writeFile } = await import('node:fs/promises');
     await writeFile(path.join(dir, t.id, '2002-01.csv.gz'), 'not the archive');
-    await expect(restoreMonth(testDb().db, dir, t.id, '2002-01')).rejects.toThrow(/SHA-256|incorrect header|unexpected end/);
+    await expect(restoreMonth(testDb().db, dir, t.id, '2002-01', operator)).rejects.toThrow(/SHA-256|incorrect header|unexpected end/);
     expect(await rowsOf(t.id)).toEqual([]);
-    await expect(restoreMonth(testDb().db, dir, t.id, '2002-13')).rejects.toMatchObject({ details: [{ field: 'month' }] });
+    await expect(restoreMonth(testDb().db, dir, t.id, '2002-13', operator)).rejects.toMatchObject({ details: [{ field: 'month' }] });
   });
 });
 
@@ -156,7 +165,7 @@ describe('the archive job killed between the archive and the removal', () => {
       expect(await rowsOf(t.id)).toEqual([]);
       const [rec] = await sql<{ sha256: string }[]>`SELECT sha256 FROM cdr_archives WHERE tenant_id = ${t.id}`;
       await verifyArchive(file, rec!.sha256, 3);
-      await restoreMonth(testDb().db, dir, t.id, '2003-02');
+      await restoreMonth(testDb().db, dir, t.id, '2003-02', operator);
       expect(await rowsOf(t.id)).toEqual(before);
     });
   }

@@ -58,6 +58,8 @@ describe('readSettings', () => {
       FORFAIT_ISSUER_EMAIL: 'billing@example.org',
       FORFAIT_ISSUER_TIMEZONE: 'America/Martinique',
       FORFAIT_INVOICE_GRACE_HOURS: '0.5',
+      FORFAIT_SESSION_IDLE_MINUTES: '20',
+      FORFAIT_SESSION_HOURS: '10',
       FORFAIT_PG_SETTINGS: 'shared_buffers=1GB, max_connections = 300',
       FORFAIT_SHUTDOWN_GRACE_S: '2.5',
       FORFAIT_AUTH_FAILURES_PER_ADDRESS: '5',
@@ -110,7 +112,7 @@ describe('readSettings', () => {
       },
       shutdownGraceSeconds: 2.5,
       archiveDir: '/mnt/archive',
-      portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: '/srv/forfait/outbox' } },
+      portal: { mail: { from: 'Forfait <forfait@localhost>', outboxDir: '/srv/forfait/outbox' }, session: { idleMinutes: 20, lifetimeHours: 10 } },
     });
   });
 
@@ -156,9 +158,20 @@ describe('readSettings', () => {
     expect([...found].sort()).toEqual(Object.entries(invalid).map(([name, [, message]]) => `${name}: ${message}`).sort());
   });
 
+  it('reads how long portal sessions last (FORFAIT_SESSION_IDLE_MINUTES, FORFAIT_SESSION_HOURS)', () => {
+    expect(readSettings({ FORFAIT_SESSION_IDLE_MINUTES: '5', FORFAIT_SESSION_HOURS: '8' }).portal.session).toEqual({ idleMinutes: 5, lifetimeHours: 8 });
+    expect(() => readSettings({ FORFAIT_SESSION_IDLE_MINUTES: '0', FORFAIT_SESSION_HOURS: '1.5' })).toThrow(
+      /FORFAIT_SESSION_IDLE_MINUTES: expected minutes, a whole number ≥ 1, got "0".*FORFAIT_SESSION_HOURS: expected hours, a whole number ≥ 1, got "1.5"/s,
+    );
+  });
+
   it('reads the portal’s mail and public address (FORFAIT_SMTP_URL, FORFAIT_MAIL_FROM, FORFAIT_PUBLIC_URL)', () => {
     const s = readSettings({ FORFAIT_DATA_DIR: '/srv/f', FORFAIT_SMTP_URL: 'smtp://u:p@mail:2525', FORFAIT_MAIL_FROM: 'Forfait <no@x.fr>', FORFAIT_PUBLIC_URL: 'https://f.example.com' });
-    expect(s.portal).toEqual({ mail: { smtpUrl: 'smtp://u:p@mail:2525', from: 'Forfait <no@x.fr>', outboxDir: '/srv/f/outbox' }, publicUrl: 'https://f.example.com' });
+    expect(s.portal).toEqual({
+      mail: { smtpUrl: 'smtp://u:p@mail:2525', from: 'Forfait <no@x.fr>', outboxDir: '/srv/f/outbox' },
+      publicUrl: 'https://f.example.com',
+      session: { idleMinutes: 30, lifetimeHours: 12 },
+    });
     expect(() => readSettings({ FORFAIT_SMTP_URL: 'mail.example.com', FORFAIT_PUBLIC_URL: 'forfait.example.com' })).toThrow(/FORFAIT_SMTP_URL: expected smtp:\/\/.*\n.*FORFAIT_PUBLIC_URL: expected the address/s);
   });
 

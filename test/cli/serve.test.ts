@@ -30,17 +30,27 @@ describe('forfait serve', () => {
     expect(key).toMatch(/^ffk_[0-9a-f]{16}_/);
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     expect(first.output()).toContain(key);
-    // the portal's first person: printed once too, and kept 0600 beside the key
+    // the portal's first person: printed once too, with the address to open, and kept 0600 beside the key
+    const printed = /Forfait portal sign-in[^\n]*\n\s+open:\s+(\S+)\n\s+email:\s+(\S+)\n\s+password:\s+(\S+)\n/.exec(first.output());
+    expect(printed, first.output()).not.toBeNull();
+    const [, open, email, password] = printed!;
+    expect(open).toBe(`http://127.0.0.1:${port}/portal`);
     const credentials = (await readFile(path.join(dataDir, 'bootstrap-credentials'), 'utf8')).trim().split('\n');
-    expect(credentials[0]).toBe('admin@forfait.local');
-    expect(first.output()).toContain(`password: ${credentials[1]}`);
+    expect(credentials).toEqual([email, password]);
+    expect(email).toBe('admin@forfait.local');
     expect((await stat(path.join(dataDir, 'bootstrap-credentials'))).mode & 0o777).toBe(0o600);
-    // and they sign in to the portal of the built server (npm start), which opens on the reseller's tenants
+    // the new user follows only what was printed: the address leads to the sign-in form…
+    const opened = await fetch(open!, { redirect: 'manual' });
+    expect(opened.status).toBe(302);
+    const form = await fetch(new URL(opened.headers.get('location')!, open).href, { redirect: 'manual' }).then((r) => r.text());
+    expect(form).toContain('name="email"');
+    expect(form).toContain('name="password"');
+    // …and the printed email and password sign in to the built server (npm start), which opens on the reseller's tenants
     const signIn = await fetch(`http://127.0.0.1:${port}/portal/signin`, {
       method: 'POST',
       redirect: 'manual',
       headers: { origin: `http://127.0.0.1:${port}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ email: credentials[0]!, password: credentials[1]! }).toString(),
+      body: new URLSearchParams({ email: email!, password: password! }).toString(),
     });
     expect(signIn.status).toBe(303);
     const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;

@@ -75,7 +75,7 @@ async function person(): Promise<{ context: BrowserContext; page: Page }> {
   return { context, page: await context.newPage() };
 }
 
-/** axe-core on the page (no serious or critical violation), then the page at 1280 and 390 px wide. */
+/** axe-core on the page (no serious or critical violation), one visible h1, then the page at 1280 and 390 px wide. */
 async function look(page: Page, name: string): Promise<void> {
   await page.evaluate(await axeSource); // by the DevTools protocol: the page's CSP does not apply
   const result = await page.evaluate(async () => {
@@ -84,6 +84,14 @@ async function look(page: Page, name: string): Promise<void> {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
   });
   const serious = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  // every page names itself: one visible h1, with words
+  const headings = await page.evaluate(() => {
+    type Heading = { getClientRects(): { length: number }; textContent: string | null };
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<Heading> } }).document;
+    return [...doc.querySelectorAll('h1')].filter((h) => h.getClientRects().length > 0).map((h) => h.textContent?.trim() ?? '');
+  });
+  expect(headings.length, `${name}: visible h1 ${JSON.stringify(headings)}`).toBe(1);
+  expect(headings[0], `${name}: an empty h1`).not.toBe('');
   seen.push({ name, violations: result.map((v) => `${v.impact} ${v.id}`) });
   expect(serious, `${name}: ${JSON.stringify(serious)}`).toEqual([]);
   const size = page.viewportSize() ?? { width: 1280, height: 800 };

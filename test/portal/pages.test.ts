@@ -44,15 +44,15 @@ class Browser {
   }
 }
 
-async function personOf(tt: TenantFixture, roles: string[]): Promise<{ email: string; password: string }> {
+async function personOf(tt: TenantFixture, roles: string[], locale: 'fr' | 'en' = 'fr'): Promise<{ email: string; password: string }> {
   const email = `${uniqueName('pg').toLowerCase()}@example.test`;
-  const r = await call(app, 'POST', '/v1/people', { key: tt.adminKey, json: { email, name: `Person ${roles.join(' ')}`, roles, delivery: 'password' } });
+  const r = await call(app, 'POST', '/v1/people', { key: tt.adminKey, json: { email, name: `Person ${roles.join(' ')}`, roles, delivery: 'password', locale } });
   expect(r.status, r.text).toBe(201);
   return { email, password: r.json.password };
 }
 
-async function signedIn(tt: TenantFixture, roles: string[]) {
-  const p = await personOf(tt, roles);
+async function signedIn(tt: TenantFixture, roles: string[], locale: 'fr' | 'en' = 'fr') {
+  const p = await personOf(tt, roles, locale);
   const b = new Browser();
   const r = await b.post('/portal/signin', { email: p.email, password: p.password }, { csrf: false });
   expect(r.status).toBe(303);
@@ -135,6 +135,28 @@ describe('portal pages', () => {
     const del = await b.post(`${userPath}/delete`, {});
     expect(del.status).toBe(200);
     expect(await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()).toBeUndefined();
+  });
+
+  it('a French page says the API’s refusal in French, naming the field and its value; an English page keeps the API’s words', async () => {
+    const form = { fullName: 'Zoé Martin', matricule: 'abc', identifiant: '1234567', forfaitMinutes: '60' };
+    const fr = await signedIn(t, ['administrateur'], 'fr');
+    await fr.get('/portal/directory/new');
+    const bad = await fr.post('/portal/directory/new', form);
+    expect(bad.status).toBe(400);
+    const box = /<div class="alert error-box"[\s\S]*?<\/div>/.exec(bad.text)![0];
+    expect(box).toContain('Des valeurs sont refusées. À corriger : « Matricule ».');
+    expect(box).toMatch(/<td>Matricule<\/td>\s*<td>abc<\/td>\s*<td>doit compter exactement 14 chiffres<\/td>/);
+    expect(box).not.toMatch(/invalid request|must be|exactly 14 digits/);
+    // a conflict with no detail: the code's sentence
+    const role = await fr.post('/portal/admin/roles', { name: 'comptable', inherits: 'comptable' });
+    expect(role.status).toBe(409);
+    expect(role.text).toContain('Impossible dans l’état actuel des données.');
+    const en = await signedIn(t, ['administrateur'], 'en');
+    await en.get('/portal/directory/new');
+    const english = await en.post('/portal/directory/new', form);
+    expect(english.status).toBe(400);
+    expect(english.text).toContain('exactly 14 digits');
+    expect(english.text).toMatch(/<td>Matricule<\/td>\s*<td>abc<\/td>/);
   });
 
   it('another tenant’s user, import or person is a 404 page, never a read or a write', async () => {
