@@ -3,6 +3,7 @@ import type { ApiFailure } from './client.js';
 import type { PortalContext } from './env.js';
 import { Layout } from './layout.js';
 import { say, type LabelKey } from './labels.js';
+import type { Locale } from '../../services/invoices/labels.js';
 
 /** What list routes of the API answer. */
 export type List<T> = { items: T[]; nextCursor: string | null };
@@ -53,3 +54,27 @@ export const Submit: FC<{ label: string }> = ({ label }) => (
     </button>
   </div>
 );
+
+/**
+ * A download of the API's export queue through the portal (calls, line states):
+ * the API's response streamed as it sends it, or its refusal for the page to
+ * show (with the status the page answers) — a full queue (SPEC §7: 3 running, 10 waiting; 408 after 30 s of
+ * waiting) said in words with its Retry-After, any other error as the API gave it.
+ */
+export async function exportThrough(res: Response, locale: Locale, extraHeaders: readonly string[] = []): Promise<{ ok: true; response: Response } | { ok: false; error: ApiFailure; status: number }> {
+  if (res.ok) {
+    const headers: Record<string, string> = { 'content-type': res.headers.get('content-type') ?? 'text/csv', 'content-disposition': res.headers.get('content-disposition') ?? 'attachment' };
+    for (const h of extraHeaders) {
+      const v = res.headers.get(h);
+      if (v !== null) headers[h] = v;
+    }
+    return { ok: true, response: new Response(res.body, { status: 200, headers }) };
+  }
+  const answer = (await res.json().catch(() => undefined)) as { error?: ApiFailure } | undefined;
+  const error = answer?.error ?? { code: 'INTERNAL', message: `export failed (${res.status})` };
+  if (res.status === 429 || res.status === 408) {
+    const seconds = res.headers.get('retry-after') ?? '30';
+    return { ok: false, error: { code: error.code, message: say(locale, 'exportsBusy', { seconds }) }, status: res.status };
+  }
+  return { ok: false, error, status: statusOf(res.status) };
+}

@@ -11,6 +11,7 @@ import { ValidationError } from '../../services/shared/errors.js';
 import { sessionCookie } from '../auth.js';
 import { peopleContext } from '../routes/people.js';
 import { adminPages } from './admin.js';
+import { devicePages } from './devices.js';
 import { directoryPages } from './directory.js';
 import { formOf, localeOf, viewerOf, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, Field, Layout, menuFor } from './layout.js';
@@ -281,6 +282,7 @@ export function portalApp(pd: PortalDeps) {
 
   directoryPages(app, pd);
   workPages(app, pd);
+  devicePages(app, pd);
   adminPages(app, pd);
 
   app.notFound((c) => {
