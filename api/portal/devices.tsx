@@ -182,7 +182,7 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
         <p>
           <a href={retired ? '/portal/devices' : '/portal/devices?retired=true'}>{retired ? t('showLive') : t('showRetired')}</a>
         </p>
-        <Table class="list devices" head={[t('mac'), t('deviceType'), t('site'), t('status'), t('lastRegistration'), t('lines'), t('notes')]}>
+        <Table class="list devices" head={[t('mac'), t('status'), t('site'), t('deviceType'), t('lastRegistration'), t('lines'), t('notes')]}>
           {!list.ok || list.json.items.length === 0 ? (
             <tr>
               <td colspan={7} class="empty">
@@ -197,11 +197,11 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
                     {d.macDisplay}
                   </a>
                 </td>
+                <td>{d.retiredAt ? t('retiredAt', { at: at(locale, d.retiredAt) }) : <StatusBadge locale={locale} status={d.status} />}</td>
+                <td>{d.site.name}</td>
                 <td>
                   {d.deviceType.vendor} {d.deviceType.model}
                 </td>
-                <td>{d.site.name}</td>
-                <td>{d.retiredAt ? t('retiredAt', { at: at(locale, d.retiredAt) }) : <StatusBadge locale={locale} status={d.status} />}</td>
                 <td>{at(locale, d.lastRegistration?.registeredAt)}</td>
                 <td>{t('linesUsed', { used: d.lines.length, ports: d.deviceType.ports })}</td>
                 <td>{d.notes ?? ''}</td>
