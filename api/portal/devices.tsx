@@ -10,7 +10,7 @@ import type { ApiFailure } from './client.js';
 import { apiOf, formOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, Field, Layout, when } from './layout.js';
 import { say } from './labels.js';
-import { exportThrough, refused, statusOf, Submit, Table, tr, type List } from './page.js';
+import { exportThrough, ImportPlan, refused, statusOf, Submit, Table, tr, type List } from './page.js';
 
 /**
  * The Devices pages (issue 21 point 5, seed 003's "Appareils" tab): the
@@ -266,9 +266,11 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
             })}
           </select>
         </Field>
-        <Field id="dectStationId" label={t('dectStationId')} hint={t('dectStationIdHelp')}>
-          <input id="dectStationId" name="dectStationId" maxlength={100} value={values.dectStationId ?? ''} aria-describedby="dectStationId-hint" />
-        </Field>
+        {o.types.some((ty) => ty.dect) ? (
+          <Field id="dectStationId" label={t('dectStationId')} hint={t('dectStationIdHelp')}>
+            <input id="dectStationId" name="dectStationId" maxlength={100} value={values.dectStationId ?? ''} aria-describedby="dectStationId-hint" />
+          </Field>
+        ) : null}
         <fieldset class="numbers lines">
           <legend>{t('lines')}</legend>
           <small class="hint">{t('linesHelp')}</small>
@@ -334,36 +336,17 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
     return c.html(
       <Layout locale={c.get('locale')} title={t('importDevicesTitle')} viewer={v} current="devices" path="/portal/devices/import" {...extra}>
         {plan && extra.csv !== undefined ? (
-          <section class="card plan" aria-labelledby="plan-title">
-            <h2 id="plan-title">{t('plan')}</h2>
-            <dl class="counts">
-              {(['created', 'updated', 'unchanged'] as const).map((g) => (
-                <div>
-                  <dt>{t(g)}</dt>
-                  <dd data-count={g}>{plan[g]}</dd>
-                </div>
-              ))}
-            </dl>
-            {(['created', 'updated'] as const).map((g) =>
-              plan.macs[g].length ? (
-                <details open={plan.macs[g].length <= 50}>
-                  <summary>
-                    {t(g)} ({plan.macs[g].length})
-                  </summary>
-                  <p class="matricules">{plan.macs[g].slice(0, 2000).join(', ')}</p>
-                </details>
-              ) : null,
-            )}
-            <form method="post" action="/portal/devices/import/confirm">
-              <Csrf viewer={v} />
-              <textarea name="csv" hidden>
-                {extra.csv}
-              </textarea>
-              <button type="submit" class="primary">
-                {t('confirmImport')}
-              </button>
-            </form>
-          </section>
+          <ImportPlan
+            locale={c.get('locale')}
+            viewer={v}
+            action="/portal/devices/import/confirm"
+            csv={extra.csv}
+            groups={[
+              { key: 'created', label: 'created', count: plan.created, items: plan.macs.created },
+              { key: 'updated', label: 'updated', count: plan.updated, items: plan.macs.updated },
+              { key: 'unchanged', label: 'unchanged', count: plan.unchanged },
+            ]}
+          />
         ) : null}
         <form method="post" action="/portal/devices/import" enctype="multipart/form-data" class="card form grid-form">
           <Csrf viewer={v} />

@@ -1,7 +1,7 @@
 import type { Child, FC } from 'hono/jsx';
 import type { ApiFailure } from './client.js';
 import type { PortalContext } from './env.js';
-import { Layout } from './layout.js';
+import { Csrf, Layout, type Viewer } from './layout.js';
 import { say, type LabelKey } from './labels.js';
 import type { Locale } from '../../services/invoices/labels.js';
 
@@ -78,3 +78,53 @@ export async function exportThrough(res: Response, locale: Locale, extraHeaders:
   }
   return { ok: false, error, status: statusOf(res.status) };
 }
+
+/** A group of a dry run's plan: its count, and the keys (matricules, MACs) it holds when listed. */
+export interface PlanGroup {
+  key: string;
+  label: LabelKey;
+  count: number;
+  items?: readonly string[];
+}
+
+/**
+ * A dry run's plan (the directory's and the devices' imports): the counts, the
+ * keys of each group, and the same file sent again to confirm (`children`: the
+ * form's other fields).
+ */
+export const ImportPlan: FC<{ locale: Locale; viewer: Viewer; action: string; csv: string; groups: PlanGroup[]; children?: Child }> = (p) => {
+  const t = (k: LabelKey) => say(p.locale, k);
+  return (
+    <section class="card plan" aria-labelledby="plan-title">
+      <h2 id="plan-title">{t('plan')}</h2>
+      <dl class="counts">
+        {p.groups.map((g) => (
+          <div>
+            <dt>{t(g.label)}</dt>
+            <dd data-count={g.key}>{g.count}</dd>
+          </div>
+        ))}
+      </dl>
+      {p.groups.map((g) =>
+        g.items?.length ? (
+          <details open={g.items.length <= 50}>
+            <summary>
+              {t(g.label)} ({g.items.length})
+            </summary>
+            <p class="matricules">{g.items.slice(0, 2000).join(', ')}</p>
+          </details>
+        ) : null,
+      )}
+      <form method="post" action={p.action}>
+        <Csrf viewer={p.viewer} />
+        {p.children}
+        <textarea name="csv" hidden>
+          {p.csv}
+        </textarea>
+        <button type="submit" class="primary">
+          {t('confirmImport')}
+        </button>
+      </form>
+    </section>
+  );
+};
