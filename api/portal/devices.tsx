@@ -4,7 +4,7 @@ import { DEVICE_STATUSES, type DeviceStatus } from '../../engine/deviceStatus.js
 import type { DeviceTypeView, SiteView } from '../../services/devices/catalog.js';
 import type { DeviceImportResult } from '../../services/devices/csv.js';
 import type { DeviceView } from '../../services/devices/inventory.js';
-import type { RestartAnswer, RestartView } from '../../services/devices/restart.js';
+import { sipAccepted, type RestartAnswer, type RestartView } from '../../services/devices/restart.js';
 import type { Locale } from '../../services/invoices/labels.js';
 import type { ApiFailure } from './client.js';
 import { apiOf, formOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
@@ -182,10 +182,10 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
         <p>
           <a href={retired ? '/portal/devices' : '/portal/devices?retired=true'}>{retired ? t('showLive') : t('showRetired')}</a>
         </p>
-        <Table class="list devices" head={[t('mac'), t('status'), t('site'), t('deviceType'), t('lastRegistration'), t('lines'), t('notes')]}>
+        <Table class="list devices" head={[t('mac'), t('status'), t('site'), t('deviceType'), t('lastRegistration'), t('lines'), t('notes'), t('actions')]}>
           {!list.ok || list.json.items.length === 0 ? (
             <tr>
-              <td colspan={7} class="empty">
+              <td colspan={8} class="empty">
                 {t('noDevices')}
               </td>
             </tr>
@@ -205,6 +205,27 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
                 <td>{at(locale, d.lastRegistration?.registeredAt)}</td>
                 <td>{t('linesUsed', { used: d.lines.length, ports: d.deviceType.ports })}</td>
                 <td>{d.notes ?? ''}</td>
+                <td>
+                  {/* seed 003's "Actions" menu of a device: its status, restart, retire */}
+                  <details class="row-actions">
+                    <summary>
+                      {t('actions')}
+                      <span class="sr-only"> {d.macDisplay}</span>
+                    </summary>
+                    <div>
+                      <a href={`/portal/devices/${d.id}`}>{t('deviceStatus')}</a>
+                      {d.retiredAt === null ? (
+                        <form method="post" action={`/portal/devices/${d.id}/restart`} data-confirm={t('restartConfirm')}>
+                          <Csrf viewer={c.get('viewer')} />
+                          <button type="submit" class="link">
+                            {t('restart')}
+                          </button>
+                        </form>
+                      ) : null}
+                      {d.retiredAt === null ? <a href={`/portal/devices/${d.id}/retire`}>{t('retire')}</a> : null}
+                    </div>
+                  </details>
+                </td>
               </tr>
             ))
           )}
@@ -467,6 +488,13 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const { types, sites } = live ? await catalogOf(c) : { types: [], sites: [] };
     const byPort = new Map(d.lines.map((l) => [l.port, l]));
     const restart = s.lastRestart;
+    // after a restart (?restart=<its id>): the SIP answer it got, said once
+    const answered = restart && restart.restartId === c.req.query('restart') && restart.sipStatus !== null ? { status: restart.sipStatus, reason: restart.sipReason ?? '' } : undefined;
+    const restartNotice = answered && sipAccepted(answered.status) ? t('restartAccepted', answered) : undefined;
+    const restartError =
+      answered && !sipAccepted(answered.status)
+        ? { code: answered.status === 408 ? 'REQUEST_TIMEOUT' : 'SIP_REFUSED', message: t(answered.status === 408 ? 'restartNoAnswer' : 'restartRefused', answered) }
+        : undefined;
     return c.html(
       <Layout
         locale={locale}
@@ -474,8 +502,8 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
         viewer={v}
         current="devices"
         path={`/portal/devices/${d.id}`}
-        notice={extra.notice ?? (c.req.query('ok') === 'saved' ? t('saved') : undefined)}
-        error={extra.error}
+        notice={extra.notice ?? restartNotice ?? (c.req.query('ok') === 'saved' ? t('saved') : undefined)}
+        error={extra.error ?? restartError}
       >
         <div class="toolbar">
           {live ? <StatusBadge locale={locale} status={s.status} /> : <strong>{t('retiredAt', { at: at(locale, d.retiredAt) })}</strong>}
@@ -597,20 +625,16 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
     return c.redirect(`/portal/devices/${r.json.id}?ok=saved`, 303);
   });
 
-  // restart: the SIP answer that came back (or the 408), on the device's page
+  // restart: then the device's page with the SIP answer that came back (or the 408); a reload does not restart again
   app.post('/devices/:id/restart', async (c) => {
     const { csrf } = await formOf(c);
-    const locale = c.get('locale');
     const r = await apiOf(pd, c, csrf).call<RestartAnswer>('POST', `/v1/devices/${encodeURIComponent(c.req.param('id'))}/restart`);
     if (!r.ok) {
       if (r.status === 403 || r.status === 404) return refused(c, r.error, r.status);
       // 409 (not registered, retired), 503 (no registrar to ask): said with the API's status
       return devicePage(c, { error: r.error, status: r.status === 503 ? 503 : statusOf(r.status) });
     }
-    const a = r.json;
-    const words = { status: a.sipStatus, reason: a.sipReason };
-    if (a.accepted) return devicePage(c, { notice: say(locale, 'restartAccepted', words) });
-    return devicePage(c, { error: { code: a.sipStatus === 408 ? 'REQUEST_TIMEOUT' : 'SIP_REFUSED', message: say(locale, a.sipStatus === 408 ? 'restartNoAnswer' : 'restartRefused', words) } });
+    return c.redirect(`/portal/devices/${r.json.deviceId}?${new URLSearchParams({ restart: r.json.restartId })}`, 303);
   });
 
   // retire, after a confirmation page

@@ -120,6 +120,10 @@ describe('the Devices pages', () => {
     expect(noRegistrar.text).toContain('FORFAIT_KAMAILIO_RPC_URL');
     expect((await tech.post(`${page}/restart`, {}, { csrf: false })).status).toBe(403);
 
+    // the row's Actions menu in the list: status, restart, retire
+    const row = await tech.get('/portal/devices');
+    expect(row.text).toContain(`action="${page}/restart"`);
+    expect(row.text).toContain(`href="${page}/retire"`);
     const confirm = await tech.get(`${page}/retire`);
     expect(confirm.status).toBe(200);
     expect(confirm.text).toContain('Oui, retirer');
@@ -130,7 +134,9 @@ describe('the Devices pages', () => {
     const notice = await tech.get(retired.headers.get('location')!);
     expect(notice.text).toContain(`Appareil ${mac} retiré.`);
     expect(notice.text).not.toContain(`>${mac}</a>`);
-    expect((await tech.get('/portal/devices?retired=true')).text).toContain(`>${mac}</a>`);
+    const retiredList = await tech.get('/portal/devices?retired=true');
+    expect(retiredList.text).toContain(`>${mac}</a>`);
+    expect(retiredList.text).not.toContain(`action="${page}/restart"`);
     const history = await tech.get(page);
     expect(history.text).toContain('Retiré le');
     expect(history.text).not.toContain(`action="${page}/restart"`);

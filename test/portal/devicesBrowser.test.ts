@@ -136,8 +136,11 @@ describe.skipIf(skip)('the Devices page in chromium', () => {
     expect(await page.textContent('table.list')).toContain(macB);
     expect(await page.textContent('table.list')).not.toContain(macA);
 
-    // the device's page: status, last registration, user agent, IP, lines
-    await page.goto(pageA);
+    // the device's page, from the row's Actions menu (seed 003): status, last registration, user agent, IP, lines
+    await page.goto(`${origin}/portal/devices`);
+    await page.click(`table.list tr:has(a:text("${macA}")) details.row-actions summary`);
+    await go(page, `table.list tr:has(a:text("${macA}")) details.row-actions a:text("État de l’appareil")`);
+    expect(page.url()).toBe(pageA);
     expect(await page.textContent('.toolbar .badge')).toContain('Enregistré');
     expect(await page.textContent('[data-field=userAgent]')).toBe(`Yealink SIP-T46U 108.86.0.20 ${macA.toUpperCase()}`);
     expect(await page.textContent('[data-field=ip]')).toBe(`127.0.0.1:${sipPort}`);
@@ -154,6 +157,11 @@ describe.skipIf(skip)('the Devices page in chromium', () => {
     expect(await page.textContent('[data-field=lastRestart]')).toContain('200 OK');
     expect((await readFile(log, 'utf8')).split('\n').find((l) => l.startsWith('notify '))).toMatch(/ check-sync /);
     await look(page, 'devices-07-restart-200');
+    // the answer is on a page of its own: reloading it restarts nothing
+    await page.reload();
+    expect(await page.textContent('.notice')).toContain('200 OK');
+    const deviceA = pageA.split('/').pop()!;
+    expect(await db.selectFrom('deviceRestarts').select('sipStatus').where('deviceId', '=', deviceA).execute()).toEqual([{ sipStatus: 200 }]);
     // the phone is gone: no answer within the timeout, the 408 is shown
     await phone.stop();
     page.once('dialog', (d) => void d.accept());
