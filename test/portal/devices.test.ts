@@ -173,6 +173,9 @@ describe('the Devices pages', () => {
     expect(template.text).toContain(`# Paris,${t.desk}`);
     const listPage = await tech.get('/portal/devices?site=Lyon');
     expect(listPage.text).toContain('href="/v1/devices/export.csv?site=Lyon"');
+    const exported = await call(app, 'GET', '/v1/devices/export.csv?site=Lyon', { headers: { cookie: tech.cookie } });
+    expect(exported.status).toBe(200);
+    expect(exported.text).toContain(`${m2},${t.single},0,Lyon,1:${t.users[3]!.identifiant}`);
     expect(listPage.text).toContain('href="/portal/devices/line-states?site=Lyon"');
     const states = await tech.get('/portal/devices/line-states?site=Lyon');
     expect(states.status).toBe(200);
