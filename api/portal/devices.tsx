@@ -110,13 +110,16 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const retired = filters.get('retired') === 'true';
     const lineFilters = new URLSearchParams([...filters].filter(([k]) => k === 'site' || k === 'status'));
     const { running, waiting } = pd.exports.stats;
+    // after a retirement or an import: said from the device itself (never words from the URL), or the counts
     const ok = c.req.query('ok');
+    const count = (n: string) => (/^\d{1,9}$/.test(c.req.query(n) ?? '') ? Number(c.req.query(n)) : 0);
+    const gone = ok === 'retired' ? await apiOf(pd, c).get<DeviceView>(`/v1/devices/${encodeURIComponent(c.req.query('id') ?? '')}`) : undefined;
     const notice =
       extra.notice ??
-      (ok === 'retired'
-        ? t('retiredOk', { mac: c.req.query('mac') ?? '' })
+      (gone?.ok && gone.json.retiredAt !== null
+        ? t('retiredOk', { mac: gone.json.macDisplay })
         : ok === 'imported'
-          ? t('devicesImported', { created: Number(c.req.query('created') ?? 0), updated: Number(c.req.query('updated') ?? 0), unchanged: Number(c.req.query('unchanged') ?? 0) })
+          ? t('devicesImported', { created: count('created'), updated: count('updated'), unchanged: count('unchanged') })
           : undefined);
     return c.html(
       <Layout
@@ -667,6 +670,6 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const { csrf } = await formOf(c);
     const r = await apiOf(pd, c, csrf).call<DeviceView>('POST', `/v1/devices/${encodeURIComponent(c.req.param('id'))}/retire`);
     if (!r.ok) return r.status === 409 ? devicePage(c, { error: r.error, status: 409 }) : refused(c, r.error, r.status);
-    return c.redirect(`/portal/devices?${new URLSearchParams({ ok: 'retired', mac: r.json.macDisplay })}`, 303);
+    return c.redirect(`/portal/devices?${new URLSearchParams({ ok: 'retired', id: r.json.id })}`, 303);
   });
 }

@@ -249,6 +249,12 @@ describe('the Devices pages', () => {
       expect(r.text).not.toContain('Theirs');
     }
     expect(await db.selectFrom('devices').select(['notes', 'retiredAt']).where('id', '=', theirs.json.id).executeTakeFirstOrThrow()).toEqual({ notes: 'Theirs', retiredAt: null });
+    // a notice never names another tenant's device, even retired, whatever the URL says
+    expect((await call(app, 'POST', `/v1/devices/${theirs.json.id}/retire`, { key: other.adminKey })).status).toBe(200);
+    const spoofed = await tech.get(`/portal/devices?ok=retired&id=${theirs.json.id}`);
+    expect(spoofed.status).toBe(200);
+    expect(spoofed.text).not.toContain(theirs.json.macDisplay);
+    expect(spoofed.text).not.toContain('class="alert notice"');
     const theirSite = await db.selectFrom('sites').select(['id', 'name']).where('tenantId', '=', other.id).where('name', '=', 'Paris').executeTakeFirstOrThrow();
     expect((await tech.post(`/portal/devices/sites/${theirSite.id}`, { name: 'Taken over' })).status).toBe(404);
     expect((await db.selectFrom('sites').select('name').where('id', '=', theirSite.id).executeTakeFirstOrThrow()).name).toBe('Paris');
