@@ -8,7 +8,7 @@ import type { ApiFailure } from './client.js';
 import { apiOf, formOf, licenceOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, duration, Field, Layout, money, when } from './layout.js';
 import { say } from './labels.js';
-import { refused, statusOf, Submit, Table, tr, type List, type PageStatus } from './page.js';
+import { ImportPlan, refused, statusOf, Submit, Table, tr, type List, type PageStatus } from './page.js';
 
 interface Extra {
   error?: ApiFailure;
@@ -330,47 +330,20 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
       >
         {licence ? <p class="licences">{t('licences', { used: licence.used, max: licence.max })}</p> : null}
         {plan && extra.csv !== undefined ? (
-          <section class="card plan" aria-labelledby="plan-title">
-            <h2 id="plan-title">{t('plan')}</h2>
-            <dl class="counts">
-              <div>
-                <dt>{t('created')}</dt>
-                <dd data-count="created">{plan.created}</dd>
-              </div>
-              <div>
-                <dt>{t('updated')}</dt>
-                <dd data-count="updated">{plan.updated}</dd>
-              </div>
-              <div>
-                <dt>{t('deletedCount')}</dt>
-                <dd data-count="deleted">{plan.deleted}</dd>
-              </div>
-              <div>
-                <dt>{t('unchanged')}</dt>
-                <dd data-count="unchanged">{plan.unchanged}</dd>
-              </div>
-            </dl>
-            {(['created', 'updated', 'deleted'] as const).map((g) =>
-              plan.matricules?.[g].length ? (
-                <details open={(plan.matricules?.[g].length ?? 0) <= 50}>
-                  <summary>
-                    {t(g === 'deleted' ? 'deletedCount' : g)} ({plan.matricules?.[g].length})
-                  </summary>
-                  <p class="matricules">{plan.matricules?.[g].slice(0, 2000).join(', ')}</p>
-                </details>
-              ) : null,
-            )}
-            <form method="post" action="/portal/import/confirm">
-              <Csrf viewer={v} />
-              <input type="hidden" name="mode" value={extra.mode ?? 'upsert'} />
-              <textarea name="csv" hidden>
-                {extra.csv}
-              </textarea>
-              <button type="submit" class="primary">
-                {t('confirmImport')}
-              </button>
-            </form>
-          </section>
+          <ImportPlan
+            locale={locale}
+            viewer={v}
+            action="/portal/import/confirm"
+            csv={extra.csv}
+            groups={[
+              { key: 'created', label: 'created', count: plan.created, items: plan.matricules?.created },
+              { key: 'updated', label: 'updated', count: plan.updated, items: plan.matricules?.updated },
+              { key: 'deleted', label: 'deletedCount', count: plan.deleted, items: plan.matricules?.deleted },
+              { key: 'unchanged', label: 'unchanged', count: plan.unchanged },
+            ]}
+          >
+            <input type="hidden" name="mode" value={extra.mode ?? 'upsert'} />
+          </ImportPlan>
         ) : null}
         <form method="post" action="/portal/import" enctype="multipart/form-data" class="card form grid-form">
           <Csrf viewer={v} />

@@ -1,4 +1,5 @@
 import type { Locale } from '../../services/invoices/labels.js';
+import { devicesEn, devicesFr } from './deviceLabels.js';
 
 /**
  * Every word of the portal's pages, in French and English: the one place they
@@ -6,6 +7,7 @@ import type { Locale } from '../../services/invoices/labels.js';
  * a type error.
  */
 const fr = {
+  ...devicesFr,
   appName: 'Forfait',
   skip: 'Aller au contenu',
   nav: 'Navigation principale',
@@ -209,6 +211,7 @@ const fr = {
 type Labels = { readonly [K in keyof typeof fr]: string };
 
 const en: Labels = {
+  ...devicesEn,
   appName: 'Forfait',
   skip: 'Skip to content',
   nav: 'Main navigation',

@@ -12,6 +12,7 @@ import type { ApiFailure } from './client.js';
 import { sessionCookie } from '../auth.js';
 import { peopleContext } from '../routes/people.js';
 import { adminPages } from './admin.js';
+import { devicePages } from './devices.js';
 import { directoryPages } from './directory.js';
 import { formOf, localeOf, viewerOf, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, Field, Layout, menuFor } from './layout.js';
@@ -290,6 +291,7 @@ export function portalApp(pd: PortalDeps) {
 
   directoryPages(app, pd);
   workPages(app, pd);
+  devicePages(app, pd);
   adminPages(app, pd);
 
   app.notFound((c) => {

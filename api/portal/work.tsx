@@ -4,7 +4,7 @@ import type { InvoiceView } from '../../services/invoices/read.js';
 import { apiOf, formOf, type PortalContext, type PortalDeps, type PortalEnv } from './env.js';
 import { Csrf, Field, Layout, money } from './layout.js';
 import { say } from './labels.js';
-import { refused, statusOf, Table, tr, type List, type PageStatus } from './page.js';
+import { exportThrough, refused, statusOf, Table, tr, type List, type PageStatus } from './page.js';
 import type { ApiFailure } from './client.js';
 
 const filterNames = ['from', 'to', 'identifiant', 'direction'] as const;
@@ -23,20 +23,9 @@ export function workPages(app: Hono<PortalEnv>, pd: PortalDeps) {
   // the export through the portal: streamed as the API sends it, or, when the export
   // queue is full (SPEC §7: 3 running, 10 waiting, 30 s), the calls page saying so
   app.get('/calls/export', async (c) => {
-    const res = await apiOf(pd, c).raw(`/v1/cdrs/export.csv?${filtersOf(c)}`);
-    if (res.ok) {
-      return new Response(res.body, {
-        status: 200,
-        headers: { 'content-type': res.headers.get('content-type') ?? 'text/csv', 'content-disposition': res.headers.get('content-disposition') ?? 'attachment' },
-      });
-    }
-    const answer = (await res.json().catch(() => undefined)) as { error?: ApiFailure } | undefined;
-    const error = answer?.error ?? { code: 'INTERNAL', message: `export failed (${res.status})` };
-    if (res.status === 429 || res.status === 408) {
-      const seconds = res.headers.get('retry-after') ?? '30';
-      return callsPage(c, { error: { code: error.code, message: say(c.get('locale'), 'exportsBusy', { seconds }), said: true }, status: res.status });
-    }
-    return callsPage(c, { error, status: statusOf(res.status) });
+    const r = await exportThrough(await apiOf(pd, c).raw(`/v1/cdrs/export.csv?${filtersOf(c)}`), c.get('locale'));
+    if (r.ok) return r.response;
+    return callsPage(c, { error: r.error, status: r.status });
   });
 
   const callsPage = async (c: PortalContext, extra: { error?: ApiFailure; status?: number } = {}) => {

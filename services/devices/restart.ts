@@ -145,8 +145,13 @@ export async function restartDevice(
     answeredAt: answeredAt.toISOString(),
     sipStatus: answer.status,
     sipReason: answer.reason,
-    accepted: answer.status >= 200 && answer.status < 300,
+    accepted: sipAccepted(answer.status),
   };
+}
+
+/** The phone took the NOTIFY: a 2xx final answer (it restarts if its provisioning allows it). */
+export function sipAccepted(status: number): boolean {
+  return status >= 200 && status < 300;
 }
 
 export interface RestartView {

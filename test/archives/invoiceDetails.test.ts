@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveDueMonths } from '../../services/archives/archive.js';
 import { restoreMonth } from '../../services/archives/restore.js';
+import { systemActor } from '../../services/audit/audit.js';
 import { runInvoices } from '../../services/invoices/run.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { testIssuer } from '../support/issuer.js';
@@ -20,6 +21,7 @@ import { parseCsv, statusEventsAt } from '../invoices/helpers.js';
  * blank calls. Months of 2005, which no other test writes; the job runs for the
  * test's tenant only, with a clock.
  */
+const operator = systemActor('test:archives restore');
 const app = testApp();
 let dir: string;
 
@@ -117,17 +119,17 @@ describe('invoice details of an archived month', () => {
     const bytes = await readFile(file);
     bytes[bytes.length >> 1]! ^= 0xff;
     await writeFile(file, bytes);
-    await expect(restoreMonth(db, dir, t.id, '2005-02')).rejects.toThrow(/^archive .*2005-02\.csv\.gz: (unreadable|SHA-256)/);
+    await expect(restoreMonth(db, dir, t.id, '2005-02', operator)).rejects.toThrow(/^archive .*2005-02\.csv\.gz: (unreadable|SHA-256)/);
     expect((await call(app, 'GET', `/v1/invoices/${id}/details.csv`, { key: t.adminKey })).status).toBe(409);
     // a missing one neither
     await rm(file);
-    await expect(restoreMonth(db, dir, t.id, '2005-02')).rejects.toThrow(/^archive .*2005-02\.csv\.gz: missing$/);
+    await expect(restoreMonth(db, dir, t.id, '2005-02', operator)).rejects.toThrow(/^archive .*2005-02\.csv\.gz: missing$/);
     expect((await call(app, 'GET', `/v1/invoices/${id}/details.csv`, { key: t.adminKey })).status).toBe(409);
 
     // the good files restored: the details are frozen from the CDRs put back, and the file is the same again
     await copyFile(`${file}.good`, file);
-    await restoreMonth(db, dir, t.id, '2005-01');
-    await restoreMonth(db, dir, t.id, '2005-02');
+    await restoreMonth(db, dir, t.id, '2005-01', operator);
+    await restoreMonth(db, dir, t.id, '2005-02', operator);
     const restored = await details(t.adminKey, id);
     expect(restored.status).toBe(200);
     expect(restored.bytes.equals(before.bytes)).toBe(true);

@@ -36,7 +36,7 @@ export function freeUdpPort(): Promise<number> {
   });
 }
 
-function udpPortTaken(port: number): Promise<boolean> {
+export function udpPortTaken(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createSocket('udp4');
     s.once('error', () => {

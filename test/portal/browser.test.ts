@@ -1,16 +1,13 @@
 import { serve } from '@hono/node-server';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../api/app.js';
 import { freePort } from '../../db/embedded.js';
 import { testIssuer } from '../support/issuer.js';
 import { runInvoices } from '../../services/invoices/run.js';
 import { call, testApp, testDb } from '../support/app.js';
+import { axeSeen, haveBrowser, launchChromium, look, newPerson, signIn as signInAs } from '../support/chromium.js';
 import { newTenant, resellerKey, uniqueName } from '../support/factory.js';
 import { linkIn, startSmtp } from '../support/smtp.js';
 import { enabledSince } from '../invoices/helpers.js';
@@ -27,12 +24,7 @@ import { enabledSince } from '../invoices/helpers.js';
  * person to look at (in /work/notes/screens, or FORFAIT_SCREENS; not the repository).
  */
 /** The page's document, as the callbacks run in the browser see it (this file is not compiled with the DOM library). */
-declare const document: { querySelectorAll(selector: string): Iterable<{ remove(): void }>; documentElement: { scrollWidth: number; clientWidth: number } };
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveBrowser = existsSync(CHROMIUM);
-const shots = process.env.FORFAIT_SCREENS ?? '/work/notes/screens';
-const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+declare const document: { querySelectorAll(selector: string): Iterable<{ remove(): void }> };
 
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
 let app: App;
@@ -40,27 +32,15 @@ let server: Server;
 let origin: string;
 let browser: Browser;
 const { db } = testDb();
-const seen: { name: string; violations: string[] }[] = [];
-
-/** The environment without libfaketime's variables: chromium crashes with it preloaded. */
-function browserEnv(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && e[0] !== 'LD_PRELOAD' && !e[0].startsWith('FAKETIME')));
-}
 
 beforeAll(async () => {
   if (!haveBrowser) return;
-  await mkdir(shots, { recursive: true }).catch(() => undefined);
   smtp = await startSmtp();
   const port = await freePort();
   origin = `http://127.0.0.1:${port}`;
   app = testApp({ portal: { mail: { smtpUrl: smtp.url, from: 'Forfait <noreply@forfait.test>', outboxDir: 'var/test-outbox' }, publicUrl: origin } });
   server = serve({ fetch: app.app.fetch, port, hostname: '127.0.0.1' }) as Server;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    env: browserEnv(),
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -70,46 +50,8 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-async function person(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR', timezoneId: 'Europe/Paris', acceptDownloads: true });
-  return { context, page: await context.newPage() };
-}
-
-/** axe-core on the page (no serious or critical violation), one visible h1, then the page at 1280 and 390 px wide. */
-async function look(page: Page, name: string): Promise<void> {
-  await page.evaluate(await axeSource); // by the DevTools protocol: the page's CSP does not apply
-  const result = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, o: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const serious = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  // every page names itself: one visible h1, with words
-  const headings = await page.evaluate(() => {
-    type Heading = { getClientRects(): { length: number }; textContent: string | null };
-    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<Heading> } }).document;
-    return [...doc.querySelectorAll('h1')].filter((h) => h.getClientRects().length > 0).map((h) => h.textContent?.trim() ?? '');
-  });
-  expect(headings.length, `${name}: visible h1 ${JSON.stringify(headings)}`).toBe(1);
-  expect(headings[0], `${name}: an empty h1`).not.toBe('');
-  seen.push({ name, violations: result.map((v) => `${v.impact} ${v.id}`) });
-  expect(serious, `${name}: ${JSON.stringify(serious)}`).toEqual([]);
-  const size = page.viewportSize() ?? { width: 1280, height: 800 };
-  await page.screenshot({ path: path.join(shots, `${name}-1280.png`), fullPage: true }).catch(() => undefined);
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: path.join(shots, `${name}-390.png`), fullPage: true }).catch(() => undefined);
-  // nothing wider than the phone's screen but the tables, which scroll in their own box
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  expect(overflow, `${name} scrolls sideways at 390 px`).toBeLessThanOrEqual(1);
-  await page.setViewportSize(size);
-}
-
-async function signIn(page: Page, email: string, password: string): Promise<void> {
-  await page.goto(`${origin}/portal/signin`);
-  await page.fill('#email', email);
-  await page.fill('#password', password);
-  await Promise.all([page.waitForNavigation(), page.click('form[action="/portal/signin"] button[type=submit]')]);
-}
+const person = () => newPerson(browser);
+const signIn = (page: Page, email: string, password: string) => signInAs(page, origin, email, password);
 
 describe.skipIf(!haveBrowser && !process.env.CI)('the portal in chromium', () => {
   it('a reseller provisions a tenant; its administrator accepts, imports, edits, tops up, prints; a comptable downloads an invoice', async () => {
@@ -304,6 +246,6 @@ describe.skipIf(!haveBrowser && !process.env.CI)('the portal in chromium', () =>
 
   afterAll(() => {
     // what axe said, serious or not, for the closing note
-    process.stdout.write(`axe on ${seen.length} pages: ${JSON.stringify(seen.filter((s) => s.violations.length))}\n`);
+    process.stdout.write(`axe on ${axeSeen.length} pages: ${JSON.stringify(axeSeen.filter((s) => s.violations.length))}\n`);
   });
 });

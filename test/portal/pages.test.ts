@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../api/app.js';
 import { call, testApp, testDb } from '../support/app.js';
 import { newTenant, uniqueName, type TenantFixture } from '../support/factory.js';
+import { PortalBrowser, portalPerson, portalSignedIn } from '../support/portal.js';
 
 /**
  * The portal's pages in process (the browser story is test/portal/browser.test.ts):
@@ -22,43 +23,14 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-/** A browser of one person: its cookie jar (the session) and the last page's CSRF field. */
-class Browser {
-  cookie = '';
-  csrf = '';
-  async get(path: string) {
-    const r = await call(app, 'GET', path, { headers: { cookie: this.cookie } });
-    const m = /name="_csrf" value="([^"]+)"/.exec(r.text);
-    if (m) this.csrf = m[1]!;
-    return r;
-  }
-  async post(path: string, fields: Record<string, string | string[]>, o: { csrf?: boolean } = {}) {
-    const body = new URLSearchParams();
-    if (o.csrf !== false) body.set('_csrf', this.csrf);
-    for (const [k, v] of Object.entries(fields)) for (const x of [v].flat()) body.append(k, x);
-    const r = await call(app, 'POST', path, { body: body.toString(), headers: { cookie: this.cookie, origin, 'content-type': 'application/x-www-form-urlencoded' } });
-    const set = r.headers.get('set-cookie');
-    const session = set && /forfait_session=([^;]*)/.exec(set);
-    if (session) this.cookie = `forfait_session=${session[1]}`;
-    return r;
+/** A browser of one person (test/support/portal.ts), on this file's app. */
+class Browser extends PortalBrowser {
+  constructor() {
+    super(app, origin);
   }
 }
-
-async function personOf(tt: TenantFixture, roles: string[], locale: 'fr' | 'en' = 'fr'): Promise<{ email: string; password: string }> {
-  const email = `${uniqueName('pg').toLowerCase()}@example.test`;
-  const r = await call(app, 'POST', '/v1/people', { key: tt.adminKey, json: { email, name: `Person ${roles.join(' ')}`, roles, delivery: 'password', locale } });
-  expect(r.status, r.text).toBe(201);
-  return { email, password: r.json.password };
-}
-
-async function signedIn(tt: TenantFixture, roles: string[], locale: 'fr' | 'en' = 'fr') {
-  const p = await personOf(tt, roles, locale);
-  const b = new Browser();
-  const r = await b.post('/portal/signin', { email: p.email, password: p.password }, { csrf: false });
-  expect(r.status).toBe(303);
-  expect(r.headers.get('set-cookie')).toMatch(/forfait_session=.*HttpOnly.*SameSite=Lax/i);
-  return b;
-}
+const personOf = (tt: TenantFixture, roles: string[], locale: 'fr' | 'en' = 'fr') => portalPerson(app, tt, roles, locale);
+const signedIn = (tt: TenantFixture, roles: string[], locale: 'fr' | 'en' = 'fr') => portalSignedIn(app, tt, roles, locale);
 
 describe('portal pages', () => {
   it('signed out: every page sends to the sign-in; a wrong password says so in the chosen language', async () => {
