@@ -170,6 +170,9 @@ async function feed(source: Readable, pool: WorkerPool, rated: (n: number) => vo
     size += b.length;
     if (size >= CHUNK_BYTES) await send();
   }
+  // postgres.js may leave the socket paused after a COPY that filled the stream's buffer: the
+  // connection would hang at its next statement (the COMMIT, then whoever takes it from the pool)
+  source._read(0);
   if (size > 0) await send();
   for (const p of inFlight.splice(0)) rated(await p);
 }
