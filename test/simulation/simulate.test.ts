@@ -1,49 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { call, testApp, testDb } from '../support/app.js';
 import { keyWithRoles, newTenant, resellerKey } from '../support/factory.js';
-import { cdr, cdrTenant, cdrUser, putTariff, TARIFF_CSV } from '../cdrs/helpers.js';
+import { cdrTenant, putTariff, TARIFF_CSV } from '../cdrs/helpers.js';
+import { DRAFT, seedCalls } from './helpers.js';
 
 const app = testApp();
 const PERIOD = { from: '2026-10-01', to: '2026-12-01' };
-
-/**
- * The draft of the tests: mobile cheaper without a fee and forfait-eligible
- * (its calls now take what their month's forfait has left), fixed dearer, the
- * United Kingdom gone (those calls are skipped: left at their cost).
- */
-const DRAFT = TARIFF_CSV.replace('33,France fixe,fixed,0.06,0,60,60,true,,', '33,France fixe,fixed,0.10,0,60,60,true,,')
-  .replace('336,France mobile,mobile,0.20,0.40,60,1,false,0.10,', '336,France mobile,mobile,0.30,0,60,1,true,0.30,')
-  .replace('44,Royaume-Uni,international,0.50,0,1,1,false,,\n', '');
-
-/** Calls of October and November for three users: forfait used and charged, billing off, unanswered, abroad. */
-async function seedCalls(t: { id: string; adminKey: string }, batch = 'a') {
-  const u1 = await cdrUser(t.id, { balance: '50', forfaitMinutes: 3 });
-  const u2 = await cdrUser(t.id, { balance: '50' });
-  const u3 = await cdrUser(t.id, { balance: '50', forfaitMinutes: 2, billingEnabled: false });
-  const oct = (d: number, h: number) => `2026-10-${String(d).padStart(2, '0')}T${String(h).padStart(2, '0')}:00:00+02:00`;
-  const nov = (d: number, h: number) => `2026-11-${String(d).padStart(2, '0')}T${String(h).padStart(2, '0')}:00:00+01:00`;
-  const res = await call(app, 'POST', '/v1/cdrs', {
-    key: t.adminKey,
-    json: [
-      cdr(`${t.id}-${batch}-1`, u1.identifiant, '0142000000', 100, oct(2, 9)),
-      cdr(`${t.id}-${batch}-2`, u1.identifiant, '0612345678', 85, oct(3, 9)),
-      cdr(`${t.id}-${batch}-3`, u1.identifiant, '0142000001', 90, oct(4, 9)),
-      cdr(`${t.id}-${batch}-4`, u2.identifiant, '0612345678', 20, oct(5, 9)),
-      cdr(`${t.id}-${batch}-5`, u3.identifiant, '0142000000', 200, oct(6, 9)),
-      cdr(`${t.id}-${batch}-6`, u1.identifiant, '0142000000', 30, nov(2, 9)),
-      cdr(`${t.id}-${batch}-7`, u1.identifiant, '0612345678', 85, nov(3, 9)),
-      cdr(`${t.id}-${batch}-8`, u1.identifiant, '0142000001', 240, nov(4, 9)),
-      cdr(`${t.id}-${batch}-9`, u2.identifiant, '+442079460958', 10, nov(5, 9)),
-      cdr(`${t.id}-${batch}-10`, u2.identifiant, '0712345678', 45, nov(5, 10)),
-      cdr(`${t.id}-${batch}-11`, u2.identifiant, '0612345678', 0, nov(6, 9)),
-      cdr(`${t.id}-${batch}-12`, u3.identifiant, '0612345678', 120, nov(7, 9)),
-      cdr(`${t.id}-${batch}-13`, u1.identifiant, '0612345678', 61, nov(8, 9)),
-    ],
-  });
-  expect(res.status, res.text).toBe(200);
-  expect(res.json.accepted).toBe(13);
-  return { u1, u2, u3 };
-}
 
 /** A fingerprint of everything a simulation could touch of a tenant. */
 async function fingerprint(tenantId: string) {
@@ -77,8 +39,8 @@ describe('POST /v1/tariffs/{id}/simulate', () => {
     const tariff = await putTariff(app, TARIFF_CSV);
     const a = await newTenant(app, { tariffId: tariff.id, country: 'FR', timezone: 'Europe/Paris' });
     const b = await newTenant(app, { tariffId: tariff.id, country: 'FR', timezone: 'America/Martinique' });
-    await seedCalls(a);
-    await seedCalls(b);
+    await seedCalls(app, a);
+    await seedCalls(app, b);
     const before = [await fingerprint(a.id), await fingerprint(b.id)];
     const res = await call(app, 'POST', `/v1/tariffs/${tariff.id}/simulate`, { key: tariff.resellerKey, json: PERIOD });
     expect(res.status, res.text).toBe(200);
@@ -94,7 +56,7 @@ describe('POST /v1/tariffs/{id}/simulate', () => {
 
   it('a changed tariff gives, to the cent, what a rerate then writes', async () => {
     const t = await cdrTenant(app);
-    const { u1, u2, u3 } = await seedCalls(t);
+    const { u1, u2, u3 } = await seedCalls(app, t);
     const before = await fingerprint(t.id);
     const current = await storedByUser(t.id);
 
@@ -132,7 +94,7 @@ describe('POST /v1/tariffs/{id}/simulate', () => {
 
   it('names the users and destinations that change most, and gives a CSV per tenant', async () => {
     const t = await cdrTenant(app);
-    const { u1, u2 } = await seedCalls(t);
+    const { u1, u2 } = await seedCalls(app, t);
     const res = await call(app, 'POST', `/v1/tariffs/${t.tariffId}/simulate`, { key: t.resellerKey, json: { ...PERIOD, tariffCsv: DRAFT } });
     const [tenant] = res.json.result.tenants;
     const top = tenant.topUsers.map((u: { userId: string }) => u.userId);
@@ -172,7 +134,7 @@ describe('POST /v1/tariffs/{id}/simulate', () => {
 
   it('runs as a job whose progress can be polled', async () => {
     const t = await cdrTenant(app);
-    await seedCalls(t);
+    await seedCalls(app, t);
     const started = await call(app, 'POST', `/v1/tariffs/${t.tariffId}/simulate?wait=0`, { key: t.adminKey, json: PERIOD });
     expect(started.status, started.text).toBe(202);
     expect(started.headers.get('location')).toBe(`/v1/simulations/${started.json.jobId}`);
@@ -198,9 +160,9 @@ describe('POST /v1/tariffs/{id}/simulate', () => {
     const tariff = await putTariff(app, TARIFF_CSV);
     const a = await newTenant(app, { tariffId: tariff.id, country: 'FR', timezone: 'Europe/Paris' });
     const b = await newTenant(app, { tariffId: tariff.id, country: 'FR', timezone: 'Europe/Paris' });
-    await seedCalls(a);
-    await seedCalls(b);
-    await seedCalls(b, 'b');
+    await seedCalls(app, a);
+    await seedCalls(app, b);
+    await seedCalls(app, b, 'b');
     const mine = await call(app, 'POST', `/v1/tariffs/${tariff.id}/simulate`, { key: a.adminKey, json: { ...PERIOD, tariffCsv: DRAFT } });
     expect(mine.status, mine.text).toBe(200);
     expect(mine.json.result.tenants.map((t: { tenantId: string }) => t.tenantId)).toEqual([a.id]);
