@@ -1,3 +1,4 @@
+import { simulationPages } from './simulation.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -282,6 +283,7 @@ export function portalApp(pd: PortalDeps) {
   directoryPages(app, pd);
   workPages(app, pd);
   adminPages(app, pd);
+  simulationPages(app, pd);
 
   app.notFound((c) => {
     const locale = localeOf(c);
