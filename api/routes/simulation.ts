@@ -6,6 +6,7 @@ import { type Job, type SimulationJobs, settledWithin } from '../../services/sim
 import { jobOwner, prepareSimulation, quoteCall } from '../../services/simulation/service.js';
 import { NotFoundError } from '../../services/shared/errors.js';
 import type { TariffIndexCache } from '../../services/tariffs/tariffs.js';
+import { RateSchema } from './tariffs.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, Uuid, type DefineRoute, json, jsonRequest } from '../route.js';
 
@@ -83,25 +84,12 @@ const QuoteBody = z
   })
   .strict()
   .openapi('QuoteRequest');
-const RateOut = z.object({
-  id: z.string().optional(),
-  prefix: z.string(),
-  destination: z.string(),
-  class: z.string(),
-  pricePerMinute: z.string(),
-  nextPricePerMinute: z.string(),
-  connectionFee: z.string(),
-  firstIncrement: z.number().int(),
-  nextIncrement: z.number().int(),
-  forfaitEligible: z.boolean(),
-  validFrom: z.string(),
-});
 const QuoteSchema = z
   .object({
     tariffId: z.string(),
     callee: z.string(),
     at: z.string(),
-    rate: RateOut.nullable(),
+    rate: RateSchema.nullable(),
     freeNumber: z.boolean(),
     billableSeconds: z.number().int(),
     forfaitSeconds: z.number().int(),

@@ -81,7 +81,8 @@ export interface Quote {
   /** The callee as rated: E.164 or a short number's digits. */
   callee: string;
   at: string;
-  rate: Rate | null;
+  /** The stored rate found (with its id). */
+  rate: (Rate & { id: string }) | null;
   freeNumber: boolean;
   billableSeconds: number;
   forfaitSeconds: number;
@@ -116,7 +117,7 @@ export async function quoteCall(deps: CdrDeps, p: Principal, tariffId: string, i
     tariffId,
     callee,
     at: new Date(atMs).toISOString(),
-    rate: rate === undefined ? null : rate.rate,
+    rate: rate === undefined ? null : { ...rate.rate, id: rate.rate.id ?? '' },
     freeNumber: free,
     billableSeconds: rated.billableSeconds,
     forfaitSeconds: rated.forfaitSeconds,
