@@ -40,6 +40,8 @@ import { sessionOf } from '../services/people/sessions.js';
 import { auditApp, licencesApp, peopleApp } from './routes/people.js';
 import { createMailer } from '../services/mail/mailer.js';
 import { portalApp } from './portal/portal.js';
+import { simulationsApp, tariffSimulationApp, type FinishedSimulation } from './routes/simulation.js';
+import { SimulationJobs } from '../services/simulation/jobs.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
@@ -73,6 +75,7 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   const house = new House(metrics, deps.logger);
   const exports = new ExportQueue(deps.config.exportLimits);
   const tariffs = new TariffIndexCache(deps.db);
+  const simulations = new SimulationJobs<FinishedSimulation>();
   const book = new AccountBook(deps.db, deps.sql, deps.logger, (id) => tariffs.invalidate(id));
   const writer = new ReservationWriter(deps.sql);
   const authorization: AuthorizationService = { book, writer, tariffs };
@@ -157,6 +160,8 @@ export function createApp(deps: Deps, options: { serverId?: string } = {}): App 
   app.route('/v1/tenants', tenantsApp(deps, defineRoute));
   app.route('/v1/product-types', productTypesApp(deps, defineRoute));
   app.route('/v1/tariffs', tariffsApp(deps, defineRoute, tariffs));
+  app.route('/v1/tariffs', tariffSimulationApp(deps, defineRoute, tariffs, simulations));
+  app.route('/v1/simulations', simulationsApp(defineRoute, simulations));
   app.route('/v1/roles', rolesApp(deps, defineRoute, keys));
   app.route('/v1/keys', keysApp(deps, defineRoute, keys));
   app.route('/v1/cdrs', cdrsApp(deps, defineRoute, tariffs, exports));

@@ -15,6 +15,7 @@ import { cdrsCommand } from './cdrs.js';
 import { archivesCommand } from './archives.js';
 import { invoicesCommand } from './invoices.js';
 import { devicesCommand } from './devices.js';
+import { tariffsCommand } from './tariffs.js';
 
 const program = new Command()
   .name('forfait')
@@ -123,5 +124,6 @@ program.addCommand(cdrsCommand());
 program.addCommand(archivesCommand());
 program.addCommand(invoicesCommand());
 program.addCommand(devicesCommand());
+program.addCommand(tariffsCommand());
 
 await program.parseAsync(process.argv);

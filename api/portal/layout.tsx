@@ -35,6 +35,7 @@ const menu: { key: LabelKey; href: string; show: (v: Viewer) => boolean }[] = [
   { key: 'calls', href: '/portal/calls', show: (v) => v.permissions.has('cdrs:read') },
   { key: 'devices', href: '/portal/devices', show: (v) => v.permissions.has('devices:manage') },
   { key: 'invoices', href: '/portal/invoices', show: (v) => v.permissions.has('invoices:read') },
+  { key: 'simulation', href: '/portal/simulation', show: (v) => v.reseller || v.permissions.has('tariffs:manage') },
   { key: 'dashboard', href: '/portal/dashboard', show: (v) => v.permissions.has('indicators:read') },
   { key: 'admin', href: '/portal/admin', show: (v) => v.reseller || v.permissions.has('access:manage') },
 ];

@@ -1,3 +1,4 @@
+import { simulationPages } from './simulation.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -293,6 +294,7 @@ export function portalApp(pd: PortalDeps) {
   workPages(app, pd);
   devicePages(app, pd);
   adminPages(app, pd);
+  simulationPages(app, pd);
 
   app.notFound((c) => {
     const locale = localeOf(c);

@@ -6,7 +6,7 @@ import { ApiError } from '../errors.js';
 import type { AppEnv, Deps } from '../context.js';
 import { IdParam, type DefineRoute, json } from '../route.js';
 
-const RateSchema = z
+export const RateSchema = z
   .object({
     id: z.string(),
     prefix: z.string().openapi({ example: '336' }),

@@ -18,8 +18,8 @@
 import { rawSql, withTransaction, type Trx } from '../../db/connection.js';
 import { lockCdrRatings, lockUsersOfCdrs, outgoingCdrIds, updateRatings, type Rerating } from '../../db/repositories/cdrs.js';
 import { periodKeyer, periodOf } from '../../engine/periods.js';
-import { addPeriodUsage, readPeriodUsage, usedInPeriod, type UsageDelta } from './forfaitUsage.js';
-import { digitsForLookup, rateCall, type RatedCall } from '../../engine/index.js';
+import { addPeriodUsage, readPeriodUsage, type UsageDelta } from './forfaitUsage.js';
+import { RerateComputer } from './rerateCompute.js';
 import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import { loadTenantContext, type CdrDeps } from './context.js';
 import { fromUnits4, toUnits4 } from './pgArrays.js';
@@ -93,56 +93,43 @@ export async function rerate(
     const rows = await lockCdrRatings(trx, tenantId, cdrIds);
     const callPeriods = rows.map((row) => periodOfMs(row.startedAt.getTime()));
     const usage = await readPeriodUsage(trx, tenantId, rows.map((row, i) => ({ userId: row.userId, period: callPeriods[i]! })));
-    /** forfait seconds still unused per (user, month), moved as the chunk's calls are rerated */
-    const unused = new Map<string, number>();
+    // the chunk's calls, rated one after the other by the one compute step (rerateCompute.ts)
+    const computer = new RerateComputer({ tariff: ctx.tariff, freeNumbers: ctx.freeNumbers, currentPeriod, periodOf: periodOfMs }, usage);
     const usageDeltas: UsageDelta[] = [];
     const accounts = new Map<string, LockedAccount>();
     const counters = new Map<string, CounterDelta>();
     const lines: LedgerLine[] = [];
     const updates: Rerating[] = [];
-    for (const [i, row] of rows.entries()) {
+    for (const row of rows) {
       const user = userById.get(row.userId);
-      const callPeriod = callPeriods[i]!;
-      const free = ctx.freeNumbers.has(row.callee);
-      const rate = ctx.tariff?.lookup(digitsForLookup(row.callee), row.startedAt.getTime());
-      if (user === undefined || (rate === undefined && !free)) {
+      const oldCost = toUnits4(row.cost);
+      const r = computer.rate(
+        { ...row, startedAtMs: row.startedAt.getTime(), rateId: row.rateId === null ? null : String(row.rateId), cost: Number(oldCost) },
+        user,
+      );
+      if (r.kind === 'skipped') {
         out.skipped++;
         continue;
       }
-      const answered = row.disposition === 'answered';
-      const rated: RatedCall =
-        rate === undefined
-          ? { billableSeconds: answered ? row.durationSeconds : 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as RatedCall['cost'] }
-          : rateCall({ durationSeconds: row.durationSeconds, answered, rate, remainingForfaitSeconds: row.forfaitSeconds + unusedOf(user, callPeriod), billingEnabled: user.billingEnabled, freeNumber: free });
-      const rateId = rate?.rate.id ?? null;
-      const destination = rate?.rate.destination ?? null;
-      const klass = rate?.rate.class ?? 'free';
-      const oldCost = toUnits4(row.cost);
-      const newCost = BigInt(rated.cost);
-      const same =
-        newCost === oldCost && rated.billableSeconds === row.billableSeconds && rated.forfaitSeconds === row.forfaitSeconds &&
-        rated.chargedSeconds === row.chargedSeconds && rateId === (row.rateId === null ? null : String(row.rateId)) &&
-        destination === row.destination && klass === row.class;
-      if (same) continue;
+      if (r.kind === 'same' || user === undefined) continue;
       out.changed++;
+      const newCost = BigInt(r.cost);
       updates.push({
         id: row.id,
-        rateId,
-        destination,
-        class: klass,
-        billableSeconds: rated.billableSeconds,
-        forfaitSeconds: rated.forfaitSeconds,
-        chargedSeconds: rated.chargedSeconds,
+        rateId: r.rateId,
+        destination: r.destination,
+        class: r.class,
+        billableSeconds: r.rated.billableSeconds,
+        forfaitSeconds: r.rated.forfaitSeconds,
+        chargedSeconds: r.rated.chargedSeconds,
         cost: fromUnits4(newCost),
         costChanged: newCost !== oldCost,
       });
       accounts.set(user.id, { id: user.id, balance: toUnits4(user.balance) });
       const delta = counters.get(user.id) ?? { usedSeconds: 0, totalCallSeconds: 0 };
-      const forfaitMoved = rated.forfaitSeconds - row.forfaitSeconds;
-      if (callPeriod === (user.forfaitPeriod ?? currentPeriod)) delta.usedSeconds += forfaitMoved;
-      unused.set(`${user.id}|${callPeriod}`, unusedOf(user, callPeriod) - forfaitMoved);
-      usageDeltas.push({ userId: user.id, period: callPeriod, seconds: forfaitMoved });
-      delta.totalCallSeconds += rated.billableSeconds - row.billableSeconds;
+      if (r.currentPeriod) delta.usedSeconds += r.forfaitMoved;
+      usageDeltas.push({ userId: user.id, period: r.callPeriod, seconds: r.forfaitMoved });
+      delta.totalCallSeconds += r.rated.billableSeconds - row.billableSeconds;
       counters.set(user.id, delta);
       if (newCost !== oldCost) {
         out.adjusted++;
@@ -159,13 +146,5 @@ export async function rerate(
     await appendLedgerEntries(trx, tenantId, accounts, lines, counters, createdBy);
     await addPeriodUsage(trx, tenantId, usageDeltas);
     return out;
-
-    function unusedOf(user: (typeof users)[number], callPeriod: string): number {
-      const key = `${user.id}|${callPeriod}`;
-      const known = unused.get(key);
-      if (known !== undefined) return known;
-      const account = { id: user.id, forfaitPeriod: user.forfaitPeriod ?? currentPeriod, usedSeconds: user.usedSeconds };
-      return Math.max(0, user.forfaitMinutes * 60 - usedInPeriod(usage, account, callPeriod));
-    }
   }
 }

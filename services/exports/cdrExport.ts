@@ -112,7 +112,12 @@ const ISO_SQL = (column: string) => `to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS
  * (`stream.errored`), where its reader finds it.
  */
 export async function copyOut(session: postgres.Sql, select: string, delimiter = ','): Promise<Readable> {
-  const query = session.unsafe(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true, DELIMITER '${delimiter}')`) as unknown as postgres.PendingQuery<postgres.Row[]> & {
+  return copyStream(session, `COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true, DELIMITER '${delimiter}')`);
+}
+
+/** Any `COPY … TO STDOUT` statement as a stream, its errors kept on the stream (see copyOut). */
+export async function copyStream(session: postgres.Sql, statement: string): Promise<Readable> {
+  const query = session.unsafe(statement) as unknown as postgres.PendingQuery<postgres.Row[]> & {
     resolve?: (value: unknown) => void;
   };
   const resolve = query.resolve;

@@ -33,7 +33,7 @@ export type RateView = Rate & { id: string };
 
 const price = (numeric: string) => formatPrice(parsePrice(numeric));
 
-async function ratesOf(db: Db | Trx, tariffId: string): Promise<RateView[]> {
+export async function ratesOf(db: Db | Trx, tariffId: string): Promise<RateView[]> {
   const rows = await db
     .selectFrom('rates')
     .selectAll()
@@ -61,6 +61,19 @@ function rateView(r: Selectable<RateTable>): RateView {
 }
 
 /**
+ * A tariff file (SPEC §6) read and checked, nothing written: its rates, or a
+ * ValidationError listing every line at fault. The upload and the what-if
+ * simulation's draft tariff both read files here, with the same words.
+ */
+export async function readTariffFile(file: string | Uint8Array): Promise<{ rates: Rate[] } & CsvReading> {
+  // the bytes as text, whatever a spreadsheet saved them as (a line error where it cannot be sure)
+  const { text: csv, ...reading } = typeof file === 'string' ? { text: file, encoding: 'utf-8' as const, notes: [] } : decodeCsv(file);
+  const parsed = await parseTariffCsv(csv);
+  if (!parsed.ok) throw new ValidationError(`the tariff CSV has ${parsed.errors.length} error(s)`, parsed.errors);
+  return { rates: parsed.rates, ...reading };
+}
+
+/**
  * Replaces every rate of a tariff with those of a tariff CSV (SPEC §6), creating
  * the tariff on first upload. The whole file is checked first; any line error
  * and nothing is written. Rates go in with one set-based statement.
@@ -79,11 +92,7 @@ export async function putTariff(
   // another reseller's tariff is not there for this one
   const owner = await db.selectFrom('tariffs').select('resellerId').where('id', '=', id).executeTakeFirst();
   if (owner && owner.resellerId !== resellerId) throw new NotFoundError('tariff');
-  // the bytes as text, whatever a spreadsheet saved them as (a line error where it cannot be sure)
-  const { text: csv, ...reading } = typeof file === 'string' ? { text: file, encoding: 'utf-8' as const, notes: [] } : decodeCsv(file);
-  const parsed = await parseTariffCsv(csv);
-  if (!parsed.ok) throw new ValidationError(`the tariff CSV has ${parsed.errors.length} error(s)`, parsed.errors);
-  const rates = parsed.rates;
+  const { rates, ...reading } = await readTariffFile(file);
   const stored = await withTransaction(db, async (trx) => {
     // the trail keeps what the upload replaced in counts, not 50,000 rates twice
     const before = await tariffSummary(trx, resellerId, id);

@@ -27,6 +27,7 @@ interface Owned {
   aSiteId: string;
   aDeviceId: string;
   aPersonId: string;
+  aSimulationId: string;
 }
 
 interface Probe {
@@ -47,6 +48,9 @@ const fixtures: Record<string, (o: Owned) => Probe> = {
   'DELETE /v1/keys/{id}': (o) => ({ params: { id: o.aKeyId } }),
   'GET /v1/tariffs/{id}': (o) => ({ params: { id: o.aTariffId } }),
   'PUT /v1/tariffs/{id}': (o) => ({ params: { id: o.aTariffId }, raw: { body: tariffCsv, contentType: 'text/csv' } }),
+  'POST /v1/tariffs/{id}/simulate': (o) => ({ params: { id: o.aTariffId }, body: { from: '2026-11-01', to: '2026-12-01', tariffCsv } }),
+  'POST /v1/tariffs/{id}/quote': (o) => ({ params: { id: o.aTariffId }, body: { callee: '+33142000000', durationSeconds: 60 } }),
+  'GET /v1/simulations/{id}': (o) => ({ params: { id: o.aSimulationId } }),
   'GET /v1/users/{id}': (o) => ({ params: { id: o.aUserId } }),
   'GET /v1/users/{id}.pdf': (o) => ({ params: { id: o.aUserId } }),
   'PATCH /v1/users/{id}': (o) => ({ params: { id: o.aUserId }, body: { generalState: 'changed by someone else' } }),
@@ -183,8 +187,11 @@ describe('tenant isolation and access on every route', () => {
     const aDeviceBefore = (await call(app, 'GET', `/v1/devices/${aDevice.json.id}`, { key: a.adminKey })).json;
     const aPerson = await call(app, 'POST', '/v1/people', { key: a.adminKey, json: { email: `alice-${a.id}@example.test`, name: 'Alice Person', roles: ['comptable'], delivery: 'password' } });
     expect(aPerson.status, aPerson.text).toBe(201);
+    const aSimulation = await call(app, 'POST', `/v1/tariffs/${aTariffId}/simulate?wait=0`, { key: a.adminKey, json: { from: '2026-11-01', to: '2026-12-01' } });
+    expect(aSimulation.status, aSimulation.text).toBe(202);
     const owned: Owned = {
       a,
+      aSimulationId: aSimulation.json.jobId,
       aPersonId: aPerson.json.person.id,
       aKeyId: aKey.id,
       aTariffId,
