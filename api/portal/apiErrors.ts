@@ -53,6 +53,21 @@ const frDetails: [RegExp, (m: RegExpExecArray) => string][] = [
   [/must be a date \(YYYY-MM-DD\)/, () => 'doit être une date (AAAA-MM-JJ)'],
   [/must be an email address/, () => 'doit être une adresse e-mail'],
   [/already taken|already exists|taken$|in use/, () => 'déjà utilisé(e)'],
+  [/^not a MAC address: (.*)$/, (m) => `n’est pas une adresse MAC : ${m[1]!.replace(' or ', ' ou ')}`],
+  [/all-zero address is no device|broadcast address is no device|group \(multicast\) address is no device/, () => 'n’est l’adresse d’aucun appareil'],
+  [/^no such site/, () => 'site inconnu (voir la liste des sites)'],
+  [/^no such device type/, () => 'type d’appareil inconnu du catalogue'],
+  [/^not approved for site (.*)$/, (m) => `type non approuvé pour le site ${m[1]}`],
+  [/^the (\S+) has (\d+) line port/, (m) => `le ${m[1]} n’a que ${m[2]} port(s)`],
+  [/^a port is a whole number from 1/, () => 'un port est un nombre entier à partir de 1'],
+  [/^port given twice/, () => 'port donné deux fois'],
+  [/^no user has this identifiant/, () => 'aucun utilisateur n’a cet identifiant'],
+  [/is not a DECT device/, () => 'n’est pas un appareil DECT : pas de station multicellule'],
+  [/^a line is port:identifiant/, () => 'une ligne s’écrit port:identifiant, par exemple 1:1234567'],
+  [/^the same device as line (\d+)/, (m) => `le même appareil qu’à la ligne ${m[1]}`],
+  [/^live devices of the site are of this type/, () => 'des appareils en service du site sont de ce type'],
+  [/^a restart goes to a registered phone|: a restart goes to a registered phone$/, () => 'un redémarrage ne s’adresse qu’à un téléphone enregistré'],
+  [/no Kamailio RPC is configured \((\w+)\)/, (m) => `aucun Kamailio n’est configuré pour les envoyer (${m[1]}) : les redémarrages ne peuvent pas partir`],
   [/unknown column/, () => 'colonne inconnue'],
   [/missing column/, () => 'colonne manquante'],
 ];
@@ -63,13 +78,18 @@ export function fieldLabel(locale: Locale, field: string): string {
   return key in labels[locale] ? labels[locale][key as LabelKey] : field;
 }
 
-function detailMessage(locale: Locale, message: string): string {
-  if (locale === 'en') return message;
+/** The French of an API message a template knows, else undefined. */
+function frenchOf(message: string): string | undefined {
   for (const [re, fr] of frDetails) {
     const m = re.exec(message);
     if (m) return fr(m);
   }
-  return 'valeur refusée';
+  return undefined;
+}
+
+function detailMessage(locale: Locale, message: string): string {
+  if (locale === 'en') return message;
+  return frenchOf(message) ?? 'valeur refusée';
 }
 
 export interface SaidError {
@@ -90,5 +110,8 @@ export function sayError(locale: Locale, error: ApiFailure): SaidError {
   const sentence = codes[error.code as ErrorCode]?.[locale];
   if (locale === 'en' || sentence === undefined) return { headline: error.message, details };
   const fields = [...new Set(details.map((d) => d.field).filter(Boolean))].map((f) => `« ${f} »`);
-  return { headline: fields.length ? `${sentence} À corriger : ${fields.join(', ')}.` : sentence, details };
+  if (fields.length) return { headline: `${sentence} À corriger : ${fields.join(', ')}.`, details };
+  // a refusal without details (a 409 on the device's state…): its reason too, where a template knows it
+  const reason = details.length === 0 ? frenchOf(error.message) : undefined;
+  return { headline: reason ? `${reason[0]!.toUpperCase()}${reason.slice(1)}.` : sentence, details };
 }

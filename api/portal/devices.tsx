@@ -496,7 +496,7 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
     const restartNotice = answered && sipAccepted(answered.status) ? t('restartAccepted', answered) : undefined;
     const restartError =
       answered && !sipAccepted(answered.status)
-        ? { code: answered.status === 408 ? 'REQUEST_TIMEOUT' : 'SIP_REFUSED', message: t(answered.status === 408 ? 'restartNoAnswer' : 'restartRefused', answered) }
+        ? { code: answered.status === 408 ? 'REQUEST_TIMEOUT' : 'SIP_REFUSED', message: t(answered.status === 408 ? 'restartNoAnswer' : 'restartRefused', answered), said: true }
         : undefined;
     return c.html(
       <Layout

@@ -24,7 +24,7 @@ const SimulateBody = z
     tariffCsv: z.string().optional().openapi({ description: 'A draft tariff CSV (SPEC §6) to simulate instead of the stored rates; checked like an upload, never saved' }),
   })
   .strict()
-  .openapi('SimulateRequest');
+  .openapi('SimulateRequest', { example: { from: '2026-10-01', to: '2026-11-01' } });
 
 const SimulateQuery = z.object({
   format: z.enum(['json', 'csv']).optional().openapi({ description: 'csv: one line per tenant (or per user with by=user)' }),
@@ -83,7 +83,7 @@ const QuoteBody = z
     forfaitSeconds: z.number().int().min(0).max(100_000_000).optional().openapi({ description: 'Forfait seconds left to the caller (default 0)' }),
   })
   .strict()
-  .openapi('QuoteRequest');
+  .openapi('QuoteRequest', { example: { callee: '0612345678', durationSeconds: 125, at: '2026-11-03T10:15:00+01:00' } });
 const QuoteSchema = z
   .object({
     tariffId: z.string(),

@@ -107,6 +107,7 @@ interface World {
   reseller: string;
   resellerId: string;
   tenantId: string;
+  tariffId: string;
   admin: string;
   pbx: string;
   userId?: string;
@@ -134,7 +135,7 @@ async function world(parts: Set<Part>): Promise<World> {
     'tenant',
   );
   const pbx = (await ok(await call(app, 'POST', '/v1/keys', { key: t.adminKey, json: { name: 'pbx', principal: 'pbx' } }), 'pbx key')).key;
-  const w: World = { reseller: r.key, resellerId: r.resellerId, tenantId: t.tenant.id, admin: t.adminKey, pbx };
+  const w: World = { reseller: r.key, resellerId: r.resellerId, tenantId: t.tenant.id, tariffId, admin: t.adminKey, pbx };
   if (parts.has('user')) {
     const user = { fullName: 'Zoë Martin', matricule: '20260000000001', identifiant: '1234567', authorizedNumbers: ['06 12 34 56 78'] };
     w.userId = (await ok(await call(app, 'POST', '/v1/users', { key: w.admin, json: user }), 'user')).id;
@@ -204,6 +205,16 @@ const scenarios: Record<string, Scenario> = {
     check: (j) => expect(j.tenant).toMatchObject({ country: 'FR', timezone: 'Europe/Paris' }) },
   'PATCH /v1/tenants/{id}': { key: reseller, params: (w) => ({ id: w.tenantId }) },
   'POST /v1/product-types': { key: reseller },
+  // the tenant's own tariff over October: the example's call is rated again, nothing written
+  'POST /v1/tariffs/{id}/simulate': {
+    params: (w) => ({ id: w.tariffId }),
+    prepare: async (w) => {
+      const cdr = { callId: 'oct-sim', identifiant: '1234567', callee: '0612345678', startedAt: '2026-10-15T10:00:00+02:00', durationSeconds: 60 };
+      accepted(await ok(await call(app, 'POST', '/v1/cdrs', { key: w.admin, json: [cdr] }), 'October call', 200));
+    },
+    check: (j) => expect(j.result.total).toMatchObject({ calls: 1, difference: '0.0000' }),
+  },
+  'POST /v1/tariffs/{id}/quote': { params: (w) => ({ id: w.tariffId }), check: (j) => expect(j).toMatchObject({ billableSeconds: 125, cost: '0.5167' }) },
   'PUT /v1/tariffs/{id}': { key: reseller, params: () => ({ id: uniqueName('tarif').toLowerCase() }), check: (j) => expect(j.rates.length).toBeGreaterThan(0) },
   'POST /v1/roles': {},
   'GET /v1/keys': {},

@@ -23,6 +23,9 @@ const pbxTraffic: Record<string, string> = {
   'POST /v1/authorize': 'a call asked for: its reservation is the record',
   'POST /v1/calls/{reservationId}/end': 'a call ended: its CDR and ledger entry are the record',
   'POST /v1/devices/registrations': 'a phone registering: the registrations table is the record',
+  // POSTs that change nothing (test/simulation/simulate.test.ts proves it): nothing to record
+  'POST /v1/tariffs/{id}/simulate': 'a what-if over past CDRs: writes nothing',
+  'POST /v1/tariffs/{id}/quote': 'one call priced: writes nothing',
 };
 
 const { db } = testDb();

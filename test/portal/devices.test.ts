@@ -1,3 +1,4 @@
+import { defaultConfig } from '../../api/context.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../api/app.js';
 import { call, testDb, unlimited } from '../support/app.js';
@@ -11,7 +12,8 @@ import { clockedApp, deviceTenant, freshMac, TestClock, type DeviceTenant } from
  * its CSRF field, through the API, on an app whose clock the test moves.
  */
 const clock = new TestClock(new Date('2026-11-03T09:00:00Z'));
-const settings = { issuer: testIssuer, rateLimits: unlimited };
+// sessions that outlast the days this test moves its clock by (the idle timeout has tests of its own)
+const settings = { issuer: testIssuer, rateLimits: unlimited, portal: { ...defaultConfig.portal, session: { idleMinutes: 60 * 24 * 30, lifetimeHours: 24 * 30 } } };
 let app: App;
 let t: DeviceTenant;
 let other: DeviceTenant;
@@ -57,12 +59,12 @@ describe('the Devices pages', () => {
     expect(form.text).toContain('name="line4"');
     const bad = await tech.post('/portal/devices/new', { mac: '00:1a:2b', site: 'Paris', deviceType: t.desk, line1: t.users[0]!.identifiant });
     expect(bad.status).toBe(400);
-    expect(bad.text).toMatch(/<td>mac<\/td><td>00:1a:2b<\/td>/);
+    expect(bad.text).toMatch(/<td>Adresse MAC<\/td><td>00:1a:2b<\/td><td>n’est pas une adresse MAC/);
     expect(bad.text).toContain('value="00:1a:2b"'); // what was typed is kept
     expect(await devicesOf(t.id)).toHaveLength(before);
     const wrongSite = await tech.post('/portal/devices/new', { mac: freshMac(), site: 'Lyon', deviceType: t.desk });
     expect(wrongSite.status).toBe(400);
-    expect(wrongSite.text).toContain('<td>deviceType</td>');
+    expect(wrongSite.text).toContain('<td>Type d’appareil</td>');
     expect(await devicesOf(t.id)).toHaveLength(before);
 
     const mac = freshMac();
@@ -113,7 +115,7 @@ describe('the Devices pages', () => {
 
     const notRegistered = await tech.post(`${page}/restart`, {});
     expect(notRegistered.status).toBe(409);
-    expect(notRegistered.text).toContain('a restart goes to a registered phone');
+    expect(notRegistered.text).toContain('Un redémarrage ne s’adresse qu’à un téléphone enregistré');
     expect((await report(t.users[1]!.identifiant, mac)).status).toBe(200);
     const noRegistrar = await tech.post(`${page}/restart`, {});
     expect(noRegistrar.status).toBe(503);
@@ -152,8 +154,8 @@ describe('the Devices pages', () => {
     await tech.get('/portal/devices/import');
     const refused = await tech.post('/portal/devices/import', { file: badCsv });
     expect(refused.status).toBe(400);
-    expect(refused.text).toMatch(/<td>2<\/td><td>mac<\/td><td>not-a-mac<\/td>/);
-    expect(refused.text).toMatch(/<td>3<\/td><td>site<\/td><td>Nowhere<\/td>/);
+    expect(refused.text).toMatch(/<td>2<\/td><td>Adresse MAC<\/td><td>not-a-mac<\/td>/);
+    expect(refused.text).toMatch(/<td>3<\/td><td>Site<\/td><td>Nowhere<\/td>/);
     expect(await devicesOf(t.id)).toHaveLength(before);
 
     const goodCsv = `\uFEFFmac;device_type;site;lines;notes\r\n${m1};${t.desk};Paris;1:${t.users[2]!.identifiant};Salle A\r\n${m2};${t.single};Lyon;1:${t.users[3]!.identifiant};\r\n`;

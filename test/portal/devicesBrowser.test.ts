@@ -99,9 +99,10 @@ describe.skipIf(skip)('the Devices page in chromium', () => {
     await page.setInputFiles('#file', { name: 'appareils.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
     await go(page, 'form[enctype="multipart/form-data"] button[type=submit]');
     const errors = await page.textContent('.error-box');
-    expect(errors).toContain('2 errors in the file: nothing was imported');
-    expect(errors).toMatch(/3\s*mac\s*00:1A:2B/);
-    expect(errors).toMatch(/4\s*deviceType/);
+    // a French page: the API's refusal said in French, each line's field by its label
+    expect(errors).toContain('Des valeurs sont refusées. À corriger : « Adresse MAC », « Type d’appareil »');
+    expect(errors).toMatch(/3\s*Adresse MAC\s*00:1A:2B\s*n’est pas une adresse MAC/);
+    expect(errors).toMatch(/4\s*Type d’appareil\s*\S+\s*type non approuvé pour le site Paris/);
     await look(page, 'devices-03-import-errors');
     const good = `mac,device_type,site,lines,notes\r\n${macB},${t.desk},Paris,1:${lineB},Salle de réunion\r\n${macC},${t.single},Lyon,1:${lineC},\r\n`;
     await page.setInputFiles('#file', { name: 'appareils.csv', mimeType: 'text/csv', buffer: Buffer.from(good) });
