@@ -54,7 +54,7 @@ export {
   parseBooleanCell,
   buildTariffIndex,
 } from './tariff.js';
-export { type RateCallInput, type RatedCall, rateCall, billableSeconds, chargedCost } from './rating.js';
+export { type RateCallInput, type RatedCall, rateCall, rateOrFree, billableSeconds, chargedCost } from './rating.js';
 export {
   type DenyReason,
   type AllowanceDenyReason,

@@ -107,3 +107,13 @@ export function rateCall(input: RateCallInput): RatedCall {
     cost: input.billingEnabled ? chargedCost(rate, billable, forfait) : (0 as Money4),
   };
 }
+
+/**
+ * §4 with the rate found, or without one for a free number (§4.5: its seconds
+ * counted as they were talked, nothing paid). `rate` undefined for a callee
+ * that is not free is the caller's to refuse.
+ */
+export function rateOrFree(rate: CompiledRate | undefined, input: Omit<RateCallInput, 'rate'>): RatedCall {
+  if (rate !== undefined) return rateCall({ ...input, rate });
+  return { billableSeconds: input.answered ? input.durationSeconds : 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as Money4 };
+}

@@ -36,7 +36,7 @@ import {
   takeCdrIds,
   usersByIdentifiant,
 } from '../../db/repositories/cdrs.js';
-import { digitsForLookup, rateCall, type CompiledRate, type RatedCall } from '../../engine/index.js';
+import { digitsForLookup, rateOrFree, type CompiledRate, type RatedCall } from '../../engine/index.js';
 import { appendLedgerEntries, type CounterDelta, type LedgerLine, type LockedAccount } from '../ledger/ledger.js';
 import type { TenantContext } from './context.js';
 import { recordAudit, type Actor } from '../audit/audit.js';
@@ -316,20 +316,14 @@ async function attemptBatch(
     for (const p of list) {
       let remaining = remainingIn.get(p.period) ?? user.forfaitMinutes * 60 - usedInPeriod(usage, account, p.period);
       const answered = p.cdr.disposition === 'answered';
-      if (p.rate === undefined) {
-        // a free number without a rate: nothing to pay, the talk time still counts
-        const billable = answered ? p.cdr.durationSeconds : 0;
-        p.rated = { billableSeconds: billable, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as RatedCall['cost'] };
-      } else {
-        p.rated = rateCall({
-          durationSeconds: p.cdr.durationSeconds,
-          answered,
-          rate: p.rate,
-          remainingForfaitSeconds: Math.max(remaining, 0),
-          billingEnabled: user.billingEnabled,
-          freeNumber: ctx.freeNumbers.has(p.cdr.callee),
-        });
-      }
+      // a free number without a rate: nothing to pay, the talk time still counts (engine's rateOrFree)
+      p.rated = rateOrFree(p.rate, {
+        durationSeconds: p.cdr.durationSeconds,
+        answered,
+        remainingForfaitSeconds: Math.max(remaining, 0),
+        billingEnabled: user.billingEnabled,
+        freeNumber: ctx.freeNumbers.has(p.cdr.callee),
+      });
       remaining -= p.rated.forfaitSeconds;
       remainingIn.set(p.period, remaining);
       usedIn.set(p.period, (usedIn.get(p.period) ?? 0) + p.rated.forfaitSeconds);

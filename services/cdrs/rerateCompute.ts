@@ -12,7 +12,7 @@
  * seconds per (user, month) move as calls are rated, in the order given (the
  * CDRs' id order).
  */
-import { digitsForLookup, rateCall, type CompiledRate, type RateCallInput, type RatedCall, type TariffIndex } from '../../engine/index.js';
+import { digitsForLookup, rateOrFree, type RatedCall, type TariffIndex } from '../../engine/index.js';
 import { usedInPeriod, type PeriodUsage } from './forfaitUsage.js';
 
 /** What a rerate reads of a CDR; cost in 1/10000 units. */
@@ -124,14 +124,4 @@ export class RerateComputer {
     const account = { id: user.id, forfaitPeriod: user.forfaitPeriod ?? this.rules.currentPeriod, usedSeconds: user.usedSeconds };
     return Math.max(0, user.forfaitMinutes * 60 - usedInPeriod(this.usage, account, callPeriod));
   }
-}
-
-/**
- * §4 with the rate found, or without one for a free number (§4.5: its seconds
- * counted as they were talked, nothing paid). `rate` undefined for a callee
- * that is not free is the caller's to refuse.
- */
-export function rateOrFree(rate: CompiledRate | undefined, input: Omit<RateCallInput, 'rate'>): RatedCall {
-  if (rate !== undefined) return rateCall({ ...input, rate });
-  return { billableSeconds: input.answered ? input.durationSeconds : 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 as RatedCall['cost'] };
 }

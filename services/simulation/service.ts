@@ -9,8 +9,7 @@
  * only. Another tenant's or reseller's id is a 404, like everywhere.
  */
 import type { Db } from '../../db/connection.js';
-import { digitsForLookup, formatMoney4, parseInstant, tenantCountry, type Rate } from '../../engine/index.js';
-import { rateOrFree } from '../cdrs/rerateCompute.js';
+import { digitsForLookup, formatMoney4, parseInstant, rateOrFree, tenantCountry, type Rate } from '../../engine/index.js';
 import type { Principal } from '../access/access.js';
 import { loadTenantContext, type CdrDeps } from '../cdrs/context.js';
 import { NumberCache } from '../cdrs/normalize.js';

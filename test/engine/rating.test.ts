@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { billableSeconds, formatMoney4, rateCall, type Rate } from '../../engine/index.js';
+import { billableSeconds, formatMoney4, rateCall, rateOrFree, type Rate } from '../../engine/index.js';
 import { referenceRateCall } from '../../engine/reference.js';
 import { compiled, makeRate } from './helpers.js';
 
@@ -105,5 +105,17 @@ describe('billableSeconds', () => {
     [90, 60, 1, 90],
   ])('d=%i with %i/%i bills %i', (d, first, next, expected) => {
     expect(billableSeconds(d, first, next)).toBe(expected);
+  });
+});
+
+describe('rateOrFree: a free number with no rate (§4.5), the one rule ingest, rerate and simulation share', () => {
+  const input = { durationSeconds: 125, answered: true, remainingForfaitSeconds: 600, billingEnabled: true, freeNumber: true };
+  it('counts the seconds as talked and pays nothing', () => {
+    expect(rateOrFree(undefined, input)).toEqual({ billableSeconds: 125, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 });
+    expect(rateOrFree(undefined, { ...input, answered: false })).toEqual({ billableSeconds: 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 });
+  });
+  it('is rateCall whenever a rate is found', () => {
+    const rate = compiled(makeRate({}));
+    for (const freeNumber of [true, false]) expect(rateOrFree(rate, { ...input, freeNumber })).toEqual(rateCall({ ...input, freeNumber, rate }));
   });
 });
