@@ -317,9 +317,10 @@ async function attemptBatch(
       let remaining = remainingIn.get(p.period) ?? user.forfaitMinutes * 60 - usedInPeriod(usage, account, p.period);
       const answered = p.cdr.disposition === 'answered';
       // a free number without a rate: nothing to pay, the talk time still counts (engine's rateOrFree)
-      p.rated = rateOrFree(p.rate, {
+      p.rated = rateOrFree({
         durationSeconds: p.cdr.durationSeconds,
         answered,
+        rate: p.rate,
         remainingForfaitSeconds: Math.max(remaining, 0),
         billingEnabled: user.billingEnabled,
         freeNumber: ctx.freeNumbers.has(p.cdr.callee),

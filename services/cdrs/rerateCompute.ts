@@ -87,9 +87,10 @@ export class RerateComputer {
     if (user === undefined || (rate === undefined && !free)) return { kind: 'skipped' };
     const callPeriod = rules.periodOf(row.startedAtMs);
     const answered = row.disposition === 'answered';
-    const rated = rateOrFree(rate, {
+    const rated = rateOrFree({
       durationSeconds: row.durationSeconds,
       answered,
+      rate,
       remainingForfaitSeconds: rate === undefined ? 0 : row.forfaitSeconds + this.unusedOf(user, callPeriod),
       billingEnabled: user.billingEnabled,
       freeNumber: free,

@@ -111,7 +111,7 @@ export async function quoteCall(deps: CdrDeps, p: Principal, tariffId: string, i
   if (rate === undefined && !free) {
     throw new ValidationError(`no rate of tariff ${tariffId} matches ${callee}`, [{ field: 'callee', value: input.callee, message: `no rate of tariff ${tariffId} matches ${callee}` }]);
   }
-  const rated = rateOrFree(rate, { durationSeconds: input.durationSeconds, answered: true, remainingForfaitSeconds: input.forfaitSeconds ?? 0, billingEnabled: true, freeNumber: free });
+  const rated = rateOrFree({ durationSeconds: input.durationSeconds, answered: true, rate, remainingForfaitSeconds: input.forfaitSeconds ?? 0, billingEnabled: true, freeNumber: free });
   return {
     tariffId,
     callee,

@@ -111,11 +111,11 @@ describe('billableSeconds', () => {
 describe('rateOrFree: a free number with no rate (§4.5), the one rule ingest, rerate and simulation share', () => {
   const input = { durationSeconds: 125, answered: true, remainingForfaitSeconds: 600, billingEnabled: true, freeNumber: true };
   it('counts the seconds as talked and pays nothing', () => {
-    expect(rateOrFree(undefined, input)).toEqual({ billableSeconds: 125, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 });
-    expect(rateOrFree(undefined, { ...input, answered: false })).toEqual({ billableSeconds: 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 });
+    expect(rateOrFree({ ...input, rate: undefined })).toEqual({ billableSeconds: 125, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 });
+    expect(rateOrFree({ ...input, answered: false, rate: undefined })).toEqual({ billableSeconds: 0, forfaitSeconds: 0, chargedSeconds: 0, cost: 0 });
   });
   it('is rateCall whenever a rate is found', () => {
     const rate = compiled(makeRate({}));
-    for (const freeNumber of [true, false]) expect(rateOrFree(rate, { ...input, freeNumber })).toEqual(rateCall({ ...input, freeNumber, rate }));
+    for (const freeNumber of [true, false]) expect(rateOrFree({ ...input, freeNumber, rate })).toEqual(rateCall({ ...input, freeNumber, rate }));
   });
 });
