@@ -132,10 +132,14 @@ async function simulateTenant(
       };
       await pool.run('tenant', input);
       const raw = await rawSql(trx);
-      // COPY takes no parameters: the values are a uuid read from the database and two instants of ours
+      // COPY takes no parameters: the values are settings of this transaction, each bound (as the export and the
+      // archive do), read once per statement as InitPlans
+      await raw`SELECT set_config('forfait_simulation.tenant', ${tenantId}, true),
+                       set_config('forfait_simulation.from', ${from.toISOString()}, true), set_config('forfait_simulation.to', ${to.toISOString()}, true)`;
       const select = `SELECT ${SIMULATION_COLUMNS} FROM cdrs
-        WHERE tenant_id = '${uuid(tenantId)}' AND direction = 'out' AND user_id IS NOT NULL
-          AND started_at >= '${from.toISOString()}' AND started_at < '${to.toISOString()}' ORDER BY id`;
+        WHERE tenant_id = (SELECT current_setting('forfait_simulation.tenant')::uuid) AND direction = 'out' AND user_id IS NOT NULL
+          AND started_at >= (SELECT current_setting('forfait_simulation.from')::timestamptz)
+          AND started_at < (SELECT current_setting('forfait_simulation.to')::timestamptz) ORDER BY id`;
       await feed(await copyStream(raw, `COPY (${select}) TO STDOUT`), pool, rated);
       const tally = await pool.run<TenantTally>('end', null);
       return {
@@ -176,9 +180,3 @@ async function feed(source: Readable, pool: WorkerPool, rated: (n: number) => vo
   if (size > 0) await send();
   for (const p of inFlight.splice(0)) rated(await p);
 }
-
-function uuid(id: string): string {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new RangeError(`not a uuid: ${id}`);
-  return id;
-}
-
