@@ -19,13 +19,16 @@
  * (as benchmarks/authorize.ts keeps the best of 2); the longest event-loop delay of each phase
  * and the share of time its thread was busy are printed beside them.
  * BENCH_SECONDS sets each phase's length (default 10); REPORTS_ALONE=1 also
- * runs the reports without the PBX's load (what they cost the server's thread).
+ * runs the reports without the PBX's load (what they cost the server's thread);
+ * BENCH_THREADS=1 prints, for each phase, the CPU of every thread on the machine
+ * (server threads with their nice value, PostgreSQL backends by application
+ * name, the kernel's workers): who the PBX's thread shares the cores with.
  *
  * Last line: BENCH isolation value=<p99 with reports, ms> unit=ms anchor=<p99 alone, ms> ratio=<value/anchor>
  * (lower is better; the issue's target is a ratio of 2 at most).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -138,8 +141,43 @@ interface Loop {
   gc: number;
 }
 
+/** CPU ticks of every thread on the machine, by "pid/tid name nice=N" (from /proc; threads that ended are gone). */
+function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks.set(`${pid}/${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))} nice=${fields[16]}`, Number(fields[11]) + Number(fields[12]));
+      } catch {
+        // ended meanwhile
+      }
+    }
+  }
+  return ticks;
+}
+
+/** BENCH_THREADS=1: the threads that used the cores during a phase, busiest first, PostgreSQL backends named. */
+async function printThreads(before: Map<string, number>, seconds: number, sql: postgres.Sql): Promise<void> {
+  const after = threadTicks();
+  const backends = new Map(
+    (await sql<{ pid: number; name: string }[]>`SELECT pid, application_name || ' ' || backend_type AS name FROM pg_stat_activity`).map((r) => [r.pid, r.name]),
+  );
+  const shares = [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / 100 / seconds] as const).filter(([, v]) => v >= 0.01);
+  shares.sort((a, b) => b[1] - a[1]);
+  log(`   threads, share of a core (${shares.reduce((sum, [, v]) => sum + v, 0).toFixed(2)} cores in all):`);
+  for (const [k, v] of shares.slice(0, 16)) log(`     ${(v * 100).toFixed(1).padStart(5)} %  ${k} ${backends.get(Number(k.split('/')[0])) ?? ''}`);
+}
+
 /** Runs `f` and tells how the server's event loop fared meanwhile. */
-async function watchLoop<T>(f: () => Promise<T>): Promise<[T, Loop]> {
+async function watchLoop<T>(f: () => Promise<T>, sql?: postgres.Sql): Promise<[T, Loop]> {
   const h = monitorEventLoopDelay({ resolution: 5 });
   const before = performance.eventLoopUtilization();
   const cpu = mainThreadCpu();
@@ -148,10 +186,12 @@ async function watchLoop<T>(f: () => Promise<T>): Promise<[T, Loop]> {
     for (const e of list.getEntries()) gc = Math.max(gc, e.duration);
   });
   gcs.observe({ entryTypes: ['gc'] });
+  const threads = process.env.BENCH_THREADS && sql ? { ticks: threadTicks(), at: performance.now() } : undefined;
   h.enable();
   const result = await f();
   h.disable();
   gcs.disconnect();
+  if (threads && sql) await printThreads(threads.ticks, (performance.now() - threads.at) / 1000, sql);
   return [result, { cpu: mainThreadCpu() - cpu, delay: h.max / 1e6, busy: performance.eventLoopUtilization(before).utilization, gc }];
 }
 
@@ -265,9 +305,10 @@ export async function main(): Promise<void> {
     const best = { alone: Infinity, busy: Infinity };
     let errors = 0;
     for (let round = 1; round <= 2; round++) {
-      const [alone, aloneLoop] = await watchLoop(() => pbxLoad(SECONDS));
+      const [alone, aloneLoop] = await watchLoop(() => pbxLoad(SECONDS), sql);
       const [[busy, indicators, pdfs], busyLoop] = await watchLoop(() =>
         Promise.all([pbxLoad(SECONDS), load(indicatorsUrl, 4, SECONDS, report, '60s'), load(pdfUrl, 1, SECONDS, report, '60s')]),
+        sql,
       );
       log(line(`${round}. authorize alone`, alone, aloneLoop));
       log(line(`${round}. authorize + reports`, busy, busyLoop));

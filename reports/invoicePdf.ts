@@ -10,7 +10,6 @@ import type { Issuer } from '../services/invoices/issuer.js';
 import type { InvoiceRecord, UserCalls } from '../services/invoices/read.js';
 import { ratePercent } from '../engine/money.js';
 import { collect, colors, fonts, pt } from './pdf.js';
-import { renderOffThread } from './renderPool.js';
 
 type Locale = 'fr' | 'en';
 
@@ -138,12 +137,7 @@ interface Column {
   align: 'left' | 'right';
 }
 
-/** The invoice's PDF, drawn by a report worker: never on the thread that answers the PBX (issue #24). */
-export function renderInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
-  return renderOffThread('invoicePdf', { ...input, createdAt: input.createdAt ?? new Date() });
-}
-
-/** The invoice's PDF drawn on the calling thread (what the report worker runs). */
+/** The invoice's PDF drawn on the calling thread: what the report worker runs (the server calls ./renderPool.ts renderInvoicePdf). */
 export function drawInvoicePdf(input: InvoicePdfInput): Promise<Buffer> {
   const { invoice, tenant, issuer } = input;
   const locale: Locale = invoice.locale;

@@ -1,12 +1,12 @@
 /**
- * A report worker (./renderPool.ts): draws PDFs with pdfkit and writes the
+ * A report worker (./renderPool.ts): draws PDFs with pdfkit, writes Factur-X XML and the
  * pages of invoice details CSVs on its own thread, at the lowest CPU priority,
  * and hands the results back to the server.
  */
 import { workerData } from 'node:worker_threads';
 import { serveTasks, type TaskResult } from '../services/shared/workerPool.js';
 import { detailsPage } from '../services/invoices/details.js';
-import { facturXPdf } from '../services/invoices/facturx.js';
+import { facturXml, facturXPdf } from '../services/invoices/facturx.js';
 import { drawInvoicePdf } from './invoicePdf.js';
 import type { RenderTasks } from './renderPool.js';
 import { drawUserSheet } from './userSheet.js';
@@ -26,6 +26,7 @@ serveTasks(
     },
     userSheet: async ({ user, tenant, now }: RenderTasks['userSheet']) => movable(await drawUserSheet(user, tenant, now)),
     detailsPage: async ({ ctx, items, part }: RenderTasks['detailsPage']) => ({ result: await detailsPage(ctx, items, part) }),
+    facturXml: async ({ invoice, issuer, tenant }: RenderTasks['facturXml']) => ({ result: await facturXml(invoice, issuer, tenant) }),
   },
   workerData as { nice?: number },
 );

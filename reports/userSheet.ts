@@ -4,7 +4,6 @@ import PDFDocument from 'pdfkit';
 import type { UserView } from '../services/users/fields.js';
 import type { DirectoryTenant } from '../services/users/repo.js';
 import { collect, colors, fonts, pt } from './pdf.js';
-import { renderOffThread } from './renderPool.js';
 
 const labels = {
   fr: {
@@ -87,12 +86,7 @@ function money(balance: string, currency: string, locale: 'fr' | 'en'): string {
   return `${m[1]}${int}${locale === 'fr' ? ',' : '.'}${frac} ${currency}`;
 }
 
-/** The user's sheet, drawn by a report worker: never on the thread that answers the PBX (issue #24). */
-export function renderUserSheet(user: UserView, tenant: DirectoryTenant, now: Date = new Date()): Promise<Buffer> {
-  return renderOffThread('userSheet', { user, tenant, now });
-}
-
-/** The user's sheet drawn on the calling thread (what the report worker runs); `now` is printed and is its creation date. */
+/** The user's sheet drawn on the calling thread: what the report worker runs (the server calls ./renderPool.ts renderUserSheet); `now` is printed and is its creation date. */
 export function drawUserSheet(user: UserView, tenant: DirectoryTenant, now: Date = new Date()): Promise<Buffer> {
   const t = labels[tenant.locale];
   const doc = new PDFDocument({ size: 'A4', margin: 50, font: fonts.regular, info: { Title: `${t.title} — ${user.fullName}`, Author: 'Forfait', CreationDate: now } });

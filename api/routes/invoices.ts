@@ -1,6 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import { renderInvoicePdf } from '../../reports/invoicePdf.js';
-import { detailsPageOffThread } from '../../reports/renderPool.js';
+import { detailsPageOffThread, renderFacturXml, renderInvoicePdf } from '../../reports/renderPool.js';
 import { NotFoundError } from '../../services/shared/errors.js';
 import type { ExportQueue } from '../../services/exports/queue.js';
 import { exportWithSlot } from '../../services/exports/slot.js';
@@ -13,7 +12,6 @@ import { accountingExport } from '../../services/invoices/accountingExport.js';
 import { draftInvoice, loadInvoiceTenants } from '../../services/invoices/issue.js';
 import { parsePeriod } from '../../services/invoices/period.js';
 import { ConflictError } from '../../services/shared/errors.js';
-import { facturXml } from '../../services/invoices/facturx.js';
 import { tenantOf } from '../auth.js';
 import type { AppEnv, Deps } from '../context.js';
 import { jsonAndPdfRoutes, ListQuery, listOf, type DefineRoute, json, jsonRequest } from '../route.js';
@@ -200,7 +198,7 @@ export function invoicesApp(deps: Deps, defineRoute: DefineRoute, exports: Expor
     xml: {
       summary: 'The invoice or credit note as Factur-X CII XML (EN 16931 profile), the XML its PDF embeds',
       description: 'CII XML',
-      render: async (invoice, c) => ({ text: await facturXml(invoice, issuer, await billedTenant(tenantOf(c.get('principal')))), filename: 'factur-x.xml' }),
+      render: async (invoice, c) => ({ text: await renderFacturXml(invoice, issuer, await billedTenant(tenantOf(c.get('principal')))), filename: 'factur-x.xml' }),
     },
   });
 

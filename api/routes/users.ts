@@ -2,7 +2,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { csvEncodings } from '../../services/shared/csvText.js';
 import { validate as isUuid } from 'uuid';
 import { stream } from 'hono/streaming';
-import { renderUserSheet } from '../../reports/userSheet.js';
+import { renderUserSheet } from '../../reports/renderPool.js';
 import { listLedger, postLedgerEntry } from '../../services/ledger/ledger.js';
 import { exportUsersCsv } from '../../services/users/export.js';
 import { importModes, importUsers } from '../../services/users/import.js';

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { renderInvoicePdf } from '../../reports/invoicePdf.js';
+import { renderInvoicePdf } from '../../reports/renderPool.js';
 import { draftInvoice, loadInvoiceTenants } from '../../services/invoices/issue.js';
 import { defaultIssuer } from '../../services/invoices/issuer.js';
 import { runDueInvoices, runInvoices } from '../../services/invoices/run.js';

@@ -5,10 +5,10 @@
 import { DateTime } from 'luxon';
 import PDFDocument from 'pdfkit';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { drawInvoicePdf, renderInvoicePdf, type InvoicePdfInput } from '../../reports/invoicePdf.js';
-import { closeRenderPool, detailsPageOffThread, renderPool } from '../../reports/renderPool.js';
+import { drawInvoicePdf, type InvoicePdfInput } from '../../reports/invoicePdf.js';
+import { closeRenderPool, detailsPageOffThread, renderInvoicePdf, renderPool, renderUserSheet } from '../../reports/renderPool.js';
 import { detailsPage, type ItemRow } from '../../services/invoices/details.js';
-import { drawUserSheet, renderUserSheet } from '../../reports/userSheet.js';
+import { drawUserSheet } from '../../reports/userSheet.js';
 import { testIssuer } from '../support/issuer.js';
 import type { UserView } from '../../services/users/fields.js';
 import type { DirectoryTenant } from '../../services/users/repo.js';

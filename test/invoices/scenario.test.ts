@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { renderInvoicePdf } from '../../reports/invoicePdf.js';
+import { renderInvoicePdf } from '../../reports/renderPool.js';
 import { testIssuer } from '../support/issuer.js';
 import { getInvoice, invoiceUserCalls } from '../../services/invoices/read.js';
 import { runInvoices } from '../../services/invoices/run.js';
