@@ -22,7 +22,7 @@ import { insertKey } from '../services/access/access.js';
 import { defaultReseller } from '../services/access/bootstrap.js';
 import { random } from '../test/fixtures/random.js';
 import { throughNonOwner } from './forward.js';
-import { benchLine, freshDatabase, profiled } from './support.js';
+import { benchLine, cpuSeconds, freshDatabase, postmasterPid, profiled } from './support.js';
 
 const USERS = 10_000;
 const DURATION = process.env.BENCH_SECONDS ?? '8';
@@ -104,36 +104,6 @@ async function wrk(url: string, script: string, seconds = DURATION, connections 
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   return { rps, p50, p99, non2xx, requests };
-}
-
-/** utime+stime (all threads) and cutime+cstime (waited-for children) of a process, in seconds; 0 when gone. */
-function procTimes(pid: number, file = `/proc/${pid}/stat`): { own: number; children: number; ppid: number } {
-  try {
-    const stat = readFileSync(file, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number); // f[0] is field 3 (state)
-    return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100, ppid: f[1]! };
-  } catch {
-    return { own: 0, children: 0, ppid: 0 };
-  }
-}
-
-/**
- * CPU seconds used so far by this process (the servers, all threads), by its
- * waited-for children (wrk) and by the database's processes: the machine is
- * shared, so CPU per request tells more than requests per second alone.
- */
-function cpuSeconds(dataDir: string): { node: number; loop: number; wrk: number; pg: number } {
-  const self = procTimes(process.pid);
-  // the main thread (its tid is the pid): the event loop that serves HTTP; the rest is the commit worker and V8's GC and compiler threads
-  const loop = procTimes(process.pid, `/proc/${process.pid}/task/${process.pid}/stat`).own;
-  const postmaster = Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  let pg = procTimes(postmaster).own;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const t = procTimes(Number(entry));
-    if (t.ppid === postmaster) pg += t.own;
-  }
-  return { node: self.own, loop, wrk: self.children, pg };
 }
 
 const cpuText = (r: WrkResult) =>
@@ -234,10 +204,11 @@ end
   // warm up both (JIT, the tenant's book, the tariff index), then alternate runs and keep the best of each
   await wrk(`http://127.0.0.1:${appServer.port}/v1/authorize`, script, '2', '4');
   await wrk(`http://127.0.0.1:${anchorServer.port}/bare`, script, '2', '4');
+  const postmaster = await postmasterPid(database.sql);
   const measured = async (url: string): Promise<WrkResult> => {
-    const before = cpuSeconds(database.dataDir);
+    const before = cpuSeconds(postmaster);
     const { result, stalls } = await watchingStalls(() => wrk(url, script));
-    const after = cpuSeconds(database.dataDir);
+    const after = cpuSeconds(postmaster);
     const per = (k: 'node' | 'loop' | 'wrk' | 'pg') => ((after[k] - before[k]) * 1e6) / Math.max(1, result.requests);
     return { ...result, cpu: { node: per('node'), loop: per('loop'), wrk: per('wrk'), pg: per('pg') }, stalls };
   };

@@ -32,7 +32,7 @@ import { putTariff } from '../services/tariffs/tariffs.js';
 import { createTenant } from '../services/tenants/tenants.js';
 import { SYNTHETIC_TARIFF, writeSyntheticCdrs } from '../test/fixtures/cdrs/generate.js';
 import { openHistoryData } from './data/history.js';
-import { benchLine, freshDatabase } from './support.js';
+import { benchLine, cpuSeconds, freshDatabase, postmasterPid } from './support.js';
 
 const ROWS = Number(process.env.CDRS ?? 1_000_000);
 const HISTORY = Number(process.env.HISTORY ?? 0);
@@ -102,6 +102,8 @@ export async function main(): Promise<void> {
     const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s as Server));
     });
+    const postmaster = await postmasterPid(db.sql);
+    const cpuBefore = cpuSeconds(postmaster);
     const started = performance.now();
     const res = await fetch(`http://127.0.0.1:${port}/v1/cdrs/import?format=native`, {
       method: 'POST',
@@ -111,10 +113,16 @@ export async function main(): Promise<void> {
     } as RequestInit);
     const answer = (await res.json()) as { accepted: number; duplicates: number; rejectedCount: number };
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuSeconds(postmaster);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     if (res.status !== 200) throw new Error(`import failed: ${res.status} ${JSON.stringify(answer)}`);
     const value = ROWS / seconds;
     process.stdout.write(`import: ${seconds.toFixed(2)} s, ${JSON.stringify(answer)}\n`);
+    // where the import's CPU went (the machine has 2 cores: which side bounds it)
+    const perCdr = (k: 'node' | 'loop' | 'pg') => (((cpuAfter[k] - cpuBefore[k]) * 1e6) / ROWS).toFixed(1);
+    process.stdout.write(
+      `CPU per CDR: server ${perCdr('node')} µs (main thread ${perCdr('loop')}, busy ${(((cpuAfter.loop - cpuBefore.loop) / seconds) * 100).toFixed(0)} % of the import), PostgreSQL ${perCdr('pg')} µs\n`,
+    );
 
     // exact, or no figure
     const [check] = await db.sql<{ cdrs: string; calls: string; bad: string; ledger: string }[]>`

@@ -1,6 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type postgres from 'postgres';
 import { connect, type DbHandle } from '../db/connection.js';
 import { startEmbedded } from '../db/embedded.js';
 import { migrateToLatest } from '../db/migrate.js';
@@ -107,4 +109,39 @@ function summarizeProfile(nodes: ProfileNode[], top: number): string {
     'top functions by self time:',
     ...sorted(byFunction, top).map(([k, h]) => `  ${pct(h)}  ${k}`),
   ].join('\n');
+}
+
+/** utime+stime (all threads) and cutime+cstime (waited-for children) of a process, in seconds; 0 when gone. */
+function procTimes(pid: number, file = `/proc/${pid}/stat`): { own: number; children: number; ppid: number } {
+  try {
+    const stat = readFileSync(file, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number); // f[0] is field 3 (state)
+    return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100, ppid: f[1]! };
+  } catch {
+    return { own: 0, children: 0, ppid: 0 };
+  }
+}
+
+/**
+ * CPU seconds used so far by this process (the servers, all threads), by its
+ * waited-for children (wrk) and by the database's processes: the machine is
+ * shared, so CPU per request tells more than requests per second alone.
+ */
+export function cpuSeconds(postmaster: number): { node: number; loop: number; wrk: number; pg: number } {
+  const self = procTimes(process.pid);
+  // the main thread (its tid is the pid): the event loop that serves HTTP; the rest is the commit worker and V8's GC and compiler threads
+  const loop = procTimes(process.pid, `/proc/${process.pid}/task/${process.pid}/stat`).own;
+  let pg = procTimes(postmaster).own;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const t = procTimes(Number(entry));
+    if (t.ppid === postmaster) pg += t.own;
+  }
+  return { node: self.own, loop, wrk: self.children, pg };
+}
+
+/** The database's postmaster (the parent of its processes), from its data directory: this machine's PostgreSQL only. */
+export async function postmasterPid(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ dir: string }[]>`SELECT current_setting('data_directory') AS dir`;
+  return Number(readFileSync(path.join(row!.dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
