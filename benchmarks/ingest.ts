@@ -6,6 +6,7 @@
  * same run.
  *
  *   npm run bench -- ingest        (CDRS=200000 for a shorter run)
+ *   BENCH_PROFILE=/tmp/ingest.cpuprofile npm run bench -- ingest   (where the server's thread spends the import)
  *   HISTORY=10000000 npm run bench -- ingest   (issue 22: the tenant already holds 10M, or 50M, CDRs
  *                                                of earlier months: benchmarks/data/history.ts, built once)
  *
@@ -32,12 +33,14 @@ import { putTariff } from '../services/tariffs/tariffs.js';
 import { createTenant } from '../services/tenants/tenants.js';
 import { SYNTHETIC_TARIFF, writeSyntheticCdrs } from '../test/fixtures/cdrs/generate.js';
 import { openHistoryData } from './data/history.js';
-import { benchLine, cpuSeconds, freshDatabase, postmasterPid } from './support.js';
+import { benchLine, cpuSeconds, freshDatabase, postmasterPid, profiled } from './support.js';
 
 const ROWS = Number(process.env.CDRS ?? 1_000_000);
 const HISTORY = Number(process.env.HISTORY ?? 0);
 /** WITHOUT_USER_INDEX=1: cdrs_user_idx dropped first, to measure what the per-user index costs an import (issue 22). */
 const WITHOUT_USER_INDEX = process.env.WITHOUT_USER_INDEX === '1';
+/** BENCH_PROFILE=<file.cpuprofile>: the import under V8's profiler (node:inspector), its summary printed; the figure is then not a measurement. */
+const PROFILE = process.env.BENCH_PROFILE;
 const USERS = 10_000;
 
 /** The bench's database and tenant: fresh and empty, or the history data set (its November emptied from a previous run). */
@@ -105,19 +108,24 @@ export async function main(): Promise<void> {
     const postmaster = await postmasterPid(db.sql);
     const cpuBefore = cpuSeconds(postmaster);
     const started = performance.now();
-    const res = await fetch(`http://127.0.0.1:${port}/v1/cdrs/import?format=native`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv', 'content-length': String(bytes) },
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
-      duplex: 'half',
-    } as RequestInit);
-    const answer = (await res.json()) as { accepted: number; duplicates: number; rejectedCount: number };
+    const post = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/cdrs/import?format=native`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv', 'content-length': String(bytes) },
+        body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+        duplex: 'half',
+      } as RequestInit);
+      return { res, answer: (await res.json()) as { accepted: number; duplicates: number; rejectedCount: number } };
+    };
+    let where = '';
+    const { res, answer } = PROFILE ? await profiled(post, { file: PROFILE }).then(({ result, report }) => ((where = report), result)) : await post();
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = cpuSeconds(postmaster);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     if (res.status !== 200) throw new Error(`import failed: ${res.status} ${JSON.stringify(answer)}`);
     const value = ROWS / seconds;
     process.stdout.write(`import: ${seconds.toFixed(2)} s, ${JSON.stringify(answer)}\n`);
+    if (PROFILE) process.stdout.write(`the import under the profiler (${PROFILE}; its figures are not a measurement):\n${where}\n`);
     // where the import's CPU went (the machine has 2 cores: which side bounds it)
     const perCdr = (k: 'node' | 'loop' | 'pg') => (((cpuAfter[k] - cpuBefore[k]) * 1e6) / ROWS).toFixed(1);
     process.stdout.write(

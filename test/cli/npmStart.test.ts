@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,19 @@ describe('npm start', () => {
     await healthy(port, 90_000).catch((err: unknown) => {
       throw new Error(`${String(err)}\n--- output ---\n${out}`);
     });
+    // the server runs as package.json says: V8's collector on each thread itself (docs/operations.md)
+    const server = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        } catch {
+          return [];
+        }
+      })
+      .find((argv) => argv.some((a) => a.endsWith('dist/cli/main.js')) && argv.includes(String(port)));
+    expect(server, out).toBeDefined();
+    expect(server).toContain('--single-threaded-gc');
     process.kill(-child.pid!, 'SIGINT');
     expect(await exited, out).toBe(0);
     expect(out).toContain('SIGINT: finishing requests in flight');
