@@ -117,8 +117,9 @@ export async function main(): Promise<void> {
       } as RequestInit);
       return { res, answer: (await res.json()) as { accepted: number; duplicates: number; rejectedCount: number } };
     };
-    let where = '';
-    const { res, answer } = PROFILE ? await profiled(post, { file: PROFILE }).then(({ result, report }) => ((where = report), result)) : await post();
+    const run = PROFILE ? await profiled(post, { file: PROFILE }) : { result: await post(), report: '' };
+    const { res, answer } = run.result;
+    const where = run.report;
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = cpuSeconds(postmaster);
     await new Promise<void>((resolve) => server.close(() => resolve()));
