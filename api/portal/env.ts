@@ -7,6 +7,8 @@ import type { ExportQueue } from '../../services/exports/queue.js';
 import type { Mailer } from '../../services/mail/mailer.js';
 import type { KeyCache } from '../auth.js';
 import type { Deps } from '../context.js';
+import { decodeCsv } from '../../services/shared/csvText.js';
+import { ValidationError } from '../../services/shared/errors.js';
 import { PortalApi } from './client.js';
 import type { Viewer } from './layout.js';
 
@@ -61,6 +63,22 @@ export function apiOf(pd: PortalDeps, c: PortalContext, csrf?: string): PortalAp
   return new PortalApi(pd.fetch, new URL(c.req.url).origin, c.get('token'), csrf);
 }
 
+/**
+ * A file the form carried, as text: every upload of the portal is a CSV, read as
+ * the API reads one (services/shared/csvText.ts: a BOM, UTF-8, or Excel's
+ * Windows-1252), so "Hélène" saved by a French Excel reaches the API intact.
+ * Bytes that no encoding explains go on as UTF-8, for the API to name the line.
+ */
+async function fileText(file: File): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  try {
+    return decodeCsv(bytes).text;
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    return new TextDecoder().decode(bytes);
+  }
+}
+
 /** The form's fields as strings (files read as text), and its CSRF token. */
 export async function formOf(c: Context): Promise<{ fields: Record<string, string>; all: Record<string, string[]>; csrf: string | undefined }> {
   const body = await c.req.parseBody({ all: true });
@@ -69,7 +87,7 @@ export async function formOf(c: Context): Promise<{ fields: Record<string, strin
   for (const [k, v] of Object.entries(body)) {
     const values = Array.isArray(v) ? v : [v];
     const texts: string[] = [];
-    for (const x of values) texts.push(typeof x === 'string' ? x : await x.text());
+    for (const x of values) texts.push(typeof x === 'string' ? x : await fileText(x));
     all[k] = texts;
     fields[k] = texts[0] ?? '';
   }

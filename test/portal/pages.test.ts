@@ -183,6 +183,24 @@ describe('portal pages', () => {
     expect(await bad.text()).toMatch(/<td>1<\/td>/);
   });
 
+  it('import: a file saved by a French Excel (Windows-1252) keeps its accents, as the API reads it', async () => {
+    const b = await signedIn(t, ['technicien']);
+    await b.get('/portal/import');
+    // "Hélène Çœur" in Windows-1252: é = 0xE9, Ç = 0xC7, œ = 0x9C (not Latin-1)
+    const line = 'H\u00e9l\u00e8ne \u00c7\u0153ur,20260000000201,2000201,,,,,,,,,,\r\n';
+    const bytes = Uint8Array.from([...line].map((ch) => ({ '\u00e9': 0xe9, '\u00e8': 0xe8, '\u00c7': 0xc7, '\u0153': 0x9c })[ch] ?? ch.charCodeAt(0)));
+    const form = new FormData();
+    form.set('_csrf', b.csrf);
+    form.set('mode', 'upsert');
+    form.set('file', new Blob([bytes], { type: 'text/csv' }), 'excel.csv');
+    const dry = await app.app.request('/portal/import', { method: 'POST', body: form, headers: { cookie: b.cookie, origin } });
+    const text = await dry.text();
+    expect(dry.status, text).toBe(200);
+    expect(text).toMatch(/data-count="created">1</);
+    expect(text).toContain('Hélène Çœur');
+    expect(text).not.toContain('\ufffd');
+  });
+
   it('the menu follows the roles; a page beyond them is the API’s 403', async () => {
     const b = await signedIn(t, ['comptable']);
     const home = await b.get('/portal');
