@@ -15,9 +15,9 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-export function spawnServer(dataDir: string, port: number, env: Record<string, string> = {}): ServerProcess {
+export function spawnServer(dataDir: string, port: number, env: Record<string, string> = {}, args: string[] = []): ServerProcess {
   let out = '';
-  const child = spawn(process.execPath, [path.join(root, 'bin/forfait.js'), 'serve', '--port', String(port), '--host', '127.0.0.1'], {
+  const child = spawn(process.execPath, [path.join(root, 'bin/forfait.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', ...args], {
     cwd: root,
     env: { ...process.env, FORFAIT_DATA_DIR: dataDir, DATABASE_URL: '', FORFAIT_BOOTSTRAP_KEY: '', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
