@@ -66,8 +66,15 @@ export async function startServer(options: ServeOptions): Promise<Running> {
     const ms = Math.round(performance.now() - started);
     logger.info({ loaded: done.loaded.length, elsewhere: done.elsewhere.length, failed: done.failed, ms }, 'account books preloaded');
   }
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: created.fetch, port: settings.port, hostname: settings.host }, () => resolve(s as Server));
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: created.fetch, port: settings.port, hostname: settings.host }, () => resolve(s as Server)) as Server;
+    s.once('error', reject); // a port in use (EADDRINUSE) or not ours to take (EACCES)
+  }).catch(async (err: unknown) => {
+    // nothing serves: stop what started (the embedded PostgreSQL above all), then say why
+    await jobs?.stop();
+    await created.close();
+    await db.close();
+    throw err;
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;

@@ -7,13 +7,14 @@
  * embedded PostgreSQL is stopped in every case: its postmaster and every
  * process of its group are gone when `forfait serve` has exited.
  */
-import { request, type ClientRequest } from 'node:http';
+import { existsSync } from 'node:fs';
+import { createServer, request, type ClientRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../db/embedded.js';
-import { api, healthy, postmasterPid, spawnServer } from '../support/server.js';
+import { api, postmasterPid, spawnHealthy, spawnServer } from '../support/server.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -34,11 +35,7 @@ async function started() {
   const dir = await mkdtemp(path.join(tmpdir(), 'forfait-shutdown-'));
   dirs.push(dir);
   const dataDir = path.join(dir, 'data');
-  const port = await freePort();
-  const server = spawnServer(dataDir, port, { FORFAIT_SHUTDOWN_GRACE_S: '2' });
-  await healthy(port, 90_000).catch((err: unknown) => {
-    throw new Error(`${String(err)}\n--- server output ---\n${server.output()}`);
-  });
+  const { server, port } = await spawnHealthy(dataDir, { FORFAIT_SHUTDOWN_GRACE_S: '2' }, 90_000);
   const resellerKey = (await readFile(path.join(dataDir, 'bootstrap-key'), 'utf8')).trim();
   const tenant = await api(port, resellerKey, 'POST', '/v1/tenants', { name: 'Shutdown SA', productType: 'pro' });
   expect(tenant.status, tenant.text).toBe(201);
@@ -68,6 +65,26 @@ const cdrHeader = 'call_id,identifiant,caller,callee,direction,started_at,answer
 const cdrLines = Array.from({ length: 2000 }, (_, i) => `stall-${i},,0612345678,0142000000,in,2026-11-20T10:00:00+01:00,,42,answered,Lyon,L1\n`).join('');
 
 describe('forfait serve stops its PostgreSQL however its requests end (issue #24)', () => {
+  it('a port already in use: the server says EADDRINUSE, exits non-zero, and stops the PostgreSQL it started', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'forfait-shutdown-'));
+    dirs.push(dir);
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const server = spawnServer(path.join(dir, 'data'), port);
+      const code = await server.exited;
+      expect(code, server.output()).not.toBe(0);
+      expect(server.output()).toContain('EADDRINUSE');
+      // it got as far as starting its PostgreSQL (the key is printed after the migrations), and stopped it
+      expect(server.output()).toContain('bootstrap reseller key');
+      // PostgreSQL removes its pid file when it stops: a PostgreSQL left running keeps it
+      expect(existsSync(path.join(dir, 'data', 'pg', 'postmaster.pid')), 'the embedded PostgreSQL was left running').toBe(false);
+    } finally {
+      taken.close();
+    }
+  }, 120_000);
+
   for (const [signal, what, start] of [
     ['SIGTERM', 'a CDR import that never ends', (s: Started) => stalledUpload(s.port, s.adminKey, 'POST', '/v1/cdrs/import?format=native', cdrHeader + cdrLines)],
     ['SIGINT', 'a tariff upload that never ends', (s: Started) => stalledUpload(s.port, s.resellerKey, 'PUT', '/v1/tariffs/stalled', 'prefix,destination,class,price_per_minute\n33,France,fixed,0.02\n')],

@@ -63,13 +63,28 @@ export async function postmasterPid(dataDir: string): Promise<number> {
   return Number((await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0]);
 }
 
+/**
+ * `forfait serve` on a free port, up and healthy. A port found free can be taken
+ * by another process before the server binds it (another test's outgoing
+ * connection gets it as its local port): the server then exits with EADDRINUSE,
+ * and this starts it again on another port, up to 3 times.
+ */
+export async function spawnHealthy(dataDir: string, env: Record<string, string> = {}, ms = 120_000): Promise<{ server: ServerProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const server = spawnServer(dataDir, port, env);
+    const exited = server.exited.then(() => 'exited' as const);
+    const outcome = await Promise.race([healthy(port, ms).then(() => 'healthy' as const), exited]).catch((err: unknown) => err);
+    if (outcome === 'healthy') return { server, port };
+    if (outcome === 'exited' && attempt < 3 && server.output().includes('EADDRINUSE')) continue;
+    server.child.kill('SIGKILL');
+    throw new Error(`${outcome === 'exited' ? `the server exited (${server.child.exitCode})` : String(outcome)}\n${server.output()}`);
+  }
+}
+
 /** A `forfait serve` on a free port with its own data folder (`dir/data`), up and healthy, and its reseller key. */
 export async function startServerIn(dir: string): Promise<{ server: ServerProcess; base: string; resellerKey: string }> {
-  const port = await freePort();
-  const server = spawnServer(path.join(dir, 'data'), port);
-  await healthy(port).catch((err: unknown) => {
-    throw new Error(`${String(err)}\n${server.output()}`);
-  });
+  const { server, port } = await spawnHealthy(path.join(dir, 'data'));
   const resellerKey = (await readFile(path.join(dir, 'data', 'bootstrap-key'), 'utf8')).trim();
   return { server, base: `http://127.0.0.1:${port}`, resellerKey };
 }
