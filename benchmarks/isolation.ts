@@ -28,7 +28,7 @@
  * (lower is better; the issue's target is a ratio of 2 at most).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -49,7 +49,7 @@ import { testIssuer } from '../test/support/issuer.js';
 import { runInvoices } from '../services/invoices/run.js';
 import { putTariff } from '../services/tariffs/tariffs.js';
 import { createTenant } from '../services/tenants/tenants.js';
-import { benchLine, freshDatabase, profiled } from './support.js';
+import { benchLine, freshDatabase, procTimes, profiled, readStat } from './support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PBX_CONNECTIONS = 32;
@@ -125,9 +125,7 @@ function wrkScript(name: string, o: { method: string; key: string; bodies?: stri
 
 /** CPU seconds (user + system) used so far by this process's main thread, the event loop that answers the PBX (its tid is the pid). */
 function mainThreadCpu(): number {
-  const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return procTimes(process.pid, `/proc/${process.pid}/task/${process.pid}/stat`).own;
 }
 
 interface Loop {
@@ -152,13 +150,8 @@ function threadTicks(): Map<string, number> {
       continue; // ended meanwhile
     }
     for (const tid of tids) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        ticks.set(`${pid}/${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))} nice=${fields[16]}`, Number(fields[11]) + Number(fields[12]));
-      } catch {
-        // ended meanwhile
-      }
+      const stat = readStat(`/proc/${pid}/task/${tid}/stat`); // undefined: ended meanwhile
+      if (stat) ticks.set(`${pid}/${tid} ${stat.name} nice=${stat.fields[16]}`, stat.fields[11]! + stat.fields[12]!);
     }
   }
   return ticks;

@@ -111,15 +111,23 @@ function summarizeProfile(nodes: ProfileNode[], top: number): string {
   ].join('\n');
 }
 
-/** utime+stime (all threads) and cutime+cstime (waited-for children) of a process, in seconds; 0 when gone. */
-function procTimes(pid: number, file = `/proc/${pid}/stat`): { own: number; children: number; ppid: number } {
+/** A /proc stat file (a process's or a thread's): its name and the fields after it (`fields[0]` is field 3, the state); undefined when it is gone. */
+export function readStat(file: string): { name: string; fields: number[] } | undefined {
+  let stat: string;
   try {
-    const stat = readFileSync(file, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number); // f[0] is field 3 (state)
-    return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100, ppid: f[1]! };
+    stat = readFileSync(file, 'utf8');
   } catch {
-    return { own: 0, children: 0, ppid: 0 };
+    return undefined;
   }
+  const close = stat.lastIndexOf(')');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ').map(Number) };
+}
+
+/** utime+stime (all threads; one thread's with a task's file) and cutime+cstime (waited-for children) of a process, in seconds; 0 when gone. */
+export function procTimes(pid: number, file = `/proc/${pid}/stat`): { own: number; children: number; ppid: number } {
+  const f = readStat(file)?.fields;
+  if (!f) return { own: 0, children: 0, ppid: 0 };
+  return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100, ppid: f[1]! };
 }
 
 /**
