@@ -79,7 +79,7 @@ export async function startCluster(count: number, env: Record<string, string> = 
       },
       ['--no-jobs'],
     );
-    await healthy(port, 120_000).catch((err: unknown) => {
+    await healthy(port, 120_000, server).catch((err: unknown) => {
       throw new Error(`${String(err)}\n${server.output()}`);
     });
     const node = { port, base: `http://127.0.0.1:${port}`, server };

@@ -28,9 +28,16 @@ export function spawnServer(dataDir: string, port: number, env: Record<string, s
   return { child, port, output: () => out, exited };
 }
 
-export async function healthy(port: number, ms = 120_000): Promise<void> {
+/** Whether the server's process has ended (by itself or by a signal). */
+function hasEnded(server: ServerProcess): boolean {
+  return server.child.exitCode !== null || server.child.signalCode !== null;
+}
+
+/** Waits for a 200 on /health; gives up at once when `server`, the process that should answer, has exited. */
+export async function healthy(port: number, ms = 120_000, server?: ServerProcess): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
+    if (server && hasEnded(server)) throw new Error(`the server exited (${server.child.exitCode ?? server.child.signalCode}) before /health of port ${port} answered 200`);
     const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
       (r) => r.status === 200,
       () => false,
@@ -73,12 +80,14 @@ export async function spawnHealthy(dataDir: string, env: Record<string, string> 
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const server = spawnServer(dataDir, port, env);
-    const exited = server.exited.then(() => 'exited' as const);
-    const outcome = await Promise.race([healthy(port, ms).then(() => 'healthy' as const), exited]).catch((err: unknown) => err);
-    if (outcome === 'healthy') return { server, port };
-    if (outcome === 'exited' && attempt < 3 && server.output().includes('EADDRINUSE')) continue;
-    server.child.kill('SIGKILL');
-    throw new Error(`${outcome === 'exited' ? `the server exited (${server.child.exitCode})` : String(outcome)}\n${server.output()}`);
+    try {
+      await healthy(port, ms, server);
+      return { server, port };
+    } catch (err) {
+      if (hasEnded(server) && attempt < 3 && server.output().includes('EADDRINUSE')) continue;
+      server.child.kill('SIGKILL');
+      throw new Error(`${String(err)}\n${server.output()}`);
+    }
   }
 }
 
