@@ -398,7 +398,7 @@ export function devicePages(app: Hono<PortalEnv>, pd: PortalDeps) {
   });
   app.post('/devices/import', async (c) => {
     const { fields, csrf } = await formOf(c);
-    const csv = (fields.file ?? '').replace(/^\uFEFF/, '');
+    const csv = fields.file ?? ''; // formOf read it as the API reads a CSV (its BOM dropped)
     const r = await apiOf(pd, c, csrf).call<DeviceImportResult>('POST', '/v1/devices/import?dryRun=true', { csv });
     if (!r.ok) return r.status === 403 ? refused(c, r.error, r.status) : importPage(c, { error: r.error, status: statusOf(r.status) });
     return importPage(c, { plan: r.json, csv });

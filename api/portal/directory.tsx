@@ -403,7 +403,7 @@ export function directoryPages(app: Hono<PortalEnv>, pd: PortalDeps) {
   app.post('/import', async (c) => {
     const { fields, csrf } = await formOf(c);
     const mode = modeOf(fields.mode);
-    const csv = (fields.file ?? '').replace(/^\uFEFF/, '');
+    const csv = fields.file ?? ''; // formOf read it as the API reads a CSV (its BOM dropped)
     const r = await apiOf(pd, c, csrf).call<ImportResult>('POST', `/v1/users/import?mode=${mode}&dryRun=true`, { csv });
     if (!r.ok) return importPage(c, { error: r.error, status: statusOf(r.status), mode });
     return importPage(c, { plan: r.json, csv, mode });
